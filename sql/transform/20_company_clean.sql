@@ -1,0 +1,144 @@
+-- Clean and validate the current version of each company source record in scope
+-- (tf_company_key), writing etl.source_company and the problems found (tf_problem).
+-- Grain of etl.source_company: one row per (source, source_key), its latest version.
+
+create or replace function etl.clean_companies() returns void
+language plpgsql as $$
+begin
+  -- The current version: latest source updated_at, then latest landed.
+  create temp table tf_company_current on commit drop as
+  select distinct on (r.source, r.source_key) r.source, r.source_key, r.staging_id
+  from tf_company_key k
+  join staging.record r on r.source = k.source and r.entity = 'company' and r.source_key = k.source_key
+  order by r.source, r.source_key, r.source_updated_at desc nulls last, r.staging_id desc;
+  analyze tf_company_current;
+
+  create temp table tf_company_clean on commit drop as
+  with mapped as (
+    select v.*
+    from tf_company_current c
+    join staging.company_version v on v.staging_id = c.staging_id
+  ),
+
+  cleaned as (
+    select
+      source,
+      source_key,
+      staging_id,
+      is_unparseable,
+      is_deleted,
+      inn as inn_raw,
+      etl.strip_spaces(inn) as inn,
+      etl.inn_problem(inn) as inn_problem,
+      etl.strip_spaces(kpp) as kpp,
+      etl.strip_spaces(ogrn) as ogrn,
+      etl.clean_text(name) as name,
+      etl.clean_text(legal_address) as legal_address,
+      phones as raw_phones,
+      emails as raw_emails,
+      etl.strip_spaces(bank_bik) as bank_bik,
+      etl.strip_spaces(bank_account) as bank_account,
+      etl.strip_spaces(bank_corr_account) as bank_corr_account,
+      etl.clean_text(bank_name) as bank_name,
+      source_created_at,
+      source_updated_at
+    from mapped
+  ),
+
+  final as (
+    select
+      cleaned.*,
+      etl.legal_form_of(name) as legal_form,
+      etl.kpp_problem(kpp) as kpp_problem,
+      etl.ogrn_problem(ogrn) as ogrn_problem,
+      etl.bik_problem(bank_bik) as bik_problem,
+      etl.bank_account_problem(bank_bik, bank_account) as account_problem,
+      etl.corr_account_problem(bank_bik, bank_corr_account) as corr_account_problem,
+      (etl.map_phones(raw_phones)).*,
+      etl.map_emails(raw_emails) as emails,
+      coalesce(source_updated_at, source_created_at) < etl.window_start() as is_out_of_window
+    from cleaned
+  )
+
+  select * from final;
+
+  insert into tf_problem (source, entity, source_key, staging_id, reason, severity, detail, value)
+  select source, 'company', source_key, staging_id, problem.*
+  from tf_company_clean c
+  cross join lateral (
+    select 'unparseable', 'error', 'the payload is not a JSON object', null::text
+      where c.is_unparseable
+    union all
+    select c.inn_problem, 'error', case c.inn_problem
+        when 'inn_missing' then 'no INN'
+        when 'inn_malformed' then 'an INN has 10 digits (organisation) or 12 digits (individual)'
+        else 'the INN check digits do not match (weights 2,4,10,3,5,9,4,6,8 for 10 digits; 7,2,4,10,3,5,9,4,6,8 and 3,7,2,4,10,3,5,9,4,6,8 for 12)'
+      end, c.inn_raw
+      where not c.is_unparseable and not c.is_deleted and c.inn_problem is not null
+    union all
+    select 'out_of_window', 'error',
+      format('last updated %s, before the load window starting %s', coalesce(c.source_updated_at, c.source_created_at)::date, etl.window_start()::date),
+      coalesce(c.source_updated_at, c.source_created_at)::text
+      where not c.is_unparseable and not c.is_deleted and c.is_out_of_window
+    union all
+    select c.kpp_problem, 'warning', 'KPP must be 4 digits, 2 digits or capital letters, 3 digits; field left empty', c.kpp
+      where not c.is_deleted and c.kpp_problem is not null
+    union all
+    select c.ogrn_problem, 'warning', 'OGRN must be 13 digits (check mod 11) or OGRNIP 15 digits (check mod 13); field left empty', c.ogrn
+      where not c.is_deleted and c.ogrn_problem is not null
+    union all
+    select c.bik_problem, 'warning', 'a BIK has 9 digits; bank details left empty', c.bank_bik
+      where not c.is_deleted and c.bik_problem is not null
+    union all
+    select c.account_problem, 'warning', 'settlement account fails the Bank of Russia control key against the BIK; field left empty', c.bank_account
+      where not c.is_deleted and c.account_problem is not null
+    union all
+    select c.corr_account_problem, 'warning', 'correspondent account fails the Bank of Russia control key against the BIK; field left empty', c.bank_corr_account
+      where not c.is_deleted and c.corr_account_problem is not null
+    union all
+    select 'phone_invalid', 'warning', 'not a valid phone number; kept out of phones', array_to_string(c.invalid_phones, '; ')
+      where not c.is_deleted and cardinality(c.invalid_phones) > 0
+    union all
+    select 'email_invalid', 'warning', 'not a valid e-mail address; kept out of emails', string_agg(e, '; ')
+      from unnest(c.raw_emails) as e
+      where not c.is_deleted and etl.clean_text(e) is not null and etl.clean_email(e) is null
+      having count(*) > 0
+  ) as problem(reason, severity, detail, value);
+
+  -- Previous INNs of the records in scope: their companies must be recomputed too.
+  insert into tf_inn (inn)
+  select s.inn from etl.source_company s join tf_company_key k using (source, source_key)
+  where s.inn is not null
+  on conflict do nothing;
+
+  insert into etl.source_company as s (
+    source, source_key, staging_id, inn, kpp, ogrn, name, legal_form, legal_address,
+    phones, invalid_phones, emails, bank_bik, bank_account, bank_corr_account, bank_name,
+    source_created_at, source_updated_at, is_deleted, is_accepted)
+  select
+    c.source, c.source_key, c.staging_id, c.inn,
+    case when c.kpp_problem is null then c.kpp end,
+    case when c.ogrn_problem is null then c.ogrn end,
+    c.name, c.legal_form, c.legal_address, c.phones, c.invalid_phones, c.emails,
+    case when c.bik_problem is null then c.bank_bik end,
+    case when c.account_problem is null and c.bik_problem is null then c.bank_account end,
+    case when c.corr_account_problem is null and c.bik_problem is null then c.bank_corr_account end,
+    c.bank_name, c.source_created_at, c.source_updated_at, c.is_deleted,
+    not c.is_deleted and not exists (
+      select from tf_problem p
+      where p.source = c.source and p.entity = 'company' and p.source_key = c.source_key and p.severity = 'error')
+  from tf_company_clean c
+  on conflict (source, source_key) do update set
+    staging_id = excluded.staging_id, inn = excluded.inn, kpp = excluded.kpp, ogrn = excluded.ogrn,
+    name = excluded.name, legal_form = excluded.legal_form, legal_address = excluded.legal_address,
+    phones = excluded.phones, invalid_phones = excluded.invalid_phones, emails = excluded.emails,
+    bank_bik = excluded.bank_bik, bank_account = excluded.bank_account,
+    bank_corr_account = excluded.bank_corr_account, bank_name = excluded.bank_name,
+    source_created_at = excluded.source_created_at, source_updated_at = excluded.source_updated_at,
+    is_deleted = excluded.is_deleted, is_accepted = excluded.is_accepted;
+
+  insert into tf_inn (inn)
+  select inn from tf_company_clean where inn_problem is null
+  on conflict do nothing;
+end
+$$;

@@ -1,0 +1,122 @@
+-- Clean and validate the current version of each contact source record in scope
+-- (tf_contact_key) and attach it to its canonical company through the source company
+-- it names. Grain of etl.source_contact: one row per (source, source_key).
+
+create or replace function etl.clean_contacts() returns void
+language plpgsql as $$
+begin
+  -- Contacts whose source company was re-evaluated may have changed company or verdict.
+  insert into tf_contact_key (source, source_key)
+  select s.source, s.source_key
+  from tf_company_key k
+  join etl.source_contact s on s.company_source = k.source and s.company_key = k.source_key
+  on conflict do nothing;
+  analyze tf_contact_key;
+
+  create temp table tf_contact_current on commit drop as
+  select distinct on (r.source, r.source_key) r.source, r.source_key, r.staging_id
+  from tf_contact_key k
+  join staging.record r on r.source = k.source and r.entity = 'contact' and r.source_key = k.source_key
+  order by r.source, r.source_key, r.source_updated_at desc nulls last, r.staging_id desc;
+  analyze tf_contact_current;
+
+  create temp table tf_contact_clean on commit drop as
+  with mapped as (
+    select v.*
+    from tf_contact_current c
+    join staging.contact_version v on v.staging_id = c.staging_id
+  ),
+
+  cleaned as (
+    select
+      m.source,
+      m.source_key,
+      m.staging_id,
+      m.is_unparseable,
+      m.is_deleted,
+      m.company_source,
+      etl.clean_text(m.company_key) as company_key,
+      etl.clean_text(m.last_name) as last_name,
+      etl.clean_text(m.first_name) as first_name,
+      etl.clean_text(m.middle_name) as middle_name,
+      etl.clean_text(m.position) as position,
+      m.emails as raw_emails,
+      (etl.map_phones(m.phones)).*,
+      etl.map_emails(m.emails) as emails,
+      m.source_updated_at
+    from mapped m
+  ),
+
+  final as (
+    select
+      c.*,
+      sc.source_key is not null as has_company,
+      coalesce(sc.is_accepted, false) as is_company_accepted,
+      cc.company_id
+    from cleaned c
+    left join etl.source_company sc on sc.source = c.company_source and sc.source_key = c.company_key
+    left join canonical.company cc on cc.inn = sc.inn and sc.is_accepted
+  )
+
+  select * from final;
+
+  insert into tf_problem (source, entity, source_key, staging_id, reason, severity, detail, value)
+  select source, 'contact', source_key, staging_id, problem.*
+  from tf_contact_clean c
+  cross join lateral (
+    select 'unparseable', 'error', 'the payload is not a JSON object', null::text
+      where c.is_unparseable
+    union all
+    select 'company_missing', 'error', format('no company %s:%s has been landed', c.company_source, c.company_key), c.company_key
+      where not c.is_unparseable and not c.is_deleted and not c.has_company
+    union all
+    select 'company_rejected', 'error',
+      format('company %s:%s was rejected (%s)', c.company_source, c.company_key, coalesce((
+        select string_agg(distinct r.reason, ', ')
+        from etl.rejection r
+        where r.source = c.company_source and r.entity = 'company' and r.source_key = c.company_key
+          and r.severity = 'error' and r.resolved_at is null), 'deleted at the source')),
+      c.company_key
+      where not c.is_unparseable and not c.is_deleted and c.has_company and not c.is_company_accepted
+    union all
+    select 'phone_invalid', 'warning', 'not a valid phone number; kept out of phones', array_to_string(c.invalid_phones, '; ')
+      where not c.is_deleted and cardinality(c.invalid_phones) > 0
+    union all
+    select 'email_invalid', 'warning', 'not a valid e-mail address; kept out of emails', string_agg(e, '; ')
+      from unnest(c.raw_emails) as e
+      where not c.is_deleted and etl.clean_text(e) is not null and etl.clean_email(e) is null
+      having count(*) > 0
+  ) as problem(reason, severity, detail, value);
+
+  -- The companies these contacts belonged to before: their contacts are recomputed too.
+  insert into tf_contact_company (company_id)
+  select s.company_id from etl.source_contact s join tf_contact_key k using (source, source_key)
+  where s.company_id is not null
+  on conflict do nothing;
+
+  insert into etl.source_contact as s (
+    source, source_key, staging_id, company_source, company_key, company_id, last_name, first_name,
+    middle_name, position, phones, phone_extensions, invalid_phones, emails, source_updated_at,
+    is_deleted, is_accepted)
+  select
+    c.source, c.source_key, c.staging_id, c.company_source, c.company_key, c.company_id,
+    c.last_name, c.first_name, c.middle_name, c.position, c.phones, c.phone_extensions,
+    c.invalid_phones, c.emails, c.source_updated_at, c.is_deleted,
+    not c.is_deleted and c.company_id is not null and not exists (
+      select from tf_problem p
+      where p.source = c.source and p.entity = 'contact' and p.source_key = c.source_key and p.severity = 'error')
+  from tf_contact_clean c
+  on conflict (source, source_key) do update set
+    staging_id = excluded.staging_id, company_source = excluded.company_source,
+    company_key = excluded.company_key, company_id = excluded.company_id,
+    last_name = excluded.last_name, first_name = excluded.first_name,
+    middle_name = excluded.middle_name, position = excluded.position, phones = excluded.phones,
+    phone_extensions = excluded.phone_extensions, invalid_phones = excluded.invalid_phones,
+    emails = excluded.emails, source_updated_at = excluded.source_updated_at,
+    is_deleted = excluded.is_deleted, is_accepted = excluded.is_accepted;
+
+  insert into tf_contact_company (company_id)
+  select company_id from tf_contact_clean where company_id is not null
+  on conflict do nothing;
+end
+$$;

@@ -1,0 +1,77 @@
+-- call etl.transform();              -- what landed since the last run
+-- call etl.transform(full => true);  -- every source record again, from all of staging
+-- Both reach the same canonical state and keep canonical ids. One transaction: a run
+-- that fails leaves canonical as it was. Runs one at a time (advisory lock).
+create or replace procedure etl.transform(full boolean default false)
+language plpgsql as $$
+declare
+  is_full constant boolean := transform.full;
+  this_run bigint;
+  run_stats jsonb;
+begin
+  perform pg_advisory_xact_lock(hashtext('etl.transform'));
+  insert into etl.run (kind) values (case when is_full then 'full' else 'incremental' end) returning run_id into this_run;
+
+  create temp table tf_batch on commit drop as
+  select batch_id from staging.batch where is_full or transformed_at is null;
+  create temp table tf_company_key (source text, source_key text, primary key (source, source_key)) on commit drop;
+  create temp table tf_contact_key (source text, source_key text, primary key (source, source_key)) on commit drop;
+  create temp table tf_inn (inn text primary key) on commit drop;
+  create temp table tf_contact_company (company_id bigint primary key) on commit drop;
+  create temp table tf_problem (
+    source text, entity text, source_key text, staging_id bigint,
+    reason text, severity text, detail text, value text) on commit drop;
+
+  if is_full then
+    insert into tf_company_key
+    select distinct source, source_key from staging.record where entity = 'company'
+    union select source, source_key from etl.source_company;
+    insert into tf_contact_key
+    select distinct source, source_key from staging.record where entity = 'contact'
+    union select source, source_key from etl.source_contact;
+    insert into tf_inn select inn from canonical.company on conflict do nothing;
+    insert into tf_contact_company select distinct company_id from canonical.contact on conflict do nothing;
+  else
+    analyze tf_batch;
+    insert into tf_company_key
+    select distinct r.source, r.source_key
+    from tf_batch b join staging.record r using (batch_id)
+    where r.entity = 'company';
+    insert into tf_contact_key
+    select distinct r.source, r.source_key
+    from tf_batch b join staging.record r using (batch_id)
+    where r.entity = 'contact';
+  end if;
+  analyze tf_company_key;
+
+  perform etl.clean_companies();
+  perform etl.sync_rejections('company');
+  perform etl.build_companies();
+  perform etl.clean_contacts();
+  perform etl.sync_rejections('contact');
+  perform etl.build_contacts();
+
+  update staging.batch b set transformed_at = now()
+  from tf_batch t where t.batch_id = b.batch_id and b.transformed_at is null;
+
+  select jsonb_build_object(
+    'batches', (select count(*) from tf_batch),
+    'company_records', (select count(*) from tf_company_key),
+    'contact_records', (select count(*) from tf_contact_key),
+    'companies_recomputed', (select count(*) from tf_inn),
+    'companies_written', (select count(*) from tf_company_built),
+    'contacts_written', (select count(*) from tf_contact_built),
+    'problems', (select count(*) from tf_problem),
+    'phones_not_in_dictionary', (
+      select count(*) from (
+        select unnest(invalid_phones) as raw from tf_company_clean
+        union select unnest(invalid_phones) from tf_contact_clean) as p
+      where not exists (select from etl.phone_dictionary d where d.raw = p.raw))
+  ) into run_stats;
+  update etl.run set finished_at = clock_timestamp(), stats = run_stats where run_id = this_run;
+  if (run_stats ->> 'phones_not_in_dictionary')::int > 0 then
+    raise notice 'transform: % phone texts are not in etl.phone_dictionary and were treated as invalid; `b2b-etl transform` parses them first',
+      run_stats ->> 'phones_not_in_dictionary';
+  end if;
+end
+$$;

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { UsageError } from './commands/context.js';
+import { demoCommand } from './commands/demo.js';
+import { generateCommand } from './commands/generate.js';
+import { landCommand } from './commands/land.js';
+import { migrateCommand } from './commands/migrate.js';
+import { statusCommand } from './commands/status.js';
+import { transformCommand } from './commands/transform.js';
+import { whyCommand } from './commands/why.js';
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  migrate: migrateCommand,
+  land: landCommand,
+  transform: transformCommand,
+  why: whyCommand,
+  status: statusCommand,
+  generate: generateCommand,
+  demo: demoCommand,
+};
+
+const HELP = `b2b-etl — merges store A and store B customer bases into one clean base
+
+usage: b2b-etl COMMAND [options]
+  migrate                      create or update the warehouse schema and SQL
+  land file PATH ...           land a JSON/NDJSON file (see b2b-etl land file --help)
+  transform [--full]           clean, validate and dedupe what landed (or everything)
+  why INN|SOURCE:KEY           where a record came from and what became of it
+  status                       the funnel and what waits for the transform
+  generate --out DIR ...       deterministic sample data with its expected outcome
+  demo [--serve]               all of it on embedded PostgreSQL and the sample
+
+DATABASE_URL selects the PostgreSQL server; without it an embedded one runs in .data/.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === '--help' || name === 'help') {
+    process.stdout.write(HELP + '\n');
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`unknown command '${name}'\n\n${HELP}`);
+  return command(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`b2b-etl: ${(e as Error).message}\n`);
+    process.exit(usage ? 2 : 1);
+  },
+);

@@ -1,0 +1,64 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { funnel } from '../audit/funnel.js';
+import { openDatabase } from '../db/connection.js';
+import { migrate } from '../db/migrate.js';
+import { projectRoot } from '../db/paths.js';
+import { generate, type ManifestFile, type Truth } from '../generate/index.js';
+import { landFile } from '../land/file.js';
+import { parseEntity } from '../land/record.js';
+import { runTransform } from '../transform/run.js';
+import { log } from './context.js';
+
+/**
+ * The whole path on a fresh clone with nothing configured: embedded PostgreSQL (unless
+ * DATABASE_URL is set), the small sample, migrate, land, transform, and the funnel.
+ */
+export async function demoCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { serve: { type: 'boolean', default: false } } });
+  const sample = join(projectRoot(), '.data', 'sample');
+  if (!existsSync(join(sample, 'manifest.json'))) {
+    log(`generating the small sample into ${sample}`);
+    await generate({ out: sample, scale: 'small' });
+  }
+  const manifest = JSON.parse(readFileSync(join(sample, 'manifest.json'), 'utf8')) as ManifestFile[];
+  const truth = JSON.parse(readFileSync(join(sample, 'truth.json'), 'utf8')) as Truth;
+
+  const db = await openDatabase({ log });
+  try {
+    await migrate(db.url);
+    // The sample was exported on truth.as_of; its load window follows from that day.
+    await db.pool.query(`update etl.setting set value = $1 where name = 'window_start'`, [truth.window_start]);
+    log(`load window starts ${truth.window_start} (etl.setting window_start)`);
+    for (const file of manifest) {
+      await landFile(db.pool, {
+        path: join(sample, file.file),
+        source: file.source,
+        entity: parseEntity(file.entity),
+        encoding: file.encoding,
+        jsonPath: file.jsonPath,
+        fields: { key: 'id', updated: 'updated' },
+      });
+    }
+    const run = await runTransform(db.pool, { onNotice: log });
+    log(`transform: ${run.seconds.toFixed(1)}s`);
+    process.stdout.write(`\n${await funnel(db.pool)}\n\n`);
+    const connect = process.env.DATABASE_URL
+      ? 'psql "$DATABASE_URL"'
+      : 'PGPASSWORD=b2b-etl-embedded psql -h 127.0.0.1 -p 54329 -U postgres postgres';
+    process.stdout.write(
+      `Explore it with ${values.serve ? '' : '`npx b2b-etl demo --serve` (keeps the database up) and '}${connect}, for example:\n` +
+        `  select reason, count(*) from etl.rejection where resolved_at is null group by 1;\n` +
+        `  select * from etl.why('store_b:B-5');\n` +
+        `  select * from canonical.company limit 10;\n`,
+    );
+    if (values.serve) {
+      log('database is up; press Ctrl-C to stop it');
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    }
+    return 0;
+  } finally {
+    await db.close();
+  }
+}

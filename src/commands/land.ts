@@ -1,0 +1,55 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, recordFields } from '../config.js';
+import { landFile } from '../land/file.js';
+import type { FileEncoding, FileFormat } from '../land/file-reader.js';
+import { parseEntity } from '../land/record.js';
+import { UsageError, withDatabase } from './context.js';
+
+const USAGE = 'usage: b2b-etl land file PATH --source NAME --entity companies|contacts [--encoding utf8|cp1251] [--format json|ndjson] [--path JSON.PATH] [--resume] [--batch-size N]';
+
+export async function landCommand(args: string[]): Promise<number> {
+  const [kind, ...rest] = args;
+  if (kind === 'file') return landFileCommand(rest);
+  throw new UsageError(`land: unknown source kind '${kind ?? ''}'\n${USAGE}`);
+}
+
+async function landFileCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      source: { type: 'string' },
+      entity: { type: 'string' },
+      encoding: { type: 'string' },
+      format: { type: 'string' },
+      path: { type: 'string' },
+      resume: { type: 'boolean', default: false },
+      'batch-size': { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+    },
+  });
+  const file = positionals[0];
+  if (!file || !values.source || !values.entity) throw new UsageError(USAGE);
+  const config = loadConfig();
+  const encoding = (values.encoding ?? config.sources[values.source]?.encoding ?? 'utf8') as FileEncoding;
+  if (encoding !== 'utf8' && encoding !== 'cp1251') throw new UsageError(`--encoding ${encoding}: use utf8 or cp1251`);
+  if (values.format && values.format !== 'json' && values.format !== 'ndjson') throw new UsageError(`--format ${values.format}: use json or ndjson`);
+  const batchSize = values['batch-size'] ? Number(values['batch-size']) : undefined;
+  if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize > 0)) throw new UsageError('--batch-size must be a positive whole number');
+  const entity = parseEntity(values.entity);
+  await withDatabase((db) =>
+    landFile(db.pool, {
+      path: file,
+      source: values.source!,
+      entity,
+      encoding,
+      format: values.format as FileFormat | undefined,
+      jsonPath: values.path,
+      resume: values.resume,
+      batchSize,
+      quiet: values.quiet,
+      fields: recordFields(config, values.source!, entity),
+    }),
+  );
+  return 0;
+}

@@ -1,0 +1,14 @@
+import { funnel } from '../audit/funnel.js';
+import { withDatabase } from './context.js';
+
+export async function statusCommand(): Promise<number> {
+  const text = await withDatabase(async (db) => {
+    const { rows } = await db.pool.query<{ pending: string; last_run: string | null }>(`
+      select (select count(*) from staging.batch where transformed_at is null) as pending,
+             (select format('%s %s at %s', kind, run_id, to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'))
+                from etl.run where finished_at is not null order by run_id desc limit 1) as last_run`);
+    return `${await funnel(db.pool)}\nbatches waiting for the transform: ${rows[0]!.pending}; last transform: ${rows[0]!.last_run ?? 'never'}`;
+  });
+  process.stdout.write(text + '\n');
+  return 0;
+}

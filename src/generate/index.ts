@@ -1,0 +1,76 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Random } from './random.js';
+import { generateStoreB, type StoreBTruth } from './store-b.js';
+
+export type Scale = 'small' | 'seed';
+
+const SCALES: Record<Scale, { companies: number; contacts: number }> = {
+  small: { companies: 2_000, contacts: 9_600 },
+  seed: { companies: 125_000, contacts: 600_000 },
+};
+
+/** One file to land: what the demo, the tests and `land file` need to know about it. */
+export interface ManifestFile {
+  file: string;
+  source: string;
+  entity: 'companies' | 'contacts';
+  encoding: 'utf8' | 'cp1251';
+  jsonPath?: string;
+}
+
+export interface Truth {
+  seed: number;
+  as_of: string;
+  window_start: string;
+  store_b: StoreBTruth;
+}
+
+export interface GenerateOptions {
+  out: string;
+  scale?: Scale;
+  seed?: number;
+  /** The day the data is "exported"; fixes the load window, so output depends only on options. */
+  asOf?: string;
+  companies?: number;
+  contacts?: number;
+}
+
+export interface Generated {
+  manifest: ManifestFile[];
+  truth: Truth;
+}
+
+/** Deterministic sample data: the same options give byte-identical files. */
+export async function generate(options: GenerateOptions): Promise<Generated> {
+  const scale = SCALES[options.scale ?? 'small'];
+  const seed = options.seed ?? 1;
+  const asOf = new Date(`${options.asOf ?? '2026-11-01'}T12:00:00Z`);
+  if (Number.isNaN(asOf.getTime())) throw new Error(`--as-of '${options.asOf}' is not a date (YYYY-MM-DD)`);
+  const windowStart = new Date(Date.UTC(asOf.getUTCFullYear() - 1, 0, 1));
+  mkdirSync(options.out, { recursive: true });
+
+  const manifest: ManifestFile[] = [
+    { file: 'store_b_companies.json', source: 'store_b', entity: 'companies', encoding: 'utf8' },
+    { file: 'store_b_companies_legacy.cp1251.json', source: 'store_b', entity: 'companies', encoding: 'cp1251' },
+    { file: 'store_b_contacts.json', source: 'store_b', entity: 'contacts', encoding: 'utf8', jsonPath: 'contacts' },
+  ];
+  const storeB = await generateStoreB(new Random(seed), {
+    companies: options.companies ?? scale.companies,
+    contacts: options.contacts ?? scale.contacts,
+    asOf,
+    windowStart,
+    companiesFile: join(options.out, manifest[0]!.file),
+    legacyFile: join(options.out, manifest[1]!.file),
+    contactsFile: join(options.out, manifest[2]!.file),
+  });
+  const truth: Truth = {
+    seed,
+    as_of: asOf.toISOString().slice(0, 10),
+    window_start: windowStart.toISOString().slice(0, 10),
+    store_b: storeB,
+  };
+  writeFileSync(join(options.out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  writeFileSync(join(options.out, 'truth.json'), JSON.stringify(truth) + '\n');
+  return { manifest, truth };
+}

@@ -1,0 +1,27 @@
+/** What a loader hands to the staging writer: one record exactly as the source sent it. */
+export interface SourceRecord {
+  sourceKey: string;
+  /** Source's own last-change time (ISO-8601), when it has one. */
+  updatedAt: string | null;
+  isDeleted: boolean;
+  /** The parsed record; undefined when the source sent something that does not parse. */
+  payload: unknown;
+  /** What arrived, when it could not be parsed. */
+  rawText?: string;
+}
+
+export type Entity = 'company' | 'contact';
+
+/** CLI and file names say companies/contacts; the warehouse says company/contact. */
+export function parseEntity(value: string): Entity {
+  if (value === 'companies' || value === 'company') return 'company';
+  if (value === 'contacts' || value === 'contact') return 'contact';
+  throw new Error(`unknown entity '${value}': use companies or contacts`);
+}
+
+/** A timestamp from a source field as ISO-8601, or null when it is not a date. */
+export function toTimestamp(value: unknown): string | null {
+  if (typeof value !== 'string' && typeof value !== 'number') return null;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}

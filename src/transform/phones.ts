@@ -1,0 +1,51 @@
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+import type pg from 'pg';
+import { inTransaction } from '../db/connection.js';
+import { landRows } from '../db/copy.js';
+
+export interface ParsedPhone {
+  e164: string | null;
+  extension: string | null;
+  type: string | null;
+}
+
+// Russian ways of writing an extension, which the parser does not know.
+const EXTENSION_WORDS = /\s*[,;]?\s*(?:доб(?:авочный)?|вн(?:утр(?:енний)?)?|добав)\.?\s*(?=\d)/iu;
+
+/** One raw phone text -> E.164 (max metadata), its extension kept apart; null e164 when not valid. */
+export function parsePhone(raw: string, region: CountryCode = 'RU'): ParsedPhone {
+  const text = raw.replace(EXTENSION_WORDS, ' ext. ');
+  const phone = parsePhoneNumberFromString(text, region);
+  if (!phone || !phone.isValid()) return { e164: null, extension: null, type: null };
+  return { e164: phone.number, extension: phone.ext ?? null, type: phone.getType() ?? null };
+}
+
+/**
+ * Fills etl.phone_dictionary with every raw phone text of the batches the next transform
+ * will read (all batches when `all`) that it does not know yet.
+ */
+export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolean } = {}): Promise<number> {
+  const region = await phoneRegion(pool);
+  return inTransaction(pool, async (client) => {
+    const { rows } = await client.query<{ raw: string }>(
+      `select distinct p.raw
+       from staging.raw_phone p
+       join staging.batch b using (batch_id)
+       where ($1 or b.transformed_at is null)
+         and not exists (select from etl.phone_dictionary d where d.raw = p.raw)`,
+      [options.all ?? false],
+    );
+    if (rows.length === 0) return 0;
+    const parsed = rows.map(({ raw }) => {
+      const phone = parsePhone(raw, region);
+      return [raw, phone.e164, phone.extension, phone.type];
+    });
+    await landRows(client, 'etl.phone_dictionary', ['raw', 'e164', 'extension', 'phone_type'], parsed, 'on conflict (raw) do nothing');
+    return rows.length;
+  });
+}
+
+async function phoneRegion(pool: pg.Pool): Promise<CountryCode> {
+  const { rows } = await pool.query<{ value: string | null }>(`select value from etl.setting where name = 'phone_default_region'`);
+  return (rows[0]?.value || 'RU') as CountryCode;
+}

@@ -1,0 +1,29 @@
+import type pg from 'pg';
+import { fillPhoneDictionary } from './phones.js';
+
+export interface TransformStats {
+  runId: number;
+  phonesParsed: number;
+  seconds: number;
+  stats: Record<string, number>;
+}
+
+/** Phones of pending batches into the dictionary, then `call etl.transform(...)`. */
+export async function runTransform(pool: pg.Pool, options: { full?: boolean; onNotice?: (text: string) => void } = {}): Promise<TransformStats> {
+  const started = Date.now();
+  const full = options.full ?? false;
+  const phonesParsed = await fillPhoneDictionary(pool, { all: full });
+  const client = await pool.connect();
+  const notice = (msg: { message?: string }) => options.onNotice?.(msg.message ?? '');
+  client.on('notice', notice);
+  try {
+    await client.query('call etl.transform(full => $1)', [full]);
+    const { rows } = await client.query<{ run_id: string; stats: Record<string, number> }>(
+      'select run_id, stats from etl.run order by run_id desc limit 1',
+    );
+    return { runId: Number(rows[0]!.run_id), phonesParsed, seconds: (Date.now() - started) / 1000, stats: rows[0]!.stats };
+  } finally {
+    client.off('notice', notice);
+    client.release();
+  }
+}
