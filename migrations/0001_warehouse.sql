@@ -26,32 +26,43 @@ create index batch_pending_idx on staging.batch (batch_id) where transformed_at 
 -- history of what each source sent.
 create table staging.record (
   staging_id         bigserial primary key,
-  batch_id           bigint not null references staging.batch,
-  source             text not null,
-  entity             text not null check (entity in ('company', 'contact')),
-  source_key         text not null,
+  batch_id           bigint not null,       -- staging.batch; no foreign key: its check per row halves COPY speed
+  source             text collate "C" not null,
+  entity             text collate "C" not null check (entity in ('company', 'contact')),
+  source_key         text collate "C" not null,
   source_updated_at  timestamptz,
   is_deleted         boolean not null default false,
   payload            jsonb,                 -- null when the source sent something unparseable
   raw_text           text,                  -- what was received when payload is null
-  payload_hash       uuid not null,
+  payload_hash       uuid not null,         -- md5 of the payload as landed (or of raw_text), plus deletion
   landed_at          timestamptz not null default now(),
   unique (source, entity, source_key, payload_hash)
 );
+-- The unique index above also finds every version of one source record (its prefix).
 create index record_batch_idx on staging.record (batch_id);
-create index record_version_idx on staging.record (source, entity, source_key, source_updated_at desc, staging_id desc);
 
--- Where a file load got to, written in the same transaction as each batch, so --resume
--- continues after the last batch that really committed.
+-- Where a file load got to: one row per committed batch, written in the batch's own
+-- transaction. Batches commit in parallel, so --resume continues after the longest run of
+-- records with no gap; anything after it is read again and landing skips what is there.
 create table etl.file_progress (
-  source            text not null,
-  entity            text not null,
-  file_path         text not null,
-  records_landed    bigint not null default 0,
-  byte_offset       bigint not null default 0,
-  file_size         bigint,
-  completed_at      timestamptz,
-  updated_at        timestamptz not null default now(),
+  source        text not null,
+  entity        text not null,
+  file_path     text not null,
+  first_record  bigint not null,
+  last_record   bigint not null,
+  byte_offset   bigint not null,
+  landed_at     timestamptz not null default now(),
+  primary key (source, entity, file_path, first_record)
+);
+
+create table etl.file_load (
+  source        text not null,
+  entity        text not null,
+  file_path     text not null,
+  file_size     bigint,
+  records       bigint,
+  started_at    timestamptz not null default now(),
+  completed_at  timestamptz,
   primary key (source, entity, file_path)
 );
 

@@ -50,7 +50,7 @@ $$;
 -- Trimmed, inner whitespace collapsed to one space, mojibake repaired; '' becomes null.
 create or replace function etl.clean_text(t text) returns text
 language sql immutable parallel safe as $$
-  select nullif(btrim(regexp_replace(etl.fix_mojibake(t), '[\s\u00a0]+', ' ', 'g')), '')
+  select nullif(btrim(regexp_replace(case when t ~ '[À-ÿ]' then etl.fix_mojibake(t) else t end, '[\s\u00a0]+', ' ', 'g')), '')
 $$;
 
 -- Identifiers (INN, KPP, OGRN, BIK, accounts) lose every space but keep anything else,

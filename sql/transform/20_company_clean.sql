@@ -54,17 +54,22 @@ begin
       etl.bik_problem(bank_bik) as bik_problem,
       etl.bank_account_problem(bank_bik, bank_account) as account_problem,
       etl.corr_account_problem(bank_bik, bank_corr_account) as corr_account_problem,
-      (etl.map_phones(raw_phones)).*,
-      etl.map_emails(raw_emails) as emails,
       coalesce(source_updated_at, source_created_at) < etl.window_start() as is_out_of_window
     from cleaned
   )
 
   select * from final;
 
+  insert into tf_point (source, source_key, kind, position, raw)
+  select source, source_key, 'phone', n, raw from tf_company_clean, unnest(raw_phones) with ordinality as u(raw, n)
+  union all
+  select source, source_key, 'email', n, raw from tf_company_clean, unnest(raw_emails) with ordinality as u(raw, n);
+  perform etl.map_contact_points();
+
   insert into tf_problem (source, entity, source_key, staging_id, reason, severity, detail, value)
   select source, 'company', source_key, staging_id, problem.*
   from tf_company_clean c
+  left join tf_point_map m using (source, source_key)
   cross join lateral (
     select 'unparseable', 'error', 'the payload is not a JSON object', null::text
       where c.is_unparseable
@@ -96,13 +101,11 @@ begin
     select c.corr_account_problem, 'warning', 'correspondent account fails the Bank of Russia control key against the BIK; field left empty', c.bank_corr_account
       where not c.is_deleted and c.corr_account_problem is not null
     union all
-    select 'phone_invalid', 'warning', 'not a valid phone number; kept out of phones', array_to_string(c.invalid_phones, '; ')
-      where not c.is_deleted and cardinality(c.invalid_phones) > 0
+    select 'phone_invalid', 'warning', 'not a valid phone number; kept out of phones', array_to_string(m.invalid_phones, '; ')
+      where not c.is_deleted and cardinality(m.invalid_phones) > 0
     union all
-    select 'email_invalid', 'warning', 'not a valid e-mail address; kept out of emails', string_agg(e, '; ')
-      from unnest(c.raw_emails) as e
-      where not c.is_deleted and etl.clean_text(e) is not null and etl.clean_email(e) is null
-      having count(*) > 0
+    select 'email_invalid', 'warning', 'not a valid e-mail address; kept out of emails', array_to_string(m.invalid_emails, '; ')
+      where not c.is_deleted and cardinality(m.invalid_emails) > 0
   ) as problem(reason, severity, detail, value);
 
   -- Previous INNs of the records in scope: their companies must be recomputed too.
@@ -119,7 +122,8 @@ begin
     c.source, c.source_key, c.staging_id, c.inn,
     case when c.kpp_problem is null then c.kpp end,
     case when c.ogrn_problem is null then c.ogrn end,
-    c.name, c.legal_form, c.legal_address, c.phones, c.invalid_phones, c.emails,
+    c.name, c.legal_form, c.legal_address,
+    coalesce(m.phones, '{}'), coalesce(m.invalid_phones, '{}'), coalesce(m.emails, '{}'),
     case when c.bik_problem is null then c.bank_bik end,
     case when c.account_problem is null and c.bik_problem is null then c.bank_account end,
     case when c.corr_account_problem is null and c.bik_problem is null then c.bank_corr_account end,
@@ -128,6 +132,7 @@ begin
       select from tf_problem p
       where p.source = c.source and p.entity = 'company' and p.source_key = c.source_key and p.severity = 'error')
   from tf_company_clean c
+  left join tf_point_map m using (source, source_key)
   on conflict (source, source_key) do update set
     staging_id = excluded.staging_id, inn = excluded.inn, kpp = excluded.kpp, ogrn = excluded.ogrn,
     name = excluded.name, legal_form = excluded.legal_form, legal_address = excluded.legal_address,

@@ -41,8 +41,7 @@ begin
       etl.clean_text(m.middle_name) as middle_name,
       etl.clean_text(m.position) as position,
       m.emails as raw_emails,
-      (etl.map_phones(m.phones)).*,
-      etl.map_emails(m.emails) as emails,
+      m.phones as raw_phones,
       m.source_updated_at
     from mapped m
   ),
@@ -60,9 +59,16 @@ begin
 
   select * from final;
 
+  insert into tf_point (source, source_key, kind, position, raw)
+  select source, source_key, 'phone', n, raw from tf_contact_clean, unnest(raw_phones) with ordinality as u(raw, n)
+  union all
+  select source, source_key, 'email', n, raw from tf_contact_clean, unnest(raw_emails) with ordinality as u(raw, n);
+  perform etl.map_contact_points();
+
   insert into tf_problem (source, entity, source_key, staging_id, reason, severity, detail, value)
   select source, 'contact', source_key, staging_id, problem.*
   from tf_contact_clean c
+  left join tf_point_map m using (source, source_key)
   cross join lateral (
     select 'unparseable', 'error', 'the payload is not a JSON object', null::text
       where c.is_unparseable
@@ -79,13 +85,11 @@ begin
       c.company_key
       where not c.is_unparseable and not c.is_deleted and c.has_company and not c.is_company_accepted
     union all
-    select 'phone_invalid', 'warning', 'not a valid phone number; kept out of phones', array_to_string(c.invalid_phones, '; ')
-      where not c.is_deleted and cardinality(c.invalid_phones) > 0
+    select 'phone_invalid', 'warning', 'not a valid phone number; kept out of phones', array_to_string(m.invalid_phones, '; ')
+      where not c.is_deleted and cardinality(m.invalid_phones) > 0
     union all
-    select 'email_invalid', 'warning', 'not a valid e-mail address; kept out of emails', string_agg(e, '; ')
-      from unnest(c.raw_emails) as e
-      where not c.is_deleted and etl.clean_text(e) is not null and etl.clean_email(e) is null
-      having count(*) > 0
+    select 'email_invalid', 'warning', 'not a valid e-mail address; kept out of emails', array_to_string(m.invalid_emails, '; ')
+      where not c.is_deleted and cardinality(m.invalid_emails) > 0
   ) as problem(reason, severity, detail, value);
 
   -- The companies these contacts belonged to before: their contacts are recomputed too.
@@ -100,12 +104,14 @@ begin
     is_deleted, is_accepted)
   select
     c.source, c.source_key, c.staging_id, c.company_source, c.company_key, c.company_id,
-    c.last_name, c.first_name, c.middle_name, c.position, c.phones, c.phone_extensions,
-    c.invalid_phones, c.emails, c.source_updated_at, c.is_deleted,
+    c.last_name, c.first_name, c.middle_name, c.position, coalesce(m.phones, '{}'),
+    coalesce(m.phone_extensions, '{}'), coalesce(m.invalid_phones, '{}'), coalesce(m.emails, '{}'),
+    c.source_updated_at, c.is_deleted,
     not c.is_deleted and c.company_id is not null and not exists (
       select from tf_problem p
       where p.source = c.source and p.entity = 'contact' and p.source_key = c.source_key and p.severity = 'error')
   from tf_contact_clean c
+  left join tf_point_map m using (source, source_key)
   on conflict (source, source_key) do update set
     staging_id = excluded.staging_id, company_source = excluded.company_source,
     company_key = excluded.company_key, company_id = excluded.company_id,

@@ -18,6 +18,7 @@ begin
   create temp table tf_contact_key (source text, source_key text, primary key (source, source_key)) on commit drop;
   create temp table tf_inn (inn text primary key) on commit drop;
   create temp table tf_contact_company (company_id bigint primary key) on commit drop;
+  create temp table tf_point (source text, source_key text, kind text, position bigint, raw text) on commit drop;
   create temp table tf_problem (
     source text, entity text, source_key text, staging_id bigint,
     reason text, severity text, detail text, value text) on commit drop;
@@ -64,8 +65,8 @@ begin
     'problems', (select count(*) from tf_problem),
     'phones_not_in_dictionary', (
       select count(*) from (
-        select unnest(invalid_phones) as raw from tf_company_clean
-        union select unnest(invalid_phones) from tf_contact_clean) as p
+        select unnest(invalid_phones) as raw from etl.source_company s join tf_company_key using (source, source_key)
+        union select unnest(invalid_phones) from etl.source_contact s join tf_contact_key using (source, source_key)) as p
       where not exists (select from etl.phone_dictionary d where d.raw = p.raw))
   ) into run_stats;
   update etl.run set finished_at = clock_timestamp(), stats = run_stats where run_id = this_run;

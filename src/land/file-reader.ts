@@ -1,12 +1,8 @@
 import { createReadStream, statSync } from 'node:fs';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import iconv from 'iconv-lite';
-import chain from 'stream-chain';
-import { parser } from 'stream-json';
-import { pick } from 'stream-json/filters/pick.js';
-import { streamArray } from 'stream-json/streamers/stream-array.js';
-import { verifier } from 'stream-json/utils/verifier.js';
+import { JsonArrayScanner, JsonStructureError } from './json-array-scanner.js';
 
 export type FileEncoding = 'utf8' | 'cp1251';
 export type FileFormat = 'json' | 'ndjson';
@@ -68,114 +64,103 @@ function openText(path: string, encoding: FileEncoding, counter: ReadCounter): R
   return bytes.pipe(decoder);
 }
 
+/** A record of the file and where it starts (a character offset into the decoded text). */
+export interface FileRecord {
+  value: unknown;
+  /** The record's JSON text as it stands in the file. */
+  text: string;
+  offset: number;
+}
+
 /**
  * Records of a JSON array (top level or at jsonPath) or of an NDJSON file, one at a time,
- * in constant memory. Malformed input ends the iteration with an InputError.
+ * in constant memory. Malformed input ends the iteration with an InputError that names
+ * the record and its byte offset.
  */
-export async function* readRecords(options: FileReadOptions, counter: ReadCounter): AsyncGenerator<unknown> {
-  if (formatOf(options) === 'ndjson') {
-    yield* readNdjson(options, counter);
-    return;
-  }
-  let seen = 0;
-  const stages: unknown[] = [openText(options.path, options.encoding, counter), parser()];
-  if (options.jsonPath) stages.push(pick({ filter: options.jsonPath }));
-  stages.push(streamArray());
-  try {
-    for await (const item of chain(stages as never) as AsyncIterable<{ value: unknown }>) {
-      seen += 1;
-      yield item.value;
-    }
-  } catch (e) {
-    if ((e as Error).message?.includes('cannot parse') || (e as Error).message?.includes('expected')) {
-      throw await locateJsonError(options, (e as Error).message);
-    }
-    throw e;
-  }
-  if (seen === 0 && options.jsonPath) {
-    throw new InputError(options.path, 1, 0, `no array found at path '${options.jsonPath}'`);
-  }
-}
-
-/** Where exactly the JSON broke: the verifier finds the offset, a second pass counts records. */
-async function locateJsonError(options: FileReadOptions, problem: string): Promise<InputError> {
-  let offset = 0;
-  let line: number | undefined;
-  let column: number | undefined;
-  try {
-    for await (const _ of chain([openText(options.path, options.encoding, { bytes: 0 }), verifier()] as never) as AsyncIterable<unknown>) {
-      // the verifier emits nothing; it throws at the first error
-    }
-  } catch (e) {
-    const located = e as { offset?: number; line?: number; pos?: number };
-    offset = located.offset ?? 0;
-    line = located.line;
-    column = located.pos;
-  }
-  let before = 0;
-  const stages: unknown[] = [openText(options.path, options.encoding, { bytes: 0 }).pipe(truncate(offset)), parser()];
-  if (options.jsonPath) stages.push(pick({ filter: options.jsonPath }));
-  stages.push(streamArray());
-  try {
-    for await (const _ of chain(stages as never) as AsyncIterable<unknown>) before += 1;
-  } catch {
-    // the prefix ends mid-record; the records counted so far are complete
-  }
-  return new InputError(options.path, before + 1, offset, problem.replace(/^Parser cannot parse input: /, ''), line, column);
-}
-
-/** Passes the first `limit` characters of a text stream. */
-function truncate(limit: number): Transform {
-  let passed = 0;
-  return new Transform({
-    readableObjectMode: false,
-    transform(chunk: Buffer | string, _enc, done) {
-      const text = chunk.toString();
-      if (passed < limit) this.push(text.slice(0, limit - passed));
-      passed += text.length;
-      done();
-    },
-  });
-}
-
-async function* readNdjson(options: FileReadOptions, counter: ReadCounter): AsyncGenerator<unknown> {
-  const singleByte = options.encoding === 'cp1251';
-  let rest = '';
-  let offset = 0; // byte offset of the start of `rest` in the (decompressed) file
-  let lineNo = 0;
+export async function* readRecords(options: FileReadOptions, counter: ReadCounter): AsyncGenerator<FileRecord> {
   let record = 0;
-  const parseLine = (text: string, at: number): { ok: true; value: unknown } | { ok: false; error: InputError } => {
+  const fail = async (charOffset: number, problem: string): Promise<never> => {
+    const { byte, line, column } = await locate(options, charOffset);
+    throw new InputError(options.path, record, byte, problem, line, column);
+  };
+  const parse = (text: string, offset: number): FileRecord => {
     try {
-      return { ok: true, value: JSON.parse(text) };
+      return { value: JSON.parse(text), text, offset };
     } catch (e) {
       const position = Number(/position (\d+)/.exec((e as Error).message)?.[1] ?? 0);
-      const byte = at + (singleByte ? position : Buffer.byteLength(text.slice(0, position)));
-      return { ok: false, error: new InputError(options.path, record, byte, (e as Error).message, lineNo, position + 1) };
+      throw new JsonStructureError(offset + position, (e as Error).message.replace(/ in JSON at position \d+.*$/, ''));
     }
   };
-  for await (const chunk of openText(options.path, options.encoding, counter)) {
-    rest += chunk as string;
-    let start = 0;
-    let newline: number;
-    while ((newline = rest.indexOf('\n', start)) >= 0) {
-      const text = rest.slice(start, newline);
-      start = newline + 1;
-      lineNo += 1;
-      const at = offset;
-      offset += (singleByte ? text.length : Buffer.byteLength(text)) + 1;
-      if (text.trim() === '') continue;
-      record += 1;
-      const parsed = parseLine(text, at);
-      if (!parsed.ok) throw parsed.error;
-      yield parsed.value;
+
+  try {
+    yield* formatOf(options) === 'ndjson' ? ndjson() : jsonArray();
+  } catch (e) {
+    if (e instanceof JsonStructureError) await fail(e.offset, e.message);
+    throw e;
+  }
+
+  async function* ndjson(): AsyncGenerator<FileRecord> {
+    let rest = '';
+    let base = 0; // character offset of rest[0]
+    for await (const chunk of openText(options.path, options.encoding, counter)) {
+      rest += chunk as string;
+      let start = 0;
+      let newline: number;
+      while ((newline = rest.indexOf('\n', start)) >= 0) {
+        const text = rest.slice(start, newline);
+        const offset = base + start;
+        start = newline + 1;
+        if (text.trim() === '') continue;
+        record += 1;
+        yield parse(text, offset);
+      }
+      rest = rest.slice(start);
+      base += start;
     }
-    rest = rest.slice(start);
+    if (rest.trim() !== '') {
+      record += 1;
+      yield parse(rest, base);
+    }
   }
-  if (rest.trim() !== '') {
-    lineNo += 1;
-    record += 1;
-    const parsed = parseLine(rest, offset);
-    if (!parsed.ok) throw parsed.error;
-    yield parsed.value;
+
+  async function* jsonArray(): AsyncGenerator<FileRecord> {
+    const scanner = new JsonArrayScanner(options.jsonPath);
+    for await (const chunk of openText(options.path, options.encoding, counter)) {
+      for (const element of scanner.feed(chunk as string)) {
+        record += 1;
+        yield parse(element.text, element.offset);
+      }
+      if (scanner.error) {
+        record += 1; // the structure broke inside the record after the last one read
+        throw scanner.error;
+      }
+    }
+    try {
+      scanner.end();
+    } catch (e) {
+      record += 1;
+      throw e;
+    }
   }
+}
+
+/** Byte offset, line and column of a character offset of the decoded text (only on errors). */
+async function locate(options: FileReadOptions, charOffset: number): Promise<{ byte: number; line: number; column: number }> {
+  let chars = 0;
+  let bytes = 0;
+  let line = 1;
+  let lineStart = 0;
+  for await (const chunk of openText(options.path, options.encoding, { bytes: 0 })) {
+    const text = chunk as string;
+    const take = Math.min(text.length, charOffset - chars);
+    const part = text.slice(0, take);
+    bytes += options.encoding === 'cp1251' ? part.length : Buffer.byteLength(part);
+    for (let i = part.indexOf('\n'); i >= 0; i = part.indexOf('\n', i + 1)) {
+      line += 1;
+      lineStart = chars + i + 1;
+    }
+    chars += take;
+    if (chars >= charOffset) break;
+  }
+  return { byte: bytes, line, column: charOffset - lineStart + 1 };
 }

@@ -6,6 +6,8 @@ export interface SourceRecord {
   isDeleted: boolean;
   /** The parsed record; undefined when the source sent something that does not parse. */
   payload: unknown;
+  /** The payload's JSON text exactly as the source sent it, when the loader has it. */
+  payloadText?: string;
   /** What arrived, when it could not be parsed. */
   rawText?: string;
 }
@@ -19,8 +21,12 @@ export function parseEntity(value: string): Entity {
   throw new Error(`unknown entity '${value}': use companies or contacts`);
 }
 
-/** A timestamp from a source field as ISO-8601, or null when it is not a date. */
+const ISO_TIMESTAMP = /^\d{4}-[01]\d-[0-3]\d(?:[T ][0-2]\d:[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?)?(?:Z|[+-][0-2]\d(?::?[0-5]\d)?)?$/;
+
+/** A timestamp from a source field as PostgreSQL reads it, or null when it is not a date. */
 export function toTimestamp(value: unknown): string | null {
+  // ISO-8601 text goes through as sent (no Date round trip); anything else must parse as a date
+  if (typeof value === 'string' && ISO_TIMESTAMP.test(value) && !Number.isNaN(Date.parse(value))) return value;
   if (typeof value !== 'string' && typeof value !== 'number') return null;
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? null : date.toISOString();

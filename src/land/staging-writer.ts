@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type pg from 'pg';
 import { inTransaction } from '../db/connection.js';
 import { copyField, copyInto } from '../db/copy.js';
@@ -16,11 +17,16 @@ export interface LandedBatch {
   landed: number;
 }
 
+const RECORD_COLUMNS = 'batch_id, source, entity, source_key, source_updated_at, is_deleted, payload, raw_text, payload_hash';
+const UNIQUE_VIOLATION = '23505';
+
 /**
- * Lands one batch in staging.record with COPY, in one transaction: COPY into a temporary
- * table, then insert what is new. The same (source, entity, key, payload hash) twice is
- * one row. `alsoInTransaction` runs before commit — loaders store their position there
- * (file progress, Kafka offsets, MySQL watermark) so it can never run ahead of the data.
+ * Lands one batch in staging.record with COPY, in one transaction. The same (source,
+ * entity, key, payload hash) twice is one row: a batch of new versions is copied straight
+ * into staging.record; if any of it was landed before, the copy is undone and the batch
+ * goes through a temporary table and `on conflict do nothing`. `alsoInTransaction` runs
+ * before commit — loaders store their position there (file progress, Kafka offsets,
+ * MySQL watermark) so it can never run ahead of the data.
  */
 export async function landBatch(
   pool: pg.Pool,
@@ -28,6 +34,7 @@ export async function landBatch(
   records: readonly SourceRecord[],
   alsoInTransaction?: (client: pg.PoolClient, batch: LandedBatch) => Promise<void>,
 ): Promise<LandedBatch> {
+  const lines = copyLines(records);
   return inTransaction(pool, async (client) => {
     const { rows } = await client.query<{ batch_id: string }>(
       `insert into staging.batch (source, entity, origin, rows_received, rows_landed)
@@ -35,21 +42,17 @@ export async function landBatch(
       [target.source, target.entity, target.origin, records.length],
     );
     const batchId = Number(rows[0]!.batch_id);
-    await client.query(
-      `create temp table landing (
-         source_key text, source_updated_at timestamptz, is_deleted boolean, payload jsonb, raw_text text
-       ) on commit drop`,
-    );
-    await copyInto(client, 'copy landing (source_key, source_updated_at, is_deleted, payload, raw_text) from stdin', copyLines(records));
-    const inserted = await client.query(
-      `insert into staging.record (batch_id, source, entity, source_key, source_updated_at, is_deleted, payload, raw_text, payload_hash)
-       select $1, $2, $3, source_key, source_updated_at, is_deleted, payload, raw_text,
-              md5(coalesce(payload::text, raw_text, '') || case when is_deleted then ':deleted' else '' end)::uuid
-       from landing
-       on conflict (source, entity, source_key, payload_hash) do nothing`,
-      [batchId, target.source, target.entity],
-    );
-    const landed = inserted.rowCount ?? 0;
+    const prefix = `${batchId}\t${copyField(target.source)}\t${target.entity}\t`;
+    let landed: number;
+    await client.query('savepoint straight_copy');
+    try {
+      await copyInto(client, `copy staging.record (${RECORD_COLUMNS}) from stdin`, prefixed(prefix, lines));
+      landed = records.length;
+    } catch (e) {
+      if ((e as { code?: string }).code !== UNIQUE_VIOLATION) throw e;
+      await client.query('rollback to savepoint straight_copy');
+      landed = await landNewOnly(client, prefix, lines);
+    }
     const batch: LandedBatch = { batchId, received: records.length, landed };
     if (landed === 0) {
       // Everything was already there: leave no empty batch behind.
@@ -63,20 +66,48 @@ export async function landBatch(
   });
 }
 
-/** COPY text-format lines of the landing table. */
-function* copyLines(records: readonly SourceRecord[]): Generator<string> {
-  for (const record of records) {
-    const payload = record.payload === undefined ? null : jsonForPostgres(record.payload);
-    yield copyField(record.sourceKey) + '\t' +
+async function landNewOnly(client: pg.PoolClient, prefix: string, lines: string[]): Promise<number> {
+  await client.query(`create temp table landing on commit drop as select ${RECORD_COLUMNS} from staging.record with no data`);
+  await copyInto(client, `copy landing (${RECORD_COLUMNS}) from stdin`, prefixed(prefix, lines));
+  const inserted = await client.query(
+    `insert into staging.record (${RECORD_COLUMNS})
+     select ${RECORD_COLUMNS} from landing
+     on conflict (source, entity, source_key, payload_hash) do nothing`,
+  );
+  return inserted.rowCount ?? 0;
+}
+
+function* prefixed(prefix: string, lines: string[]): Generator<string> {
+  for (const line of lines) yield prefix + line;
+}
+
+/** COPY text-format lines without the batch, source and entity columns. */
+function copyLines(records: readonly SourceRecord[]): string[] {
+  return records.map((record) => {
+    const payload = record.payload === undefined ? null : jsonForPostgres(record.payload, record.payloadText);
+    const raw = payload === null ? (record.rawText ?? '') : null;
+    const hash = md5Hex((payload ?? raw ?? '') + (record.isDeleted ? ':deleted' : ''));
+    return copyField(record.sourceKey) + '\t' +
       copyField(record.updatedAt) + '\t' +
       (record.isDeleted ? 't' : 'f') + '\t' +
       copyField(payload) + '\t' +
-      copyField(payload === null ? (record.rawText ?? null) : null) + '\n';
-  }
+      copyField(raw) + '\t' +
+      hash + '\n';
+  });
 }
 
-/** jsonb cannot hold U+0000; such characters are dropped rather than failing the batch. */
-function jsonForPostgres(value: unknown): string {
+const md5Hex: (text: string) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (text) => (crypto as unknown as { hash: (a: string, t: string) => string }).hash('md5', text)
+    : (text) => crypto.createHash('md5').update(text).digest('hex');
+
+/**
+ * The payload as JSON text: as the source sent it when known (so the hash is of what was
+ * sent, and nothing is serialised twice). jsonb cannot hold U+0000; such characters are
+ * dropped rather than failing the batch.
+ */
+function jsonForPostgres(value: unknown, sent?: string): string {
+  if (sent !== undefined && !sent.includes('\\u0000')) return sent;
   const text = JSON.stringify(value);
   if (!text.includes('\\u0000')) return text;
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? v.replaceAll('\u0000', '') : v));

@@ -1,0 +1,77 @@
+-- Phones and e-mails of the records being cleaned, mapped set-wise (one join with the
+-- phone dictionary instead of a lookup per record). Input tf_point: one row per raw phone
+-- or e-mail of a record, with its position. Output tf_point_map: one row per record.
+create or replace function etl.map_contact_points() returns void
+language plpgsql as $$
+begin
+  drop table if exists tf_point_map;
+  create temp table tf_point_map on commit drop as
+  with cleaned as (
+    select
+      p.source,
+      p.source_key,
+      p.kind,
+      p.position,
+      p.raw,
+      d.e164,
+      d.extension,
+      case when p.kind = 'email' then etl.clean_email(p.raw) end as email
+    from (select source, source_key, kind, position, etl.clean_text(raw) as raw from tf_point) as p
+    left join etl.phone_dictionary d on p.kind = 'phone' and d.raw = p.raw
+    where p.raw is not null
+  ),
+
+  valid_phone as (
+    select source, source_key, e164, min(position) as position, max(extension) as extension
+    from cleaned where kind = 'phone' and e164 is not null
+    group by source, source_key, e164
+  ),
+
+  valid_email as (
+    select source, source_key, email, min(position) as position
+    from cleaned where kind = 'email' and email is not null
+    group by source, source_key, email
+  ),
+
+  phones as (
+    select source, source_key,
+      array_agg(e164 order by position) as phones,
+      coalesce(jsonb_object_agg(e164, extension) filter (where extension is not null), '{}') as phone_extensions
+    from valid_phone group by source, source_key
+  ),
+
+  emails as (
+    select source, source_key, array_agg(email order by position) as emails
+    from valid_email group by source, source_key
+  ),
+
+  invalid as (
+    select source, source_key,
+      coalesce(array_agg(raw order by position) filter (where kind = 'phone'), '{}') as invalid_phones,
+      coalesce(array_agg(raw order by position) filter (where kind = 'email'), '{}') as invalid_emails
+    from cleaned
+    where (kind = 'phone' and e164 is null) or (kind = 'email' and email is null)
+    group by source, source_key
+  ),
+
+  final as (
+    select
+      k.source,
+      k.source_key,
+      coalesce(p.phones, '{}') as phones,
+      coalesce(p.phone_extensions, '{}') as phone_extensions,
+      coalesce(e.emails, '{}') as emails,
+      coalesce(i.invalid_phones, '{}') as invalid_phones,
+      coalesce(i.invalid_emails, '{}') as invalid_emails
+    from (select distinct source, source_key from tf_point) as k
+    left join phones p using (source, source_key)
+    left join emails e using (source, source_key)
+    left join invalid i using (source, source_key)
+  )
+
+  select * from final;
+  create unique index on tf_point_map (source, source_key);
+  analyze tf_point_map;
+  truncate tf_point;
+end
+$$;
