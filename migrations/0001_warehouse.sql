@@ -74,7 +74,8 @@ create table etl.setting (
 );
 insert into etl.setting (name, value, description) values
   ('window_start', null, 'full-load window start (date); empty means January 1 of the previous year'),
-  ('phone_default_region', 'RU', 'region assumed for phone numbers written without a country code');
+  ('phone_default_region', 'RU', 'region assumed for phone numbers written without a country code'),
+  ('transform_work_mem', '256MB', 'work_mem for the transform transaction (sorts and hashes over a whole load)');
 
 -- Raw phone text -> E.164, filled by the TypeScript step with libphonenumber-js (max metadata).
 create table etl.phone_dictionary (

@@ -1,13 +1,14 @@
 -- Safe casts for payload fields: a bad value becomes null instead of failing the whole run.
 
--- A JSON array (or a single scalar) as text[]; anything else is an empty array.
-create or replace function etl.json_text_array(j jsonb) returns text[]
+-- A JSON array as it is; a single string or number as a one-element array; anything else
+-- (null, object, missing) as an empty array. One expression, so the planner inlines it.
+create or replace function etl.as_json_array(j jsonb) returns jsonb
 language sql immutable parallel safe as $$
   select case jsonb_typeof(j)
-    when 'array' then array(select jsonb_array_elements_text(j) as element)
-    when 'string' then array[j #>> '{}']
-    when 'number' then array[j #>> '{}']
-    else '{}'::text[]
+    when 'array' then j
+    when 'string' then jsonb_build_array(j)
+    when 'number' then jsonb_build_array(j)
+    else '[]'::jsonb
   end
 $$;
 

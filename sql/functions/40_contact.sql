@@ -8,11 +8,13 @@ language sql immutable parallel safe as $$
               then lower(regexp_replace(email, '\s+', '', 'g')) end
 $$;
 
--- "Фамилия Имя Отчество" in one string, split into its parts. Two words are last and
--- first name; words beyond the third stay in the middle name (e.g. "Оглы").
-create or replace function etl.split_fio(fio text, out last_name text, out first_name text, out middle_name text)
+-- Part 1, 2 or 3 (last, first, middle name) of "Фамилия Имя Отчество" written in one
+-- string. Words beyond the third stay in the middle name (e.g. "Оглы"). One expression,
+-- so the planner inlines it.
+create or replace function etl.fio_part(fio text, part int) returns text
 language sql immutable parallel safe as $$
-  select parts[1], parts[2], nullif(array_to_string(parts[3:], ' '), '')
-  from (select regexp_split_to_array(etl.clean_text(fio), ' ') as parts) as split
+  select case
+    when part < 3 then (regexp_split_to_array(etl.clean_text(fio), ' '))[part]
+    else nullif(array_to_string((regexp_split_to_array(etl.clean_text(fio), ' '))[3:], ' '), '')
+  end
 $$;
-

@@ -6,9 +6,8 @@ with landed as (
 ),
 
 named as (
-  select landed.*, fio.last_name as fio_last, fio.first_name as fio_first, fio.middle_name as fio_middle
+  select landed.*, jsonb_typeof(payload -> 'name') = 'string' as is_name_one_string
   from landed
-  cross join lateral etl.split_fio(case when jsonb_typeof(payload -> 'name') = 'string' then payload ->> 'name' end) as fio
 ),
 
 final as (
@@ -22,12 +21,12 @@ final as (
     jsonb_typeof(payload) is distinct from 'object' as is_unparseable,
     'store_b'::text as company_source,
     payload ->> 'company_id' as company_key,
-    coalesce(fio_last, payload #>> '{name,last}') as last_name,
-    coalesce(fio_first, payload #>> '{name,first}') as first_name,
-    coalesce(fio_middle, payload #>> '{name,middle}') as middle_name,
+    case when is_name_one_string then etl.fio_part(payload ->> 'name', 1) else payload #>> '{name,last}' end as last_name,
+    case when is_name_one_string then etl.fio_part(payload ->> 'name', 2) else payload #>> '{name,first}' end as first_name,
+    case when is_name_one_string then etl.fio_part(payload ->> 'name', 3) else payload #>> '{name,middle}' end as middle_name,
     payload ->> 'position' as position,
-    etl.json_text_array(payload -> 'phones') as phones,
-    etl.json_text_array(payload -> 'email') || etl.json_text_array(payload -> 'emails') as emails
+    etl.as_json_array(payload -> 'phones') as phones,
+    etl.as_json_array(payload -> 'email') || etl.as_json_array(payload -> 'emails') as emails
   from named
 )
 

@@ -1,10 +1,14 @@
 -- Phones and e-mails of the records being cleaned, mapped set-wise (one join with the
--- phone dictionary instead of a lookup per record). Input tf_point: one row per raw phone
--- or e-mail of a record, with its position. Output tf_point_map: one row per record.
+-- phone dictionary instead of a lookup per record). Input tf_point: one row per phone or
+-- e-mail of a record (text already cleaned, e-mail checked), with its position.
+-- Output tf_point_map: one row per record.
 create or replace function etl.map_contact_points() returns void
 language plpgsql as $$
 begin
-  drop table if exists tf_point_map;
+  if to_regclass('pg_temp.tf_point_map') is not null then
+    drop table tf_point_map;
+  end if;
+  analyze tf_point;
   create temp table tf_point_map on commit drop as
   with cleaned as (
     select
@@ -15,8 +19,8 @@ begin
       p.raw,
       d.e164,
       d.extension,
-      case when p.kind = 'email' then etl.clean_email(p.raw) end as email
-    from (select source, source_key, kind, position, etl.clean_text(raw) as raw from tf_point) as p
+      p.email
+    from tf_point as p
     left join etl.phone_dictionary d on p.kind = 'phone' and d.raw = p.raw
     where p.raw is not null
   ),

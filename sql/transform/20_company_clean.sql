@@ -60,10 +60,12 @@ begin
 
   select * from final;
 
-  insert into tf_point (source, source_key, kind, position, raw)
-  select source, source_key, 'phone', n, raw from tf_company_clean, unnest(raw_phones) with ordinality as u(raw, n)
+  insert into tf_point (source, source_key, kind, position, raw, email)
+  select source, source_key, 'phone', n, etl.clean_text(raw), null
+  from tf_company_clean, jsonb_array_elements_text(raw_phones) with ordinality as u(raw, n)
   union all
-  select source, source_key, 'email', n, raw from tf_company_clean, unnest(raw_emails) with ordinality as u(raw, n);
+  select source, source_key, 'email', n, etl.clean_text(raw), etl.clean_email(raw)
+  from tf_company_clean, jsonb_array_elements_text(raw_emails) with ordinality as u(raw, n);
   perform etl.map_contact_points();
 
   insert into tf_problem (source, entity, source_key, staging_id, reason, severity, detail, value)
@@ -107,6 +109,7 @@ begin
     select 'email_invalid', 'warning', 'not a valid e-mail address; kept out of emails', array_to_string(m.invalid_emails, '; ')
       where not c.is_deleted and cardinality(m.invalid_emails) > 0
   ) as problem(reason, severity, detail, value);
+  analyze tf_problem;
 
   -- Previous INNs of the records in scope: their companies must be recomputed too.
   insert into tf_inn (inn)
@@ -140,7 +143,13 @@ begin
     bank_bik = excluded.bank_bik, bank_account = excluded.bank_account,
     bank_corr_account = excluded.bank_corr_account, bank_name = excluded.bank_name,
     source_created_at = excluded.source_created_at, source_updated_at = excluded.source_updated_at,
-    is_deleted = excluded.is_deleted, is_accepted = excluded.is_accepted;
+    is_deleted = excluded.is_deleted, is_accepted = excluded.is_accepted
+  where (s.staging_id, s.inn, s.kpp, s.ogrn, s.name, s.legal_address, s.phones, s.invalid_phones, s.emails,
+         s.bank_bik, s.bank_account, s.bank_corr_account, s.bank_name, s.is_deleted, s.is_accepted)
+        is distinct from
+        (excluded.staging_id, excluded.inn, excluded.kpp, excluded.ogrn, excluded.name, excluded.legal_address,
+         excluded.phones, excluded.invalid_phones, excluded.emails, excluded.bank_bik, excluded.bank_account,
+         excluded.bank_corr_account, excluded.bank_name, excluded.is_deleted, excluded.is_accepted);
 
   insert into tf_inn (inn)
   select inn from tf_company_clean where inn_problem is null

@@ -103,10 +103,13 @@ begin
   where c.inn = i.inn and not c.is_deleted
     and not exists (select from tf_company_built b where b.inn = c.inn);
 
-  -- Lineage for every source record in scope, and for every member of a recomputed INN.
+  -- Lineage for every source record in scope, and for every member of a recomputed INN:
+  -- records that feed no company any more lose their link; unchanged links stay untouched.
+  create index on tf_company_member (source, source_key);
   delete from canonical.company_source cs
   using tf_company_key k
-  where cs.source = k.source and cs.entity = 'company' and cs.source_key = k.source_key;
+  where cs.source = k.source and cs.entity = 'company' and cs.source_key = k.source_key
+    and not exists (select from tf_company_member m where m.source = cs.source and m.source_key = cs.source_key);
 
   insert into canonical.company_source (company_id, source, entity, source_key)
   select c.company_id, m.source, 'company', m.source_key

@@ -2,15 +2,19 @@
 -- (tf_contact_key) and attach it to its canonical company through the source company
 -- it names. Grain of etl.source_contact: one row per (source, source_key).
 
-create or replace function etl.clean_contacts() returns void
+drop function if exists etl.clean_contacts();
+create or replace function etl.clean_contacts(is_full boolean) returns void
 language plpgsql as $$
 begin
-  -- Contacts whose source company was re-evaluated may have changed company or verdict.
-  insert into tf_contact_key (source, source_key)
-  select s.source, s.source_key
-  from tf_company_key k
-  join etl.source_contact s on s.company_source = k.source and s.company_key = k.source_key
-  on conflict do nothing;
+  -- Contacts whose source company was re-evaluated may have changed company or verdict
+  -- (a full run has every contact in scope already).
+  if not is_full then
+    insert into tf_contact_key (source, source_key)
+    select s.source, s.source_key
+    from tf_company_key k
+    join etl.source_contact s on s.company_source = k.source and s.company_key = k.source_key
+    on conflict do nothing;
+  end if;
   analyze tf_contact_key;
 
   create temp table tf_contact_current on commit drop as
@@ -59,10 +63,12 @@ begin
 
   select * from final;
 
-  insert into tf_point (source, source_key, kind, position, raw)
-  select source, source_key, 'phone', n, raw from tf_contact_clean, unnest(raw_phones) with ordinality as u(raw, n)
+  insert into tf_point (source, source_key, kind, position, raw, email)
+  select source, source_key, 'phone', n, etl.clean_text(raw), null
+  from tf_contact_clean, jsonb_array_elements_text(raw_phones) with ordinality as u(raw, n)
   union all
-  select source, source_key, 'email', n, raw from tf_contact_clean, unnest(raw_emails) with ordinality as u(raw, n);
+  select source, source_key, 'email', n, etl.clean_text(raw), etl.clean_email(raw)
+  from tf_contact_clean, jsonb_array_elements_text(raw_emails) with ordinality as u(raw, n);
   perform etl.map_contact_points();
 
   insert into tf_problem (source, entity, source_key, staging_id, reason, severity, detail, value)
@@ -91,6 +97,7 @@ begin
     select 'email_invalid', 'warning', 'not a valid e-mail address; kept out of emails', array_to_string(m.invalid_emails, '; ')
       where not c.is_deleted and cardinality(m.invalid_emails) > 0
   ) as problem(reason, severity, detail, value);
+  analyze tf_problem;
 
   -- The companies these contacts belonged to before: their contacts are recomputed too.
   insert into tf_contact_company (company_id)
@@ -119,7 +126,13 @@ begin
     middle_name = excluded.middle_name, position = excluded.position, phones = excluded.phones,
     phone_extensions = excluded.phone_extensions, invalid_phones = excluded.invalid_phones,
     emails = excluded.emails, source_updated_at = excluded.source_updated_at,
-    is_deleted = excluded.is_deleted, is_accepted = excluded.is_accepted;
+    is_deleted = excluded.is_deleted, is_accepted = excluded.is_accepted
+  where (s.staging_id, s.company_id, s.company_key, s.last_name, s.first_name, s.middle_name, s.position,
+         s.phones, s.phone_extensions, s.invalid_phones, s.emails, s.is_deleted, s.is_accepted)
+        is distinct from
+        (excluded.staging_id, excluded.company_id, excluded.company_key, excluded.last_name, excluded.first_name,
+         excluded.middle_name, excluded.position, excluded.phones, excluded.phone_extensions,
+         excluded.invalid_phones, excluded.emails, excluded.is_deleted, excluded.is_accepted);
 
   insert into tf_contact_company (company_id)
   select company_id from tf_contact_clean where company_id is not null

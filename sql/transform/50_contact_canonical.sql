@@ -177,9 +177,13 @@ begin
   where c.company_id = k.company_id and not c.is_deleted
     and not exists (select from tf_contact_built b where b.contact_id = c.contact_id);
 
+  -- Lineage: records in scope that feed no person any more lose their link; the rest are
+  -- upserted, so an unchanged link is not rewritten.
+  create index on tf_contact_member (source, source_key);
   delete from canonical.contact_source cs
   using tf_contact_key k
-  where cs.source = k.source and cs.entity = 'contact' and cs.source_key = k.source_key;
+  where cs.source = k.source and cs.entity = 'contact' and cs.source_key = k.source_key
+    and not exists (select from tf_contact_member m where m.source = cs.source and m.source_key = cs.source_key);
 
   insert into canonical.contact_source (contact_id, source, entity, source_key)
   select p.contact_id, m.source, 'contact', m.source_key

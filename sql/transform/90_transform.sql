@@ -8,20 +8,29 @@ declare
   is_full constant boolean := transform.full;
   this_run bigint;
   run_stats jsonb;
+  steps jsonb := '{}';        -- seconds per step, kept in etl.run.stats
+  step_started timestamptz;
 begin
   perform pg_advisory_xact_lock(hashtext('etl.transform'));
+  -- Sorts and hashes over a whole load spill to disk at the server's default work_mem.
+  perform set_config('work_mem', coalesce((select value from etl.setting where name = 'transform_work_mem'), '256MB'), true);
   insert into etl.run (kind) values (case when is_full then 'full' else 'incremental' end) returning run_id into this_run;
 
   create temp table tf_batch on commit drop as
   select batch_id from staging.batch where is_full or transformed_at is null;
+  -- A big load lands faster than autovacuum analyzes; plans need the real row counts.
+  if (select coalesce(sum(b.rows_landed), 0) from staging.batch b join tf_batch using (batch_id)) > 50000 then
+    analyze staging.record;
+  end if;
   create temp table tf_company_key (source text, source_key text, primary key (source, source_key)) on commit drop;
   create temp table tf_contact_key (source text, source_key text, primary key (source, source_key)) on commit drop;
   create temp table tf_inn (inn text primary key) on commit drop;
   create temp table tf_contact_company (company_id bigint primary key) on commit drop;
-  create temp table tf_point (source text, source_key text, kind text, position bigint, raw text) on commit drop;
+  create temp table tf_point (source text, source_key text, kind text, position bigint, raw text, email text) on commit drop;
   create temp table tf_problem (
     source text, entity text, source_key text, staging_id bigint,
     reason text, severity text, detail text, value text) on commit drop;
+  create index on tf_problem (source, source_key, entity);
 
   if is_full then
     insert into tf_company_key
@@ -45,12 +54,24 @@ begin
   end if;
   analyze tf_company_key;
 
+  step_started := clock_timestamp();
   perform etl.clean_companies();
+  steps := steps || jsonb_build_object('clean_companies', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
+  step_started := clock_timestamp();
   perform etl.sync_rejections('company');
+  steps := steps || jsonb_build_object('company_rejections', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
+  step_started := clock_timestamp();
   perform etl.build_companies();
-  perform etl.clean_contacts();
+  steps := steps || jsonb_build_object('build_companies', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
+  step_started := clock_timestamp();
+  perform etl.clean_contacts(is_full);
+  steps := steps || jsonb_build_object('clean_contacts', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
+  step_started := clock_timestamp();
   perform etl.sync_rejections('contact');
+  steps := steps || jsonb_build_object('contact_rejections', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
+  step_started := clock_timestamp();
   perform etl.build_contacts();
+  steps := steps || jsonb_build_object('build_contacts', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
 
   update staging.batch b set transformed_at = now()
   from tf_batch t where t.batch_id = b.batch_id and b.transformed_at is null;
@@ -63,6 +84,7 @@ begin
     'companies_written', (select count(*) from tf_company_built),
     'contacts_written', (select count(*) from tf_contact_built),
     'problems', (select count(*) from tf_problem),
+    'step_seconds', steps,
     'phones_not_in_dictionary', (
       select count(*) from (
         select unnest(invalid_phones) as raw from etl.source_company s join tf_company_key using (source, source_key)

@@ -67,8 +67,6 @@ function openText(path: string, encoding: FileEncoding, counter: ReadCounter): R
 /** A record of the file and where it starts (a character offset into the decoded text). */
 export interface FileRecord {
   value: unknown;
-  /** The record's JSON text as it stands in the file. */
-  text: string;
   offset: number;
 }
 
@@ -85,7 +83,7 @@ export async function* readRecords(options: FileReadOptions, counter: ReadCounte
   };
   const parse = (text: string, offset: number): FileRecord => {
     try {
-      return { value: JSON.parse(text), text, offset };
+      return { value: JSON.parse(text), offset };
     } catch (e) {
       const position = Number(/position (\d+)/.exec((e as Error).message)?.[1] ?? 0);
       throw new JsonStructureError(offset + position, (e as Error).message.replace(/ in JSON at position \d+.*$/, ''));

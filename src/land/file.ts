@@ -73,10 +73,10 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   };
 
   try {
-    for await (const { value, text } of readRecords({ ...options, path }, counter)) {
+    for await (const { value } of readRecords({ ...options, path }, counter)) {
       recordNo += 1;
       if (recordNo <= skip) continue;
-      pending.push(toSourceRecord(value, text, options.fields, `${basename(path)}#${recordNo}`));
+      pending.push(toSourceRecord(value, options.fields, `${basename(path)}#${recordNo}`));
       if (pending.length >= batchSize) await flush();
     }
     await flush();
@@ -116,9 +116,9 @@ interface FileKey {
   path: string;
 }
 
-function toSourceRecord(value: unknown, text: string, fields: RecordFields, fallbackKey: string): SourceRecord {
+function toSourceRecord(value: unknown, fields: RecordFields, fallbackKey: string): SourceRecord {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { sourceKey: fallbackKey, updatedAt: null, isDeleted: false, payload: value, payloadText: text };
+    return { sourceKey: fallbackKey, updatedAt: null, isDeleted: false, payload: value };
   }
   const record = value as Record<string, unknown>;
   const key = record[fields.key];
@@ -127,7 +127,6 @@ function toSourceRecord(value: unknown, text: string, fields: RecordFields, fall
     updatedAt: toTimestamp(record[fields.updated]),
     isDeleted: fields.deleted ? record[fields.deleted] === true : false,
     payload: value,
-    payloadText: text,
   };
 }
 

@@ -6,8 +6,6 @@ export interface SourceRecord {
   isDeleted: boolean;
   /** The parsed record; undefined when the source sent something that does not parse. */
   payload: unknown;
-  /** The payload's JSON text exactly as the source sent it, when the loader has it. */
-  payloadText?: string;
   /** What arrived, when it could not be parsed. */
   rawText?: string;
 }

@@ -84,7 +84,7 @@ function* prefixed(prefix: string, lines: string[]): Generator<string> {
 /** COPY text-format lines without the batch, source and entity columns. */
 function copyLines(records: readonly SourceRecord[]): string[] {
   return records.map((record) => {
-    const payload = record.payload === undefined ? null : jsonForPostgres(record.payload, record.payloadText);
+    const payload = record.payload === undefined ? null : jsonForPostgres(record.payload);
     const raw = payload === null ? (record.rawText ?? '') : null;
     const hash = md5Hex((payload ?? raw ?? '') + (record.isDeleted ? ':deleted' : ''));
     return copyField(record.sourceKey) + '\t' +
@@ -102,12 +102,10 @@ const md5Hex: (text: string) => string =
     : (text) => crypto.createHash('md5').update(text).digest('hex');
 
 /**
- * The payload as JSON text: as the source sent it when known (so the hash is of what was
- * sent, and nothing is serialised twice). jsonb cannot hold U+0000; such characters are
- * dropped rather than failing the batch.
+ * The payload as compact JSON, so the same record sent pretty-printed or compact has one
+ * hash. jsonb cannot hold U+0000; such characters are dropped rather than failing the batch.
  */
-function jsonForPostgres(value: unknown, sent?: string): string {
-  if (sent !== undefined && !sent.includes('\\u0000')) return sent;
+function jsonForPostgres(value: unknown): string {
   const text = JSON.stringify(value);
   if (!text.includes('\\u0000')) return text;
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? v.replaceAll('\u0000', '') : v));

@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+export const TEMPLATE_DATABASE = 'b2b_etl_test_template';
+
+/** The test server's URL with another database name. */
+export function databaseUrl(database: string): string {
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+export interface TestDatabase {
+  url: string;
+  pool: pg.Pool;
+  /** One row's first column, for short assertions. */
+  value<T = unknown>(sql: string, params?: unknown[]): Promise<T>;
+  rows<T extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database cloned from the template; drop() removes it. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `b2b_etl_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name} template ${TEMPLATE_DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  const url = databaseUrl(name);
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  return {
+    url,
+    pool,
+    async value<T>(sql: string, params: unknown[] = []) {
+      const { rows } = await pool.query(sql, params);
+      return Object.values(rows[0] ?? {})[0] as T;
+    },
+    async rows<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) {
+      return (await pool.query<T>(sql, params)).rows;
+    },
+    async drop() {
+      await pool.end();
+      const cleanup = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await cleanup.connect();
+      try {
+        await cleanup.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await cleanup.end();
+      }
+    },
+  };
+}

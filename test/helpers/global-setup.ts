@@ -1,0 +1,34 @@
+import pg from 'pg';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/db/embedded.js';
+import { migrate } from '../../src/db/migrate.js';
+import { TEMPLATE_DATABASE, databaseUrl } from './db.js';
+
+let embedded: EmbeddedServer | null = null;
+
+/**
+ * One migrated template database per test run; every suite clones it. Without
+ * DATABASE_URL the embedded PostgreSQL serves the tests.
+ */
+export async function setup(): Promise<void> {
+  if (!process.env.DATABASE_URL) {
+    embedded = await startEmbeddedPostgres({ port: 54339 });
+    process.env.DATABASE_URL = embedded.url;
+  }
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  try {
+    await admin.connect();
+  } catch (e) {
+    throw new Error(`tests need PostgreSQL at DATABASE_URL and could not connect: ${(e as Error).message}`);
+  }
+  try {
+    await admin.query(`drop database if exists ${TEMPLATE_DATABASE} with (force)`);
+    await admin.query(`create database ${TEMPLATE_DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  await migrate(databaseUrl(TEMPLATE_DATABASE));
+}
+
+export async function teardown(): Promise<void> {
+  await embedded?.stop();
+}
