@@ -1,0 +1,40 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { generate, type GenerateOptions, type ManifestFile, type Truth } from '../../src/generate/index.js';
+import { landFile } from '../../src/land/file.js';
+import { parseEntity } from '../../src/land/record.js';
+
+export interface Sample {
+  dir: string;
+  manifest: ManifestFile[];
+  truth: Truth;
+}
+
+/** Generated sample data in a fresh temporary folder. */
+export async function makeSample(options: Omit<GenerateOptions, 'out'> = {}): Promise<Sample> {
+  const dir = mkdtempSync(join(tmpdir(), 'b2b-etl-sample-'));
+  const { manifest, truth } = await generate({ out: dir, ...options });
+  return { dir, manifest, truth };
+}
+
+/** Sets the sample's load window and lands every file of it. */
+export async function landSample(pool: pg.Pool, sample: Sample): Promise<void> {
+  await pool.query(`update etl.setting set value = $1 where name = 'window_start'`, [sample.truth.window_start]);
+  for (const file of sample.manifest) {
+    await landFile(pool, {
+      path: join(sample.dir, file.file),
+      source: file.source,
+      entity: parseEntity(file.entity),
+      encoding: file.encoding,
+      jsonPath: file.jsonPath,
+      fields: { key: 'id', updated: 'updated' },
+      quiet: true,
+    });
+  }
+}
+
+export function readTruth(dir: string): Truth {
+  return JSON.parse(readFileSync(join(dir, 'truth.json'), 'utf8')) as Truth;
+}
