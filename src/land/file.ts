@@ -2,7 +2,7 @@ import { basename, resolve } from 'node:path';
 import type pg from 'pg';
 import type { RecordFields } from '../config.js';
 import { fileSize, InputError, readRecords, type FileReadOptions, type ReadCounter } from './file-reader.js';
-import { Progress, formatCount } from './progress.js';
+import { Progress, formatBytes, formatCount } from './progress.js';
 import { toTimestamp, type Entity, type SourceRecord } from './record.js';
 import { landBatch } from './staging-writer.js';
 
@@ -103,7 +103,8 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   progress.done(
     `${formatCount(result.records)} records read` +
       (result.skipped ? ` (${formatCount(result.skipped)} skipped by --resume)` : '') +
-      `, ${formatCount(landed)} new versions landed in ${batches} batches, ${result.seconds.toFixed(1)}s`,
+      `, ${formatCount(landed)} new versions landed in ${batches} batches, ${result.seconds.toFixed(1)}s` +
+      `, peak memory ${formatBytes(process.resourceUsage().maxRSS * 1024)}`,
   );
   return result;
 }

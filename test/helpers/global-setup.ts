@@ -11,7 +11,7 @@ let embedded: EmbeddedServer | null = null;
  */
 export async function setup(): Promise<void> {
   if (!process.env.DATABASE_URL) {
-    embedded = await startEmbeddedPostgres({ port: 54339 });
+    embedded = await startEmbeddedPostgres({ port: 54339, folder: 'postgres-test' });
     process.env.DATABASE_URL = embedded.url;
   }
   const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });

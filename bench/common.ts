@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { migrate } from '../src/db/migrate.js';
+import { projectRoot } from '../src/db/paths.js';
+import { generate, type GenerateOptions, type ManifestFile, type Truth } from '../src/generate/index.js';
+
+export const OUT = join(projectRoot(), 'bench', 'out');
+
+export function serverUrl(): string {
+  const url = process.env.DATABASE_URL;
+  if (!url) throw new Error('benchmarks need DATABASE_URL (a PostgreSQL server they may create databases on)');
+  return url;
+}
+
+export function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** A fresh, migrated database for one benchmark. */
+export async function freshDatabase(name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: serverUrl() });
+  await admin.connect();
+  await admin.query(`drop database if exists ${name} with (force)`);
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = withDatabase(serverUrl(), name);
+  await migrate(url);
+  return url;
+}
+
+/** Generated data, made once and kept in bench/out. */
+export async function sampleAt(folder: string, options: Omit<GenerateOptions, 'out'>): Promise<{ dir: string; manifest: ManifestFile[]; truth: Truth }> {
+  const dir = join(OUT, folder);
+  if (!existsSync(join(dir, 'truth.json'))) {
+    mkdirSync(dir, { recursive: true });
+    console.log(`generating ${folder} ...`);
+    await generate({ out: dir, ...options });
+  }
+  return {
+    dir,
+    manifest: JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ManifestFile[],
+    truth: JSON.parse(readFileSync(join(dir, 'truth.json'), 'utf8')) as Truth,
+  };
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const started = process.hrtime.bigint();
+  const result = await fn();
+  return [result, Number(process.hrtime.bigint() - started) / 1e9];
+}
+
+export function psql(url: string, command: string): void {
+  execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qc', command], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+export const seconds = (s: number) => `${s.toFixed(1)} s`;

@@ -1,0 +1,70 @@
+// Seed scale, one run on this machine: store B landing against psql \copy of the same
+// records, the full transform, and an incremental transform after 1% of records change.
+// Prints figures; asserts nothing.  Usage: DATABASE_URL=... node dist/bench/warehouse.js
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import pg from 'pg';
+import { writeChanges } from '../src/generate/changes.js';
+import { landFile } from '../src/land/file.js';
+import { readRecords } from '../src/land/file-reader.js';
+import { parseEntity } from '../src/land/record.js';
+import { runTransform } from '../src/transform/run.js';
+import { freshDatabase, OUT, psql, sampleAt, seconds, timed } from './common.js';
+
+const sample = await sampleAt('seed', { scale: 'seed', seed: 1 });
+const records = Object.keys(sample.truth.store_b.companies).length + Object.keys(sample.truth.store_b.contacts).length;
+
+// The same records as NDJSON in COPY text format, for the psql baseline.
+const ndjson = join(OUT, 'seed-records.copy');
+{
+  const out = createWriteStream(ndjson);
+  for (const file of sample.manifest) {
+    for await (const { value } of readRecords({ path: join(sample.dir, file.file), encoding: file.encoding, jsonPath: file.jsonPath }, { bytes: 0 })) {
+      if (!out.write(JSON.stringify(value).replace(/\\/g, '\\\\') + '\n')) await once(out, 'drain');
+    }
+  }
+  out.end();
+  await once(out, 'finish');
+}
+const baselineUrl = await freshDatabase('b2b_etl_bench_copy');
+psql(baselineUrl, 'create table bench_copy (payload jsonb)');
+const [, copySeconds] = await timed(async () => psql(baselineUrl, `\\copy bench_copy (payload) from '${ndjson}'`));
+
+const url = await freshDatabase('b2b_etl_bench');
+const pool = new pg.Pool({ connectionString: url, max: 4 });
+await pool.query(`update etl.setting set value = $1 where name = 'window_start'`, [sample.truth.window_start]);
+const [, landSeconds] = await timed(async () => {
+  for (const file of sample.manifest) {
+    await landFile(pool, {
+      path: join(sample.dir, file.file), source: file.source, entity: parseEntity(file.entity),
+      encoding: file.encoding, jsonPath: file.jsonPath, fields: { key: 'id', updated: 'updated' }, quiet: true,
+    });
+  }
+});
+await pool.query('analyze staging.record');
+
+const [first] = await timed(() => runTransform(pool));
+const [full, fullSeconds] = await timed(() => runTransform(pool, { full: true }));
+
+const changes = join(OUT, 'seed-changes');
+mkdirSync(changes, { recursive: true });
+const changed = await writeChanges({ dir: sample.dir, manifest: sample.manifest, out: changes, round: 1, fraction: 0.01, seed: 1, at: '2026-11-20T10:00:00Z' });
+let changedRecords = 0;
+for (const file of changed) {
+  const result = await landFile(pool, {
+    path: join(changes, file.file), source: file.source, entity: parseEntity(file.entity),
+    encoding: 'utf8', fields: { key: 'id', updated: 'updated' }, quiet: true,
+  });
+  changedRecords += result.landed;
+}
+const [incremental, incrementalSeconds] = await timed(() => runTransform(pool));
+await pool.end();
+
+console.log(`\nstore B at seed scale: ${records.toLocaleString('en-US')} records (${sample.manifest.length} files)`);
+console.log(`landing (b2b-etl land file)        ${seconds(landSeconds)}   ${Math.round(records / landSeconds).toLocaleString('en-US')} records/s`);
+console.log(`psql \\copy of the same as NDJSON   ${seconds(copySeconds)}   ratio ${(landSeconds / copySeconds).toFixed(2)}x (target <= 2x)`);
+console.log(`first transform (all new)          ${seconds(first.seconds)}   phones parsed ${first.phonesParsed.toLocaleString('en-US')}`);
+console.log(`full transform (rebuild)           ${seconds(fullSeconds)}   steps ${JSON.stringify(full.stats.step_seconds)}`);
+console.log(`incremental after 1% changed       ${seconds(incrementalSeconds)}   ${changedRecords.toLocaleString('en-US')} changed records, ` +
+  `${((incrementalSeconds / fullSeconds) * 100).toFixed(1)}% of full (target < 5%)   steps ${JSON.stringify(incremental.stats.step_seconds)}`);
