@@ -29,37 +29,51 @@ begin
   create index on tf_contact_link (node);
 
   -- Connected components by label propagation: every member takes the smallest label
-  -- reachable through a shared value, until nothing changes.
+  -- reachable through a shared value. The first pass gives each shared value the smallest
+  -- label of its holders; after that only members whose label just dropped pass it on.
   create temp table tf_contact_label on commit drop as
   select node, node as label from tf_contact_member;
   create unique index on tf_contact_label (node);
   analyze tf_contact_link;
   analyze tf_contact_label;
 
+  create temp table tf_contact_frontier on commit drop as select node from tf_contact_label;
   loop
-    update tf_contact_label l
-    set label = best.label
-    from (
-      select k.node, min(v.label) as label
-      from tf_contact_link k
-      join tf_contact_link k2 on k2.company_id = k.company_id and k2.rule = k.rule and k2.value = k.value
-      join tf_contact_label v on v.node = k2.node
-      group by k.node
-    ) as best
-    where best.node = l.node and best.label < l.label;
+    create temp table tf_contact_lower on commit drop as
+    select k2.node, min(l.label) as label
+    from tf_contact_frontier f
+    join tf_contact_link k on k.node = f.node
+    join tf_contact_label l on l.node = f.node
+    join tf_contact_link k2 on k2.company_id = k.company_id and k2.rule = k.rule and k2.value = k.value and k2.node <> k.node
+    group by k2.node;
+
+    update tf_contact_label l set label = lower.label
+    from tf_contact_lower lower
+    where lower.node = l.node and lower.label < l.label;
     get diagnostics changed = row_count;
+
+    drop table tf_contact_frontier;
+    create temp table tf_contact_frontier on commit drop as
+    select lower.node from tf_contact_lower lower join tf_contact_label l using (node) where l.label = lower.label;
+    drop table tf_contact_lower;
     exit when changed = 0;
   end loop;
 
   -- Which existing canonical ids each component holds, and who wins a contested id.
   create temp table tf_contact_claim on commit drop as
-  with held as (
-    select l.label, cs.contact_id, count(*) as members
+  with linked as materialized (
+    -- each member's current canonical id, found by its key (the lineage table's primary key)
+    select m.node, m.company_id, cs.contact_id
     from tf_contact_member m
-    join tf_contact_label l using (node)
     join canonical.contact_source cs on cs.source = m.source and cs.entity = 'contact' and cs.source_key = m.source_key
-    join canonical.contact cc on cc.contact_id = cs.contact_id and cc.company_id = m.company_id
-    group by l.label, cs.contact_id
+  ),
+
+  held as (
+    select l.label, k.contact_id, count(*) as members
+    from linked k
+    join tf_contact_label l using (node)
+    join canonical.contact cc on cc.contact_id = k.contact_id and cc.company_id = k.company_id
+    group by l.label, k.contact_id
   ),
 
   won as (

@@ -14,6 +14,11 @@ begin
   perform pg_advisory_xact_lock(hashtext('etl.transform'));
   -- Sorts and hashes over a whole load spill to disk at the server's default work_mem.
   perform set_config('work_mem', coalesce((select value from etl.setting where name = 'transform_work_mem'), '256MB'), true);
+  -- Compiling expressions costs more than it saves for the small steps of an incremental run.
+  perform set_config('jit', 'off', true);
+  -- An incremental run looks up a few thousand keys in tables of millions: index lookups
+  -- are what it needs, and the default page cost (spinning disks) talks the planner out of them.
+  perform set_config('random_page_cost', '1.1', true);
   insert into etl.run (kind) values (case when is_full then 'full' else 'incremental' end) returning run_id into this_run;
 
   create temp table tf_batch on commit drop as
@@ -72,6 +77,16 @@ begin
   step_started := clock_timestamp();
   perform etl.build_contacts();
   steps := steps || jsonb_build_object('build_contacts', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
+
+  -- After a big run the tables' statistics are stale; the next small run needs them right.
+  if is_full or (select count(*) from tf_contact_key) + (select count(*) from tf_company_key) > 50000 then
+    analyze etl.source_company;
+    analyze etl.source_contact;
+    analyze canonical.company;
+    analyze canonical.contact;
+    analyze canonical.company_source;
+    analyze canonical.contact_source;
+  end if;
 
   update staging.batch b set transformed_at = now()
   from tf_batch t where t.batch_id = b.batch_id and b.transformed_at is null;

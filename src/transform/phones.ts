@@ -27,13 +27,18 @@ export function parsePhone(raw: string, region: CountryCode = 'RU'): ParsedPhone
 export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolean } = {}): Promise<number> {
   const region = await phoneRegion(pool);
   return inTransaction(pool, async (client) => {
+    // batch ids as a list, so the filter reaches staging.record's batch index through the view
+    const { rows: [pending] } = await client.query<{ ids: string[] | null }>(
+      'select array_agg(batch_id) as ids from staging.batch where $1 or transformed_at is null',
+      [options.all ?? false],
+    );
+    if (!pending?.ids) return 0;
     const { rows } = await client.query<{ raw: string }>(
       `select distinct p.raw
        from staging.raw_phone p
-       join staging.batch b using (batch_id)
-       where ($1 or b.transformed_at is null)
+       where p.batch_id = any($1::bigint[])
          and not exists (select from etl.phone_dictionary d where d.raw = p.raw)`,
-      [options.all ?? false],
+      [pending.ids],
     );
     if (rows.length === 0) return 0;
     const parsed = rows.map(({ raw }) => {

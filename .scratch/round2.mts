@@ -1,0 +1,15 @@
+import pg from 'pg';
+import { writeChanges } from '../src/generate/changes.ts';
+import { landFile } from '../src/land/file.ts';
+import { parseEntity } from '../src/land/record.ts';
+import { fillPhoneDictionary } from '../src/transform/phones.ts';
+import { readFileSync } from 'node:fs';
+const dir = 'bench/out/seed';
+const manifest = JSON.parse(readFileSync(dir + '/manifest.json', 'utf8'));
+const round = Number(process.argv[2]);
+const changed = await writeChanges({ dir, manifest, out: 'bench/out/seed-changes', round, fraction: 0.01, seed: 1, at: `2026-11-2${round}T10:00:00Z` });
+const pool = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:5432/b2b_etl_bench' });
+for (const f of changed) await landFile(pool, { path: 'bench/out/seed-changes/' + f.file, source: f.source, entity: parseEntity(f.entity), encoding: 'utf8', fields: { key: 'id', updated: 'updated' }, quiet: true });
+let t = Date.now();
+console.log('phones', await fillPhoneDictionary(pool), Date.now() - t, 'ms');
+await pool.end();
