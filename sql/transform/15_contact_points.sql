@@ -1,14 +1,26 @@
 -- Phones and e-mails of the records being cleaned, mapped set-wise (one join with the
--- phone dictionary instead of a lookup per record). Input tf_point: one row per phone or
--- e-mail of a record (text already cleaned, e-mail checked), with its position.
--- Output tf_point_map: one row per record.
-create or replace function etl.map_contact_points() returns void
+-- phone dictionary instead of a lookup per record). Input: a table of records being
+-- cleaned with source, source_key and the raw_phones / raw_emails JSON arrays.
+-- Output tf_point_map: one row per record with E.164 phones, extensions, e-mails and what
+-- was invalid.
+drop function if exists etl.map_contact_points();
+create or replace function etl.map_contact_points(records regclass) returns void
 language plpgsql as $$
 begin
+  truncate tf_point;
+  -- one row per phone or e-mail, cleaned once, with its position in the record
+  execute format($sql$
+    insert into tf_point (source, source_key, kind, position, raw, email)
+    select source, source_key, 'phone', n, etl.clean_text(raw), null
+    from %1$s, jsonb_array_elements_text(raw_phones) with ordinality as u(raw, n)
+    union all
+    select source, source_key, 'email', n, etl.clean_text(raw), etl.clean_email(raw)
+    from %1$s, jsonb_array_elements_text(raw_emails) with ordinality as u(raw, n)$sql$, records);
+  analyze tf_point;
+
   if to_regclass('pg_temp.tf_point_map') is not null then
     drop table tf_point_map;
   end if;
-  analyze tf_point;
   create temp table tf_point_map on commit drop as
   with cleaned as (
     select
@@ -76,6 +88,5 @@ begin
   select * from final;
   create unique index on tf_point_map (source, source_key);
   analyze tf_point_map;
-  truncate tf_point;
 end
 $$;

@@ -63,13 +63,7 @@ begin
 
   select * from final;
 
-  insert into tf_point (source, source_key, kind, position, raw, email)
-  select source, source_key, 'phone', n, etl.clean_text(raw), null
-  from tf_contact_clean, jsonb_array_elements_text(raw_phones) with ordinality as u(raw, n)
-  union all
-  select source, source_key, 'email', n, etl.clean_text(raw), etl.clean_email(raw)
-  from tf_contact_clean, jsonb_array_elements_text(raw_emails) with ordinality as u(raw, n);
-  perform etl.map_contact_points();
+  perform etl.map_contact_points('tf_contact_clean');
 
   insert into tf_problem (source, entity, source_key, staging_id, reason, severity, detail, value)
   select source, 'contact', source_key, staging_id, problem.*

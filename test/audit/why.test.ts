@@ -1,16 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runTransform } from '../../src/transform/run.js';
 import { runCli } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { landSample, makeSample, type Sample } from '../helpers/sample.js';
+import type { TestDatabase } from '../helpers/db.js';
+import { transformedSample, type Sample } from '../helpers/sample.js';
 
 let db: TestDatabase;
 let sample: Sample;
 beforeAll(async () => {
-  db = await createTestDatabase();
-  sample = await makeSample({ scale: 'small', seed: 3 });
-  await landSample(db.pool, sample);
-  await runTransform(db.pool);
+  ({ db, sample } = await transformedSample(3));
 });
 afterAll(async () => {
   await db.drop();

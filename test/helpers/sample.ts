@@ -5,6 +5,8 @@ import type pg from 'pg';
 import { generate, type GenerateOptions, type ManifestFile, type Truth } from '../../src/generate/index.js';
 import { landFile } from '../../src/land/file.js';
 import { parseEntity } from '../../src/land/record.js';
+import { runTransform } from '../../src/transform/run.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
 
 export interface Sample {
   dir: string;
@@ -37,4 +39,13 @@ export async function landSample(pool: pg.Pool, sample: Sample): Promise<void> {
 
 export function readTruth(dir: string): Truth {
   return JSON.parse(readFileSync(join(dir, 'truth.json'), 'utf8')) as Truth;
+}
+
+/** A fresh database with a generated small sample landed and transformed. */
+export async function transformedSample(seed: number): Promise<{ db: TestDatabase; sample: Sample }> {
+  const db = await createTestDatabase();
+  const sample = await makeSample({ scale: 'small', seed });
+  await landSample(db.pool, sample);
+  await runTransform(db.pool);
+  return { db, sample };
 }

@@ -1,16 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runTransform } from '../../src/transform/run.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { landSample, makeSample, type Sample } from '../helpers/sample.js';
+import type { TestDatabase } from '../helpers/db.js';
+import { transformedSample, type Sample } from '../helpers/sample.js';
 
 // The generator writes what must become of every record; the transform must agree exactly.
 let db: TestDatabase;
 let sample: Sample;
 beforeAll(async () => {
-  db = await createTestDatabase();
-  sample = await makeSample({ scale: 'small', seed: 7 });
-  await landSample(db.pool, sample);
-  await runTransform(db.pool);
+  ({ db, sample } = await transformedSample(7));
 });
 afterAll(async () => {
   await db.drop();
