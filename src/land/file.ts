@@ -1,6 +1,7 @@
 import { basename, resolve } from 'node:path';
 import type pg from 'pg';
 import type { RecordFields } from '../config.js';
+import { holdHeapUnder } from './heap.js';
 import { fileSize, InputError, readRecords, type FileReadOptions, type ReadCounter } from './file-reader.js';
 import { Progress, formatBytes, formatCount } from './progress.js';
 import { toTimestamp, type Entity, type SourceRecord } from './record.js';
@@ -64,6 +65,7 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
         landed += batch.landed;
         batches += 1;
         progress.update(range.last, range.bytes);
+        holdHeapUnder(HEAP_BUDGET);
       },
       (e: unknown) => {
         failure ??= e;
@@ -110,6 +112,8 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
 }
 
 const WRITERS = 2;
+/** Live data is a few batches (tens of MiB); more heap than this is garbage not yet collected. */
+const HEAP_BUDGET = 80 * 2 ** 20;
 
 interface FileKey {
   source: string;
