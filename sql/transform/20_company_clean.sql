@@ -105,10 +105,13 @@ begin
   ) as problem(reason, severity, detail, value);
   analyze tf_problem;
 
-  -- Previous INNs of the records in scope: their companies must be recomputed too.
+  -- What the records in scope were before: their previous INNs' companies are recomputed
+  -- too, and only records whose INN or verdict changes move their contacts.
+  create temp table tf_company_before on commit drop as
+  select s.source, s.source_key, s.inn, s.is_accepted
+  from etl.source_company s join tf_company_key k using (source, source_key);
   insert into tf_inn (inn)
-  select s.inn from etl.source_company s join tf_company_key k using (source, source_key)
-  where s.inn is not null
+  select inn from tf_company_before where inn is not null
   on conflict do nothing;
 
   insert into etl.source_company as s (
@@ -148,5 +151,14 @@ begin
   insert into tf_inn (inn)
   select inn from tf_company_clean where inn_problem is null
   on conflict do nothing;
+
+  -- Records whose contacts must be re-attached: new, INN changed, verdict changed, or
+  -- rejected (the contacts' rejection names the company's reasons, which may have changed).
+  create temp table tf_company_moved on commit drop as
+  select s.source, s.source_key
+  from tf_company_clean c
+  join etl.source_company s using (source, source_key)
+  left join tf_company_before b using (source, source_key)
+  where b.source_key is null or b.inn is distinct from s.inn or b.is_accepted <> s.is_accepted or not s.is_accepted;
 end
 $$;

@@ -6,12 +6,12 @@ drop function if exists etl.clean_contacts();
 create or replace function etl.clean_contacts(is_full boolean) returns void
 language plpgsql as $$
 begin
-  -- Contacts whose source company was re-evaluated may have changed company or verdict
-  -- (a full run has every contact in scope already).
+  -- Contacts whose source company changed INN or verdict may have changed company or
+  -- verdict too (a full run has every contact in scope already).
   if not is_full then
     insert into tf_contact_key (source, source_key)
     select s.source, s.source_key
-    from tf_company_key k
+    from tf_company_moved k
     join etl.source_contact s on s.company_source = k.source and s.company_key = k.source_key
     on conflict do nothing;
   end if;

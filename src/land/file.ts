@@ -49,6 +49,8 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   // Two batches are written at once while the next is read: reading and COPY overlap,
   // and the server uses both cores. Progress rows make --resume safe in any commit order.
   const inFlight = new Set<Promise<void>>();
+  // what the process held before this load is not the loader's to collect
+  const heapBase = process.memoryUsage().heapUsed;
   let failure: unknown = null;
   const flush = async () => {
     if (pending.length === 0) return;
@@ -65,7 +67,7 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
         landed += batch.landed;
         batches += 1;
         progress.update(range.last, range.bytes);
-        holdHeapUnder(HEAP_BUDGET);
+        holdHeapUnder(heapBase + HEAP_BUDGET);
       },
       (e: unknown) => {
         failure ??= e;
@@ -112,7 +114,7 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
 }
 
 const WRITERS = 2;
-/** Live data is a few batches (tens of MiB); more heap than this is garbage not yet collected. */
+/** The loader's live data is a few batches (tens of MiB); more heap than this is garbage not yet collected. */
 const HEAP_BUDGET = 80 * 2 ** 20;
 
 interface FileKey {

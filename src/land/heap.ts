@@ -6,10 +6,10 @@ let collect: (() => void) | undefined;
 /**
  * V8 lets the heap of a long load grow lazily to several times its live size, so the
  * loader's memory would depend on the garbage it made, not on what it holds. When the heap
- * passes `budget` bytes, a full collection brings it back to the live set (a few batches).
+ * passes `limit` bytes, a full collection brings it back to the live set.
  */
-export function holdHeapUnder(budget: number): void {
-  if (process.memoryUsage().heapTotal < budget) return;
+export function holdHeapUnder(limit: number): void {
+  if (process.memoryUsage().heapTotal < limit) return;
   if (!collect) {
     v8.setFlagsFromString('--expose-gc');
     collect = vm.runInNewContext('gc') as () => void;
