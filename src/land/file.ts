@@ -114,8 +114,8 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
 }
 
 const WRITERS = 2;
-/** The loader's live data is a few batches (tens of MiB); more heap than this is garbage not yet collected. */
-const HEAP_BUDGET = 80 * 2 ** 20;
+/** Heap the loader may add over what the process held before (its live data is a few batches). */
+const HEAP_BUDGET = 48 * 2 ** 20;
 
 interface FileKey {
   source: string;

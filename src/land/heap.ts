@@ -5,11 +5,12 @@ let collect: (() => void) | undefined;
 
 /**
  * V8 lets the heap of a long load grow lazily to several times its live size, so the
- * loader's memory would depend on the garbage it made, not on what it holds. When the heap
- * passes `limit` bytes, a full collection brings it back to the live set.
+ * loader's memory would depend on the garbage it made, not on what it holds. When the used
+ * heap (live data and garbage not yet collected) passes `limit` bytes, a full collection
+ * brings it back to the live set.
  */
 export function holdHeapUnder(limit: number): void {
-  if (process.memoryUsage().heapTotal < limit) return;
+  if (process.memoryUsage().heapUsed < limit) return;
   if (!collect) {
     v8.setFlagsFromString('--expose-gc');
     collect = vm.runInNewContext('gc') as () => void;
