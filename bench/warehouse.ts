@@ -6,9 +6,8 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import pg from 'pg';
 import { writeChanges } from '../src/generate/changes.js';
-import { landFile } from '../src/land/file.js';
+import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js';
 import { readRecords } from '../src/land/file-reader.js';
-import { parseEntity } from '../src/land/record.js';
 import { runTransform } from '../src/transform/run.js';
 import { freshDatabase, OUT, psql, sampleAt, seconds, timed } from './common.js';
 
@@ -20,7 +19,7 @@ const ndjson = join(OUT, 'seed-records.copy');
 {
   const out = createWriteStream(ndjson);
   for (const file of sample.manifest) {
-    for await (const { value } of readRecords({ path: join(sample.dir, file.file), encoding: file.encoding, jsonPath: file.jsonPath }, { bytes: 0 })) {
+    for await (const value of readRecords({ path: join(sample.dir, file.file), encoding: file.encoding, jsonPath: file.jsonPath }, { bytes: 0 })) {
       if (!out.write(JSON.stringify(value).replace(/\\/g, '\\\\') + '\n')) await once(out, 'drain');
     }
   }
@@ -33,15 +32,8 @@ const [, copySeconds] = await timed(async () => psql(baselineUrl, `\\copy bench_
 
 const url = await freshDatabase('b2b_etl_bench');
 const pool = new pg.Pool({ connectionString: url, max: 4 });
-await pool.query(`update etl.setting set value = $1 where name = 'window_start'`, [sample.truth.window_start]);
-const [, landSeconds] = await timed(async () => {
-  for (const file of sample.manifest) {
-    await landFile(pool, {
-      path: join(sample.dir, file.file), source: file.source, entity: parseEntity(file.entity),
-      encoding: file.encoding, jsonPath: file.jsonPath, fields: { key: 'id', updated: 'updated' }, quiet: true,
-    });
-  }
-});
+await useSampleWindow(pool, sample.truth.window_start);
+const [, landSeconds] = await timed(() => landManifest(pool, sample.dir, sample.manifest, { quiet: true }));
 await pool.query('analyze staging.record');
 
 const [first] = await timed(() => runTransform(pool));
@@ -50,14 +42,7 @@ const [full, fullSeconds] = await timed(() => runTransform(pool, { full: true })
 const changes = join(OUT, 'seed-changes');
 mkdirSync(changes, { recursive: true });
 const changed = await writeChanges({ dir: sample.dir, manifest: sample.manifest, out: changes, round: 1, fraction: 0.01, seed: 1, at: '2026-11-20T10:00:00Z' });
-let changedRecords = 0;
-for (const file of changed) {
-  const result = await landFile(pool, {
-    path: join(changes, file.file), source: file.source, entity: parseEntity(file.entity),
-    encoding: 'utf8', fields: { key: 'id', updated: 'updated' }, quiet: true,
-  });
-  changedRecords += result.landed;
-}
+const changedRecords = await landManifest(pool, changes, changed, { quiet: true });
 const [incremental, incrementalSeconds] = await timed(() => runTransform(pool));
 await pool.end();
 

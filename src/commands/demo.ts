@@ -6,8 +6,7 @@ import { openDatabase } from '../db/connection.js';
 import { migrate } from '../db/migrate.js';
 import { projectRoot } from '../db/paths.js';
 import { generate, type ManifestFile, type Truth } from '../generate/index.js';
-import { landFile } from '../land/file.js';
-import { parseEntity } from '../land/record.js';
+import { landManifest, useSampleWindow } from '../generate/land-manifest.js';
 import { runTransform } from '../transform/run.js';
 import { log } from './context.js';
 
@@ -28,19 +27,9 @@ export async function demoCommand(args: string[]): Promise<number> {
   const db = await openDatabase({ log });
   try {
     await migrate(db.url);
-    // The sample was exported on truth.as_of; its load window follows from that day.
-    await db.pool.query(`update etl.setting set value = $1 where name = 'window_start'`, [truth.window_start]);
+    await useSampleWindow(db.pool, truth.window_start);
     log(`load window starts ${truth.window_start} (etl.setting window_start)`);
-    for (const file of manifest) {
-      await landFile(db.pool, {
-        path: join(sample, file.file),
-        source: file.source,
-        entity: parseEntity(file.entity),
-        encoding: file.encoding,
-        jsonPath: file.jsonPath,
-        fields: { key: 'id', updated: 'updated' },
-      });
-    }
+    await landManifest(db.pool, sample, manifest);
     const run = await runTransform(db.pool, { onNotice: log });
     log(`transform: ${run.seconds.toFixed(1)}s`);
     process.stdout.write(`\n${await funnel(db.pool)}\n\n`);

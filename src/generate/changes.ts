@@ -38,7 +38,7 @@ export async function writeChanges(o: ChangeOptions): Promise<ManifestFile[]> {
   for (const file of o.manifest) {
     const name = `round-${o.round}-${file.file.replace(/\.cp1251/, '')}`;
     const out = new JsonArrayFile(join(o.out, name));
-    for await (const { value } of readRecords({ path: join(o.dir, file.file), encoding: file.encoding, jsonPath: file.jsonPath }, { bytes: 0 })) {
+    for await (const value of readRecords({ path: join(o.dir, file.file), encoding: file.encoding, jsonPath: file.jsonPath }, { bytes: 0 })) {
       const record = value as Json;
       if (file.entity === 'companies') {
         const inn = typeof record.inn === 'string' ? record.inn : null;

@@ -64,26 +64,20 @@ function openText(path: string, encoding: FileEncoding, counter: ReadCounter): R
   return bytes.pipe(decoder);
 }
 
-/** A record of the file and where it starts (a character offset into the decoded text). */
-export interface FileRecord {
-  value: unknown;
-  offset: number;
-}
-
 /**
  * Records of a JSON array (top level or at jsonPath) or of an NDJSON file, one at a time,
  * in constant memory. Malformed input ends the iteration with an InputError that names
  * the record and its byte offset.
  */
-export async function* readRecords(options: FileReadOptions, counter: ReadCounter): AsyncGenerator<FileRecord> {
+export async function* readRecords(options: FileReadOptions, counter: ReadCounter): AsyncGenerator<unknown> {
   let record = 0;
   const fail = async (charOffset: number, problem: string): Promise<never> => {
     const { byte, line, column } = await locate(options, charOffset);
     throw new InputError(options.path, record, byte, problem, line, column);
   };
-  const parse = (text: string, offset: number): FileRecord => {
+  const parse = (text: string, offset: number): unknown => {
     try {
-      return { value: JSON.parse(text), offset };
+      return JSON.parse(text);
     } catch (e) {
       const position = Number(/position (\d+)/.exec((e as Error).message)?.[1] ?? 0);
       throw new JsonStructureError(offset + position, (e as Error).message.replace(/ in JSON at position \d+.*$/, ''));
@@ -97,7 +91,7 @@ export async function* readRecords(options: FileReadOptions, counter: ReadCounte
     throw e;
   }
 
-  async function* ndjson(): AsyncGenerator<FileRecord> {
+  async function* ndjson(): AsyncGenerator<unknown> {
     let rest = '';
     let base = 0; // character offset of rest[0]
     for await (const chunk of openText(options.path, options.encoding, counter)) {
@@ -121,7 +115,7 @@ export async function* readRecords(options: FileReadOptions, counter: ReadCounte
     }
   }
 
-  async function* jsonArray(): AsyncGenerator<FileRecord> {
+  async function* jsonArray(): AsyncGenerator<unknown> {
     const scanner = new JsonArrayScanner(options.jsonPath);
     for await (const chunk of openText(options.path, options.encoding, counter)) {
       for (const element of scanner.feed(chunk as string)) {

@@ -77,7 +77,7 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   };
 
   try {
-    for await (const { value } of readRecords({ ...options, path }, counter)) {
+    for await (const value of readRecords({ ...options, path }, counter)) {
       recordNo += 1;
       if (recordNo <= skip) continue;
       pending.push(toSourceRecord(value, options.fields, `${basename(path)}#${recordNo}`));

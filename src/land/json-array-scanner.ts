@@ -48,9 +48,12 @@ export class JsonArrayScanner {
   private stringStart = -1;
   private lastString: string | null = null;
   private elementStart = -1;
+  /** Nesting inside the current element (0 at the element's own level). */
+  private elementDepth = 0;
+  /** Whether the wanted array has had an element yet ('[]' is fine, '[,' is not). */
+  private sawElement = false;
   private arrayDepth = -1;
   private found = false;
-  private finished = false;
   private rootDone = false;
 
   constructor(path?: string) {
@@ -139,7 +142,6 @@ export class JsonArrayScanner {
           if (depth === this.arrayDepth) {
             this.endElement(text, i, out, true);
             this.arrayDepth = -1;
-            this.finished = true;
           }
           if (this.stack.length === 0) this.rootDone = true;
           break;
@@ -187,14 +189,13 @@ export class JsonArrayScanner {
     return i;
   }
 
-  private elementDepth = 0;
 
   /** Checks that the document ended where it should. */
   end(): void {
     const at = this.base + this.buffer.length;
     if (this.inString) throw new JsonStructureError(at, 'unexpected end of file inside a string');
     if (this.stack.length > 0) throw new JsonStructureError(at, 'unexpected end of file: the document is not closed');
-    if (!this.found && !this.finished) {
+    if (!this.found) {
       throw new JsonStructureError(0, this.path.length ? `no array at path '${this.path.join('.')}'` : 'the document is not a JSON array');
     }
   }
@@ -210,7 +211,6 @@ export class JsonArrayScanner {
     this.sawElement = true;
   }
 
-  private sawElement = false;
 
   /** Drops what no element or key still needs. */
   private compact(): void {

@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { generate, type GenerateOptions, type ManifestFile, type Truth } from '../../src/generate/index.js';
-import { landFile } from '../../src/land/file.js';
-import { parseEntity } from '../../src/land/record.js';
+import { landManifest, useSampleWindow } from '../../src/generate/land-manifest.js';
 import { runTransform } from '../../src/transform/run.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
@@ -23,18 +22,8 @@ export async function makeSample(options: Omit<GenerateOptions, 'out'> = {}): Pr
 
 /** Sets the sample's load window and lands every file of it. */
 export async function landSample(pool: pg.Pool, sample: Sample): Promise<void> {
-  await pool.query(`update etl.setting set value = $1 where name = 'window_start'`, [sample.truth.window_start]);
-  for (const file of sample.manifest) {
-    await landFile(pool, {
-      path: join(sample.dir, file.file),
-      source: file.source,
-      entity: parseEntity(file.entity),
-      encoding: file.encoding,
-      jsonPath: file.jsonPath,
-      fields: { key: 'id', updated: 'updated' },
-      quiet: true,
-    });
-  }
+  await useSampleWindow(pool, sample.truth.window_start);
+  await landManifest(pool, sample.dir, sample.manifest, { quiet: true });
 }
 
 export function readTruth(dir: string): Truth {
