@@ -12,11 +12,65 @@ export interface SourceConfig {
   encoding?: 'utf8' | 'cp1251';
   companies?: Partial<RecordFields>;
   contacts?: Partial<RecordFields>;
+  mysql?: Partial<MysqlSourceConfig>;
+  kafka?: Partial<KafkaSourceConfig>;
 }
 
 export interface Config {
   sources: Record<string, SourceConfig>;
 }
+
+/** A MySQL table the loader reads, keyset-ordered by (updated, key). */
+export interface MysqlTableConfig {
+  table: string;
+  key: string;
+  updated: string;
+}
+
+export interface MysqlSourceConfig {
+  /** How the bytes of text columns are to be read (a latin1 column holding cp1251: cp1251). */
+  textEncoding: 'utf8' | 'cp1251';
+  /** The offset the source's DATETIME values are in, e.g. +00:00 or +03:00. */
+  timezone: string;
+  /** How far before the watermark an incremental sync starts again (late commits). */
+  lagSeconds: number;
+  batchSize: number;
+  companies: MysqlTableConfig;
+  contacts: MysqlTableConfig;
+}
+
+export interface KafkaSourceConfig {
+  topic: string;
+  groupId: string;
+  /** The store whose records the events change: events land under its name. */
+  recordSource: string;
+  /** Tried when a message is not valid UTF-8. */
+  fallbackEncoding: 'cp1251' | null;
+  /** Quiet time after a landed batch before the transform runs, and the longest wait. */
+  transformDebounceMs: number;
+  transformMaxWaitMs: number;
+}
+
+const MYSQL_DEFAULTS: MysqlSourceConfig = {
+  textEncoding: 'utf8',
+  timezone: '+00:00',
+  lagSeconds: 600,
+  batchSize: 5000,
+  companies: { table: 'companies', key: 'id', updated: 'updated_at' },
+  contacts: { table: 'contacts', key: 'id', updated: 'updated_at' },
+};
+
+const KAFKA_DEFAULTS: Omit<KafkaSourceConfig, 'topic' | 'groupId' | 'recordSource'> = {
+  fallbackEncoding: 'cp1251',
+  transformDebounceMs: 300,
+  transformMaxWaitMs: 1500,
+};
+
+/** Built-in sources: store A's replica is latin1 holding cp1251; store B's events topic. */
+const BUILT_IN: Record<string, SourceConfig> = {
+  store_a: { mysql: { textEncoding: 'cp1251' } },
+  store_b_events: { kafka: { topic: 'store_b.events', groupId: 'b2b-etl', recordSource: 'store_b' } },
+};
 
 const DEFAULT_FIELDS: RecordFields = { key: 'id', updated: 'updated' };
 
@@ -43,6 +97,31 @@ export function loadConfig(path = process.env.B2B_ETL_CONFIG ?? 'b2b-etl.config.
     throw new Error(`${path}: "sources" must be an object keyed by source name`);
   }
   return { sources: sources as Record<string, SourceConfig> };
+}
+
+export function mysqlSource(config: Config, source: string): MysqlSourceConfig {
+  const given = { ...BUILT_IN[source]?.mysql, ...config.sources[source]?.mysql };
+  const merged: MysqlSourceConfig = {
+    ...MYSQL_DEFAULTS,
+    ...given,
+    companies: { ...MYSQL_DEFAULTS.companies, ...given.companies },
+    contacts: { ...MYSQL_DEFAULTS.contacts, ...given.contacts },
+  };
+  if (!/^[+-]\d{2}:\d{2}$/.test(merged.timezone)) throw new Error(`source ${source}: mysql.timezone '${merged.timezone}' must look like +03:00`);
+  if (merged.textEncoding !== 'utf8' && merged.textEncoding !== 'cp1251') throw new Error(`source ${source}: mysql.textEncoding must be utf8 or cp1251`);
+  for (const t of [merged.companies, merged.contacts]) {
+    for (const name of [t.table, t.key, t.updated]) {
+      if (!/^[A-Za-z_][A-Za-z0-9_$]*$/.test(name)) throw new Error(`source ${source}: '${name}' is not a plain MySQL identifier`);
+    }
+  }
+  return merged;
+}
+
+export function kafkaSource(config: Config, source: string): KafkaSourceConfig {
+  const given = { ...BUILT_IN[source]?.kafka, ...config.sources[source]?.kafka };
+  const merged = { ...KAFKA_DEFAULTS, groupId: 'b2b-etl', recordSource: source, ...given };
+  if (!merged.topic) throw new Error(`source ${source}: no kafka.topic configured (b2b-etl.config.json)`);
+  return merged as KafkaSourceConfig;
 }
 
 export function recordFields(config: Config, source: string, entity: Entity): RecordFields {

@@ -24,4 +24,5 @@ select
   payload #>> '{bank,name}' as bank_name,
   etl.try_timestamptz(payload ->> 'created') as source_created_at
 from staging.record
-where source = 'store_b' and entity = 'company';
+where source = 'store_b' and entity = 'company'
+  and not coalesce(payload ? 'event', false);  -- Kafka events have their own view

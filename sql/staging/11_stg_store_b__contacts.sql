@@ -19,4 +19,5 @@ select
   etl.as_json_array(payload -> 'phones') as phones,
   etl.as_json_array(payload -> 'email') || etl.as_json_array(payload -> 'emails') as emails
 from staging.record
-where source = 'store_b' and entity = 'contact';
+where source = 'store_b' and entity = 'contact'
+  and not coalesce(payload ? 'event', false);  -- Kafka events have their own view

@@ -1,15 +1,18 @@
 import { parseArgs } from 'node:util';
-import { loadConfig, recordFields } from '../config.js';
+import { loadConfig, mysqlSource, recordFields } from '../config.js';
 import { landFile } from '../land/file.js';
+import { landMysql } from '../land/mysql.js';
 import type { FileEncoding, FileFormat } from '../land/file-reader.js';
 import { parseEntity } from '../land/record.js';
-import { UsageError, withDatabase } from './context.js';
+import { UsageError, log, withDatabase } from './context.js';
 
-const USAGE = 'usage: b2b-etl land file PATH --source NAME --entity companies|contacts [--encoding utf8|cp1251] [--format json|ndjson] [--path JSON.PATH] [--resume] [--batch-size N]';
+const USAGE = `usage: b2b-etl land file PATH --source NAME --entity companies|contacts [--encoding utf8|cp1251] [--format json|ndjson] [--path JSON.PATH] [--resume] [--batch-size N]
+       b2b-etl land mysql --source NAME [--full] [--since DATE] [--reconcile-deletes] [--batch-size N]   (MYSQL_URL)`;
 
 export async function landCommand(args: string[]): Promise<number> {
   const [kind, ...rest] = args;
   if (kind === 'file') return landFileCommand(rest);
+  if (kind === 'mysql') return landMysqlCommand(rest);
   throw new UsageError(`land: unknown source kind '${kind ?? ''}'\n${USAGE}`);
 }
 
@@ -49,6 +52,43 @@ async function landFileCommand(args: string[]): Promise<number> {
       batchSize,
       quiet: values.quiet,
       fields: recordFields(config, values.source!, entity),
+    }),
+  );
+  return 0;
+}
+
+async function landMysqlCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      source: { type: 'string' },
+      full: { type: 'boolean', default: false },
+      since: { type: 'string' },
+      'reconcile-deletes': { type: 'boolean', default: false },
+      'batch-size': { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.source) throw new UsageError(USAGE);
+  if (values.full && values.since) throw new UsageError('--full reads everything; --since starts an incremental sync elsewhere: give one of them');
+  const url = process.env.MYSQL_URL;
+  if (!url) throw new UsageError('MYSQL_URL is not set: mysql://USER:PASSWORD@HOST:PORT/DATABASE of the source replica');
+  const config = mysqlSource(loadConfig(), values.source);
+  if (values['batch-size']) {
+    const n = Number(values['batch-size']);
+    if (!(Number.isInteger(n) && n > 0)) throw new UsageError('--batch-size must be a positive whole number');
+    config.batchSize = n;
+  }
+  await withDatabase((db) =>
+    landMysql(db.pool, {
+      url,
+      source: values.source!,
+      config,
+      full: values.full,
+      since: values.since,
+      reconcileDeletes: values['reconcile-deletes'],
+      quiet: values.quiet,
+      log,
     }),
   );
   return 0;

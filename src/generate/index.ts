@@ -1,14 +1,28 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Random } from './random.js';
+import { generateEvents, type EventsTruth } from './events.js';
+import { generateStoreA, type StoreATruth } from './store-a.js';
 import { generateStoreB, type StoreBTruth } from './store-b.js';
 
 export type Scale = 'small' | 'seed';
 
-const SCALES: Record<Scale, { companies: number; contacts: number }> = {
-  small: { companies: 2_000, contacts: 9_600 },
-  seed: { companies: 125_000, contacts: 600_000 },
+interface Volumes {
+  companies: number;
+  contacts: number;
+  storeACompanies: number;
+  storeAContacts: number;
+  events: number;
+}
+
+const SCALES: Record<Scale, Volumes> = {
+  small: { companies: 2_000, contacts: 9_600, storeACompanies: 1_000, storeAContacts: 1_500, events: 2_000 },
+  seed: { companies: 125_000, contacts: 600_000, storeACompanies: 53_000, storeAContacts: 75_000, events: 600_000 },
 };
+
+/** Store A's MySQL dump and store B's Kafka events, beside the manifest's files. */
+export const STORE_A_DUMP = 'store_a.sql';
+export const STORE_B_EVENTS = 'store_b_events.ndjson';
 
 /** One file to land: what the demo, the tests and `land file` need to know about it. */
 export interface ManifestFile {
@@ -24,6 +38,10 @@ export interface Truth {
   as_of: string;
   window_start: string;
   store_b: StoreBTruth;
+  store_a: StoreATruth;
+  store_b_events: EventsTruth;
+  /** Expected canonical name per INN once store A and store B's files are both loaded. */
+  names_all: Record<string, string>;
 }
 
 export interface GenerateOptions {
@@ -34,6 +52,9 @@ export interface GenerateOptions {
   asOf?: string;
   companies?: number;
   contacts?: number;
+  storeACompanies?: number;
+  storeAContacts?: number;
+  events?: number;
 }
 
 export interface Generated {
@@ -55,7 +76,7 @@ export async function generate(options: GenerateOptions): Promise<Generated> {
     { file: 'store_b_companies_legacy.cp1251.json', source: 'store_b', entity: 'companies', encoding: 'cp1251' },
     { file: 'store_b_contacts.json', source: 'store_b', entity: 'contacts', encoding: 'utf8', jsonPath: 'contacts' },
   ];
-  const storeB = await generateStoreB(new Random(seed), {
+  const { truth: storeB, context } = await generateStoreB(new Random(seed), {
     companies: options.companies ?? scale.companies,
     contacts: options.contacts ?? scale.contacts,
     asOf,
@@ -64,11 +85,27 @@ export async function generate(options: GenerateOptions): Promise<Generated> {
     legacyFile: join(options.out, manifest[1]!.file),
     contactsFile: join(options.out, manifest[2]!.file),
   });
+  // Events first: they describe store B's files as they are, before store A's names join.
+  const events = await generateEvents(new Random(seed * 7 + 3), {
+    messages: options.events ?? scale.events,
+    asOf,
+    file: join(options.out, STORE_B_EVENTS),
+  }, context, storeB);
+  const storeA = await generateStoreA(new Random(seed * 7 + 1), {
+    companies: options.storeACompanies ?? scale.storeACompanies,
+    contacts: options.storeAContacts ?? scale.storeAContacts,
+    asOf,
+    windowStart,
+    file: join(options.out, STORE_A_DUMP),
+  }, context);
   const truth: Truth = {
     seed,
     as_of: asOf.toISOString().slice(0, 10),
     window_start: windowStart.toISOString().slice(0, 10),
     store_b: storeB,
+    store_a: storeA,
+    store_b_events: events,
+    names_all: Object.fromEntries([...context.newest].map(([inn, { name }]) => [inn, name])),
   };
   writeFileSync(join(options.out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   writeFileSync(join(options.out, 'truth.json'), JSON.stringify(truth) + '\n');

@@ -27,11 +27,22 @@ export interface StoreBTruth {
   names: Record<string, string>;
 }
 
-interface CompanyRecordInfo {
+export interface CompanyRecordInfo {
   key: string;
   entity: number;
   inn: string | null; // the accepted INN, null when rejected
   updated: number;
+}
+
+/** What store A and the events need to know about store B to overlap with it. */
+export interface StoreBContext {
+  phones: PhoneBook;
+  usedInns: Set<string>;
+  /** The newest accepted record per INN: its change time and cleaned name. */
+  newest: Map<string, { updated: number; name: string }>;
+  companies: CompanyRecordInfo[];
+  /** People numbered so far; the next store numbers its people after them. */
+  persons: number;
 }
 
 export interface StoreBOptions {
@@ -44,15 +55,15 @@ export interface StoreBOptions {
   contactsFile: string;
 }
 
-const DAY = 86_400_000;
+export const DAY = 86_400_000;
 
 /** A day in [from, to) as an ISO timestamp at a random second. */
-function dateBetween(r: Random, from: number, to: number): number {
+export function dateBetween(r: Random, from: number, to: number): number {
   return from + Math.floor(r.next() * (to - from));
 }
 
 /** Whitespace the way people type it: padded, doubled. */
-function messySpaces(r: Random, text: string): string {
+export function messySpaces(r: Random, text: string): string {
   return `${r.chance(0.5) ? '  ' : ''}${text.replace(/ /g, () => (r.chance(0.3) ? '   ' : ' '))}${r.chance(0.5) ? ' \t' : ''}`;
 }
 
@@ -61,13 +72,13 @@ export function mojibake(text: string): string {
   return iconv.decode(iconv.encode(text, 'win1251'), 'latin1');
 }
 
-const clean = (text: string) => text.replace(/\s+/g, ' ').trim();
+export const clean = (text: string) => text.replace(/\s+/g, ' ').trim();
 
 /**
  * Store B's JSON files with realistic mess, and the truth: what the transform must make
  * of every record. Companies first (kept as small infos), then contacts pointing at them.
  */
-export async function generateStoreB(r: Random, o: StoreBOptions): Promise<StoreBTruth> {
+export async function generateStoreB(r: Random, o: StoreBOptions): Promise<{ truth: StoreBTruth; context: StoreBContext }> {
   const truth: StoreBTruth = { companies: {}, contacts: {}, names: {} };
   const phones = new PhoneBook(r);
   const usedInns = new Set<string>();
@@ -160,8 +171,8 @@ export async function generateStoreB(r: Random, o: StoreBOptions): Promise<Store
   await legacy.close();
   for (const [inn, { name }] of newest) truth.names[inn] = name;
 
-  await generateContacts(r, o, records, byEntity, phones, truth);
-  return truth;
+  const persons = await generateContacts(r, o, records, byEntity, phones, truth);
+  return { truth, context: { phones, usedInns, newest, companies: records, persons } };
 }
 
 async function generateContacts(
@@ -171,7 +182,7 @@ async function generateContacts(
   byEntity: Map<number, CompanyRecordInfo[]>,
   phones: PhoneBook,
   truth: StoreBTruth,
-): Promise<void> {
+): Promise<number> {
   const file = new JsonArrayFile(o.contactsFile, 'utf8', { key: 'contacts', header: { exported_at: o.asOf.toISOString() } });
   const average = o.contacts / Math.max(companies.length, 1) / 1.04;
   let recordNo = 0;
@@ -251,4 +262,5 @@ async function generateContacts(
     }
   }
   await file.close();
+  return person;
 }

@@ -12,6 +12,8 @@ export class Progress {
     private readonly totalBytes: number | null,
     private readonly out: NodeJS.WriteStream = process.stderr,
     private readonly quiet = false,
+    /** What totalBytes counts: bytes of a file, or (estimated) rows of a table. */
+    private readonly unit: 'bytes' | 'rows' = 'bytes',
   ) {
     this.tty = Boolean(out.isTTY);
   }
@@ -43,7 +45,8 @@ export class Progress {
     if (this.totalBytes && this.totalBytes > 0) {
       const fraction = Math.min(bytesRead / this.totalBytes, 1);
       const left = fraction > 0 ? (seconds / fraction) * (1 - fraction) : NaN;
-      share = `, ${(fraction * 100).toFixed(1)}% of ${formatBytes(this.totalBytes)}` +
+      const total = this.unit === 'bytes' ? formatBytes(this.totalBytes) : `~${formatCount(this.totalBytes)} rows`;
+      share = `, ${(fraction * 100).toFixed(1)}% of ${total}` +
         (Number.isFinite(left) ? `, ${formatDuration(left)} left` : '');
     }
     return `${this.label}: ${formatCount(records)} records, ${formatCount(Math.round(rate))}/s${share}`;
