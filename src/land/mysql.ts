@@ -120,15 +120,20 @@ async function landTable(
   const progress = new Progress(label, estimate, process.stderr, o.quiet, 'rows');
   const result: TableResult = { table: t.table, entity, rows: 0, landed: 0, batches: 0, deleted: 0, watermark: position?.at ?? null };
   const read = async (page: { sql: string; values: unknown[] }) => {
+    const [rows] = await connection.query(page.sql, page.values);
+    return rows as Array<Record<string, unknown>>;
+  };
+  // a failed read is reported when it is awaited, after the batch before it has landed,
+  // so the message states the watermark as it really is
+  const awaitPage = async (page: Promise<Array<Record<string, unknown>>>) => {
     try {
-      const [rows] = await connection.query(page.sql, page.values);
-      return rows as Array<Record<string, unknown>>;
+      return await page;
     } catch (e) {
       throw lostConnection(e, where, o.source, t.table, result);
     }
   };
 
-  let rows = await read(firstPage);
+  let rows = await awaitPage(read(firstPage));
   while (rows.length > 0) {
     const last = rows[rows.length - 1]!;
     const after = { updatedAt: String(last[t.updated]), id: Number(last[t.key]) };
@@ -144,7 +149,7 @@ async function landTable(
     if (!result.watermark || after.updatedAt > result.watermark.updatedAt ||
         (after.updatedAt === result.watermark.updatedAt && after.id > result.watermark.id)) result.watermark = after;
     progress.update(result.rows, result.rows);
-    rows = await next;
+    rows = await awaitPage(next);
   }
   if (o.full || !position) {
     await pool.query(`update etl.mysql_position set full_load_at = now() where source = $1 and entity = $2`, [o.source, entity]);
@@ -279,13 +284,14 @@ async function estimateRows(connection: mysql.Connection, table: string): Promis
 }
 
 function lostConnection(e: unknown, where: string, source: string, table: string, r: TableResult): Error {
-  const error = e as { code?: string; message?: string };
+  const error = e as { code?: string; message?: string; fatal?: boolean };
+  const lost = error.fatal === true || /closed state/.test(error.message ?? '') ||
+    ['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(error.code ?? '');
   const mark = r.watermark ? `updated_at ${r.watermark.updatedAt}, id ${r.watermark.id}` : 'where it was before this run';
-  const what = error.code === 'PROTOCOL_CONNECTION_LOST' || error.code === 'ECONNRESET' || error.code === 'EPIPE'
-    ? `lost the connection to MySQL at ${where}`
-    : `MySQL at ${where} failed`;
+  const what = lost ? `lost the connection to MySQL at ${where}` : `MySQL at ${where} failed`;
+  const detail = error.code ? `${error.code}: ${error.message}` : error.message ?? String(e);
   return new MysqlLoadError(
-    `${what} while reading ${source} ${table} (${error.code ?? 'error'}: ${error.message ?? String(e)}); ` +
+    `${what} while reading ${source} ${table} (${detail}); ` +
     `${formatCount(r.rows)} rows in ${r.batches} batches were landed and the watermark stays at ${mark}; run again to continue`,
   );
 }
