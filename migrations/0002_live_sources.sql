@@ -27,14 +27,17 @@ create table etl.kafka_offset (
   primary key (group_id, topic, partition)
 );
 
--- Where each landed Kafka message came from (one row per message landed, new version or
--- not, so an auditor can find any offset).
+-- Grain: one row per Kafka message landed (a new version or not), so an auditor can go
+-- from any offset to the record it carried: (source, entity, source_key) in staging.record,
+-- where an unreadable message is keyed 'topic/partition/offset' itself.
 create table staging.kafka_message (
   topic        text not null,
   partition    integer not null,
   "offset"     bigint not null,
   message_key  text,
-  staging_id   bigint,                     -- the staging.record version it carried
+  source       text not null,
+  entity       text not null,
+  source_key   text not null,
   produced_at  timestamptz,
   landed_at    timestamptz not null default now(),
   primary key (topic, partition, "offset")

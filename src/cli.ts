@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { UsageError } from './commands/context.js';
+import { consumeCommand } from './commands/consume.js';
 import { demoCommand } from './commands/demo.js';
 import { generateCommand } from './commands/generate.js';
 import { landCommand } from './commands/land.js';
@@ -11,6 +12,7 @@ import { whyCommand } from './commands/why.js';
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   migrate: migrateCommand,
   land: landCommand,
+  consume: consumeCommand,
   transform: transformCommand,
   why: whyCommand,
   status: statusCommand,
@@ -23,6 +25,8 @@ const HELP = `b2b-etl — merges store A and store B customer bases into one cle
 usage: b2b-etl COMMAND [options]
   migrate                      create or update the warehouse schema and SQL
   land file PATH ...           land a JSON/NDJSON file (see b2b-etl land file --help)
+  land mysql --source NAME     land a MySQL source: full, or incremental from its watermark (MYSQL_URL)
+  consume --source NAME        land a Kafka topic's events until SIGTERM (KAFKA_BROKERS)
   transform [--full]           clean, validate and dedupe what landed (or everything)
   why INN|SOURCE:KEY           where a record came from and what became of it
   status                       the funnel and what waits for the transform
@@ -45,7 +49,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const code = (e as { code?: unknown }).code;
+    const usage = e instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
     process.stderr.write(`b2b-etl: ${(e as Error).message}\n`);
     process.exit(usage ? 2 : 1);
   },

@@ -49,6 +49,8 @@ export interface KafkaSourceConfig {
   /** Quiet time after a landed batch before the transform runs, and the longest wait. */
   transformDebounceMs: number;
   transformMaxWaitMs: number;
+  /** Most bytes one fetch takes from one partition: the size of a landed batch. */
+  fetchMaxBytesPerPartition: number;
 }
 
 const MYSQL_DEFAULTS: MysqlSourceConfig = {
@@ -64,6 +66,7 @@ const KAFKA_DEFAULTS: Omit<KafkaSourceConfig, 'topic' | 'groupId' | 'recordSourc
   fallbackEncoding: 'cp1251',
   transformDebounceMs: 300,
   transformMaxWaitMs: 1500,
+  fetchMaxBytesPerPartition: 4 << 20,
 };
 
 /** Built-in sources: store A's replica is latin1 holding cp1251; store B's events topic. */

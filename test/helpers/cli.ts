@@ -11,10 +11,10 @@ export interface CliResult {
 }
 
 /** The b2b-etl CLI as a user runs it, in its own process, against `databaseUrl`. */
-export function startCli(args: string[], databaseUrl: string): { child: ChildProcess; done: Promise<CliResult> } {
+export function startCli(args: string[], databaseUrl: string, env: Record<string, string> = {}): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: databaseUrl },
+    env: { ...process.env, ...env, DATABASE_URL: databaseUrl },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

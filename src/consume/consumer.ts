@@ -1,0 +1,231 @@
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
+import type pg from 'pg';
+import type { KafkaSourceConfig } from '../config.js';
+import { formatCount } from '../land/progress.js';
+import type { SourceRecord } from '../land/record.js';
+import { landBatchIn } from '../land/staging-writer.js';
+import { inTransaction } from '../db/connection.js';
+import { readMessage, type KafkaMessageIn } from './messages.js';
+import { TransformScheduler } from './transform-scheduler.js';
+
+export interface ConsumeOptions {
+  brokers: string[];
+  /** The configured source name (e.g. store_b_events). */
+  source: string;
+  config: KafkaSourceConfig;
+  /** Run the incremental transform after landing (debounced). */
+  transform?: boolean;
+  clientId?: string;
+  log?: (line: string) => void;
+  /** Seconds between progress lines; 0 for none. */
+  progressSeconds?: number;
+}
+
+export interface ConsumeStats {
+  messages: number;
+  landed: number;
+  unparseable: number;
+  cp1251: number;
+  skipped: number;
+  batches: number;
+  transforms: number;
+}
+
+/**
+ * Store B's live changes from Kafka into staging. Each fetched batch (one partition) is
+ * landed, with the next offset, in one PostgreSQL transaction; only then is the offset
+ * committed to Kafka. On every assignment the consumer seeks to the offsets PostgreSQL
+ * holds, and skips anything below them, so a crash between the two commits neither loses
+ * nor doubles a message. Landing is idempotent besides, for two members overlapping in a
+ * rebalance.
+ */
+export class KafkaConsumer {
+  readonly stats: ConsumeStats = { messages: 0, landed: 0, unparseable: 0, cp1251: 0, skipped: 0, batches: 0, transforms: 0 };
+  private readonly kafka: Kafka;
+  private readonly consumer: Consumer;
+  private readonly landedUpTo = new Map<number, bigint>();
+  private readonly scheduler: TransformScheduler | null;
+  private readonly log: (line: string) => void;
+  private progressTimer: NodeJS.Timeout | null = null;
+  private readonly started = Date.now();
+  private stopping: Promise<void> | null = null;
+  private crashed: ((e: Error) => void) | null = null;
+  /** Resolves when the consumer has stopped: after stop(), or rejects when it crashed. */
+  readonly finished: Promise<void>;
+  private finish!: () => void;
+
+  constructor(private readonly pool: pg.Pool, private readonly o: ConsumeOptions) {
+    this.log = o.log ?? (() => {});
+    this.kafka = new Kafka({
+      clientId: o.clientId ?? `b2b-etl-${o.source}`,
+      brokers: o.brokers,
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry: LogEntry) => this.kafkaLog(entry),
+      retry: { retries: 8, initialRetryTime: 200 },
+    });
+    this.consumer = this.kafka.consumer({
+      groupId: o.config.groupId,
+      maxWaitTimeInMs: 100,
+      maxBytes: 16 << 20,
+      maxBytesPerPartition: o.config.fetchMaxBytesPerPartition,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+    });
+    this.scheduler = o.transform === false ? null : new TransformScheduler(pool, {
+      debounceMs: o.config.transformDebounceMs,
+      maxWaitMs: o.config.transformMaxWaitMs,
+      log: this.log,
+      onRun: () => { this.stats.transforms += 1; },
+    });
+    this.finished = new Promise<void>((resolve, reject) => {
+      this.finish = resolve;
+      this.crashed = reject;
+    });
+    this.finished.catch(() => {});
+  }
+
+  async start(): Promise<void> {
+    const { topic } = this.o.config;
+    await this.consumer.connect();
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      const partitions = event.payload.memberAssignment[topic] ?? [];
+      this.seekToStoredOffsets(partitions).catch((e: Error) => this.log(`${this.o.source}: could not seek to stored offsets: ${e.message}`));
+    });
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      const error = event.payload.error;
+      if (!event.payload.restart) this.crashed?.(new Error(`Kafka consumer stopped: ${error.message}`));
+    });
+    try {
+      await this.consumer.subscribe({ topics: [topic], fromBeginning: true });
+    } catch (e) {
+      await this.consumer.disconnect().catch(() => {});
+      const missing = /does not host this topic-partition|UNKNOWN_TOPIC/i.test(`${(e as Error).message} ${(e as { type?: string }).type ?? ''}`);
+      throw new Error(missing
+        ? `topic ${topic} does not exist on ${this.o.brokers.join(',')}`
+        : `cannot subscribe to ${topic} on ${this.o.brokers.join(',')}: ${(e as Error).message}`);
+    }
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.landFetch(payload),
+    });
+    if (this.o.progressSeconds) {
+      this.progressTimer = setInterval(() => this.log(this.describe()), this.o.progressSeconds * 1000);
+      this.progressTimer.unref();
+    }
+  }
+
+  /**
+   * Finishes the batch in flight (its offsets are stored with it), leaves the group, runs
+   * the transform still owed, and resolves `finished`.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.progressTimer) clearInterval(this.progressTimer);
+      await this.consumer.disconnect();
+      await this.scheduler?.flush();
+      this.finish();
+    })();
+    return this.stopping;
+  }
+
+  describe(): string {
+    const seconds = Math.max((Date.now() - this.started) / 1000, 0.001);
+    const s = this.stats;
+    return `${this.o.source}: ${formatCount(s.messages)} messages, ${formatCount(s.landed)} new versions, ` +
+      `${formatCount(s.unparseable)} unparseable, ${formatCount(s.cp1251)} in cp1251, ${formatCount(s.skipped)} already landed, ` +
+      `${formatCount(Math.round(s.messages / seconds))}/s, ${s.transforms} transform runs`;
+  }
+
+  /** Where PostgreSQL says each partition continues; the partition's start when it has no row. */
+  private async seekToStoredOffsets(partitions: number[]): Promise<void> {
+    if (partitions.length === 0) return;
+    const { topic, groupId } = this.o.config;
+    const { rows } = await this.pool.query<{ partition: number; next_offset: string }>(
+      `select partition, next_offset from etl.kafka_offset where group_id = $1 and topic = $2 and partition = any($3)`,
+      [groupId, topic, partitions],
+    );
+    const stored = new Map(rows.map((r) => [r.partition, BigInt(r.next_offset)]));
+    let low = new Map<number, string>();
+    if (partitions.some((p) => !stored.has(p))) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      try {
+        low = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.low]));
+      } finally {
+        await admin.disconnect();
+      }
+    }
+    for (const partition of partitions) {
+      const next = stored.get(partition);
+      this.landedUpTo.set(partition, next ?? -1n);
+      this.consumer.seek({ topic, partition, offset: next !== undefined ? next.toString() : low.get(partition) ?? '0' });
+    }
+  }
+
+  private async landFetch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (!isRunning() || isStale() || batch.messages.length === 0) return;
+    const { topic, partition } = batch;
+    const { groupId, recordSource, fallbackEncoding } = this.o.config;
+    const floor = this.landedUpTo.get(partition) ?? -1n;
+    const fresh = batch.messages.filter((m) => BigInt(m.offset) >= floor);
+    this.stats.skipped += batch.messages.length - fresh.length;
+    if (fresh.length === 0) {
+      resolveOffset(batch.lastOffset());
+      return;
+    }
+    const byEntity: Record<'company' | 'contact', SourceRecord[]> = { company: [], contact: [] };
+    const origins: Array<{ offset: string; key: string | null; entity: string; sourceKey: string; produced: string }> = [];
+    let unparseable = 0;
+    let cp1251 = 0;
+    for (const message of fresh) {
+      const read = readMessage({ topic, partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null, timestamp: message.timestamp }, fallbackEncoding);
+      byEntity[read.entity].push(read.record);
+      if (read.problem) unparseable += 1;
+      if (read.encoding === 'cp1251' && !read.problem) cp1251 += 1;
+      origins.push({ offset: message.offset, key: message.key?.toString('utf8') ?? null, entity: read.entity, sourceKey: read.record.sourceKey, produced: new Date(Number(message.timestamp)).toISOString() });
+    }
+    const last = BigInt(fresh[fresh.length - 1]!.offset);
+    const origin = `kafka:${topic}/${partition}@${fresh[0]!.offset}-${last}`;
+    let landed = 0;
+    await inTransaction(this.pool, async (client) => {
+      for (const entity of ['company', 'contact'] as const) {
+        if (byEntity[entity].length === 0) continue;
+        landed += (await landBatchIn(client, { source: recordSource, entity, origin }, byEntity[entity])).landed;
+      }
+      await client.query(
+        `insert into staging.kafka_message (topic, partition, "offset", message_key, source, entity, source_key, produced_at)
+         select $1, $2, o, k, $3, e, s, p from unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) as m(o, k, e, s, p)
+         on conflict do nothing`,
+        [topic, partition, recordSource, origins.map((m) => m.offset), origins.map((m) => m.key), origins.map((m) => m.entity),
+          origins.map((m) => m.sourceKey), origins.map((m) => m.produced)],
+      );
+      await client.query(
+        `insert into etl.kafka_offset (group_id, topic, partition, next_offset) values ($1, $2, $3, $4)
+         on conflict (group_id, topic, partition) do update
+           set next_offset = greatest(etl.kafka_offset.next_offset, excluded.next_offset), updated = now()`,
+        [groupId, topic, partition, (last + 1n).toString()],
+      );
+    });
+    this.landedUpTo.set(partition, last + 1n);
+    this.stats.messages += fresh.length;
+    this.stats.landed += landed;
+    this.stats.unparseable += unparseable;
+    this.stats.cp1251 += cp1251;
+    this.stats.batches += 1;
+    resolveOffset(last.toString());
+    // Kafka's own commit only saves a re-fetch after a restart; PostgreSQL is the record
+    await this.consumer.commitOffsets([{ topic, partition, offset: (last + 1n).toString() }]).catch((e: Error) =>
+      this.log(`${this.o.source}: Kafka offset commit failed (${e.message}); the offsets in PostgreSQL stand`));
+    await heartbeat();
+    if (landed > 0) this.scheduler?.touch();
+  }
+
+  private kafkaLog({ level, log }: LogEntry): void {
+    if (level > logLevel.WARN) return;
+    // rebalances and coordinator moves are routine; kafkajs retries them itself
+    if (/rebalanc|coordinator is not available|not the correct coordinator|group is rebalancing/i.test(`${log.message} ${String(log.error ?? '')}`)) return;
+    this.log(`kafka ${level === logLevel.ERROR ? 'error' : 'warning'}: ${log.message}${log.error ? ` (${String(log.error)})` : ''}`);
+  }
+}
