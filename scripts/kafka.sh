@@ -109,7 +109,9 @@ stop() {
 }
 
 status() {
-  if running && answers; then echo "kafka.sh: running (pid $(cat "$PID_FILE")) on 127.0.0.1:$PORT"; else echo "kafka.sh: not running"; return 1; fi
+  if running && answers; then echo "kafka.sh: running (pid $(cat "$PID_FILE")) on 127.0.0.1:$PORT"
+  elif answers; then echo "kafka.sh: something this script did not start answers on 127.0.0.1:$PORT"
+  else echo "kafka.sh: not running"; return 1; fi
 }
 
 case "${1:-}" in

@@ -1,4 +1,3 @@
-import iconv from 'iconv-lite';
 import mysql from 'mysql2/promise';
 import type pg from 'pg';
 import type { MysqlSourceConfig, MysqlTableConfig } from '../config.js';
@@ -62,9 +61,8 @@ export async function landMysql(pool: pg.Pool, o: LandMysqlOptions): Promise<Lan
       dateStrings: true,
       supportBigNumbers: true,
       bigNumberStrings: true,
-      charset: 'LATIN1_SWEDISH_CI',
+      charset: 'UTF8MB4_UNICODE_CI',
       connectTimeout: 10_000,
-      typeCast: textDecoder(o.config.textEncoding),
     });
   } catch (e) {
     throw new MysqlLoadError(`cannot connect to MySQL at ${where}: ${(e as Error).message}`);
@@ -72,8 +70,7 @@ export async function landMysql(pool: pg.Pool, o: LandMysqlOptions): Promise<Lan
   connection.on('error', () => {}); // surfaced through the query that fails
   const tables: TableResult[] = [];
   try {
-    // text columns arrive as the bytes stored; the source's textEncoding decodes them
-    await connection.query('SET character_set_results = NULL, time_zone = ?', [o.config.timezone]);
+    await connection.query('SET time_zone = ?', [o.config.timezone]);
     await connection.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     await connection.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
     for (const [entity, name] of ENTITIES) {
@@ -105,7 +102,7 @@ async function landTable(
   if (!o.full && !position && !o.since) log(`${o.source} ${t.table}: no watermark yet, reading the whole table`);
 
   const q = (name: string) => connection.escapeId(name);
-  const select = `SELECT * FROM ${q(t.table)}`;
+  const select = `SELECT ${await selectList(connection, t.table, o.config.textEncoding)} FROM ${q(t.table)}`;
   const order = `ORDER BY ${q(t.updated)}, ${q(t.key)} LIMIT ${o.config.batchSize}`;
   const firstPage = from === null
     ? { sql: `${select} ${order}`, values: [] as unknown[] }
@@ -120,15 +117,27 @@ async function landTable(
   const progress = new Progress(label, estimate, process.stderr, o.quiet, 'rows');
   const result: TableResult = { table: t.table, entity, rows: 0, landed: 0, batches: 0, deleted: 0, watermark: position?.at ?? null };
   const read = async (page: { sql: string; values: unknown[] }) => {
-    const [rows] = await connection.query(page.sql, page.values);
+    const [rows, fields] = await connection.query(page.sql, page.values);
+    datetimeColumns ??= (fields as Array<{ name: string; columnType: number }>).filter((f) => DATETIME_TYPES.has(f.columnType)).map((f) => f.name);
     return rows as Array<Record<string, unknown>>;
   };
-  // a failed read is reported when it is awaited, after the batch before it has landed,
-  // so the message states the watermark as it really is
+  let datetimeColumns: string[] | null = null;
+  // Two batches are landed at once: the next one's COPY runs while the one before commits.
+  // Commits stay in order (each waits for the one before it inside its transaction), so
+  // the watermark never passes a batch that is not committed.
+  let previous: Promise<void> | null = null;
+  const settle = async () => {
+    const p = previous;
+    previous = null;
+    await p;
+  };
+  // a failed read is reported once the batches before it have landed, so the message
+  // states the watermark as it really is
   const awaitPage = async (page: Promise<Array<Record<string, unknown>>>) => {
     try {
       return await page;
     } catch (e) {
+      await settle().catch(() => {});
       throw lostConnection(e, where, o.source, t.table, result);
     }
   };
@@ -140,17 +149,25 @@ async function landTable(
     // read the next page while this one is landed
     const next = rows.length === o.config.batchSize ? read(nextPage(after)) : Promise.resolve([]);
     next.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
-    const records = rows.map((row) => toRecord(row, t, o.config.timezone));
-    const batch = await landBatch(pool, { source: o.source, entity, origin: `mysql:${t.table}` }, records, (client) =>
-      savePosition(client, o.source, entity, t.table, after, records.length));
-    result.rows += rows.length;
-    result.landed += batch.landed;
-    result.batches += 1;
-    if (!result.watermark || after.updatedAt > result.watermark.updatedAt ||
-        (after.updatedAt === result.watermark.updatedAt && after.id > result.watermark.id)) result.watermark = after;
-    progress.update(result.rows, result.rows);
+    const records = rows.map((row) => toRecord(row, t, datetimeColumns!, o.config.timezone));
+    const before = previous;
+    const current = landBatch(pool, { source: o.source, entity, origin: `mysql:${t.table}` }, records, async (client) => {
+      await before;
+      await savePosition(client, o.source, entity, t.table, after, records.length);
+    }).then((batch) => {
+      result.rows += records.length;
+      result.landed += batch.landed;
+      result.batches += 1;
+      if (!result.watermark || after.updatedAt > result.watermark.updatedAt ||
+          (after.updatedAt === result.watermark.updatedAt && after.id > result.watermark.id)) result.watermark = after;
+      progress.update(result.rows, result.rows);
+    });
+    current.catch(() => {}); // awaited through `previous`
+    if (before) await before;
+    previous = current;
     rows = await awaitPage(next);
   }
+  await settle();
   if (o.full || !position) {
     await pool.query(`update etl.mysql_position set full_load_at = now() where source = $1 and entity = $2`, [o.source, entity]);
   }
@@ -164,37 +181,49 @@ async function landTable(
   return result;
 }
 
-/** A table row as a staging record: column names as keys, datetimes as ISO-8601 with the source's offset. */
-function toRecord(row: Record<string, unknown>, t: MysqlTableConfig, timezone: string): SourceRecord {
-  const payload: Record<string, unknown> = {};
-  for (const [column, value] of Object.entries(row)) {
-    payload[column] = typeof value === 'string' && DATETIME.test(value) ? isoDatetime(value, timezone) : value;
+/**
+ * A table row as a staging record: column names as keys, datetimes as ISO-8601 with the
+ * source's offset (the row object is reused as the payload).
+ */
+function toRecord(row: Record<string, unknown>, t: MysqlTableConfig, datetimes: string[], timezone: string): SourceRecord {
+  for (const column of datetimes) {
+    const value = row[column];
+    if (typeof value === 'string') row[column] = isoDatetime(value, timezone);
   }
   const updated = row[t.updated];
   return {
     sourceKey: String(row[t.key]),
-    updatedAt: typeof updated === 'string' ? isoDatetime(updated, timezone) : null,
+    updatedAt: typeof updated === 'string' ? updated : null,
     isDeleted: false,
-    payload,
+    payload: row,
   };
 }
 
-const DATETIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$/;
+// mysql2 column types TIMESTAMP and DATETIME (dateStrings keeps them as the source text)
+const DATETIME_TYPES = new Set([7, 12]);
 
 function isoDatetime(value: string, timezone: string): string {
   return `${value.replace(' ', 'T')}${timezone}`;
 }
 
-/** mysql2 type cast: text columns arrive as stored bytes and are decoded as the source says. */
-function textDecoder(encoding: 'utf8' | 'cp1251') {
-  return (field: { type: string; buffer(): Buffer | null }, next: () => unknown): unknown => {
-    if (field.type === 'VAR_STRING' || field.type === 'STRING' || field.type === 'BLOB' || field.type === 'VARCHAR') {
-      const bytes = field.buffer();
-      if (bytes === null) return null;
-      return encoding === 'cp1251' ? iconv.decode(bytes, 'win1251') : bytes.toString('utf8');
-    }
-    return next();
-  };
+/**
+ * The table's columns, text columns read as the source says their bytes are: with
+ * textEncoding cp1251, a latin1 column holding Windows-1251 bytes is converted by the
+ * server (CONVERT(BINARY col USING cp1251)), so the rows arrive as proper UTF-8 and the
+ * decoding runs on the MySQL side, not in the loader's one thread.
+ */
+async function selectList(connection: mysql.Connection, table: string, encoding: 'utf8' | 'cp1251'): Promise<string> {
+  const [rows] = await connection.query(
+    `SELECT column_name AS name, character_set_name AS charset FROM information_schema.columns
+     WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position`, [table]);
+  const columns = rows as Array<{ name: string; charset: string | null }>;
+  if (columns.length === 0) throw new MysqlLoadError(`table ${table} does not exist in the source database`);
+  return columns.map(({ name, charset }) => {
+    const id = connection.escapeId(name);
+    return encoding === 'cp1251' && charset !== null && charset !== 'utf8mb4' && charset !== 'utf8mb3' && charset !== 'utf8'
+      ? `CONVERT(CAST(${id} AS BINARY) USING cp1251) AS ${id}`
+      : id;
+  }).join(', ');
 }
 
 interface Position {
