@@ -58,13 +58,13 @@ if (which === 'all' || which === 'throughput') {
   const topic = await newTopic('bench-events', 3);
   const kcatVersion = execFileSync('kcat', ['-V']).toString().split('\n')[0];
   const [, produceSeconds] = await timed(async () => {
-    execFileSync('kcat', ['-P', '-b', brokers.join(','), '-t', topic, '-K', '\t', '-z', 'lz4', '-l', keyed], { stdio: 'inherit' });
+    execFileSync('kcat', ['-P', '-b', brokers.join(','), '-t', topic, '-K', '\t', '-l', keyed], { stdio: 'inherit' });
   });
   console.log(`${kcatVersion}: produced ${total} events into ${topic} (3 partitions) in ${seconds(produceSeconds)}`);
 
   const url = await freshDatabase('b2b_etl_bench_kafka');
   const pool = new pg.Pool({ connectionString: url, max: 4 });
-  const consumer = new KafkaConsumer(pool, { brokers, source: 'store_b_events', config: config(topic), transform: false });
+  const consumer = new KafkaConsumer(pool, { brokers, source: 'store_b_events', config: config(topic), transform: false, log: console.error });
   const started = Date.now();
   await consumer.start();
   while (consumer.stats.messages < total) await new Promise((r) => setTimeout(r, 20));
@@ -98,6 +98,14 @@ if (which === 'all' || which === 'latency') {
   const rate = 500;
   const duration = 40;
   const r = new Random(99);
+  // new INNs only, so every event makes a new canonical row the poller can see
+  const taken = new Set((await pool.query<{ inn: string }>('select inn from canonical.company')).rows.map((row) => row.inn));
+  const newInn = () => {
+    let inn = makeInn10(r);
+    while (taken.has(inn)) inn = makeInn10(r);
+    taken.add(inn);
+    return inn;
+  };
   const produced = new Map<string, number>();
   const arrived = new Map<string, number>();
   let lastId = Number((await pool.query<{ m: string }>('select coalesce(max(company_id), 0) as m from canonical.company')).rows[0]!.m);
@@ -123,7 +131,7 @@ if (which === 'all' || which === 'latency') {
       const n = tick * (rate / 10) + i;
       const name = `ООО «Задержка ${n}»`;
       const at = new Date().toISOString();
-      messages.push({ key: `LAT-${n}`, value: JSON.stringify({ event: 'company.upserted', occurred_at: at, data: { id: `LAT-${n}`, inn: makeInn10(r), title: name, phones: ['+7 495 100 00 00'], updated: at } }) });
+      messages.push({ key: `LAT-${n}`, value: JSON.stringify({ event: 'company.upserted', occurred_at: at, data: { id: `LAT-${n}`, inn: newInn(), title: name, phones: ['+7 495 100 00 00'], updated: at } }) });
       produced.set(name, Date.now());
     }
     await producer.send({ topic, messages });
@@ -137,7 +145,8 @@ if (which === 'all' || which === 'latency') {
   await poller;
   await producer.disconnect();
   await consumer.stop();
-  const { rows: runs } = await pool.query<{ s: string }>(`select extract(epoch from finished_at - started_at) as s from etl.run where started_at > now() - interval '5 minutes' order by run_id`);
+  const { rows: runs } = await pool.query<{ s: string }>(
+    `select extract(epoch from finished_at - started_at) as s from etl.run where started_at >= $1 order by run_id`, [new Date(start)]);
   for (const run of runs) transforms.push(Number(run.s));
   const latencies = [...produced].filter(([name]) => arrived.has(name)).map(([name, at]) => arrived.get(name)! - at).sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;

@@ -51,6 +51,8 @@ export interface KafkaSourceConfig {
   transformMaxWaitMs: number;
   /** Most bytes one fetch takes from one partition: the size of a landed batch. */
   fetchMaxBytesPerPartition: number;
+  /** Partitions landed at once, each batch in its own transaction. */
+  partitionsInParallel: number;
 }
 
 const MYSQL_DEFAULTS: MysqlSourceConfig = {
@@ -67,6 +69,7 @@ const KAFKA_DEFAULTS: Omit<KafkaSourceConfig, 'topic' | 'groupId' | 'recordSourc
   transformDebounceMs: 300,
   transformMaxWaitMs: 1500,
   fetchMaxBytesPerPartition: 4 << 20,
+  partitionsInParallel: 3,
 };
 
 /** Built-in sources: store A's replica is latin1 holding cp1251; store B's events topic. */

@@ -15,9 +15,12 @@ begin
 
   create temp table tf_company_clean on commit drop as
   with mapped as (
+    -- The versions by id, as a condition rather than a join: a condition reaches every
+    -- branch of the per-source union and its primary key; a join to the union does not
+    -- (PostgreSQL builds no parameterized path into it) and would map every version.
     select v.*
-    from tf_company_current c
-    join staging.company_version v on v.staging_id = c.staging_id
+    from staging.company_version v
+    where v.staging_id = any (array(select staging_id from tf_company_current))
   ),
 
   cleaned as (

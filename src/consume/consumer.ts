@@ -5,6 +5,7 @@ import { formatCount } from '../land/progress.js';
 import type { SourceRecord } from '../land/record.js';
 import { landBatchIn } from '../land/staging-writer.js';
 import { inTransaction } from '../db/connection.js';
+import { copyField, copyInto } from '../db/copy.js';
 import { readMessage, type KafkaMessageIn } from './messages.js';
 import { TransformScheduler } from './transform-scheduler.js';
 
@@ -107,7 +108,8 @@ export class KafkaConsumer {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      // partitions land in parallel, each in its own transaction (the server has cores to spare)
+      partitionsConsumedConcurrently: this.o.config.partitionsInParallel,
       eachBatch: (payload) => this.landFetch(payload),
     });
     if (this.o.progressSeconds) {
@@ -194,13 +196,16 @@ export class KafkaConsumer {
         if (byEntity[entity].length === 0) continue;
         landed += (await landBatchIn(client, { source: recordSource, entity, origin }, byEntity[entity])).landed;
       }
-      await client.query(
-        `insert into staging.kafka_message (topic, partition, "offset", message_key, source, entity, source_key, produced_at)
-         select $1, $2, o, k, $3, e, s, p from unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) as m(o, k, e, s, p)
-         on conflict do nothing`,
-        [topic, partition, recordSource, origins.map((m) => m.offset), origins.map((m) => m.key), origins.map((m) => m.entity),
-          origins.map((m) => m.sourceKey), origins.map((m) => m.produced)],
-      );
+      // a replayed offset (two members overlapping in a rebalance) is already there: skip it
+      const floorNow = await client.query<{ n: string }>(
+        `select coalesce(max("offset"), -1) as n from staging.kafka_message where topic = $1 and partition = $2`, [topic, partition]);
+      const known = BigInt(floorNow.rows[0]!.n);
+      const prefix = `${copyField(topic)}\t${partition}\t`;
+      const lines = origins.filter((m) => BigInt(m.offset) > known).map((m) =>
+        `${prefix}${m.offset}\t${copyField(m.key)}\t${copyField(recordSource)}\t${m.entity}\t${copyField(m.sourceKey)}\t${m.produced}\n`);
+      if (lines.length > 0) {
+        await copyInto(client, 'copy staging.kafka_message (topic, partition, "offset", message_key, source, entity, source_key, produced_at) from stdin', lines);
+      }
       await client.query(
         `insert into etl.kafka_offset (group_id, topic, partition, next_offset) values ($1, $2, $3, $4)
          on conflict (group_id, topic, partition) do update

@@ -76,6 +76,7 @@ export function readMessage(message: KafkaMessageIn, fallback: 'cp1251' | null):
       updatedAt: toTimestamp((data as { updated?: unknown }).updated) ?? toTimestamp(occurredAt),
       isDeleted: action === 'deleted',
       payload: event,
+      payloadText: text,
     },
     problem: null,
     encoding,

@@ -8,6 +8,11 @@ export interface SourceRecord {
   payload: unknown;
   /** What arrived, when it could not be parsed. */
   rawText?: string;
+  /**
+   * The payload's JSON text as it arrived, when the loader has it: landed and hashed as is
+   * instead of serialising the payload again (the same message always hashes the same).
+   */
+  payloadText?: string;
 }
 
 export type Entity = 'company' | 'contact';

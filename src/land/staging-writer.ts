@@ -96,7 +96,9 @@ function* prefixed(prefix: string, lines: string[]): Generator<string> {
 /** COPY text-format lines without the batch, source and entity columns. */
 function copyLines(records: readonly SourceRecord[]): string[] {
   return records.map((record) => {
-    const payload = record.payload === undefined ? null : jsonForPostgres(record.payload);
+    const payload = record.payload === undefined ? null
+      : record.payloadText !== undefined && !record.payloadText.includes('\\u0000') ? record.payloadText
+      : jsonForPostgres(record.payload);
     const raw = payload === null ? (record.rawText ?? '') : null;
     const hash = md5Hex((payload ?? raw ?? '') + (record.isDeleted ? ':deleted' : ''));
     return copyField(record.sourceKey) + '\t' +
