@@ -2,6 +2,7 @@
 import { UsageError } from './commands/context.js';
 import { consumeCommand } from './commands/consume.js';
 import { demoCommand } from './commands/demo.js';
+import { enrichCommand, registryCommand, workerCommand } from './commands/enrich.js';
 import { generateCommand } from './commands/generate.js';
 import { landCommand } from './commands/land.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -13,6 +14,9 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   migrate: migrateCommand,
   land: landCommand,
   consume: consumeCommand,
+  worker: workerCommand,
+  enrich: enrichCommand,
+  registry: registryCommand,
   transform: transformCommand,
   why: whyCommand,
   status: statusCommand,
@@ -28,6 +32,9 @@ usage: b2b-etl COMMAND [options]
   land mysql --source NAME     land a MySQL source: full, or incremental from its watermark (MYSQL_URL)
   consume --source NAME        land a Kafka topic's events until SIGTERM (KAFKA_BROKERS)
   transform [--full]           clean, validate and dedupe what landed (or everything)
+  worker [--concurrency N]     run jobs (registry checks, transform, daily refresh) until SIGTERM
+  enrich [--refresh-older-than 30d]  run the queued registry checks now, then the transform
+  registry import FILE         load a registry export (CSV/JSON) for the snapshot provider
   why INN|SOURCE:KEY           where a record came from and what became of it
   status                       the funnel and what waits for the transform
   generate --out DIR ...       deterministic sample data with its expected outcome

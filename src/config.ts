@@ -18,6 +18,35 @@ export interface SourceConfig {
 
 export interface Config {
   sources: Record<string, SourceConfig>;
+  registry?: Partial<RegistryConfig>;
+}
+
+/** The registry (EGRUL) check: which provider, how fast, how persistent. */
+export interface RegistryConfig {
+  provider: 'dadata' | 'snapshot';
+  /** Requests per second to the provider, shared by every worker process. */
+  rps: number;
+  /** registry_check jobs run at once in one worker process. */
+  concurrency: number;
+  /** Tries for a transient failure within one job, with exponential backoff and jitter. */
+  attempts: number;
+  backoffMs: number;
+  timeoutMs: number;
+  /** A worker process silent this long is taken for dead and its jobs are unlocked. */
+  workerStaleSeconds: number;
+}
+
+const REGISTRY_DEFAULTS: RegistryConfig = {
+  provider: 'snapshot', rps: 20, concurrency: 16, attempts: 5, backoffMs: 500, timeoutMs: 10_000, workerStaleSeconds: 60,
+};
+
+export function registryConfig(config: Config): RegistryConfig {
+  const merged = { ...REGISTRY_DEFAULTS, ...config.registry };
+  if (merged.provider !== 'dadata' && merged.provider !== 'snapshot') throw new Error(`registry.provider '${String(merged.provider)}': use dadata or snapshot`);
+  for (const key of ['rps', 'concurrency', 'attempts', 'backoffMs', 'timeoutMs', 'workerStaleSeconds'] as const) {
+    if (!(typeof merged[key] === 'number' && merged[key] > 0)) throw new Error(`registry.${key} must be a positive number`);
+  }
+  return merged;
 }
 
 /** A MySQL table the loader reads, keyset-ordered by (updated, key). */
@@ -102,7 +131,11 @@ export function loadConfig(path = process.env.B2B_ETL_CONFIG ?? 'b2b-etl.config.
   if (typeof sources !== 'object' || sources === null || Array.isArray(sources)) {
     throw new Error(`${path}: "sources" must be an object keyed by source name`);
   }
-  return { sources: sources as Record<string, SourceConfig> };
+  const registry = (parsed as { registry?: unknown }).registry;
+  if (registry !== undefined && (typeof registry !== 'object' || registry === null || Array.isArray(registry))) {
+    throw new Error(`${path}: "registry" must be an object`);
+  }
+  return { sources: sources as Record<string, SourceConfig>, registry: registry as Partial<RegistryConfig> | undefined };
 }
 
 export function mysqlSource(config: Config, source: string): MysqlSourceConfig {

@@ -8,3 +8,9 @@ language sql stable as $$
     (date_trunc('year', now()) - interval '1 year')::date
   )::timestamptz
 $$;
+
+-- One setting's value (null when the row is missing).
+create or replace function etl.setting_value(setting_name text) returns text
+language sql stable as $$
+  select value from etl.setting where name = setting_name
+$$;

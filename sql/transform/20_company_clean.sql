@@ -85,6 +85,18 @@ begin
       coalesce(c.source_updated_at, c.source_created_at)::text
       where not c.is_unparseable and not c.is_deleted and c.is_out_of_window
     union all
+    -- the registry's answer for a valid INN: only ACTIVE companies go on
+    select case when l.status is null then 'registry_not_found' else 'registry_inactive' end, 'error',
+      case when l.status is null
+        then format('the registry (%s) has no company with this INN (asked %s)', l.provider, l.fetched_at::date)
+        else format('the registry (%s) says %s%s (asked %s)', l.provider, l.status,
+          coalesce(', liquidated ' || l.liquidation_date, ''), l.fetched_at::date)
+      end,
+      coalesce(l.status, c.inn)
+      from etl.registry_lookup l
+      where l.inn = c.inn and c.inn_problem is null and not c.is_unparseable and not c.is_deleted
+        and l.status is distinct from 'ACTIVE'
+    union all
     select c.kpp_problem, 'warning', 'KPP must be 4 digits, 2 digits or capital letters, 3 digits; field left empty', c.kpp
       where not c.is_deleted and c.kpp_problem is not null
     union all

@@ -71,7 +71,11 @@ begin
       s.bank[1][2] as bank_account,
       s.bank[1][3] as bank_corr_account,
       s.bank[1][4] as bank_name,
-      s.source_count
+      s.source_count,
+      r.status as registry_status,
+      -- only a company the registry says is ACTIVE goes on to the CRM; an unchecked one
+      -- waits for its check unless the policy lets it pass (inactive ones are rejected)
+      coalesce(r.status = 'ACTIVE', r.inn is null and etl.setting_value('registry_unchecked_policy') = 'pass') as is_ready
     from survived s
     left join phone_list pl using (inn)
     left join email_list el using (inn)
@@ -82,23 +86,28 @@ begin
 
   insert into canonical.company as c (
     inn, kpp, ogrn, name, legal_form, legal_address, phones, emails,
-    bank_bik, bank_account, bank_corr_account, bank_name, source_count, is_deleted, row_hash)
-  select inn, kpp, ogrn, name, legal_form, legal_address, phones, emails,
-    bank_bik, bank_account, bank_corr_account, bank_name, source_count, false, row_hash
-  from tf_company_built
-  order by inn
+    bank_bik, bank_account, bank_corr_account, bank_name, source_count, is_deleted, row_hash,
+    registry_status, registry_checked_at, is_ready)
+  select b.inn, b.kpp, b.ogrn, b.name, b.legal_form, b.legal_address, b.phones, b.emails,
+    b.bank_bik, b.bank_account, b.bank_corr_account, b.bank_name, b.source_count, false, b.row_hash,
+    b.registry_status, r.fetched_at, b.is_ready
+  from tf_company_built b
+  left join etl.registry_lookup r on r.inn = b.inn
+  order by b.inn
   on conflict (inn) do update set
     kpp = excluded.kpp, ogrn = excluded.ogrn, name = excluded.name, legal_form = excluded.legal_form,
     legal_address = excluded.legal_address, phones = excluded.phones, emails = excluded.emails,
     bank_bik = excluded.bank_bik, bank_account = excluded.bank_account,
     bank_corr_account = excluded.bank_corr_account, bank_name = excluded.bank_name,
     source_count = excluded.source_count, is_deleted = false, row_hash = excluded.row_hash,
-    updated_at = now()
-  where c.row_hash is distinct from excluded.row_hash or c.is_deleted;
+    registry_status = excluded.registry_status, registry_checked_at = excluded.registry_checked_at,
+    is_ready = excluded.is_ready, updated_at = now()
+  where c.row_hash is distinct from excluded.row_hash or c.is_deleted
+    or c.registry_checked_at is distinct from excluded.registry_checked_at;
 
   -- A company none of whose sources is accepted any more is kept, marked deleted.
   update canonical.company c
-  set is_deleted = true, source_count = 0, updated_at = now()
+  set is_deleted = true, source_count = 0, is_ready = false, updated_at = now()
   from tf_inn i
   where c.inn = i.inn and not c.is_deleted
     and not exists (select from tf_company_built b where b.inn = c.inn);

@@ -10,6 +10,7 @@ declare
   run_stats jsonb;
   steps jsonb := '{}';        -- seconds per step, kept in etl.run.stats
   step_started timestamptz;
+  registry_queued integer;
 begin
   perform pg_advisory_xact_lock(hashtext('etl.transform'));
   -- Sorts and hashes over a whole load spill to disk at the server's default work_mem.
@@ -57,6 +58,13 @@ begin
     from tf_batch b join staging.record r using (batch_id)
     where r.entity = 'contact';
   end if;
+  -- Companies whose registry answer changed since the last run are recomputed too. The
+  -- rows are taken and deleted in one statement, so an answer stored meanwhile waits for
+  -- the next run instead of being lost.
+  with taken as (delete from etl.registry_changed returning inn)
+  insert into tf_company_key
+  select s.source, s.source_key from taken join etl.source_company s on s.inn = taken.inn
+  on conflict do nothing;
   analyze tf_company_key;
 
   step_started := clock_timestamp();
@@ -68,6 +76,10 @@ begin
   step_started := clock_timestamp();
   perform etl.build_companies();
   steps := steps || jsonb_build_object('build_companies', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
+  -- Every company built in this run without a fresh registry answer gets its check queued.
+  step_started := clock_timestamp();
+  registry_queued := etl.queue_registry_checks(array(select inn from tf_company_built));
+  steps := steps || jsonb_build_object('queue_registry_checks', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
   step_started := clock_timestamp();
   perform etl.clean_contacts(is_full);
   steps := steps || jsonb_build_object('clean_contacts', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
@@ -99,6 +111,7 @@ begin
     'companies_written', (select count(*) from tf_company_built),
     'contacts_written', (select count(*) from tf_contact_built),
     'problems', (select count(*) from tf_problem),
+    'registry_checks_queued', registry_queued,
     'step_seconds', steps,
     'phones_not_in_dictionary', (
       select count(*) from (

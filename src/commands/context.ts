@@ -6,8 +6,8 @@ export const log = (line: string) => process.stderr.write(`${line}\n`);
 export class UsageError extends Error {}
 
 /** Opens the database (DATABASE_URL or embedded), runs fn, always closes. */
-export async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openDatabase({ log });
+export async function withDatabase<T>(fn: (db: Database) => Promise<T>, options: { poolSize?: number } = {}): Promise<T> {
+  const db = await openDatabase({ log, poolSize: options.poolSize });
   try {
     await checkMigrated(db);
     return await fn(db);

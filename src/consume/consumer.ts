@@ -169,62 +169,71 @@ export class KafkaConsumer {
   private async landFetch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
     const { topic, partition } = batch;
-    const { groupId, recordSource, fallbackEncoding } = this.o.config;
+    const { groupId, recordSource } = this.o.config;
+    // cheap first cut from what this member knows; the partition's row in PostgreSQL decides
     const floor = this.landedUpTo.get(partition) ?? -1n;
-    const fresh = batch.messages.filter((m) => BigInt(m.offset) >= floor);
-    this.stats.skipped += batch.messages.length - fresh.length;
-    if (fresh.length === 0) {
-      resolveOffset(batch.lastOffset());
-      return;
-    }
-    const byEntity: Record<'company' | 'contact', SourceRecord[]> = { company: [], contact: [] };
-    const origins: Array<{ offset: string; key: string | null; entity: string; sourceKey: string; produced: string }> = [];
-    let unparseable = 0;
-    let cp1251 = 0;
-    for (const message of fresh) {
-      const read = readMessage({ topic, partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null, timestamp: message.timestamp }, fallbackEncoding);
-      byEntity[read.entity].push(read.record);
-      if (read.problem) unparseable += 1;
-      if (read.encoding === 'cp1251' && !read.problem) cp1251 += 1;
-      origins.push({ offset: message.offset, key: message.key?.toString('utf8') ?? null, entity: read.entity, sourceKey: read.record.sourceKey, produced: new Date(Number(message.timestamp)).toISOString() });
-    }
-    const last = BigInt(fresh[fresh.length - 1]!.offset);
-    const origin = `kafka:${topic}/${partition}@${fresh[0]!.offset}-${last}`;
+    const candidates = batch.messages.filter((m) => BigInt(m.offset) >= floor);
+    const lastOffset = BigInt(batch.lastOffset());
     let landed = 0;
-    await inTransaction(this.pool, async (client) => {
-      for (const entity of ['company', 'contact'] as const) {
-        if (byEntity[entity].length === 0) continue;
-        landed += (await landBatchIn(client, { source: recordSource, entity, origin }, byEntity[entity])).landed;
-      }
-      // a replayed offset (two members overlapping in a rebalance) is already there: skip it
-      const floorNow = await client.query<{ n: string }>(
-        `select coalesce(max("offset"), -1) as n from staging.kafka_message where topic = $1 and partition = $2`, [topic, partition]);
-      const known = BigInt(floorNow.rows[0]!.n);
-      const prefix = `${copyField(topic)}\t${partition}\t`;
-      const lines = origins.filter((m) => BigInt(m.offset) > known).map((m) =>
-        `${prefix}${m.offset}\t${copyField(m.key)}\t${copyField(recordSource)}\t${m.entity}\t${copyField(m.sourceKey)}\t${m.produced}\n`);
-      if (lines.length > 0) {
-        await copyInto(client, 'copy staging.kafka_message (topic, partition, "offset", message_key, source, entity, source_key, produced_at) from stdin', lines);
-      }
-      await client.query(
-        `insert into etl.kafka_offset (group_id, topic, partition, next_offset) values ($1, $2, $3, $4)
-         on conflict (group_id, topic, partition) do update
-           set next_offset = greatest(etl.kafka_offset.next_offset, excluded.next_offset), updated = now()`,
-        [groupId, topic, partition, (last + 1n).toString()],
-      );
-    });
-    this.landedUpTo.set(partition, last + 1n);
-    this.stats.messages += fresh.length;
+    let counts = { messages: 0, unparseable: 0, cp1251: 0 };
+    if (candidates.length > 0) {
+      await inTransaction(this.pool, async (client) => {
+        // The partition's offset row, locked: two members overlapping in a rebalance land a
+        // message once, whoever comes second skips what the first committed.
+        await client.query(
+          `insert into etl.kafka_offset (group_id, topic, partition, next_offset) values ($1, $2, $3, 0) on conflict do nothing`,
+          [groupId, topic, partition]);
+        const { rows } = await client.query<{ next_offset: string }>(
+          `select next_offset from etl.kafka_offset where group_id = $1 and topic = $2 and partition = $3 for update`,
+          [groupId, topic, partition]);
+        const stored = BigInt(rows[0]!.next_offset);
+        const fresh = candidates.filter((m) => BigInt(m.offset) >= stored);
+        if (fresh.length === 0) return;
+        const read = this.readFetch(topic, partition, fresh);
+        counts = read.counts;
+        const last = BigInt(fresh[fresh.length - 1]!.offset);
+        const origin = `kafka:${topic}/${partition}@${fresh[0]!.offset}-${last}`;
+        for (const entity of ['company', 'contact'] as const) {
+          if (read.byEntity[entity].length === 0) continue;
+          landed += (await landBatchIn(client, { source: recordSource, entity, origin }, read.byEntity[entity])).landed;
+        }
+        await copyInto(client, 'copy staging.kafka_message (topic, partition, "offset", message_key, source, entity, source_key, produced_at) from stdin', read.provenance);
+        await client.query(
+          `update etl.kafka_offset set next_offset = $4, updated = now() where group_id = $1 and topic = $2 and partition = $3`,
+          [groupId, topic, partition, (last + 1n).toString()]);
+      });
+    }
+    this.landedUpTo.set(partition, lastOffset + 1n);
+    this.stats.messages += counts.messages;
+    this.stats.skipped += batch.messages.length - counts.messages;
     this.stats.landed += landed;
-    this.stats.unparseable += unparseable;
-    this.stats.cp1251 += cp1251;
+    this.stats.unparseable += counts.unparseable;
+    this.stats.cp1251 += counts.cp1251;
     this.stats.batches += 1;
-    resolveOffset(last.toString());
+    resolveOffset(lastOffset.toString());
     // Kafka's own commit only saves a re-fetch after a restart; PostgreSQL is the record
-    await this.consumer.commitOffsets([{ topic, partition, offset: (last + 1n).toString() }]).catch((e: Error) =>
+    await this.consumer.commitOffsets([{ topic, partition, offset: (lastOffset + 1n).toString() }]).catch((e: Error) =>
       this.log(`${this.o.source}: Kafka offset commit failed (${e.message}); the offsets in PostgreSQL stand`));
     await heartbeat();
     if (landed > 0) this.scheduler?.touch();
+  }
+
+  /** Messages as staging records by entity, and their provenance rows (COPY lines). */
+  private readFetch(topic: string, partition: number, messages: EachBatchPayload['batch']['messages']) {
+    const { recordSource, fallbackEncoding } = this.o.config;
+    const byEntity: Record<'company' | 'contact', SourceRecord[]> = { company: [], contact: [] };
+    const provenance: string[] = [];
+    const counts = { messages: messages.length, unparseable: 0, cp1251: 0 };
+    const prefix = `${copyField(topic)}\t${partition}\t`;
+    for (const message of messages) {
+      const read = readMessage({ topic, partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null, timestamp: message.timestamp }, fallbackEncoding);
+      byEntity[read.entity].push(read.record);
+      if (read.problem) counts.unparseable += 1;
+      if (read.encoding === 'cp1251' && !read.problem) counts.cp1251 += 1;
+      provenance.push(`${prefix}${message.offset}\t${copyField(message.key?.toString('utf8'))}\t${copyField(recordSource)}\t` +
+        `${read.entity}\t${copyField(read.record.sourceKey)}\t${new Date(Number(message.timestamp)).toISOString()}\n`);
+    }
+    return { byEntity, provenance, counts };
   }
 
   private kafkaLog({ level, log }: LogEntry): void {

@@ -8,7 +8,7 @@ export interface Database {
 }
 
 /** DATABASE_URL when set; otherwise the embedded PostgreSQL in the project folder. */
-export async function openDatabase(options: { log?: (line: string) => void; url?: string } = {}): Promise<Database> {
+export async function openDatabase(options: { log?: (line: string) => void; url?: string; poolSize?: number } = {}): Promise<Database> {
   let url = options.url ?? process.env.DATABASE_URL;
   let stopServer = async () => {};
   if (!url) {
@@ -16,9 +16,10 @@ export async function openDatabase(options: { log?: (line: string) => void; url?
     url = server.url;
     stopServer = server.stop;
   }
-  const pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'b2b-etl' });
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 4, application_name: 'b2b-etl' });
   // An idle client losing its connection must not crash the process.
   pool.on('error', (e) => options.log?.(`database connection lost: ${e.message}`));
+  pool.on('connect', (client) => client.on('error', (e) => options.log?.(`database connection lost: ${e.message}`)));
   return {
     url,
     pool,

@@ -1,8 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import knex, { type Knex } from 'knex';
+import { Logger, runMigrations as runWorkerMigrations } from 'graphile-worker';
 import pg from 'pg';
 import { projectRoot } from './paths.js';
+
+const quietLogger = new Logger(() => () => {});
 
 /** Folders of sql/ applied by migrate, in this order; sql/checks holds queries, not DDL. */
 const SQL_FOLDERS = ['functions', 'staging', 'transform', 'audit'];
@@ -51,6 +54,8 @@ export async function migrate(databaseUrl: string): Promise<MigrateResult> {
   } finally {
     await db.destroy();
   }
+  // graphile-worker's own schema (its job queue), kept by its own migrations
+  await runWorkerMigrations({ connectionString: databaseUrl, logger: quietLogger });
   await applySqlFiles(databaseUrl, root, files);
   return { applied, sqlFiles: files.length };
 }

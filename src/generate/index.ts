@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Random } from './random.js';
 import { generateEvents, type EventsTruth } from './events.js';
+import { writeRegistrySnapshot, type RegistryTruth } from './registry.js';
 import { generateStoreA, type StoreATruth } from './store-a.js';
 import { generateStoreB, type StoreBTruth } from './store-b.js';
 
@@ -23,6 +24,8 @@ const SCALES: Record<Scale, Volumes> = {
 /** Store A's MySQL dump and store B's Kafka events, beside the manifest's files. */
 export const STORE_A_DUMP = 'store_a.sql';
 export const STORE_B_EVENTS = 'store_b_events.ndjson';
+/** The registry export for the snapshot provider (`b2b-etl registry import`). */
+export const REGISTRY_SNAPSHOT = 'registry.json';
 
 /** One file to land: what the demo, the tests and `land file` need to know about it. */
 export interface ManifestFile {
@@ -42,6 +45,8 @@ export interface Truth {
   store_b_events: EventsTruth;
   /** Expected canonical name per INN once store A and store B's files are both loaded. */
   names_all: Record<string, string>;
+  /** What the registry snapshot says per accepted INN (NOT_FOUND: not in the file). */
+  registry: RegistryTruth;
 }
 
 export interface GenerateOptions {
@@ -106,6 +111,8 @@ export async function generate(options: GenerateOptions): Promise<Generated> {
     store_a: storeA,
     store_b_events: events,
     names_all: Object.fromEntries([...context.newest].map(([inn, { name }]) => [inn, name])),
+    registry: writeRegistrySnapshot(new Random(seed * 7 + 5), join(options.out, REGISTRY_SNAPSHOT),
+      new Map([...context.newest].map(([inn, { name }]) => [inn, name]))),
   };
   writeFileSync(join(options.out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   writeFileSync(join(options.out, 'truth.json'), JSON.stringify(truth) + '\n');

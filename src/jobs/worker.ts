@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { Logger, makeWorkerUtils, run, runOnce, type LogFunctionFactory, type TaskList, type WorkerEvents } from 'graphile-worker';
+import type pg from 'pg';
+import type { RegistryConfig } from '../config.js';
+import { makeProvider, type JobContext } from './context.js';
+import { registryCheckTask } from './tasks/registry-check.js';
+import { registryRefreshTask } from './tasks/registry-refresh.js';
+import { transformTask } from './tasks/transform.js';
+
+/** Daily at 03:15: answers older than 30 days are asked again. */
+export const CRONTAB = '15 3 * * * registry_refresh ?fill=1d {olderThan:"30 days"}';
+
+export interface WorkerOptions {
+  pool: pg.Pool;
+  registry: RegistryConfig;
+  log: (line: string) => void;
+  /** Jobs at once in this process (the registry's concurrency by default). */
+  concurrency?: number;
+  /** A worker process silent this long is taken for dead and its jobs are unlocked. */
+  staleSeconds?: number;
+}
+
+/**
+ * Unlocks jobs held by a locker no live worker process claims: a process that stopped
+ * saying it is alive (kill -9, a lost machine) or died before it could say which pool it
+ * runs. Only locks older than `staleSeconds` are considered, so a live process has had
+ * time to record its pool. Returns how many lockers were released.
+ */
+export async function unlockDeadWorkers(pool: pg.Pool, staleSeconds: number): Promise<number> {
+  await pool.query(`delete from etl.worker_process where seen_at < now() - make_interval(secs => $1)`, [staleSeconds]);
+  const { rows } = await pool.query<{ locked_by: string }>(
+    `select distinct j.locked_by from graphile_worker.jobs j
+     where j.locked_by is not null and j.locked_at < now() - make_interval(secs => $1)
+       and not exists (select from etl.worker_process p where j.locked_by = any (p.worker_ids))`, [staleSeconds]);
+  const ids = rows.map((r) => r.locked_by);
+  if (ids.length > 0) {
+    const utils = await makeWorkerUtils({ pgPool: pool, logger: new Logger(() => () => {}) });
+    try {
+      await utils.forceUnlockWorkers(ids);
+    } finally {
+      await utils.release();
+    }
+  }
+  return ids.length;
+}
+
+/** Says every few seconds that this process and its graphile-worker pools (the job lockers) are alive. */
+function heartbeat(pool: pg.Pool, workerIds: Set<string>, staleSeconds: number, log: (line: string) => void): () => Promise<void> {
+  const processId = randomUUID();
+  const beat = async () => {
+    await pool.query(
+      `insert into etl.worker_process (process_id, worker_ids, host, pid) values ($1, $2, $3, $4)
+       on conflict (process_id) do update set worker_ids = excluded.worker_ids, seen_at = now()`,
+      [processId, [...workerIds], hostname(), process.pid]);
+    const dead = await unlockDeadWorkers(pool, staleSeconds);
+    if (dead > 0) log(`worker: unlocked the jobs of ${dead} dead worker pool(s) (no heartbeat for ${staleSeconds}s)`);
+  };
+  const timer = setInterval(() => beat().catch((e: Error) => log(`worker: heartbeat failed: ${e.message}`)), Math.max(staleSeconds * 250, 500));
+  void beat().catch((e: Error) => log(`worker: heartbeat failed: ${e.message}`));
+  return async () => {
+    clearInterval(timer);
+    await pool.query('delete from etl.worker_process where process_id = $1', [processId]).catch(() => {});
+  };
+}
+
+function taskList(ctx: JobContext): TaskList {
+  return {
+    registry_check: registryCheckTask(ctx),
+    registry_refresh: registryRefreshTask(ctx),
+    transform: transformTask(ctx),
+  };
+}
+
+function logger(log: (line: string) => void): Logger {
+  const factory: LogFunctionFactory = (scope) => (level, message) => {
+    // one line per finished job would drown the rest; failures and warnings still show
+    if (level === 'debug' || (level === 'info' && /^Completed task/.test(message))) return;
+    // graphile-worker reports each failed attempt; ours carry the reason already
+    log(`worker${scope.taskIdentifier ? ` ${scope.taskIdentifier}` : ''}${scope.jobId ? ` #${scope.jobId}` : ''}: ${message}`);
+  };
+  return new Logger(factory);
+}
+
+/** `b2b-etl worker`: runs jobs until SIGTERM/SIGINT, with the daily registry refresh. */
+export async function runWorker(o: WorkerOptions): Promise<{ stop(): Promise<void>; done: Promise<void> }> {
+  const ctx: JobContext = { pool: o.pool, registry: o.registry, provider: makeProvider(o.pool, o.registry), log: o.log };
+  const staleSeconds = o.staleSeconds ?? o.registry.workerStaleSeconds;
+  const workerIds = new Set<string>();
+  const events = new EventEmitter() as WorkerEvents;
+  events.on('pool:create', ({ workerPool }) => workerIds.add(workerPool.id));
+  const stopBeating = heartbeat(o.pool, workerIds, staleSeconds, o.log);
+  const runner = await run({
+    events,
+    pgPool: o.pool,
+    taskList: taskList(ctx),
+    crontab: CRONTAB,
+    concurrency: o.concurrency ?? o.registry.concurrency,
+    noHandleSignals: true,
+    pollInterval: 1000,
+    logger: logger(o.log),
+  });
+  const done = runner.promise.finally(async () => {
+    await stopBeating();
+    await ctx.provider.close();
+  });
+  return { stop: () => runner.stop(), done };
+}
+
+/** `b2b-etl enrich`: runs the queued jobs in this process and returns when none is left. */
+export async function drainQueue(o: WorkerOptions): Promise<void> {
+  const ctx: JobContext = { pool: o.pool, registry: o.registry, provider: makeProvider(o.pool, o.registry), log: o.log };
+  const staleSeconds = o.staleSeconds ?? o.registry.workerStaleSeconds;
+  const workerIds = new Set<string>();
+  const events = new EventEmitter() as WorkerEvents;
+  events.on('pool:create', ({ workerPool }) => workerIds.add(workerPool.id));
+  const stopBeating = heartbeat(o.pool, workerIds, staleSeconds, o.log);
+  try {
+    await runOnce({
+      events,
+      pgPool: o.pool,
+      taskList: taskList(ctx),
+      concurrency: o.concurrency ?? o.registry.concurrency,
+      noHandleSignals: true,
+      logger: logger(o.log),
+    });
+  } finally {
+    await stopBeating();
+    await ctx.provider.close();
+  }
+}
