@@ -10,6 +10,8 @@ export async function funnel(pool: pg.Pool): Promise<string> {
       (select count(*) from etl.source_company where inn is not null and etl.inn_is_valid(inn)) as valid_inn,
       (select count(*) from etl.source_company where is_accepted) as company_accepted,
       (select count(*) from canonical.company where not is_deleted) as companies,
+      (select count(*) from canonical.company where not is_deleted and is_ready) as companies_ready,
+      (select count(*) from canonical.company where not is_deleted and registry_status is null) as companies_unchecked,
       (select count(*) from staging.record where entity = 'contact') as contact_versions,
       (select count(*) from etl.source_contact) as contact_records,
       (select count(*) from etl.source_contact where is_accepted) as contact_accepted,
@@ -22,7 +24,8 @@ export async function funnel(pool: pg.Pool): Promise<string> {
   const n = (k: string) => formatCount(Number(f![k]));
   const lines = [
     `companies: ${n('company_versions')} versions landed → ${n('company_records')} source records → ` +
-      `${n('valid_inn')} with a valid INN → ${n('company_accepted')} accepted → ${n('companies')} canonical companies (one per INN)`,
+      `${n('valid_inn')} with a valid INN → ${n('company_accepted')} accepted → ${n('companies')} canonical companies (one per INN) → ` +
+      `${n('companies_ready')} ready for the CRM (registry ACTIVE; ${n('companies_unchecked')} not checked yet)`,
     `contacts:  ${n('contact_versions')} versions landed → ${n('contact_records')} source records → ` +
       `${n('contact_accepted')} accepted → ${n('contacts')} canonical contacts (merged by phone or e-mail)`,
     'open rejections:',

@@ -5,7 +5,10 @@ import { funnel } from '../audit/funnel.js';
 import { openDatabase } from '../db/connection.js';
 import { migrate } from '../db/migrate.js';
 import { projectRoot } from '../db/paths.js';
-import { generate, type ManifestFile, type Truth } from '../generate/index.js';
+import { registryConfig } from '../config.js';
+import { generate, REGISTRY_SNAPSHOT, type ManifestFile, type Truth } from '../generate/index.js';
+import { drainQueue } from '../jobs/worker.js';
+import { importSnapshot } from '../registry/snapshot.js';
 import { landManifest, useSampleWindow } from '../generate/land-manifest.js';
 import { runTransform } from '../transform/run.js';
 import { log } from './context.js';
@@ -17,21 +20,28 @@ import { log } from './context.js';
 export async function demoCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { serve: { type: 'boolean', default: false } } });
   const sample = join(projectRoot(), '.data', 'sample');
-  if (!existsSync(join(sample, 'manifest.json'))) {
+  if (!existsSync(join(sample, REGISTRY_SNAPSHOT))) {
     log(`generating the small sample into ${sample}`);
     await generate({ out: sample, scale: 'small' });
   }
   const manifest = JSON.parse(readFileSync(join(sample, 'manifest.json'), 'utf8')) as ManifestFile[];
   const truth = JSON.parse(readFileSync(join(sample, 'truth.json'), 'utf8')) as Truth;
 
-  const db = await openDatabase({ log });
+  const db = await openDatabase({ log, poolSize: 12 });
   try {
     await migrate(db.url);
     await useSampleWindow(db.pool, truth.window_start);
     log(`load window starts ${truth.window_start} (etl.setting window_start)`);
     await landManifest(db.pool, sample, manifest);
     const run = await runTransform(db.pool, { onNotice: log });
-    log(`transform: ${run.seconds.toFixed(1)}s`);
+    log(`transform: ${run.seconds.toFixed(1)}s; ${run.stats.registry_checks_queued ?? 0} registry checks queued`);
+    // the registry from the sample's snapshot: the checks the transform queued, then the
+    // transform again with their answers (DaData instead: registry.provider in the config)
+    const imported = await importSnapshot(db.pool, join(sample, REGISTRY_SNAPSHOT));
+    const started = Date.now();
+    await drainQueue({ pool: db.pool, registry: registryConfig({ sources: {}, registry: { provider: 'snapshot', concurrency: 8 } }), log });
+    const again = await runTransform(db.pool, { onNotice: log });
+    log(`registry: ${imported} companies in the snapshot, checks done in ${((Date.now() - started) / 1000).toFixed(1)}s; transform ${again.seconds.toFixed(1)}s`);
     process.stdout.write(`\n${await funnel(db.pool)}\n\n`);
     const connect = process.env.DATABASE_URL
       ? 'psql "$DATABASE_URL"'
