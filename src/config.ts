@@ -98,7 +98,7 @@ const KAFKA_DEFAULTS: Omit<KafkaSourceConfig, 'topic' | 'groupId' | 'recordSourc
   transformDebounceMs: 300,
   transformMaxWaitMs: 1500,
   fetchMaxBytesPerPartition: 4 << 20,
-  partitionsInParallel: 3,
+  partitionsInParallel: 2,
 };
 
 /** Built-in sources: store A's replica is latin1 holding cp1251; store B's events topic. */
