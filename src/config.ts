@@ -95,7 +95,7 @@ const MYSQL_DEFAULTS: MysqlSourceConfig = {
 
 const KAFKA_DEFAULTS: Omit<KafkaSourceConfig, 'topic' | 'groupId' | 'recordSource'> = {
   fallbackEncoding: 'cp1251',
-  transformDebounceMs: 300,
+  transformDebounceMs: 150,
   transformMaxWaitMs: 1500,
   fetchMaxBytesPerPartition: 4 << 20,
   partitionsInParallel: 2,
