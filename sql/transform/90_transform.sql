@@ -1,8 +1,11 @@
 -- call etl.transform();              -- what landed since the last run
 -- call etl.transform(full => true);  -- every source record again, from all of staging
+-- only_batches limits a run to these batches (`b2b-etl transform` passes the batches whose
+-- phones it has just parsed); batches landed meanwhile stay pending for the next run.
 -- Both reach the same canonical state and keep canonical ids. One transaction: a run
 -- that fails leaves canonical as it was. Runs one at a time (advisory lock).
-create or replace procedure etl.transform(full boolean default false)
+drop procedure if exists etl.transform(boolean);  -- the signature before only_batches
+create or replace procedure etl.transform(full boolean default false, only_batches bigint[] default null)
 language plpgsql as $$
 declare
   is_full constant boolean := transform.full;
@@ -23,7 +26,9 @@ begin
   insert into etl.run (kind) values (case when is_full then 'full' else 'incremental' end) returning run_id into this_run;
 
   create temp table tf_batch on commit drop as
-  select batch_id from staging.batch where is_full or transformed_at is null;
+  select batch_id from staging.batch
+  where (is_full or transformed_at is null)
+    and (only_batches is null or batch_id = any (only_batches));
   -- A big load lands faster than autovacuum analyzes; plans need the real row counts.
   if (select coalesce(sum(b.rows_landed), 0) from staging.batch b join tf_batch using (batch_id)) > 50000 then
     analyze staging.record;

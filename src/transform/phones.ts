@@ -24,7 +24,14 @@ export function parsePhone(raw: string, region: CountryCode = 'RU'): ParsedPhone
  * Fills etl.phone_dictionary with every raw phone text of the batches the next transform
  * will read (all batches when `all`) that it does not know yet.
  */
-export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolean } = {}): Promise<number> {
+export interface DictionaryFill {
+  /** New phone texts parsed. */
+  parsed: number;
+  /** The batches whose phones are now all in the dictionary: what the transform may take. */
+  batches: number[];
+}
+
+export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolean } = {}): Promise<DictionaryFill> {
   const region = await phoneRegion(pool);
   return inTransaction(pool, async (client) => {
     // batch ids as a list, so the filter reaches staging.record's batch index through the view
@@ -32,7 +39,8 @@ export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolea
       'select array_agg(batch_id) as ids from staging.batch where $1 or transformed_at is null',
       [options.all ?? false],
     );
-    if (!pending?.ids) return 0;
+    if (!pending?.ids) return { parsed: 0, batches: [] };
+    const batches = pending.ids.map(Number);
     const { rows } = await client.query<{ raw: string }>(
       `select distinct p.raw
        from staging.raw_phone p
@@ -40,13 +48,13 @@ export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolea
          and not exists (select from etl.phone_dictionary d where d.raw = p.raw)`,
       [pending.ids],
     );
-    if (rows.length === 0) return 0;
+    if (rows.length === 0) return { parsed: 0, batches };
     const parsed = rows.map(({ raw }) => {
       const phone = parsePhone(raw, region);
       return [raw, phone.e164, phone.extension, phone.type];
     });
     await landRows(client, 'etl.phone_dictionary', ['raw', 'e164', 'extension', 'phone_type'], parsed, 'on conflict (raw) do nothing');
-    return rows.length;
+    return { parsed: rows.length, batches };
   });
 }
 

@@ -9,15 +9,22 @@ export interface TransformStats {
 }
 
 /** Phones of pending batches into the dictionary, then `call etl.transform(...)`. */
-export async function runTransform(pool: pg.Pool, options: { full?: boolean; onNotice?: (text: string) => void } = {}): Promise<TransformStats> {
+export async function runTransform(
+  pool: pg.Pool,
+  options: { full?: boolean; onNotice?: (text: string) => void; afterDictionary?: () => Promise<void> } = {},
+): Promise<TransformStats> {
   const started = Date.now();
   const full = options.full ?? false;
-  const phonesParsed = await fillPhoneDictionary(pool, { all: full });
+  // The transform takes only the batches whose phones were parsed here: a batch landed in
+  // between waits for the next run instead of having its phones taken for invalid.
+  const fill = await fillPhoneDictionary(pool, { all: full });
+  const phonesParsed = fill.parsed;
+  await options.afterDictionary?.(); // tests: a loader committing right now
   const client = await pool.connect();
   const notice = (msg: { message?: string }) => options.onNotice?.(msg.message ?? '');
   client.on('notice', notice);
   try {
-    await client.query('call etl.transform(full => $1)', [full]);
+    await client.query('call etl.transform(full => $1, only_batches => $2)', [full, fill.batches]);
     const { rows } = await client.query<{ run_id: string; stats: Record<string, number> }>(
       'select run_id, stats from etl.run order by run_id desc limit 1',
     );

@@ -91,3 +91,28 @@ describe('incremental and full transform', () => {
     expect(await incremental.value(STATE_WITH_IDS)).toEqual(before);
   });
 });
+
+describe('a batch landed while the transform starts', () => {
+  it('waits for the next run instead of having its phones taken for invalid', async () => {
+    const db = await createTestDatabase();
+    try {
+      const { landBatch } = await import('../../src/land/staging-writer.js');
+      const company = { sourceKey: 'B-R1', updatedAt: '2026-10-01T00:00:00Z', isDeleted: false,
+        payload: { id: 'B-R1', inn: '7707083893', title: 'ПАО Сбербанк', updated: '2026-10-01T00:00:00Z' } };
+      await landBatch(db.pool, { source: 'store_b', entity: 'company', origin: 'test' }, [company]);
+      const contact = { sourceKey: 'BC-R1', updatedAt: '2026-10-01T00:00:00Z', isDeleted: false,
+        payload: { id: 'BC-R1', company_id: 'B-R1', name: 'Попов Иван Петрович', phones: ['8 (905) 982-40-32'], updated: '2026-10-01T00:00:00Z' } };
+      // the contact commits after the phones were parsed and before the procedure starts
+      await runTransform(db.pool, {
+        afterDictionary: async () => { await landBatch(db.pool, { source: 'store_b', entity: 'contact', origin: 'test' }, [contact]); },
+      });
+      expect(await db.value(`select count(*) from staging.batch where transformed_at is null`)).toBe('1');
+      expect(await db.value(`select count(*) from etl.source_contact`)).toBe('0');
+      await runTransform(db.pool);
+      expect(await db.value(`select array_to_string(phones, ',') from canonical.contact`)).toBe('+79059824032');
+      expect(await db.value(`select count(*) from etl.rejection where reason = 'phone_invalid'`)).toBe('0');
+    } finally {
+      await db.drop();
+    }
+  });
+});
