@@ -16,10 +16,14 @@ function sourceConfig(topic: string, over: Partial<KafkaSourceConfig> = {}): Kaf
   return { ...kafkaSource({ sources: {} }, 'store_b_events'), topic, groupId: `g-${topic}`, ...over };
 }
 
-async function until(what: string, check: () => Promise<boolean> | boolean, seconds = 60): Promise<void> {
+/** What the consumers said, shown when a wait times out. */
+const said: string[] = [];
+const log = (line: string) => said.push(`${new Date().toISOString()} ${line}`);
+
+async function until(what: string, check: () => Promise<boolean> | boolean, seconds = 120): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${seconds}s waiting until ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${seconds}s waiting until ${what}; the consumers said:\n${said.slice(-30).join('\n')}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -57,7 +61,7 @@ describe.skipIf(!available)('Kafka consumer against a real broker', () => {
       await landSample(db.pool, sample);
       await runTransform(db.pool);
       await produce(topic, lines);
-      const consumer = new KafkaConsumer(db.pool, { brokers: BROKERS, source: 'store_b_events', config: sourceConfig(topic) });
+      const consumer = new KafkaConsumer(db.pool, { brokers: BROKERS, source: 'store_b_events', config: sourceConfig(topic), log });
       await consumer.start();
       await until('every message is landed', async () => (await landedMessages(db)) === lines.length);
       await consumer.stop(); // runs the transform still owed
@@ -116,7 +120,7 @@ describe.skipIf(!available)('Kafka consumer against a real broker', () => {
     const half = Math.floor(lines.length / 2);
     try {
       await produce(topic, lines.slice(0, half));
-      const first = new KafkaConsumer(db.pool, { brokers: BROKERS, source: 'store_b_events', config, transform: false });
+      const first = new KafkaConsumer(db.pool, { brokers: BROKERS, source: 'store_b_events', config, transform: false, log });
       await first.start();
       await until('the first half is landed', async () => (await landedMessages(db)) === half);
       await first.stop();
@@ -124,14 +128,14 @@ describe.skipIf(!available)('Kafka consumer against a real broker', () => {
       // Kafka's committed offsets for the group are moved to the end: as if a consumer had
       // committed in Kafka and crashed before PostgreSQL committed. PostgreSQL must win.
       await resetKafkaOffsets(config.groupId, topic, 'latest');
-      const second = new KafkaConsumer(db.pool, { brokers: BROKERS, source: 'store_b_events', config, transform: false });
+      const second = new KafkaConsumer(db.pool, { brokers: BROKERS, source: 'store_b_events', config, transform: false, log });
       await second.start();
       await until('the second half is landed', async () => (await landedMessages(db)) === lines.length);
       await second.stop();
       expect(second.stats.messages).toBe(lines.length - half);
       // and moved back to the start: as if PostgreSQL committed and Kafka did not
       await resetKafkaOffsets(config.groupId, topic, 'earliest');
-      const third = new KafkaConsumer(db.pool, { brokers: BROKERS, source: 'store_b_events', config, transform: false });
+      const third = new KafkaConsumer(db.pool, { brokers: BROKERS, source: 'store_b_events', config, transform: false, log });
       await third.start();
       await new Promise((r) => setTimeout(r, 3000));
       await third.stop();
