@@ -37,13 +37,12 @@ async function stagingState(db: TestDatabase): Promise<string[]> {
 
 async function canonicalState(db: TestDatabase): Promise<string[]> {
   const rows = await db.rows<{ v: string }>(`
-    -- a deleted row keeps what it last was while it had sources, which depends on when the
-    -- transforms ran; what must agree is that it is there and deleted
-    select 'company:' || inn || ':' || case when is_deleted then 'deleted' else coalesce(name, '') end as v from canonical.company
+    -- the live rows: a deleted row is history (a company or person that existed between two
+    -- transforms), and which ones exist depends on when the debounced transforms ran
+    select 'company:' || inn || ':' || coalesce(name, '') as v from canonical.company where not is_deleted
     union all
-    select 'contact:' || c.inn || ':' || case when ct.is_deleted then 'deleted'
-      else coalesce(ct.last_name, '') || ':' || array_to_string(ct.phones, ',') end
-    from canonical.contact ct join canonical.company c using (company_id)
+    select 'contact:' || c.inn || ':' || coalesce(ct.last_name, '') || ':' || array_to_string(ct.phones, ',')
+    from canonical.contact ct join canonical.company c using (company_id) where not ct.is_deleted
     order by 1`);
   return rows.map((r) => r.v);
 }
