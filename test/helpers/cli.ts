@@ -27,6 +27,6 @@ export function startCli(args: string[], databaseUrl: string, env: Record<string
   return { child, done };
 }
 
-export function runCli(args: string[], databaseUrl: string): Promise<CliResult> {
-  return startCli(args, databaseUrl).done;
+export function runCli(args: string[], databaseUrl: string, env: Record<string, string> = {}): Promise<CliResult> {
+  return startCli(args, databaseUrl, env).done;
 }

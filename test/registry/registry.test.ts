@@ -124,6 +124,52 @@ describe('registry check with graphile-worker against a DaData-compatible stub',
     await runTransform(db.pool);
     expect(stub.requests.length).toBe(before);
   });
+
+  it('`enrich --refresh-older-than` asks again only for answers older than that; the policy decides about unchecked companies', async () => {
+    const before = stub.requests.length;
+    const total = Number(await db.value(`select count(*) from etl.registry_lookup`));
+    // ten answers are 40 days old
+    await db.pool.query(`update etl.registry_lookup set fetched_at = now() - interval '40 days'
+      where inn in (select inn from etl.registry_lookup order by inn limit 10)`);
+    const env = { DADATA_URL: stub.url, DADATA_TOKEN: TOKEN, B2B_ETL_CONFIG: join(sample.dir, 'dadata.json') };
+    writeFileSync(env.B2B_ETL_CONFIG, JSON.stringify({ sources: {}, registry: { provider: 'dadata', rps: 200, concurrency: 4 } }));
+    const refreshed = await runCli(['enrich', '--refresh-older-than', '30d'], db.url, env);
+    expect(refreshed.code, refreshed.stderr).toBe(0);
+    expect(refreshed.stderr).toMatch(/enrich: 10 checks queued/);
+    expect(stub.requests.length - before).toBe(10);
+    expect(Number(await db.value(`select count(*) from etl.registry_lookup where fetched_at > now() - interval '1 hour'`))).toBe(total);
+    expect(refreshed.stderr).not.toContain(TOKEN);
+
+    // a company never checked waits by default, and goes on under the 'pass' policy
+    const inn = '7707083893';
+    const { landBatch } = await import('../../src/land/staging-writer.js');
+    await landBatch(db.pool, { source: 'store_b', entity: 'company', origin: 'test' }, [{
+      sourceKey: 'B-NEW', updatedAt: '2026-10-01T00:00:00Z', isDeleted: false,
+      payload: { id: 'B-NEW', inn, title: 'ПАО Сбербанк', updated: '2026-10-01T00:00:00Z' } }]);
+    await runTransform(db.pool);
+    expect(await db.value(`select is_ready from canonical.company where inn = $1`, [inn])).toBe(false);
+    await db.pool.query(`update etl.setting set value = 'pass' where name = 'registry_unchecked_policy'`);
+    await runTransform(db.pool, { full: true });
+    expect(await db.value(`select is_ready from canonical.company where inn = $1`, [inn])).toBe(true);
+    await db.pool.query(`update etl.setting set value = 'wait' where name = 'registry_unchecked_policy'`);
+    await db.pool.query(`delete from graphile_worker._private_jobs`);
+  });
+
+  it('a wrong token is a clear error that does not print the token', async () => {
+    const db2 = await createTestDatabase();
+    try {
+      await queue(db2, ['7707083893']);
+      const config = join(sample.dir, 'dadata-wrong.json');
+      writeFileSync(config, JSON.stringify({ sources: {}, registry: { provider: 'dadata', concurrency: 1 } }));
+      const secret = 'wrong-secret-token-42';
+      const run = await runCli(['enrich'], db2.url, { DADATA_URL: stub.url, DADATA_TOKEN: secret, B2B_ETL_CONFIG: config });
+      expect(run.stderr).toMatch(/DaData refused the request: 401/);
+      expect(run.stderr).not.toContain(secret);
+      expect(await db2.value(`select count(*) from etl.registry_lookup`)).toBe('0');
+    } finally {
+      await db2.drop();
+    }
+  });
 });
 
 describe('registry check failures', () => {
