@@ -6,14 +6,14 @@
 // Prints figures; asserts nothing.
 // Usage: DATABASE_URL=... KAFKA_BROKERS=127.0.0.1:9092 node dist/bench/kafka.js [throughput|latency]
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import pg from 'pg';
 import { kafkaSource, type KafkaSourceConfig } from '../src/config.js';
 import { KafkaConsumer } from '../src/consume/consumer.js';
-import { eventKey } from '../src/generate/events.js';
+import { eventKey, readEventLines } from '../src/generate/events.js';
 import { STORE_B_EVENTS } from '../src/generate/index.js';
 import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js';
 import { makeInn10 } from '../src/generate/requisites.js';
@@ -43,13 +43,9 @@ if (which === 'all' || which === 'throughput') {
   // kcat reads "key<TAB>value" lines; the key is the record id, as store B keys its topic
   const keyed = join(OUT, 'seed-live-events.kcat');
   {
-    const bytes = readFileSync(join(sample.dir, STORE_B_EVENTS));
     const out = createWriteStream(keyed);
-    let start = 0;
-    for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, start)) {
-      const line = bytes.subarray(start, i);
+    for (const line of readEventLines(join(sample.dir, STORE_B_EVENTS))) {
       out.write(Buffer.concat([Buffer.from(`${eventKey(line.toString('latin1')) ?? ''}\t`), line, Buffer.from('\n')]));
-      start = i + 1;
     }
     out.end();
     await once(out, 'finish');

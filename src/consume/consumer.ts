@@ -108,7 +108,7 @@ export class KafkaConsumer {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      // partitions land in parallel, each in its own transaction (the server has cores to spare)
+      // partitions land in parallel, each in its own transaction
       partitionsConsumedConcurrently: this.o.config.partitionsInParallel,
       eachBatch: (payload) => this.landFetch(payload),
     });

@@ -2,7 +2,9 @@ import iconv from 'iconv-lite';
 import { toTimestamp, type Entity, type SourceRecord } from '../land/record.js';
 
 /** The event types store B sends; anything else is landed as unparseable. */
-export const EVENT_TYPES: ReadonlySet<string> = new Set(['company.upserted', 'company.deleted', 'contact.upserted', 'contact.deleted']);
+export const EVENT_TYPES = ['company.upserted', 'company.deleted', 'contact.upserted', 'contact.deleted'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 export interface KafkaMessageIn {
   topic: string;
@@ -64,7 +66,7 @@ export function readMessage(message: KafkaMessageIn, fallback: 'cp1251' | null):
   }
   if (typeof event !== 'object' || event === null || Array.isArray(event)) return unreadable('not a JSON object');
   const { event: type, occurred_at: occurredAt, data } = event as { event?: unknown; occurred_at?: unknown; data?: unknown };
-  if (typeof type !== 'string' || !EVENT_TYPES.has(type)) return unreadable(`unknown event type ${JSON.stringify(type)}`);
+  if (typeof type !== 'string' || !KNOWN_TYPES.has(type)) return unreadable(`unknown event type ${JSON.stringify(type)}`);
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return unreadable('event without a data object');
   const id = (data as { id?: unknown }).id;
   if ((typeof id !== 'string' && typeof id !== 'number') || String(id).trim() === '') return unreadable('event data without an id');

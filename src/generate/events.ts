@@ -1,6 +1,7 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import iconv from 'iconv-lite';
+import type { EventType } from '../consume/messages.js';
 import * as vocab from './names.js';
 import { writePhone } from './phones.js';
 import type { Random } from './random.js';
@@ -25,8 +26,6 @@ export interface EventsOptions {
   asOf: Date;
   file: string;
 }
-
-export const EVENT_TYPES = ['company.upserted', 'company.deleted', 'contact.upserted', 'contact.deleted'] as const;
 
 const MALFORMED = [
   (id: string) => `{"event":"company.upserted","occurred_at":"2026-11-02T10:00:00Z","data":{"id":"${id}","title":"ООО Обрыв`,
@@ -127,7 +126,7 @@ export async function generateEvents(r: Random, o: EventsOptions, storeB: StoreB
   return truth;
 }
 
-function event(type: (typeof EVENT_TYPES)[number], occurredAt: string, data: Record<string, unknown>): string {
+function event(type: EventType, occurredAt: string, data: Record<string, unknown>): string {
   return JSON.stringify({ event: type, occurred_at: occurredAt, data });
 }
 
@@ -149,4 +148,17 @@ function companyData(r: Random, key: string, inn: string, title: string, at: str
 /** The message key of an event line: its record id, when one can be found in it. */
 export function eventKey(line: string): string | null {
   return /"id":"([^"]+)"/.exec(line)?.[1] ?? /"data":"([^"]+)"/.exec(line)?.[1] ?? null;
+}
+
+/** The lines of a generated events file as raw bytes: the message values (some cp1251, some malformed). */
+export function readEventLines(path: string): Buffer[] {
+  const bytes = readFileSync(path);
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, start)) {
+    if (i > start) lines.push(bytes.subarray(start, i));
+    start = i + 1;
+  }
+  if (start < bytes.length) lines.push(bytes.subarray(start));
+  return lines;
 }

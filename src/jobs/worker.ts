@@ -83,50 +83,50 @@ function logger(log: (line: string) => void): Logger {
   return new Logger(factory);
 }
 
-/** `b2b-etl worker`: runs jobs until SIGTERM/SIGINT, with the daily registry refresh. */
-export async function runWorker(o: WorkerOptions): Promise<{ stop(): Promise<void>; done: Promise<void> }> {
+/**
+ * What a runner in this process needs: the tasks with their shared context, the options
+ * both runners take, and the heartbeat that records its pools; `close` ends the heartbeat
+ * and the provider's connections.
+ */
+function prepare(o: WorkerOptions) {
   const ctx: JobContext = { pool: o.pool, registry: o.registry, provider: makeProvider(o.pool, o.registry), log: o.log };
-  const staleSeconds = o.staleSeconds ?? o.registry.workerStaleSeconds;
   const workerIds = new Set<string>();
   const events = new EventEmitter() as WorkerEvents;
   events.on('pool:create', ({ workerPool }) => workerIds.add(workerPool.id));
-  const stopBeating = heartbeat(o.pool, workerIds, staleSeconds, o.log);
-  const runner = await run({
-    events,
-    pgPool: o.pool,
-    taskList: taskList(ctx),
-    crontab: CRONTAB,
-    concurrency: o.concurrency ?? o.registry.concurrency,
-    noHandleSignals: true,
-    pollInterval: 1000,
-    logger: logger(o.log),
-  });
-  const done = runner.promise.finally(async () => {
-    await stopBeating();
-    await ctx.provider.close();
-  });
-  return { stop: () => runner.stop(), done };
-}
-
-/** `b2b-etl enrich`: runs the queued jobs in this process and returns when none is left. */
-export async function drainQueue(o: WorkerOptions): Promise<void> {
-  const ctx: JobContext = { pool: o.pool, registry: o.registry, provider: makeProvider(o.pool, o.registry), log: o.log };
-  const staleSeconds = o.staleSeconds ?? o.registry.workerStaleSeconds;
-  const workerIds = new Set<string>();
-  const events = new EventEmitter() as WorkerEvents;
-  events.on('pool:create', ({ workerPool }) => workerIds.add(workerPool.id));
-  const stopBeating = heartbeat(o.pool, workerIds, staleSeconds, o.log);
-  try {
-    await runOnce({
+  const stopBeating = heartbeat(o.pool, workerIds, o.staleSeconds ?? o.registry.workerStaleSeconds, o.log);
+  return {
+    options: {
       events,
       pgPool: o.pool,
       taskList: taskList(ctx),
       concurrency: o.concurrency ?? o.registry.concurrency,
       noHandleSignals: true,
       logger: logger(o.log),
-    });
+    },
+    async close() {
+      await stopBeating();
+      await ctx.provider.close();
+    },
+  };
+}
+
+/** `b2b-etl worker`: runs jobs until SIGTERM/SIGINT, with the daily registry refresh. */
+export async function runWorker(o: WorkerOptions): Promise<{ stop(): Promise<void>; done: Promise<void> }> {
+  const prepared = prepare(o);
+  const runner = await run({ ...prepared.options, crontab: CRONTAB, pollInterval: 1000 }).catch(async (e: unknown) => {
+    await prepared.close();
+    throw e;
+  });
+  const done = runner.promise.finally(() => prepared.close());
+  return { stop: () => runner.stop(), done };
+}
+
+/** `b2b-etl enrich`: runs the queued jobs in this process and returns when none is left. */
+export async function drainQueue(o: WorkerOptions): Promise<void> {
+  const prepared = prepare(o);
+  try {
+    await runOnce(prepared.options);
   } finally {
-    await stopBeating();
-    await ctx.provider.close();
+    await prepared.close();
   }
 }

@@ -259,8 +259,9 @@ async function savePosition(client: pg.PoolClient, source: string, entity: Entit
 
 /**
  * Marks as deleted every record whose current version is live in staging but whose key
- * the table no longer has: all keys are streamed from the same snapshot into a temporary
- * table, and one deletion version per missing key is landed.
+ * the table no longer has: the table's keys, read from the same snapshot in one query
+ * (keys only, a few MB for millions of rows), are COPYed into a temporary table, and one
+ * deletion version per missing key is landed.
  */
 async function reconcileDeletes(
   pool: pg.Pool,
@@ -269,14 +270,14 @@ async function reconcileDeletes(
   entity: Entity,
   t: MysqlTableConfig,
   where: string,
-  progress: TableResult,
+  result: TableResult,
 ): Promise<number> {
   let keys: string[];
   try {
     const [rows] = await connection.query({ sql: `SELECT ${connection.escapeId(t.key)} FROM ${connection.escapeId(t.table)}`, rowsAsArray: true });
     keys = (rows as unknown[][]).map((r) => String(r[0]));
   } catch (e) {
-    throw lostConnection(e, where, o.source, t.table, progress);
+    throw lostConnection(e, where, o.source, t.table, result);
   }
   const gone = await inTransaction(pool, async (client) => {
     await client.query(`create temp table source_key (source_key text collate "C" primary key) on commit drop`);

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PARTY_PATH } from './dadata.js';
 import type { RegistryRecord } from './provider.js';
 
 /** What the stub does with the next requests, in order, before answering normally. */
@@ -17,8 +18,6 @@ export interface StubOptions {
   /** Requests answered before the daily quota is spent (403 afterwards). */
   quota?: number;
 }
-
-export const PARTY_PATH = '/suggestions/api/4_1/rs/findById/party';
 
 /**
  * A DaData-compatible server on loopback for tests and benchmarks: the findById/party

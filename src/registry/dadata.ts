@@ -9,7 +9,9 @@ import {
   type RegistryProvider,
   type RegistryRecord,
 } from './provider.js';
-import { PARTY_PATH } from './dadata-stub.js';
+
+/** DaData's "organisation by INN" method. */
+export const PARTY_PATH = '/suggestions/api/4_1/rs/findById/party';
 
 export interface DadataOptions {
   /** e.g. https://suggestions.dadata.ru */

@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaSource, type KafkaSourceConfig } from '../../src/config.js';
 import { KafkaConsumer } from '../../src/consume/consumer.js';
+import { readEventLines } from '../../src/generate/events.js';
 import { STORE_B_EVENTS } from '../../src/generate/index.js';
 import { runTransform } from '../../src/transform/run.js';
 import { startCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { BROKERS, createTopic, eventLines, kafkaAvailable, produce, resetKafkaOffsets } from '../helpers/kafka.js';
+import { BROKERS, createTopic, kafkaAvailable, produce, resetKafkaOffsets } from '../helpers/kafka.js';
 import { landSample, makeSample, type Sample } from '../helpers/sample.js';
 
 const available = await kafkaAvailable();
@@ -53,7 +54,7 @@ describe.skipIf(!available)('Kafka consumer against a real broker', () => {
 
   beforeAll(async () => {
     sample = await makeSample({ scale: 'small', seed: 21 });
-    lines = eventLines(join(sample.dir, STORE_B_EVENTS));
+    lines = readEventLines(join(sample.dir, STORE_B_EVENTS));
   });
 
   it('lands every event once, decodes cp1251, rejects malformed messages without stopping, and brings changes and deletions to canonical', async () => {

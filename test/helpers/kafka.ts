@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { eventKey } from '../../src/generate/events.js';
 
@@ -38,19 +37,6 @@ export async function createTopic(partitions = 3): Promise<string> {
     await admin.disconnect();
   }
   return topic;
-}
-
-/** The lines of a generated events file as raw bytes (some are cp1251, some malformed). */
-export function eventLines(path: string): Buffer[] {
-  const bytes = readFileSync(path);
-  const lines: Buffer[] = [];
-  let start = 0;
-  for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, start)) {
-    if (i > start) lines.push(bytes.subarray(start, i));
-    start = i + 1;
-  }
-  if (start < bytes.length) lines.push(bytes.subarray(start));
-  return lines;
 }
 
 /** Produces message values as they are, keyed by their record id (the store's partitioning). */

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import iconv from 'iconv-lite';
 import mysql from 'mysql2/promise';
+import { redactUrl } from '../../src/db/connection.js';
+import { mojibake } from '../../src/generate/store-b.js';
 
 /** Text as store A's shop writes it: Windows-1251 bytes, sent over a latin1 connection. */
-export function cp1251(text: string): string {
-  return iconv.decode(iconv.encode(text, 'win1251'), 'latin1');
-}
+export const cp1251 = mojibake;
 
 /** The MariaDB/MySQL server the tests use: MYSQL_URL's, else the machine's on 127.0.0.1:3306. */
 const SERVER_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -21,7 +20,7 @@ export async function mysqlAvailable(): Promise<boolean> {
     return true;
   } catch (e) {
     if (process.env.REQUIRE_SERVICES === '1') {
-      throw new Error(`REQUIRE_SERVICES=1 and MySQL at ${SERVER_URL.replace(/:[^:@/]*@/, ':***@')} does not answer: ${(e as Error).message}`);
+      throw new Error(`REQUIRE_SERVICES=1 and MySQL at ${redactUrl(SERVER_URL)} does not answer: ${(e as Error).message}`);
     }
     return false;
   }
