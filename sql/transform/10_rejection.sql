@@ -4,6 +4,7 @@
 create or replace function etl.sync_rejections(scope_entity text) returns void
 language plpgsql as $$
 begin
+  perform etl.prefer_lookups(true);
   if scope_entity = 'company' then
     update etl.rejection r set resolved_at = now()
     from tf_company_key k
@@ -17,6 +18,7 @@ begin
       and not exists (select from tf_problem p
                       where p.entity = 'contact' and p.source = r.source and p.source_key = r.source_key and p.reason = r.reason);
   end if;
+  perform etl.prefer_lookups(false);
 
   insert into etl.rejection as r (source, entity, source_key, reason, severity, detail, value, staging_id)
   select source, entity, source_key, reason, severity, detail, value, staging_id

@@ -21,20 +21,30 @@ begin
   if to_regclass('pg_temp.tf_point_map') is not null then
     drop table tf_point_map;
   end if;
+  -- the dictionary lookup alone (see etl.prefer_lookups), the grouping below on its own
+  if to_regclass('pg_temp.tf_point_cleaned') is not null then
+    drop table tf_point_cleaned;
+  end if;
+  perform etl.prefer_lookups(true);
+  create temp table tf_point_cleaned on commit drop as
+  select
+    p.source,
+    p.source_key,
+    p.kind,
+    p.position,
+    p.raw,
+    d.e164,
+    d.extension,
+    p.email
+  from tf_point as p
+  left join etl.phone_dictionary d on p.kind = 'phone' and d.raw = p.raw
+  where p.raw is not null;
+  perform etl.prefer_lookups(false);
+  analyze tf_point_cleaned;
+
   create temp table tf_point_map on commit drop as
   with cleaned as (
-    select
-      p.source,
-      p.source_key,
-      p.kind,
-      p.position,
-      p.raw,
-      d.e164,
-      d.extension,
-      p.email
-    from tf_point as p
-    left join etl.phone_dictionary d on p.kind = 'phone' and d.raw = p.raw
-    where p.raw is not null
+    select * from tf_point_cleaned
   ),
 
   valid_phone as (

@@ -1,20 +1,71 @@
--- Dedupe contacts within each company in tf_contact_company: accepted source contacts that
--- share an E.164 phone or an e-mail, directly or through others, are one person.
+-- Dedupe contacts within each company: accepted source contacts that share an E.164 phone
+-- or an e-mail, directly or through others, are one person.
 -- Ids: a person keeps the oldest canonical id among its members; the others are merged
 -- away and logged; a person with no id yet gets a new one.
+--
+-- Scope. A full or large run recomputes every person of the companies in
+-- tf_contact_company. A small run (etl.small_run) recomputes only the persons its records
+-- can touch: the persons the changed records belonged to, and the persons holding a phone
+-- or e-mail a changed record now has in its company. One step of that is enough: two
+-- persons of one company that no changed record touches share no value (else they would
+-- be one person already), so no other person can join or split.
 
 create or replace function etl.build_contacts() returns void
 language plpgsql as $$
 declare
   changed int;
+  by_person constant boolean := coalesce(current_setting('etl.small_run', true), '') = 'on';
 begin
-  analyze tf_contact_company;
+  -- Canonical persons in scope: any of them that no member holds after this run is deleted.
+  create temp table tf_contact_touched (contact_id bigint primary key) on commit drop;
+  if by_person then
+    perform etl.prefer_lookups(true);
+    create temp table tf_contact_seed on commit drop as
+    select s.* from tf_contact_key k join etl.source_contact s using (source, source_key);
 
-  create temp table tf_contact_member on commit drop as
-  select s.*, row_number() over (order by s.company_id, s.source, s.source_key) as node
-  from tf_contact_company c
-  join etl.source_contact s on s.company_id = c.company_id
-  where s.is_accepted;
+    -- the persons the changed records belonged to (lineage is still the last run's)
+    insert into tf_contact_touched
+    select cs.contact_id
+    from tf_contact_key k
+    join canonical.contact_source cs on cs.source = k.source and cs.entity = 'contact' and cs.source_key = k.source_key
+    on conflict do nothing;
+
+    -- the persons holding a value a changed record has now, in its company
+    insert into tf_contact_touched
+    select cs.contact_id
+    from (
+      select company_id, phone as value from tf_contact_seed, unnest(phones) as phone where is_accepted
+      union
+      select company_id, email from tf_contact_seed, unnest(emails) as email where is_accepted
+    ) as v
+    join etl.source_contact s on s.company_id = v.company_id and s.is_accepted
+      and (v.value = any (s.phones) or v.value = any (s.emails))
+    join canonical.contact_source cs on cs.source = s.source and cs.entity = 'contact' and cs.source_key = s.source_key
+    on conflict do nothing;
+
+    create temp table tf_contact_member on commit drop as
+    select s.*, row_number() over (order by s.company_id, s.source, s.source_key) as node
+    from (
+      select source, source_key from tf_contact_seed where is_accepted
+      union
+      select cs.source, cs.source_key
+      from tf_contact_touched t
+      join canonical.contact_source cs on cs.contact_id = t.contact_id and cs.entity = 'contact'
+    ) as k
+    join etl.source_contact s using (source, source_key)
+    where s.is_accepted;
+    perform etl.prefer_lookups(false);
+  else
+    analyze tf_contact_company;
+    insert into tf_contact_touched
+    select c.contact_id from tf_contact_company k join canonical.contact c using (company_id);
+
+    create temp table tf_contact_member on commit drop as
+    select s.*, row_number() over (order by s.company_id, s.source, s.source_key) as node
+    from tf_contact_company c
+    join etl.source_contact s on s.company_id = c.company_id
+    where s.is_accepted;
+  end if;
   create index on tf_contact_member (node);
   analyze tf_contact_member;
 
@@ -60,6 +111,7 @@ begin
   end loop;
 
   -- Which existing canonical ids each component holds, and who wins a contested id.
+  perform etl.prefer_lookups(true);
   create temp table tf_contact_claim on commit drop as
   with linked as materialized (
     -- each member's current canonical id, found by its key (the lineage table's primary key)
@@ -83,6 +135,7 @@ begin
   )
 
   select label, contact_id from won;
+  perform etl.prefer_lookups(false);
 
   create temp table tf_contact_person on commit drop as
   select l.label, coalesce(c.contact_id, nextval(pg_get_serial_sequence('canonical.contact', 'contact_id'))) as contact_id
@@ -160,12 +213,17 @@ begin
   select final.*, md5(row(final.*)::text)::uuid as row_hash from final;
   create index on tf_contact_built (contact_id);
 
+  perform etl.prefer_lookups(true);
   insert into canonical.contact as c (
     contact_id, company_id, last_name, first_name, middle_name, position, phones,
     phone_extensions, emails, source_count, is_deleted, row_hash)
   select contact_id, company_id, last_name, first_name, middle_name, position, phones,
     phone_extensions, emails, source_count, false, row_hash
-  from tf_contact_built
+  from tf_contact_built b
+  -- unchanged persons are skipped here: an upsert would lock (and so write) every row
+  where not exists (
+    select from canonical.contact c
+    where c.contact_id = b.contact_id and c.row_hash = b.row_hash and not c.is_deleted)
   order by contact_id
   on conflict (contact_id) do update set
     company_id = excluded.company_id, last_name = excluded.last_name,
@@ -175,6 +233,7 @@ begin
     source_count = excluded.source_count, is_deleted = false, row_hash = excluded.row_hash,
     updated_at = now()
   where c.row_hash is distinct from excluded.row_hash or c.is_deleted;
+  perform etl.prefer_lookups(false);
 
   -- Ids a component absorbed: the person lives on under the older id.
   insert into etl.merge (entity, canonical_id, merged_id, rule, value)
@@ -184,11 +243,11 @@ begin
   where c.contact_id <> p.contact_id
   on conflict do nothing;
 
-  -- Contacts of recomputed companies that no member holds any more.
+  -- Persons in scope that no member holds any more.
   update canonical.contact c
   set is_deleted = true, source_count = 0, updated_at = now()
-  from tf_contact_company k
-  where c.company_id = k.company_id and not c.is_deleted
+  from tf_contact_touched t
+  where c.contact_id = t.contact_id and not c.is_deleted
     and not exists (select from tf_contact_built b where b.contact_id = c.contact_id);
 
   -- Lineage: records in scope that feed no person any more lose their link; the rest are
@@ -199,13 +258,18 @@ begin
   where cs.source = k.source and cs.entity = 'contact' and cs.source_key = k.source_key
     and not exists (select from tf_contact_member m where m.source = cs.source and m.source_key = cs.source_key);
 
+  perform etl.prefer_lookups(true);
   insert into canonical.contact_source (contact_id, source, entity, source_key)
   select p.contact_id, m.source, 'contact', m.source_key
   from tf_contact_member m
   join tf_contact_label l using (node)
   join tf_contact_person p using (label)
+  where not exists (
+    select from canonical.contact_source cs
+    where cs.source = m.source and cs.entity = 'contact' and cs.source_key = m.source_key and cs.contact_id = p.contact_id)
   on conflict (source, entity, source_key) do update set contact_id = excluded.contact_id
   where canonical.contact_source.contact_id is distinct from excluded.contact_id;
+  perform etl.prefer_lookups(false);
 
   -- Each member beyond the first that landed joined its person through a shared value.
   insert into etl.merge (entity, canonical_id, source, source_key, rule, value)

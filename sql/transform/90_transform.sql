@@ -71,6 +71,11 @@ begin
   select s.source, s.source_key from taken join etl.source_company s on s.inn = taken.inn
   on conflict do nothing;
   analyze tf_company_key;
+  -- A small run: the statements that join its keys to big tables use index lookups.
+  perform set_config('etl.small_run',
+    case when not is_full and (select count(*) from tf_company_key)
+      + (select coalesce(sum(b.rows_landed), 0) from staging.batch b join tf_batch using (batch_id)) < 50000
+    then 'on' else 'off' end, true);
 
   step_started := clock_timestamp();
   perform etl.clean_companies();
@@ -103,11 +108,14 @@ begin
     analyze canonical.contact;
     analyze canonical.company_source;
     analyze canonical.contact_source;
+    analyze etl.rejection;
+    analyze etl.phone_dictionary;
   end if;
 
   update staging.batch b set transformed_at = now()
   from tf_batch t where t.batch_id = b.batch_id and b.transformed_at is null;
 
+  perform etl.prefer_lookups(true);
   select jsonb_build_object(
     'batches', (select count(*) from tf_batch),
     'company_records', (select count(*) from tf_company_key),
@@ -124,6 +132,7 @@ begin
         union select unnest(invalid_phones) from etl.source_contact s join tf_contact_key using (source, source_key)) as p
       where not exists (select from etl.phone_dictionary d where d.raw = p.raw))
   ) into run_stats;
+  perform etl.prefer_lookups(false);
   update etl.run set finished_at = clock_timestamp(), stats = run_stats where run_id = this_run;
   if (run_stats ->> 'phones_not_in_dictionary')::int > 0 then
     raise notice 'transform: % phone texts are not in etl.phone_dictionary and were treated as invalid; `b2b-etl transform` parses them first',
