@@ -21,10 +21,15 @@ $$;
 -- statement against a few milliseconds of probes. The transform marks a small run with
 -- etl.small_run; the statements that join the scope to a big table call
 -- etl.prefer_lookups(true) before and etl.prefer_lookups(false) after. Full runs keep hashes.
+create or replace function etl.is_small_run() returns boolean
+language sql stable as $$
+  select coalesce(current_setting('etl.small_run', true), '') = 'on'
+$$;
+
 create or replace function etl.prefer_lookups(prefer boolean) returns void
 language plpgsql as $$
 declare
-  lookups constant boolean := prefer and coalesce(current_setting('etl.small_run', true), '') = 'on';
+  lookups constant boolean := prefer and etl.is_small_run();
 begin
   perform set_config('enable_hashjoin', case when lookups then 'off' else 'on' end, true);
   perform set_config('enable_mergejoin', case when lookups then 'off' else 'on' end, true);

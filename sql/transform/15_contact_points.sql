@@ -35,12 +35,17 @@ begin
     p.raw,
     d.e164,
     d.extension,
-    p.email
+    p.email,
+    p.kind = 'phone' and d.raw is null as is_unknown_phone
   from tf_point as p
   left join etl.phone_dictionary d on p.kind = 'phone' and d.raw = p.raw
   where p.raw is not null;
   perform etl.prefer_lookups(false);
   analyze tf_point_cleaned;
+  -- phone texts the dictionary step has not parsed (the transform reports them)
+  if to_regclass('pg_temp.tf_unknown_phone') is not null then
+    insert into tf_unknown_phone select raw from tf_point_cleaned where is_unknown_phone on conflict do nothing;
+  end if;
 
   create temp table tf_point_map on commit drop as
   with cleaned as (

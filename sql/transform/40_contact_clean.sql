@@ -96,11 +96,14 @@ begin
   ) as problem(reason, severity, detail, value);
   analyze tf_problem;
 
-  -- The companies these contacts belonged to before: their contacts are recomputed too.
-  insert into tf_contact_company (company_id)
-  select s.company_id from etl.source_contact s join tf_contact_key k using (source, source_key)
-  where s.company_id is not null
-  on conflict do nothing;
+  -- The companies these contacts belonged to before: their contacts are recomputed too
+  -- (a small run recomputes persons instead, see etl.build_contacts).
+  if not etl.is_small_run() then
+    insert into tf_contact_company (company_id)
+    select s.company_id from etl.source_contact s join tf_contact_key k using (source, source_key)
+    where s.company_id is not null
+    on conflict do nothing;
+  end if;
 
   insert into etl.source_contact as s (
     source, source_key, staging_id, company_source, company_key, company_id, last_name, first_name,
@@ -131,8 +134,10 @@ begin
          excluded.middle_name, excluded.position, excluded.phones, excluded.phone_extensions,
          excluded.invalid_phones, excluded.emails, excluded.is_deleted, excluded.is_accepted);
 
-  insert into tf_contact_company (company_id)
-  select company_id from tf_contact_clean where company_id is not null
-  on conflict do nothing;
+  if not etl.is_small_run() then
+    insert into tf_contact_company (company_id)
+    select company_id from tf_contact_clean where company_id is not null
+    on conflict do nothing;
+  end if;
 end
 $$;

@@ -14,7 +14,7 @@ create or replace function etl.build_contacts() returns void
 language plpgsql as $$
 declare
   changed int;
-  by_person constant boolean := coalesce(current_setting('etl.small_run', true), '') = 'on';
+  by_person constant boolean := etl.is_small_run();
 begin
   -- Canonical persons in scope: any of them that no member holds after this run is deleted.
   create temp table tf_contact_touched (contact_id bigint primary key) on commit drop;

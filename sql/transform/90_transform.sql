@@ -37,6 +37,7 @@ begin
   create temp table tf_contact_key (source text, source_key text, primary key (source, source_key)) on commit drop;
   create temp table tf_inn (inn text primary key) on commit drop;
   create temp table tf_contact_company (company_id bigint primary key) on commit drop;
+  create temp table tf_unknown_phone (raw text primary key) on commit drop;
   create temp table tf_point (source text, source_key text, kind text, position bigint, raw text, email text) on commit drop;
   create temp table tf_problem (
     source text, entity text, source_key text, staging_id bigint,
@@ -115,7 +116,6 @@ begin
   update staging.batch b set transformed_at = now()
   from tf_batch t where t.batch_id = b.batch_id and b.transformed_at is null;
 
-  perform etl.prefer_lookups(true);
   select jsonb_build_object(
     'batches', (select count(*) from tf_batch),
     'company_records', (select count(*) from tf_company_key),
@@ -126,13 +126,8 @@ begin
     'problems', (select count(*) from tf_problem),
     'registry_checks_queued', registry_queued,
     'step_seconds', steps,
-    'phones_not_in_dictionary', (
-      select count(*) from (
-        select unnest(invalid_phones) as raw from etl.source_company s join tf_company_key using (source, source_key)
-        union select unnest(invalid_phones) from etl.source_contact s join tf_contact_key using (source, source_key)) as p
-      where not exists (select from etl.phone_dictionary d where d.raw = p.raw))
+    'phones_not_in_dictionary', (select count(*) from tf_unknown_phone)
   ) into run_stats;
-  perform etl.prefer_lookups(false);
   update etl.run set finished_at = clock_timestamp(), stats = run_stats where run_id = this_run;
   if (run_stats ->> 'phones_not_in_dictionary')::int > 0 then
     raise notice 'transform: % phone texts are not in etl.phone_dictionary and were treated as invalid; `b2b-etl transform` parses them first',

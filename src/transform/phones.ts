@@ -35,12 +35,17 @@ export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolea
   const region = await phoneRegion(pool);
   return inTransaction(pool, async (client) => {
     // batch ids as a list, so the filter reaches staging.record's batch index through the view
-    const { rows: [pending] } = await client.query<{ ids: string[] | null }>(
-      'select array_agg(batch_id) as ids from staging.batch where $1 or transformed_at is null',
+    const { rows: [pending] } = await client.query<{ ids: string[] | null; rows: string | null }>(
+      'select array_agg(batch_id) as ids, sum(rows_landed) as rows from staging.batch where $1 or transformed_at is null',
       [options.all ?? false],
     );
     if (!pending?.ids) return { parsed: 0, batches: [] };
     const batches = pending.ids.map(Number);
+    // A few thousand phones are looked up in the dictionary by index, not by hashing all of
+    // it (the same threshold as the transform's small runs: etl.prefer_lookups).
+    if (Number(pending.rows) < SMALL_RUN_ROWS) {
+      await client.query(`set local enable_hashjoin = off; set local enable_mergejoin = off`);
+    }
     const { rows } = await client.query<{ raw: string }>(
       `select distinct p.raw
        from staging.raw_phone p
@@ -57,6 +62,9 @@ export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolea
     return { parsed: rows.length, batches };
   });
 }
+
+/** Below this many landed rows a run is small (sql/transform/90_transform.sql says the same). */
+const SMALL_RUN_ROWS = 50_000;
 
 async function phoneRegion(pool: pg.Pool): Promise<CountryCode> {
   const { rows } = await pool.query<{ value: string | null }>(`select value from etl.setting where name = 'phone_default_region'`);

@@ -115,4 +115,34 @@ describe('a batch landed while the transform starts', () => {
       await db.drop();
     }
   });
+
+  it('says how many phone texts it took for invalid when called before they were parsed', async () => {
+    const db = await createTestDatabase();
+    try {
+      const { landBatch } = await import('../../src/land/staging-writer.js');
+      const company = { sourceKey: 'B-P1', updatedAt: '2026-10-01T00:00:00Z', isDeleted: false,
+        payload: { id: 'B-P1', inn: '7707083893', title: 'ПАО Сбербанк', phones: ['8 (495) 500-55-50', 'нет'], updated: '2026-10-01T00:00:00Z' } };
+      const contact = { sourceKey: 'BC-P1', updatedAt: '2026-10-01T00:00:00Z', isDeleted: false,
+        payload: { id: 'BC-P1', company_id: 'B-P1', name: 'Попов Иван Петрович', phones: ['8 (905) 982-40-32', '8 (495) 500-55-50'], updated: '2026-10-01T00:00:00Z' } };
+      await landBatch(db.pool, { source: 'store_b', entity: 'company', origin: 'test' }, [company]);
+      await landBatch(db.pool, { source: 'store_b', entity: 'contact', origin: 'test' }, [contact]);
+      // straight from SQL, without `b2b-etl transform` parsing the phones first
+      const client = await db.pool.connect();
+      const notices: string[] = [];
+      client.on('notice', (n) => notices.push(n.message ?? ''));
+      try {
+        await client.query('call etl.transform()');
+      } finally {
+        client.release();
+      }
+      expect(await db.value(`select stats ->> 'phones_not_in_dictionary' from etl.run order by run_id desc limit 1`)).toBe('3');
+      expect(notices.join('\n')).toMatch(/3 phone texts are not in etl\.phone_dictionary/);
+      // parsed and transformed again, nothing is missing
+      await runTransform(db.pool, { full: true });
+      expect(await db.value(`select stats ->> 'phones_not_in_dictionary' from etl.run order by run_id desc limit 1`)).toBe('0');
+      expect(await db.value(`select array_to_string(phones, ',') from canonical.contact`)).toBe('+79059824032,+74955005550');
+    } finally {
+      await db.drop();
+    }
+  });
 });
