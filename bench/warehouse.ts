@@ -8,6 +8,7 @@ import pg from 'pg';
 import { writeChanges } from '../src/generate/changes.js';
 import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js';
 import { readRecords } from '../src/land/file-reader.js';
+import { RECORD_COLUMNS } from '../src/land/staging-writer.js';
 import { runTransform } from '../src/transform/run.js';
 import { freshDatabase, OUT, psql, sampleAt, seconds, timed } from './common.js';
 
@@ -39,10 +40,9 @@ await pool.query('analyze staging.record');
 // The floor the staging table sets: the rows the loader landed, copied back in by psql
 // (no JSON reading, no hashing, no client work) into an empty staging.record with its indexes.
 const landedRows = join(OUT, 'seed-staging.copy');
-const columns = 'batch_id, source, entity, source_key, source_updated_at, is_deleted, payload, raw_text, payload_hash';
-psql(url, `\\copy (select ${columns} from staging.record order by staging_id) to '${landedRows}'`);
+psql(url, `\\copy (select ${RECORD_COLUMNS} from staging.record order by staging_id) to '${landedRows}'`);
 const floorUrl = await freshDatabase('b2b_etl_bench_floor');
-const [, floorSeconds] = await timed(async () => psql(floorUrl, `\\copy staging.record (${columns}) from '${landedRows}'`));
+const [, floorSeconds] = await timed(async () => psql(floorUrl, `\\copy staging.record (${RECORD_COLUMNS}) from '${landedRows}'`));
 
 const [first] = await timed(() => runTransform(pool));
 const full = await runTransform(pool, { full: true });

@@ -18,9 +18,18 @@ $$;
 -- Small incremental runs look up a few thousand keys in tables of hundreds of thousands of
 -- rows. The planner prices a hash of the big table (one sequential read) below that many
 -- index probes, but building the hash is CPU work it does not count: 0.3 to 0.5 s per
--- statement against a few milliseconds of probes. The transform marks a small run with
--- etl.small_run; the statements that join the scope to a big table call
--- etl.prefer_lookups(true) before and etl.prefer_lookups(false) after. Full runs keep hashes.
+-- statement against a few milliseconds of probes. The transform and the phone dictionary
+-- step mark a small run with etl.mark_small_run; the statements that join the scope to a
+-- big table call etl.prefer_lookups(true) before and etl.prefer_lookups(false) after.
+-- Full runs keep hashes.
+
+-- Marks this transaction's run as small when it has fewer than 50 000 rows in scope (null:
+-- a full run, never small); returns whether it is.
+create or replace function etl.mark_small_run(scope_rows bigint) returns boolean
+language sql as $$
+  select set_config('etl.small_run', case when scope_rows < 50000 then 'on' else 'off' end, true) = 'on'
+$$;
+
 create or replace function etl.is_small_run() returns boolean
 language sql stable as $$
   select coalesce(current_setting('etl.small_run', true), '') = 'on'

@@ -2,7 +2,7 @@
 -- phone dictionary instead of a lookup per record). Input: a table of records being
 -- cleaned with source, source_key and the raw_phones / raw_emails JSON arrays.
 -- Output tf_point_map: one row per record with E.164 phones, extensions, e-mails and what
--- was invalid.
+-- was invalid; phone texts the dictionary does not know are added to tf_unknown_phone.
 drop function if exists etl.map_contact_points();
 create or replace function etl.map_contact_points(records regclass) returns void
 language plpgsql as $$
@@ -43,24 +43,18 @@ begin
   perform etl.prefer_lookups(false);
   analyze tf_point_cleaned;
   -- phone texts the dictionary step has not parsed (the transform reports them)
-  if to_regclass('pg_temp.tf_unknown_phone') is not null then
-    insert into tf_unknown_phone select raw from tf_point_cleaned where is_unknown_phone on conflict do nothing;
-  end if;
+  insert into tf_unknown_phone select raw from tf_point_cleaned where is_unknown_phone on conflict do nothing;
 
   create temp table tf_point_map on commit drop as
-  with cleaned as (
-    select * from tf_point_cleaned
-  ),
-
-  valid_phone as (
+  with valid_phone as (
     select source, source_key, e164, min(position) as position, max(extension) as extension
-    from cleaned where kind = 'phone' and e164 is not null
+    from tf_point_cleaned where kind = 'phone' and e164 is not null
     group by source, source_key, e164
   ),
 
   valid_email as (
     select source, source_key, email, min(position) as position
-    from cleaned where kind = 'email' and email is not null
+    from tf_point_cleaned where kind = 'email' and email is not null
     group by source, source_key, email
   ),
 
@@ -80,7 +74,7 @@ begin
     select source, source_key,
       coalesce(array_agg(raw order by position) filter (where kind = 'phone'), '{}') as invalid_phones,
       coalesce(array_agg(raw order by position) filter (where kind = 'email'), '{}') as invalid_emails
-    from cleaned
+    from tf_point_cleaned
     where (kind = 'phone' and e164 is null) or (kind = 'email' and email is null)
     group by source, source_key
   ),

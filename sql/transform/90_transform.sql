@@ -14,6 +14,7 @@ declare
   steps jsonb := '{}';        -- seconds per step, kept in etl.run.stats
   step_started timestamptz;
   registry_queued integer;
+  is_big boolean;             -- rewrote much: statistics are stale (b2b-etl transform also vacuums)
 begin
   perform pg_advisory_xact_lock(hashtext('etl.transform'));
   -- Sorts and hashes over a whole load spill to disk at the server's default work_mem.
@@ -73,10 +74,8 @@ begin
   on conflict do nothing;
   analyze tf_company_key;
   -- A small run: the statements that join its keys to big tables use index lookups.
-  perform set_config('etl.small_run',
-    case when not is_full and (select count(*) from tf_company_key)
-      + (select coalesce(sum(b.rows_landed), 0) from staging.batch b join tf_batch using (batch_id)) < 50000
-    then 'on' else 'off' end, true);
+  perform etl.mark_small_run(case when not is_full then (select count(*) from tf_company_key)
+    + (select coalesce(sum(b.rows_landed), 0) from staging.batch b join tf_batch using (batch_id)) end);
 
   step_started := clock_timestamp();
   perform etl.clean_companies();
@@ -102,7 +101,8 @@ begin
   steps := steps || jsonb_build_object('build_contacts', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
 
   -- After a big run the tables' statistics are stale; the next small run needs them right.
-  if is_full or (select count(*) from tf_contact_key) + (select count(*) from tf_company_key) > 50000 then
+  is_big := is_full or (select count(*) from tf_contact_key) + (select count(*) from tf_company_key) > 50000;
+  if is_big then
     analyze etl.source_company;
     analyze etl.source_contact;
     analyze canonical.company;
@@ -126,7 +126,8 @@ begin
     'problems', (select count(*) from tf_problem),
     'registry_checks_queued', registry_queued,
     'step_seconds', steps,
-    'phones_not_in_dictionary', (select count(*) from tf_unknown_phone)
+    'phones_not_in_dictionary', (select count(*) from tf_unknown_phone),
+    'big_run', is_big
   ) into run_stats;
   update etl.run set finished_at = clock_timestamp(), stats = run_stats where run_id = this_run;
   if (run_stats ->> 'phones_not_in_dictionary')::int > 0 then

@@ -17,7 +17,8 @@ export interface LandedBatch {
   landed: number;
 }
 
-const RECORD_COLUMNS = 'batch_id, source, entity, source_key, source_updated_at, is_deleted, payload, raw_text, payload_hash';
+/** staging.record's columns a landing writes, in COPY order. */
+export const RECORD_COLUMNS = 'batch_id, source, entity, source_key, source_updated_at, is_deleted, payload, raw_text, payload_hash';
 const UNIQUE_VIOLATION = '23505';
 
 /**

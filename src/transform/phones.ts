@@ -41,11 +41,8 @@ export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolea
     );
     if (!pending?.ids) return { parsed: 0, batches: [] };
     const batches = pending.ids.map(Number);
-    // A few thousand phones are looked up in the dictionary by index, not by hashing all of
-    // it (the same threshold as the transform's small runs: etl.prefer_lookups).
-    if (Number(pending.rows) < SMALL_RUN_ROWS) {
-      await client.query(`set local enable_hashjoin = off; set local enable_mergejoin = off`);
-    }
+    // A small run's phones are looked up in the dictionary by index, not by hashing all of it.
+    await client.query('select etl.mark_small_run($1), etl.prefer_lookups(true)', [options.all ? null : pending.rows]);
     const { rows } = await client.query<{ raw: string }>(
       `select distinct p.raw
        from staging.raw_phone p
@@ -62,9 +59,6 @@ export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolea
     return { parsed: rows.length, batches };
   });
 }
-
-/** Below this many landed rows a run is small (sql/transform/90_transform.sql says the same). */
-const SMALL_RUN_ROWS = 50_000;
 
 async function phoneRegion(pool: pg.Pool): Promise<CountryCode> {
   const { rows } = await pool.query<{ value: string | null }>(`select value from etl.setting where name = 'phone_default_region'`);

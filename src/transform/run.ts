@@ -28,13 +28,13 @@ export async function runTransform(
   client.on('notice', notice);
   try {
     await client.query('call etl.transform(full => $1, only_batches => $2)', [full, fill.batches]);
-    const { rows } = await client.query<{ run_id: string; stats: Record<string, number> }>(
-      'select run_id, stats from etl.run order by run_id desc limit 1',
+    const { rows } = await client.query<{ run_id: string; stats: Record<string, number>; big_run: boolean }>(
+      `select run_id, stats, (stats ->> 'big_run')::boolean as big_run from etl.run order by run_id desc limit 1`,
     );
     const stats = rows[0]!.stats;
     const seconds = (Date.now() - started) / 1000;
     const vacuumStarted = Date.now();
-    if (full || Number(stats.company_records) + Number(stats.contact_records) > BIG_RUN_RECORDS) {
+    if (rows[0]!.big_run) {
       // A big run rewrote much of these tables: without a vacuum their index lookups visit the
       // heap for every row (no visibility map), which the small runs after it would pay for.
       await client.query(`vacuum (analyze) ${REWRITTEN_TABLES.join(', ')}`);
@@ -46,8 +46,6 @@ export async function runTransform(
   }
 }
 
-/** Above this many records a run is big (the procedure analyzes its tables at the same size). */
-const BIG_RUN_RECORDS = 50_000;
 const REWRITTEN_TABLES = [
   'staging.record', 'etl.phone_dictionary', 'etl.source_company', 'etl.source_contact', 'etl.rejection',
   'canonical.company', 'canonical.contact', 'canonical.company_source', 'canonical.contact_source',

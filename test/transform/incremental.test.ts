@@ -137,9 +137,14 @@ describe('a batch landed while the transform starts', () => {
       }
       expect(await db.value(`select stats ->> 'phones_not_in_dictionary' from etl.run order by run_id desc limit 1`)).toBe('3');
       expect(notices.join('\n')).toMatch(/3 phone texts are not in etl\.phone_dictionary/);
-      // parsed and transformed again, nothing is missing
+      expect(await db.value(`select stats ->> 'big_run' from etl.run order by run_id desc limit 1`)).toBe('false');
+      // parsed and transformed again, nothing is missing; a full run is vacuumed after it
+      const vacuumed = `select last_vacuum is not null from pg_stat_user_tables where relid = 'canonical.contact'::regclass`;
+      expect(await db.value(vacuumed)).toBe(false);
       await runTransform(db.pool, { full: true });
       expect(await db.value(`select stats ->> 'phones_not_in_dictionary' from etl.run order by run_id desc limit 1`)).toBe('0');
+      expect(await db.value(`select stats ->> 'big_run' from etl.run order by run_id desc limit 1`)).toBe('true');
+      expect(await db.value(vacuumed)).toBe(true);
       expect(await db.value(`select array_to_string(phones, ',') from canonical.contact`)).toBe('+79059824032,+74955005550');
     } finally {
       await db.drop();
