@@ -11,11 +11,17 @@ export function copyField(value: string | null | undefined): string {
   return value.replace(/[\\\t\n\r\u0000]/g, (c) => COPY_ESCAPES[c] ?? '');
 }
 
-/** COPY lines from a generator of lines, sent in chunks of about 1 MiB. */
-export async function copyInto(client: pg.PoolClient | pg.Client, copySql: string, lines: Iterable<string>): Promise<void> {
-  function* chunks(): Generator<string> {
+/** COPY data from lines or ready chunks, sent in chunks of about 1 MiB. */
+export async function copyInto(client: pg.PoolClient | pg.Client, copySql: string, lines: Iterable<string | Buffer>): Promise<void> {
+  function* chunks(): Generator<string | Buffer> {
     let chunk = '';
     for (const line of lines) {
+      if (typeof line !== 'string') {
+        if (chunk) yield chunk;
+        chunk = '';
+        yield line;
+        continue;
+      }
       chunk += line;
       if (chunk.length > 1 << 20) {
         yield chunk;

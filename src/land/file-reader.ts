@@ -1,8 +1,8 @@
 import { createReadStream, statSync } from 'node:fs';
-import { PassThrough, type Readable, type Transform } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import iconv from 'iconv-lite';
-import { JsonArrayScanner, JsonStructureError } from './json-array-scanner.js';
+import { JsonArrayScanner, jsonProblem, JsonStructureError, NdjsonScanner, type ScannedElement } from './json-element-scanner.js';
 
 export type FileEncoding = 'utf8' | 'cp1251';
 export type FileFormat = 'json' | 'ndjson';
@@ -45,8 +45,8 @@ export function fileSize(path: string): number {
   return statSync(path).size;
 }
 
-/** The file as text: gunzipped when it is gzip, decoded from cp1251 when asked. */
-function openText(path: string, encoding: FileEncoding, counter: ReadCounter): Readable {
+/** The file as UTF-8 bytes: gunzipped when it is gzip, transcoded from cp1251 when asked. */
+function openBytes(path: string, encoding: FileEncoding, counter: ReadCounter): Readable {
   const file = createReadStream(path, { highWaterMark: 1 << 20 });
   const counted = new PassThrough();
   file.on('data', (chunk: string | Buffer) => {
@@ -59,100 +59,92 @@ function openText(path: string, encoding: FileEncoding, counter: ReadCounter): R
     bytes.on('error', (e) => gunzip.destroy(e));
     bytes = bytes.pipe(gunzip);
   }
-  const decoder = iconv.decodeStream(encoding === 'cp1251' ? 'win1251' : 'utf8') as unknown as Transform;
+  if (encoding === 'utf8') return bytes;
+  const decoder = iconv.decodeStream('win1251') as unknown as Transform;
+  const utf8 = new Transform({
+    transform(chunk: string, _encoding, done) {
+      done(null, Buffer.from(chunk, 'utf8'));
+    },
+  });
   bytes.on('error', (e) => decoder.destroy(e));
-  return bytes.pipe(decoder);
+  decoder.on('error', (e) => utf8.destroy(e));
+  return bytes.pipe(decoder).pipe(utf8);
 }
 
 /**
- * Records of a JSON array (top level or at jsonPath) or of an NDJSON file, one at a time,
- * in constant memory. Malformed input ends the iteration with an InputError that names
- * the record and its byte offset.
+ * The records of a JSON array (top level or at jsonPath) or of an NDJSON file as UTF-8
+ * bytes, a chunk's worth at a time, in constant memory, with the JSON text of the top-level
+ * `fields` asked for. Malformed structure ends the iteration with an InputError that names
+ * the record and its byte offset; what is wrong inside a record is found when it lands.
  */
-export async function* readRecords(options: FileReadOptions, counter: ReadCounter): AsyncGenerator<unknown> {
+export async function* readElements(options: FileReadOptions, counter: ReadCounter, fields: readonly string[] = []): AsyncGenerator<ScannedElement[]> {
   let record = 0;
-  const fail = async (charOffset: number, problem: string): Promise<never> => {
-    const { byte, line, column } = await locate(options, charOffset);
-    throw new InputError(options.path, record, byte, problem, line, column);
-  };
-  const parse = (text: string, offset: number): unknown => {
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      const position = Number(/position (\d+)/.exec((e as Error).message)?.[1] ?? 0);
-      throw new JsonStructureError(offset + position, (e as Error).message.replace(/ in JSON at position \d+.*$/, ''));
-    }
-  };
-
+  const scanner = formatOf(options) === 'ndjson' ? new NdjsonScanner(fields) : new JsonArrayScanner(options.jsonPath, fields);
   try {
-    yield* formatOf(options) === 'ndjson' ? ndjson() : jsonArray();
-  } catch (e) {
-    if (e instanceof JsonStructureError) await fail(e.offset, e.message);
-    throw e;
-  }
-
-  async function* ndjson(): AsyncGenerator<unknown> {
-    let rest = '';
-    let base = 0; // character offset of rest[0]
-    for await (const chunk of openText(options.path, options.encoding, counter)) {
-      rest += chunk as string;
-      let start = 0;
-      let newline: number;
-      while ((newline = rest.indexOf('\n', start)) >= 0) {
-        const text = rest.slice(start, newline);
-        const offset = base + start;
-        start = newline + 1;
-        if (text.trim() === '') continue;
-        record += 1;
-        yield parse(text, offset);
-      }
-      rest = rest.slice(start);
-      base += start;
-    }
-    if (rest.trim() !== '') {
-      record += 1;
-      yield parse(rest, base);
-    }
-  }
-
-  async function* jsonArray(): AsyncGenerator<unknown> {
-    const scanner = new JsonArrayScanner(options.jsonPath);
-    for await (const chunk of openText(options.path, options.encoding, counter)) {
-      for (const element of scanner.feed(chunk as string)) {
-        record += 1;
-        yield parse(element.text, element.offset);
-      }
+    for await (const chunk of openBytes(options.path, options.encoding, counter)) {
+      const elements = scanner.feed(chunk as Buffer);
+      record += elements.length;
+      if (elements.length) yield elements;
       if (scanner.error) {
         record += 1; // the structure broke inside the record after the last one read
         throw scanner.error;
       }
     }
-    try {
-      scanner.end();
-    } catch (e) {
+    const last = scanner.end();
+    record += last.length;
+    if (last.length) yield last;
+    if (scanner.error) {
       record += 1;
-      throw e;
+      throw scanner.error;
+    }
+  } catch (e) {
+    if (!(e instanceof JsonStructureError)) throw e;
+    if (record === 0) record = 1;
+    throw await inputError(options, record, e.offset, e.message);
+  }
+}
+
+/** Records parsed, one at a time (tools that read a sample's files). */
+export async function* readRecords(options: FileReadOptions, counter: ReadCounter): AsyncGenerator<unknown> {
+  let record = 0;
+  for await (const elements of readElements(options, counter)) {
+    for (const element of elements) {
+      record += 1;
+      const problem = jsonProblem(element.bytes, element.offset);
+      if (problem) throw await inputError(options, record, problem.offset, problem.message);
+      yield JSON.parse(element.bytes.toString('utf8'));
     }
   }
 }
 
-/** Byte offset, line and column of a character offset of the decoded text (only on errors). */
-async function locate(options: FileReadOptions, charOffset: number): Promise<{ byte: number; line: number; column: number }> {
+/** An InputError for the record numbered `record`, at a byte offset of the UTF-8 text. */
+export async function inputError(options: FileReadOptions, record: number, offset: number, problem: string): Promise<InputError> {
+  const { byte, line, column } = await locate(options, offset);
+  return new InputError(options.path, record, byte, problem, line, column);
+}
+
+/**
+ * File byte (of the decompressed file), line and column of a byte offset of the UTF-8
+ * text the scanner read (only on errors). A cp1251 file has one byte per character.
+ */
+async function locate(options: FileReadOptions, offset: number): Promise<{ byte: number; line: number; column: number }> {
+  let seen = 0;
   let chars = 0;
-  let bytes = 0;
   let line = 1;
-  let lineStart = 0;
-  for await (const chunk of openText(options.path, options.encoding, { bytes: 0 })) {
-    const text = chunk as string;
-    const take = Math.min(text.length, charOffset - chars);
-    const part = text.slice(0, take);
-    bytes += options.encoding === 'cp1251' ? part.length : Buffer.byteLength(part);
-    for (let i = part.indexOf('\n'); i >= 0; i = part.indexOf('\n', i + 1)) {
-      line += 1;
-      lineStart = chars + i + 1;
+  let lineStartChars = 0;
+  for await (const chunk of openBytes(options.path, options.encoding, { bytes: 0 })) {
+    const bytes = chunk as Buffer;
+    const take = Math.min(bytes.length, offset - seen);
+    for (let i = 0; i < take; i++) {
+      const c = bytes[i]!;
+      if ((c & 0xc0) !== 0x80) chars += 1; // not a UTF-8 continuation byte: a new character
+      if (c === 10) {
+        line += 1;
+        lineStartChars = chars;
+      }
     }
-    chars += take;
-    if (chars >= charOffset) break;
+    seen += take;
+    if (seen >= offset) break;
   }
-  return { byte: bytes, line, column: charOffset - lineStart + 1 };
+  return { byte: options.encoding === 'cp1251' ? chars : offset, line, column: chars - lineStartChars + 1 };
 }

@@ -1,8 +1,9 @@
 import { basename, resolve } from 'node:path';
 import type pg from 'pg';
 import type { RecordFields } from '../config.js';
-import { holdHeapUnder } from './heap.js';
-import { fileSize, InputError, readRecords, type FileReadOptions, type ReadCounter } from './file-reader.js';
+import { heldBytes, holdHeapUnder } from './heap.js';
+import { fileSize, InputError, inputError, readElements, type FileReadOptions, type ReadCounter } from './file-reader.js';
+import { compactJson, jsonProblem, type ScannedElement } from './json-element-scanner.js';
 import { Progress, formatBytes, formatCount } from './progress.js';
 import { toTimestamp, type Entity, type SourceRecord } from './record.js';
 import { landBatch } from './staging-writer.js';
@@ -45,18 +46,25 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   let landed = 0;
   let batches = 0;
   let pending: SourceRecord[] = [];
+  let pendingAt: Located[] = [];
   let firstPending = skip + 1;
   // Two batches are written at once while the next is read: reading and COPY overlap,
   // and the server uses both cores. Progress rows make --resume safe in any commit order.
   const inFlight = new Set<Promise<void>>();
   // what the process held before this load is not the loader's to collect
-  const heapBase = process.memoryUsage().heapUsed;
+  const heapBase = heldBytes();
   let failure: unknown = null;
+  const fail = (e: unknown) => {
+    // batches finish out of order: the problem nearest the file's start is the one to fix
+    if (failure === null || (e instanceof InputError && failure instanceof InputError && e.record < failure.record)) failure = e;
+  };
   const flush = async () => {
     if (pending.length === 0) return;
     const records = pending;
+    const located = pendingAt;
     const range = { first: firstPending, last: recordNo, bytes: counter.bytes };
     pending = [];
+    pendingAt = [];
     firstPending = recordNo + 1;
     while (inFlight.size >= WRITERS) await Promise.race(inFlight);
     if (failure) throw failure;
@@ -69,23 +77,25 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
         progress.update(range.last, range.bytes);
         holdHeapUnder(heapBase + HEAP_BUDGET);
       },
-      (e: unknown) => {
-        failure ??= e;
-      },
+      async (e: unknown) => fail(await refusedRecord(e, { ...options, path }, range.first, located)),
     ).finally(() => inFlight.delete(write));
     inFlight.add(write);
   };
 
+  const wanted = [options.fields.key, options.fields.updated, ...(options.fields.deleted ? [options.fields.deleted] : [])];
   try {
-    for await (const value of readRecords({ ...options, path }, counter)) {
-      recordNo += 1;
-      if (recordNo <= skip) continue;
-      pending.push(toSourceRecord(value, options.fields, `${basename(path)}#${recordNo}`));
-      if (pending.length >= batchSize) await flush();
+    for await (const elements of readElements({ ...options, path }, counter, wanted)) {
+      for (const element of elements) {
+        recordNo += 1;
+        if (recordNo <= skip) continue;
+        pending.push(toSourceRecord(element, `${basename(path)}#${recordNo}`));
+        pendingAt.push({ bytes: element.bytes, offset: element.offset });
+        if (pending.length >= batchSize) await flush();
+      }
     }
     await flush();
   } catch (e) {
-    failure ??= e;
+    fail(e);
   }
   await Promise.all(inFlight);
   if (failure) {
@@ -114,7 +124,7 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
 }
 
 const WRITERS = 2;
-/** Heap the loader may add over what the process held before (its live data is a few batches). */
+/** Heap and buffers the loader may add over what the process held before (its live data is a few batches). */
 const HEAP_BUDGET = 48 * 2 ** 20;
 
 interface FileKey {
@@ -123,18 +133,76 @@ interface FileKey {
   path: string;
 }
 
-function toSourceRecord(value: unknown, fields: RecordFields, fallbackKey: string): SourceRecord {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { sourceKey: fallbackKey, updatedAt: null, isDeleted: false, payload: value };
+interface Located {
+  bytes: Buffer;
+  offset: number;
+}
+
+/**
+ * A batch the server refused because of one record's data (not JSON, not UTF-8, a character
+ * jsonb cannot hold): the record, named by number and byte offset like any malformed input.
+ * COPY names the refused line; line n of a batch is its n-th record.
+ */
+async function refusedRecord(e: unknown, options: FileReadOptions, first: number, located: Located[]): Promise<unknown> {
+  const error = e as { code?: string; where?: string; message?: string };
+  const line = Number(/(?:^|\n)COPY \w+, line (\d+)/.exec(error.where ?? '')?.[1] ?? 0);
+  if (!error.code?.startsWith('22') || line < 1 || line > located.length) return e;
+  const record = located[line - 1]!;
+  const bad = error.code === CHARACTER_NOT_IN_REPERTOIRE ? invalidUtf8At(record.bytes) : -1;
+  if (bad >= 0) {
+    const hint = options.encoding === 'utf8' ? ' (if the file is Windows-1251, land it with --encoding cp1251)' : '';
+    return inputError(options, first + line - 1, record.offset + bad, `not valid UTF-8${hint}`);
   }
-  const record = value as Record<string, unknown>;
-  const key = record[fields.key];
+  const problem = jsonProblem(record.bytes, record.offset);
+  return inputError(options, first + line - 1, problem?.offset ?? record.offset, problem?.message ?? error.message ?? 'refused by the server');
+}
+
+const CHARACTER_NOT_IN_REPERTOIRE = '22021';
+
+/** Index of the first byte that is not valid UTF-8, or -1. */
+function invalidUtf8At(bytes: Buffer): number {
+  const again = Buffer.from(bytes.toString('utf8'));
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== again[i]) return i;
+  return -1;
+}
+
+/** A record as the staging writer takes it: its key, change time and deletion flag read from its fields. */
+function toSourceRecord(element: ScannedElement, fallbackKey: string): SourceRecord {
+  const payloadBytes = element.spaced ? compactJson(element.bytes) : element.bytes;
+  if (element.bytes[0] !== OPEN_OBJECT) return { sourceKey: fallbackKey, updatedAt: null, isDeleted: false, payload: null, payloadBytes };
+  const [key, updated, deleted] = element.fields.map(fieldValue);
   return {
     sourceKey: typeof key === 'string' || typeof key === 'number' ? String(key) : fallbackKey,
-    updatedAt: toTimestamp(record[fields.updated]),
-    isDeleted: fields.deleted ? record[fields.deleted] === true : false,
-    payload: value,
+    updatedAt: timestampOf(updated),
+    isDeleted: deleted === true,
+    payload: null,
+    payloadBytes,
   };
+}
+
+const OPEN_OBJECT = 123;
+
+/** toTimestamp, remembered: a file's change times repeat (a few thousand distinct days). */
+const timestamps = new Map<unknown, string | null>();
+function timestampOf(value: unknown): string | null {
+  let known = timestamps.get(value);
+  if (known === undefined) {
+    if (timestamps.size >= 10_000) timestamps.clear();
+    known = toTimestamp(value);
+    timestamps.set(value, known);
+  }
+  return known;
+}
+
+/** A scalar field's value from its JSON text; undefined when there is none or it does not parse. */
+function fieldValue(text: string | null | undefined): unknown {
+  if (!text) return undefined;
+  if (text.charCodeAt(0) === 34 && !text.includes('\\')) return text.slice(1, -1);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The last record before the first gap in the committed batches of this file. */

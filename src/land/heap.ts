@@ -10,10 +10,19 @@ let collect: (() => void) | undefined;
  * brings it back to the live set.
  */
 export function holdHeapUnder(limit: number): void {
-  if (process.memoryUsage().heapUsed < limit) return;
+  if (heldBytes() < limit) return;
   if (!collect) {
     v8.setFlagsFromString('--expose-gc');
     collect = vm.runInNewContext('gc') as () => void;
   }
   collect();
+}
+
+/**
+ * The heap in use plus the buffers' memory outside it (file chunks, COPY data): buffers
+ * that are garbage are only freed by a collection, so they count against the same limit.
+ */
+export function heldBytes(): number {
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
 }

@@ -119,6 +119,45 @@ describe('land file', () => {
     expect(error?.message).toMatch(/broken-array\.json: record 4 at byte \d+ \(line 5, column \d+\)/);
   });
 
+  it('names the record and byte of text that is not UTF-8, and suggests cp1251', async () => {
+    const path = join(dir, 'latin.ndjson');
+    const lines = companies(3, 9100).map((r) => Buffer.from(JSON.stringify(r) + '\n'));
+    // a Windows-1251 'Ромашка' inside a UTF-8 file
+    lines[1] = Buffer.concat([Buffer.from('{"id": "B-9101", "title": "'), iconv.encode('Ромашка', 'win1251'), Buffer.from('"}\n')]);
+    writeFileSync(path, Buffer.concat(lines));
+    const error = await landFile(db.pool, options(path)).then(() => null, (e: Error) => e);
+    const byte = lines[0]!.length + '{"id": "B-9101", "title": "'.length;
+    expect(error?.message).toContain(`latin.ndjson: record 2 at byte ${byte} (line 2, column 28): not valid UTF-8 (if the file is Windows-1251, land it with --encoding cp1251)`);
+  });
+
+  it('lands records as sent: big numbers exact, U+0000 dropped, change times read as the server reads them', async () => {
+    const path = join(dir, 'exact.json');
+    const times = [
+      '2026-03-01T10:00:00Z',
+      '2026-03-01T13:00:00.5+03:00',
+      '2026-03-01 13:00:00.123456+0300',
+      '2026-03-01T05:30:00-04:30',
+      '1500-06-30T23:59:59.999999Z',
+      '2026-03-01T10:00:00',
+      '2026-03-01',
+      '2026-03-01T10:00:00.1234567Z',
+    ];
+    const lines = times.map((t, i) => `{"id": "B-${9200 + i}", "updated": "${t}", "account": 40702810900000000001, "title": "ab"}`);
+    lines.push('{"id": "B-9208", "title": "a\\u0000b"}');
+    writeFileSync(path, `[${lines.join(',\n')}]`);
+    expect(await landFile(db.pool, options(path))).toMatchObject({ records: times.length + 1, landed: times.length + 1 });
+    // compared in a session of the same server: times without an offset are in its zone
+    const rows = await db.rows<{ key: string; same: boolean; account: string; title: string }>(
+      `select source_key as key, source_updated_at = ($1::text[])[substr(source_key, 3)::int - 9199]::timestamptz as same,
+              payload ->> 'account' as account, payload ->> 'title' as title
+       from staging.record where source_key like 'B-920%' and source_key <> 'B-9208' order by source_key`,
+      [times],
+    );
+    expect(rows).toHaveLength(times.length);
+    for (const row of rows) expect(row, row.key).toMatchObject({ same: true, account: '40702810900000000001', title: 'ab' });
+    expect(await db.value(`select payload ->> 'title' from staging.record where source_key = 'B-9208'`)).toBe('ab');
+  });
+
   it('keeps each record exactly once after kill -9 during landing and a rerun', async () => {
     const path = join(dir, 'big.ndjson');
     writeFileSync(path, companies(60_000, 100_000).map((r) => JSON.stringify(r)).join('\n') + '\n');

@@ -1,0 +1,134 @@
+/**
+ * COPY ... FROM STDIN WITH (FORMAT binary) data, built in one growing buffer. Binary rows
+ * cost the server less than text rows: no escapes to undo, no numbers, times or uuids to
+ * parse. https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4
+ */
+export class BinaryCopy {
+  private buf: Buffer;
+  private length = 0;
+
+  constructor(private readonly sizeHint = 1 << 20) {
+    this.buf = Buffer.allocUnsafe(Math.max(sizeHint, 64));
+    this.buf.write('PGCOPY\n\xff\r\n\0', 0, 'latin1');
+    this.buf.writeInt32BE(0, 11); // flags: no OIDs
+    this.buf.writeInt32BE(0, 15); // no header extension
+    this.length = 19;
+  }
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(bigger, 0, 0, this.length);
+    this.buf = bigger;
+  }
+
+  row(fields: number): void {
+    this.reserve(2);
+    this.length = this.buf.writeInt16BE(fields, this.length);
+  }
+
+  null(): void {
+    this.reserve(4);
+    this.length = this.buf.writeInt32BE(-1, this.length);
+  }
+
+  /** A text value; U+0000, which text columns cannot hold, is dropped. */
+  text(value: string): void {
+    const s = value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+    this.reserve(4 + s.length * 3);
+    const written = this.buf.write(s, this.length + 4, 'utf8');
+    this.buf.writeInt32BE(written, this.length);
+    this.length += 4 + written;
+  }
+
+  /** Bytes given as a latin1 string, one character each (a digest). */
+  latin1(value: string): void {
+    this.reserve(4 + value.length);
+    this.length = this.buf.writeInt32BE(value.length, this.length);
+    this.length += this.buf.write(value, this.length, 'latin1');
+  }
+
+  /** Raw bytes of a value (text as UTF-8, a uuid's 16 bytes), after an optional version byte (jsonb: 1). */
+  bytes(value: Buffer, versionByte?: number): void {
+    const extra = versionByte === undefined ? 0 : 1;
+    this.reserve(4 + extra + value.length);
+    this.buf.writeInt32BE(value.length + extra, this.length);
+    this.length += 4;
+    if (versionByte !== undefined) this.buf[this.length++] = versionByte;
+    this.length += value.copy(this.buf, this.length);
+  }
+
+  /** jsonb from its JSON text. */
+  jsonb(value: Buffer | string): void {
+    if (typeof value !== 'string') return this.bytes(value, 1);
+    this.reserve(5 + value.length * 3);
+    const written = this.buf.write(value, this.length + 5, 'utf8');
+    this.buf.writeInt32BE(written + 1, this.length);
+    this.buf[this.length + 4] = 1;
+    this.length += 5 + written;
+  }
+
+  bool(value: boolean): void {
+    this.reserve(5);
+    this.length = this.buf.writeInt32BE(1, this.length);
+    this.buf[this.length++] = value ? 1 : 0;
+  }
+
+  /** int8, or timestamptz as microseconds since 2000-01-01 00:00 UTC. */
+  int64(value: number | bigint): void {
+    this.reserve(12);
+    this.length = this.buf.writeInt32BE(8, this.length);
+    if (typeof value === 'bigint') {
+      this.length = this.buf.writeBigInt64BE(value, this.length);
+    } else {
+      const high = Math.floor(value / 2 ** 32);
+      this.length = this.buf.writeInt32BE(high, this.length);
+      this.length = this.buf.writeUInt32BE(value - high * 2 ** 32, this.length);
+    }
+  }
+
+  /** Bytes built and not yet taken. */
+  get size(): number {
+    return this.length;
+  }
+
+  /** What was built so far, to send; building goes on in a new buffer. */
+  take(): Buffer {
+    const piece = this.buf.subarray(0, this.length);
+    this.buf = Buffer.allocUnsafe(Math.max(this.sizeHint, 64));
+    this.length = 0;
+    return piece;
+  }
+
+  /** The rest of the COPY data, trailer included; the builder is done. */
+  finish(): Buffer {
+    this.reserve(2);
+    this.length = this.buf.writeInt16BE(-1, this.length);
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+const ISO_ZONED = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?:(Z)|([+-])(\d\d)(?::?(\d\d))?)$/;
+const EPOCH_2000_MS = Date.UTC(2000, 0, 1);
+
+/**
+ * A timestamp with an explicit offset ('2026-03-01T10:00:00.5+03:00', '...Z') as
+ * microseconds since 2000-01-01 UTC, exactly as PostgreSQL reads it; null for any other
+ * text (no offset, more than microseconds, out of range), which the server must read itself.
+ */
+export function zonedMicros(text: string): number | bigint | null {
+  const m = ISO_ZONED.exec(text);
+  if (!m) return null;
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number];
+  if (year < 1000 || month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59) return null;
+  const offsetHours = m[8] ? 0 : Number(m[10]);
+  const offsetMinutes = m[8] ? 0 : Number(m[11] ?? 0);
+  if (offsetHours > 15 || offsetMinutes > 59) return null;
+  const local = Date.UTC(year, month - 1, day, hour, minute, second);
+  if (new Date(local).getUTCDate() !== day) return null; // 30 February: let the server say so
+  const sign = m[9] === '-' ? -1 : 1;
+  const ms = local - sign * (offsetHours * 60 + offsetMinutes) * 60_000 - EPOCH_2000_MS;
+  const micros = m[7] ? Number(m[7].padEnd(6, '0')) : 0;
+  const value = ms * 1000 + micros;
+  return Number.isSafeInteger(value) ? value : BigInt(ms) * 1000n + BigInt(micros);
+}

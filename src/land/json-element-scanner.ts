@@ -1,0 +1,398 @@
+/**
+ * Finds the records of a JSON document fed as UTF-8 byte chunks, without decoding or
+ * parsing them: the elements of the top-level array, of the array at a dotted key path
+ * ('contacts', 'data.items'), or the lines of an NDJSON file. Each record comes out as its
+ * bytes, its byte offset and the JSON text of a few top-level fields asked for (the source
+ * key, the change time). Only nesting and strings are tracked; the server's JSON parser
+ * checks each record when it lands, and a record it refuses is located again from its bytes.
+ * Memory holds one chunk and one record, whatever the document's size.
+ */
+export interface ScannedElement {
+  /** The record's bytes (a view into the current chunk: use it before the next feed). */
+  bytes: Buffer;
+  /** Byte offset of the record's first byte in the whole (decompressed) document. */
+  offset: number;
+  /** JSON text of each wanted top-level field, in the order asked; null when absent or not a scalar. */
+  fields: (string | null)[];
+  /** Whitespace between its tokens: compact it before hashing or landing. */
+  spaced: boolean;
+}
+
+export class JsonStructureError extends Error {
+  constructor(
+    readonly offset: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const OPEN_OBJECT = 123; // {
+const CLOSE_OBJECT = 125; // }
+const OPEN_ARRAY = 91; // [
+const CLOSE_ARRAY = 93; // ]
+const QUOTE = 34; // "
+const BACKSLASH = 92; // \
+const COMMA = 44; // ,
+const COLON = 58; // :
+const NEWLINE = 10;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 13 || c === 9;
+}
+
+/** Index of the quote that closes the string whose content starts at `from`, or -1. */
+function stringEnd(buf: Buffer, from: number, end: number): number {
+  for (let j = from; j < end; j++) {
+    const c = buf[j]!;
+    if (c === QUOTE) return j;
+    if (c === BACKSLASH) j += 1;
+  }
+  return -1;
+}
+
+/** Scanning one record: its wanted fields and whether it holds whitespace between tokens. */
+class ElementReader {
+  private readonly wanted: Buffer[];
+  fields: (string | null)[] = [];
+  spaced = false;
+
+  constructor(fields: readonly string[]) {
+    this.wanted = fields.map((f) => Buffer.from(f));
+  }
+
+  /**
+   * Reads the value starting at `from` (not whitespace). Returns the index after its last
+   * byte, or -1 when `end` comes first. A scalar ends at the first byte that cannot be in it.
+   */
+  read(buf: Buffer, from: number, end: number): number {
+    this.fields = this.wanted.map(() => null);
+    this.spaced = false;
+    const first = buf[from]!;
+    if (first === QUOTE) {
+      const close = stringEnd(buf, from + 1, end);
+      return close < 0 ? -1 : close + 1;
+    }
+    if (first !== OPEN_OBJECT && first !== OPEN_ARRAY) {
+      for (let i = from; i < end; i++) {
+        const c = buf[i]!;
+        if (c === COMMA || c === CLOSE_ARRAY || c === CLOSE_OBJECT || isSpace(c)) return i;
+      }
+      return -1;
+    }
+    const inObject = first === OPEN_OBJECT;
+    let depth = 0;
+    let expectKey = false; // at the record's own level: the next string is a key
+    let field = -1; // the wanted field whose value comes next
+    let valueStart = -1; // where a wanted field's number or literal began
+    let valueEnd = -1;
+    for (let i = from; i < end; i++) {
+      const c = buf[i]!;
+      if (c === QUOTE) {
+        const close = stringEnd(buf, i + 1, end);
+        if (close < 0) return -1;
+        if (depth === 1) {
+          if (expectKey) {
+            field = this.match(buf, i + 1, close);
+            expectKey = false;
+          } else if (field >= 0) {
+            this.fields[field] = buf.toString('utf8', i, close + 1);
+            field = -1;
+          }
+        }
+        i = close;
+        continue;
+      }
+      switch (c) {
+        case OPEN_OBJECT:
+        case OPEN_ARRAY:
+          depth += 1;
+          if (depth === 1) expectKey = inObject;
+          else if (depth === 2) field = -1; // a wanted field holding an object or array is not a key
+          break;
+        case CLOSE_OBJECT:
+        case CLOSE_ARRAY:
+          if (depth === 1 && valueStart >= 0) {
+            this.fields[field] = buf.toString('latin1', valueStart, valueEnd);
+            valueStart = -1;
+          }
+          depth -= 1;
+          if (depth === 0) return i + 1;
+          break;
+        case COMMA:
+          if (depth === 1) {
+            if (valueStart >= 0) {
+              this.fields[field] = buf.toString('latin1', valueStart, valueEnd);
+              valueStart = -1;
+            }
+            expectKey = inObject;
+            field = -1;
+          }
+          break;
+        case COLON:
+          break;
+        case 32:
+        case 10:
+        case 13:
+        case 9:
+          this.spaced = true;
+          break;
+        default:
+          if (depth === 1 && field >= 0) {
+            if (valueStart < 0) valueStart = i;
+            valueEnd = i + 1;
+          }
+      }
+    }
+    return -1;
+  }
+
+  private match(buf: Buffer, start: number, end: number): number {
+    const length = end - start;
+    outer: for (let f = 0; f < this.wanted.length; f++) {
+      const name = this.wanted[f]!;
+      if (name.length !== length) continue;
+      for (let k = 0; k < length; k++) if (buf[start + k] !== name[k]) continue outer;
+      return f;
+    }
+    return -1;
+  }
+}
+
+/** The elements of one array (top level or at a key path) of a JSON document. */
+export class JsonArrayScanner {
+  private readonly path: string[];
+  private readonly element: ElementReader;
+  /** Bytes not yet consumed: a record or a key cut by the chunk's end. */
+  private carry: Buffer = Buffer.alloc(0);
+  /** Document offset of carry[0]. */
+  private base = 0;
+  /** Open containers outside the records: the byte that opened each. */
+  private readonly stack: number[] = [];
+  /** Whether each open container lies on the path to the wanted array. */
+  private readonly onPath: boolean[] = [];
+  /** Last key read in each open object at shallow depth. */
+  private readonly keys: (string | null)[] = [];
+  private lastString: string | null = null;
+  /** Inside the wanted array: a record was read and a ',' or ']' must follow. */
+  private afterElement = false;
+  private sawElement = false;
+  private arrayDepth = -1;
+  private found = false;
+  private rootDone = false;
+
+  constructor(path: string | undefined, fields: readonly string[] = []) {
+    this.path = path ? path.split('.') : [];
+    this.element = new ElementReader(fields);
+  }
+
+  /** Set when the document broke; the records before the break were still returned. */
+  error: JsonStructureError | null = null;
+
+  /** The records completed by this chunk (up to a structural error, which sets `error`). */
+  feed(chunk: Buffer): ScannedElement[] {
+    const out: ScannedElement[] = [];
+    let buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+    if (this.base === 0 && buf.length >= 3 && buf.subarray(0, 3).equals(BOM)) {
+      buf = buf.subarray(3);
+      this.base = 3;
+    }
+    let i = 0;
+    try {
+      i = this.scan(buf, out);
+    } catch (e) {
+      if (!(e instanceof JsonStructureError)) throw e;
+      this.error = e;
+    }
+    this.carry = buf.subarray(i);
+    this.base += i;
+    return out;
+  }
+
+  /** Checks that the document ended where it should (an array has no record left to give). */
+  end(): ScannedElement[] {
+    const at = this.base + this.carry.length;
+    if (this.carry.some((c) => !isSpace(c))) {
+      throw new JsonStructureError(at, this.carry[0] === QUOTE ? 'unexpected end of file inside a string' : 'unexpected end of file: the document is not closed');
+    }
+    if (this.stack.length > 0) throw new JsonStructureError(at, 'unexpected end of file: the document is not closed');
+    if (!this.found) {
+      throw new JsonStructureError(0, this.path.length ? `no array at path '${this.path.join('.')}'` : 'the document is not a JSON array');
+    }
+    return [];
+  }
+
+  /** Consumes whole tokens and records; returns where the unconsumed bytes start. */
+  private scan(buf: Buffer, out: ScannedElement[]): number {
+    const length = buf.length;
+    const shallow = this.path.length + 1;
+    let i = 0;
+    while (i < length) {
+      const c = buf[i]!;
+      if (isSpace(c)) {
+        i += 1;
+        continue;
+      }
+      if (this.rootDone) throw new JsonStructureError(this.base + i, 'unexpected text after the end of the document');
+      const depth = this.stack.length;
+      if (depth === this.arrayDepth && c !== CLOSE_ARRAY && c !== COMMA) {
+        if (this.afterElement) throw new JsonStructureError(this.base + i, "expected ',' or ']' after a record");
+        const next = this.element.read(buf, i, length);
+        if (next < 0) return i;
+        out.push({ bytes: buf.subarray(i, next), offset: this.base + i, fields: this.element.fields, spaced: this.element.spaced });
+        this.afterElement = true;
+        this.sawElement = true;
+        i = next;
+        continue;
+      }
+      switch (c) {
+        case QUOTE: {
+          const close = stringEnd(buf, i + 1, length);
+          if (close < 0) return i;
+          if (depth < shallow) this.lastString = JSON.parse(buf.toString('utf8', i, close + 1)) as string;
+          i = close + 1;
+          continue;
+        }
+        case OPEN_OBJECT:
+        case OPEN_ARRAY: {
+          const parentOnPath = depth === 0 ? true : this.onPath[depth - 1]! && this.stack[depth - 1] === OPEN_OBJECT && this.keys[depth - 1] === this.path[depth - 1];
+          const onPath = parentOnPath && depth <= this.path.length;
+          this.stack.push(c);
+          this.onPath.push(onPath);
+          this.keys.push(null);
+          if (onPath && depth === this.path.length) {
+            if (c !== OPEN_ARRAY) throw new JsonStructureError(this.base + i, `expected an array at ${this.where()}`);
+            if (this.found) throw new JsonStructureError(this.base + i, `a second array at ${this.where()}`);
+            this.found = true;
+            this.arrayDepth = depth + 1;
+          }
+          break;
+        }
+        case CLOSE_OBJECT:
+        case CLOSE_ARRAY: {
+          const open = this.stack.pop();
+          this.onPath.pop();
+          this.keys.pop();
+          if (open !== (c === CLOSE_OBJECT ? OPEN_OBJECT : OPEN_ARRAY)) {
+            throw new JsonStructureError(this.base + i, `unexpected '${String.fromCharCode(c)}'`);
+          }
+          if (depth === this.arrayDepth) {
+            // '[]' is an empty array; '[1,]' misses a record
+            if (!this.afterElement && this.sawElement) throw new JsonStructureError(this.base + i, 'expected a value');
+            this.arrayDepth = -1;
+          }
+          if (this.stack.length === 0) this.rootDone = true;
+          break;
+        }
+        case COMMA:
+          if (depth === this.arrayDepth) {
+            if (!this.afterElement) throw new JsonStructureError(this.base + i, 'expected a value');
+            this.afterElement = false;
+          }
+          break;
+        case COLON:
+          if (depth > 0 && depth < shallow && this.stack[depth - 1] === OPEN_OBJECT) this.keys[depth - 1] = this.lastString;
+          break;
+        default:
+          break;
+      }
+      i += 1;
+    }
+    return i;
+  }
+
+  private where(): string {
+    return this.path.length ? `path '${this.path.join('.')}'` : 'the top level';
+  }
+}
+
+/** The lines of an NDJSON document; blank lines are not records. */
+export class NdjsonScanner {
+  private readonly element: ElementReader;
+  private carry: Buffer = Buffer.alloc(0);
+  private base = 0;
+
+  constructor(fields: readonly string[] = []) {
+    this.element = new ElementReader(fields);
+  }
+
+  /** Set when a line is not one whole JSON value; the records before it were still returned. */
+  error: JsonStructureError | null = null;
+
+  feed(chunk: Buffer): ScannedElement[] {
+    let buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+    if (this.base === 0 && buf.length >= 3 && buf.subarray(0, 3).equals(BOM)) {
+      buf = buf.subarray(3);
+      this.base = 3;
+    }
+    const out: ScannedElement[] = [];
+    let start = 0;
+    let newline: number;
+    while ((newline = buf.indexOf(NEWLINE, start)) >= 0) {
+      if (!this.line(buf, start, newline, out)) return out;
+      start = newline + 1;
+    }
+    this.carry = buf.subarray(start);
+    this.base += start;
+    return out;
+  }
+
+  end(): ScannedElement[] {
+    const out: ScannedElement[] = [];
+    this.line(this.carry, 0, this.carry.length, out);
+    return out;
+  }
+
+  private line(buf: Buffer, start: number, end: number, out: ScannedElement[]): boolean {
+    let s = start;
+    let e = end;
+    while (s < e && isSpace(buf[s]!)) s += 1;
+    while (e > s && isSpace(buf[e - 1]!)) e -= 1;
+    if (s === e) return true;
+    const next = this.element.read(buf, s, e);
+    if (next !== e) {
+      // not one whole value: JSON.parse says where, or the scan does
+      const fallback = new JsonStructureError(this.base + (next < 0 ? e : next), next < 0 ? 'unexpected end of line' : 'unexpected text after the record');
+      this.error = jsonProblem(buf.subarray(s, e), this.base + s) ?? fallback;
+      return false;
+    }
+    out.push({ bytes: buf.subarray(s, e), offset: this.base + s, fields: this.element.fields, spaced: this.element.spaced });
+    return true;
+  }
+}
+
+/**
+ * What JSON.parse finds wrong with a record, at the byte offset it points to (the record
+ * starting at `offset`); null when it parses.
+ */
+export function jsonProblem(bytes: Buffer, offset: number): JsonStructureError | null {
+  const text = bytes.toString('utf8');
+  try {
+    JSON.parse(text);
+    return null;
+  } catch (e) {
+    const message = (e as Error).message;
+    const position = Number(/position (\d+)/.exec(message)?.[1] ?? 0);
+    return new JsonStructureError(offset + Buffer.byteLength(text.slice(0, position)), message.replace(/ in JSON at position \d+.*$/, ''));
+  }
+}
+
+/**
+ * The record without whitespace between tokens (the form it is hashed and landed in, so the
+ * same record pretty-printed or compact is one version). Text inside strings is untouched.
+ */
+export function compactJson(bytes: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(bytes.length);
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (c === QUOTE) {
+      let close = stringEnd(bytes, i + 1, bytes.length);
+      if (close < 0) close = bytes.length - 1;
+      n += bytes.copy(out, n, i, close + 1);
+      i = close;
+    } else if (!isSpace(c)) out[n++] = c;
+  }
+  return out.subarray(0, n);
+}

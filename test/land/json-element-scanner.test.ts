@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { compactJson, JsonArrayScanner, JsonStructureError, NdjsonScanner, type ScannedElement } from '../../src/land/json-element-scanner.js';
+
+type Scanner = JsonArrayScanner | NdjsonScanner;
+
+/**
+ * Feeds the document's bytes in pieces of 1, 2, 3 and 7 bytes and whole (chunk borders
+ * anywhere, also inside a Cyrillic letter's two bytes); every way must give the same records.
+ */
+function scanAll(text: string, make: () => Scanner): { values: unknown[]; elements: Omit<ScannedElement, 'bytes'>[] } {
+  const doc = Buffer.from(text);
+  const runs: { values: unknown[]; elements: Omit<ScannedElement, 'bytes'>[] }[] = [];
+  for (const size of [1, 2, 3, 7, doc.length]) {
+    const scanner = make();
+    const run = { values: [] as unknown[], elements: [] as Omit<ScannedElement, 'bytes'>[] };
+    const take = (found: ScannedElement[]) => {
+      for (const { bytes, ...rest } of found) {
+        // the offset points at the record's bytes in the whole document
+        expect(doc.subarray(rest.offset, rest.offset + bytes.length).equals(bytes)).toBe(true);
+        run.values.push(JSON.parse(bytes.toString()));
+        run.elements.push(rest);
+      }
+    };
+    for (let i = 0; i < doc.length; i += size) {
+      take(scanner.feed(doc.subarray(i, i + size)));
+      if (scanner.error) throw scanner.error;
+    }
+    take(scanner.end());
+    if (scanner.error) throw scanner.error;
+    runs.push(run);
+  }
+  for (const run of runs) expect(run).toEqual(runs[0]);
+  return runs[0]!;
+}
+
+const array = (path?: string, fields?: string[]) => () => new JsonArrayScanner(path, fields);
+
+describe('JsonArrayScanner', () => {
+  it('streams the elements of a top-level array, whatever the chunk borders', () => {
+    const records = [{ id: 'B-1', title: 'ООО "Кавычки, и [скобки]"', tags: ['a', { b: '\\"}' }] }, 42, 'text', null, [1, [2]], true];
+    expect(scanAll(JSON.stringify(records, null, 2), array()).values).toEqual(records);
+    expect(scanAll(JSON.stringify(records), array()).values).toEqual(records);
+  });
+
+  it('finds a nested array by key path and ignores its siblings', () => {
+    const doc = { exported_at: '2026-01-01', meta: { contacts: ['not this'] }, contacts: [{ id: 1 }, { id: 2 }], after: [9] };
+    expect(scanAll(JSON.stringify(doc), array('contacts')).values).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(scanAll(JSON.stringify({ data: { items: [{ x: 1 }] } }), array('data.items')).values).toEqual([{ x: 1 }]);
+  });
+
+  it('reads the wanted top-level fields as JSON text, not the same names deeper down', () => {
+    const records = [
+      { id: 'B-1', bank: { id: 'not this', updated: 'nor this' }, updated: '2026-03-01T10:00:00Z' },
+      { updated: 1767225600000, deleted: true, id: 17 },
+      { id: 'B-\u0417\\"3', updated: null, deleted: { nested: true } },
+      { other: ['id', 'updated'] },
+    ];
+    const { elements } = scanAll(JSON.stringify(records, null, 1), array(undefined, ['id', 'updated', 'deleted']));
+    expect(elements.map((e) => e.fields)).toEqual([
+      ['"B-1"', '"2026-03-01T10:00:00Z"', null],
+      ['17', '1767225600000', 'true'],
+      ['"B-З\\\\\\"3"', 'null', null],
+      [null, null, null],
+    ]);
+  });
+
+  it('marks records with whitespace between tokens, and compacts them without touching strings', () => {
+    const { elements } = scanAll('[{"a":1},\n  { "b" : [1, 2],\t"c": " x  y " }\n]', array());
+    expect(elements.map((e) => e.spaced)).toEqual([false, true]);
+    expect(compactJson(Buffer.from('{ "b" : [1, 2],\t"c": " x  y \\" " }')).toString()).toBe('{"b":[1,2],"c":" x  y \\" "}');
+  });
+
+  it('accepts an empty array and a byte order mark', () => {
+    expect(scanAll('[ ]', array()).values).toEqual([]);
+    const withBom = scanAll('\ufeff[{"id":1}]', array());
+    expect(withBom.values).toEqual([{ id: 1 }]);
+    expect(withBom.elements[0]!.offset).toBe(4);
+  });
+
+  it('reports structural errors with their byte offset', () => {
+    const broken = Buffer.from('[{"id":"Ж"},,{"id":2}]');
+    const scanner = new JsonArrayScanner(undefined);
+    const first = scanner.feed(broken);
+    expect(first.map((e) => e.bytes.toString())).toEqual(['{"id":"Ж"}']);
+    expect(scanner.error).toBeInstanceOf(JsonStructureError);
+    expect(scanner.error!.offset).toBe(13); // 'Ж' is two bytes
+    const missingComma = new JsonArrayScanner(undefined);
+    missingComma.feed(Buffer.from('[{"id":1} {"id":2}]'));
+    expect(missingComma.error?.message).toMatch(/expected ',' or ']'/);
+    const trailingComma = new JsonArrayScanner(undefined);
+    trailingComma.feed(Buffer.from('[1,]'));
+    expect(trailingComma.error?.message).toBe('expected a value');
+  });
+
+  it('fails on a missing array, an unclosed document and trailing text', () => {
+    const missing = new JsonArrayScanner('contacts');
+    missing.feed(Buffer.from('{"other": []}'));
+    expect(() => missing.end()).toThrow(/no array at path 'contacts'/);
+    const unclosed = new JsonArrayScanner(undefined);
+    unclosed.feed(Buffer.from('[{"id":1},{"id":'));
+    expect(() => unclosed.end()).toThrow(/not closed/);
+    const trailing = new JsonArrayScanner(undefined);
+    trailing.feed(Buffer.from('[1] x'));
+    expect(trailing.error?.message).toMatch(/after the end/);
+    const notArray = new JsonArrayScanner(undefined);
+    notArray.feed(Buffer.from('{"id": 1}'));
+    expect(notArray.error?.message).toBe('expected an array at the top level');
+  });
+});
+
+describe('NdjsonScanner', () => {
+  it('reads one record per line, skipping blank lines, with CRLF and no final newline', () => {
+    const text = '{"id":"BC-1","n":"Ёлка"}\r\n\n  {"id": 2}  \n{"id":"BC-3"}';
+    const { values, elements } = scanAll(text, () => new NdjsonScanner(['id']));
+    expect(values).toEqual([{ id: 'BC-1', n: 'Ёлка' }, { id: 2 }, { id: 'BC-3' }]);
+    expect(elements.map((e) => e.fields[0])).toEqual(['"BC-1"', '2', '"BC-3"']);
+    expect(elements.map((e) => e.spaced)).toEqual([false, true, false]);
+  });
+
+  it('stops at a line that is not one whole value, at the place JSON.parse names', () => {
+    const scanner = new NdjsonScanner();
+    const good = scanner.feed(Buffer.from('{"id":1}\n{"id":2\n{"id":3}\n'));
+    expect(good).toHaveLength(1);
+    expect(scanner.error?.offset).toBe(9 + '{"id":2'.length);
+    const extra = new NdjsonScanner();
+    extra.feed(Buffer.from('{"id":1} {"id":2}\n'));
+    expect(extra.error?.offset).toBe(9);
+  });
+});
