@@ -1,9 +1,13 @@
--- Grain: one row per (batch, raw phone text) — what the phone dictionary step must know.
+-- Grain: one row per raw phone text of each landed version — what the phone dictionary step
+-- must know. Filter on staging_id (> staging.batch.first_staging_id) as well as batch_id to
+-- read only new rows through the primary key.
 create or replace view staging.raw_phone as
-select distinct batch_id, etl.clean_text(phone) as raw
+select staging_id, batch_id, raw
 from (
-  select batch_id, jsonb_array_elements_text(phones) as phone from staging.company_version
+  select v.staging_id, v.batch_id, etl.clean_text(p.phone) as raw
+  from staging.company_version v cross join lateral jsonb_array_elements_text(v.phones) as p(phone)
   union all
-  select batch_id, jsonb_array_elements_text(phones) as phone from staging.contact_version
+  select v.staging_id, v.batch_id, etl.clean_text(p.phone) as raw
+  from staging.contact_version v cross join lateral jsonb_array_elements_text(v.phones) as p(phone)
 ) as phones
-where etl.clean_text(phone) is not null;
+where raw is not null;

@@ -15,6 +15,7 @@ declare
   step_started timestamptz;
   registry_queued integer;
   is_big boolean;             -- rewrote much: statistics are stale (b2b-etl transform also vacuums)
+  since bigint;               -- every row of the run's batches has a larger staging_id
 begin
   perform pg_advisory_xact_lock(hashtext('etl.transform'));
   -- Sorts and hashes over a whole load spill to disk at the server's default work_mem.
@@ -27,7 +28,7 @@ begin
   insert into etl.run (kind) values (case when is_full then 'full' else 'incremental' end) returning run_id into this_run;
 
   create temp table tf_batch on commit drop as
-  select batch_id from staging.batch
+  select batch_id, first_staging_id from staging.batch
   where (is_full or transformed_at is null)
     and (only_batches is null or batch_id = any (only_batches));
   -- A big load lands faster than autovacuum analyzes; plans need the real row counts.
@@ -56,14 +57,16 @@ begin
     insert into tf_contact_company select distinct company_id from canonical.contact on conflict do nothing;
   else
     analyze tf_batch;
+    -- the batches' rows through the primary key: all of them lie above the lowest bound
+    since := (select min(first_staging_id) from tf_batch);
     insert into tf_company_key
     select distinct r.source, r.source_key
-    from tf_batch b join staging.record r using (batch_id)
-    where r.entity = 'company';
+    from staging.record r
+    where r.staging_id > since and r.batch_id in (select batch_id from tf_batch) and r.entity = 'company';
     insert into tf_contact_key
     select distinct r.source, r.source_key
-    from tf_batch b join staging.record r using (batch_id)
-    where r.entity = 'contact';
+    from staging.record r
+    where r.staging_id > since and r.batch_id in (select batch_id from tf_batch) and r.entity = 'contact';
   end if;
   -- Companies whose registry answer changed since the last run are recomputed too. The
   -- rows are taken and deleted in one statement, so an answer stored meanwhile waits for

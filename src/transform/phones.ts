@@ -34,9 +34,11 @@ export interface DictionaryFill {
 export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolean } = {}): Promise<DictionaryFill> {
   const region = await phoneRegion(pool);
   return inTransaction(pool, async (client) => {
-    // batch ids as a list, so the filter reaches staging.record's batch index through the view
-    const { rows: [pending] } = await client.query<{ ids: string[] | null; rows: string | null }>(
-      'select array_agg(batch_id) as ids, sum(rows_landed) as rows from staging.batch where $1 or transformed_at is null',
+    // the rows of these batches lie above the lowest bound: the filter reaches staging.record's
+    // primary key through the view
+    const { rows: [pending] } = await client.query<{ ids: string[] | null; rows: string | null; since: string | null }>(
+      `select array_agg(batch_id) as ids, sum(rows_landed) as rows, min(first_staging_id) as since
+       from staging.batch where $1 or transformed_at is null`,
       [options.all ?? false],
     );
     if (!pending?.ids) return { parsed: 0, batches: [] };
@@ -46,9 +48,9 @@ export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolea
     const { rows } = await client.query<{ raw: string }>(
       `select distinct p.raw
        from staging.raw_phone p
-       where p.batch_id = any($1::bigint[])
+       where p.staging_id > $2 and p.batch_id = any($1::bigint[])
          and not exists (select from etl.phone_dictionary d where d.raw = p.raw)`,
-      [pending.ids],
+      [pending.ids, pending.since],
     );
     if (rows.length === 0) return { parsed: 0, batches };
     const parsed = rows.map(({ raw }) => {
