@@ -78,12 +78,18 @@ export class BinaryCopy {
   int64(value: number | bigint): void {
     this.reserve(12);
     this.length = this.buf.writeInt32BE(8, this.length);
+    this.setInt64(this.length, value);
+    this.length += 8;
+  }
+
+  /** Overwrites the 8 bytes at `at` (a value written by int64 before). */
+  setInt64(at: number, value: number | bigint): void {
     if (typeof value === 'bigint') {
-      this.length = this.buf.writeBigInt64BE(value, this.length);
+      this.buf.writeBigInt64BE(value, at);
     } else {
       const high = Math.floor(value / 2 ** 32);
-      this.length = this.buf.writeInt32BE(high, this.length);
-      this.length = this.buf.writeUInt32BE(value - high * 2 ** 32, this.length);
+      this.buf.writeInt32BE(high, at);
+      this.buf.writeUInt32BE(value - high * 2 ** 32, at + 4);
     }
   }
 

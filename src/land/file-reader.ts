@@ -123,6 +123,21 @@ export async function inputError(options: FileReadOptions, record: number, offse
   return new InputError(options.path, record, byte, problem, line, column);
 }
 
+/** `length` bytes of the UTF-8 text the scanner read, from `offset` (a record, read again on errors). */
+export async function readRange(options: FileReadOptions, offset: number, length: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let seen = 0;
+  for await (const chunk of openBytes(options.path, options.encoding, { bytes: 0 })) {
+    const bytes = chunk as Buffer;
+    const from = Math.max(offset - seen, 0);
+    const to = Math.min(offset + length - seen, bytes.length);
+    if (from < to) parts.push(bytes.subarray(from, to));
+    seen += bytes.length;
+    if (seen >= offset + length) break;
+  }
+  return Buffer.concat(parts);
+}
+
 /**
  * File byte (of the decompressed file), line and column of a byte offset of the UTF-8
  * text the scanner read (only on errors). A cp1251 file has one byte per character.

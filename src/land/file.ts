@@ -2,11 +2,11 @@ import { basename, resolve } from 'node:path';
 import type pg from 'pg';
 import type { RecordFields } from '../config.js';
 import { heldBytes, holdHeapUnder } from './heap.js';
-import { fileSize, InputError, inputError, readElements, type FileReadOptions, type ReadCounter } from './file-reader.js';
+import { fileSize, InputError, inputError, readElements, readRange, type FileReadOptions, type ReadCounter } from './file-reader.js';
 import { compactJson, jsonProblem, type ScannedElement } from './json-element-scanner.js';
 import { Progress, formatBytes, formatCount } from './progress.js';
-import { toTimestamp, type Entity, type SourceRecord } from './record.js';
-import { landBatch } from './staging-writer.js';
+import { toTimestamp, type Entity } from './record.js';
+import { landBatch, PreparedRows } from './staging-writer.js';
 
 export interface LandFileOptions extends FileReadOptions {
   source: string;
@@ -45,9 +45,12 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   let recordNo = 0;
   let landed = 0;
   let batches = 0;
-  let pending: SourceRecord[] = [];
-  let pendingAt: Located[] = [];
   let firstPending = skip + 1;
+  const target = { source: options.source, entity: options.entity, origin: path };
+  let rows: PreparedRows | null = null; // the batch being built
+  let located: Located = { offsets: [], lengths: [] };
+  let lastBatchBytes = 1 << 20;
+  const ready: { rows: PreparedRows; located: Located; range: { first: number; last: number; bytes: number } }[] = [];
   // Two batches are written at once while the next is read: reading and COPY overlap,
   // and the server uses both cores. Progress rows make --resume safe in any commit order.
   const inFlight = new Set<Promise<void>>();
@@ -58,28 +61,30 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
     // batches finish out of order: the problem nearest the file's start is the one to fix
     if (failure === null || (e instanceof InputError && failure instanceof InputError && e.record < failure.record)) failure = e;
   };
-  const flush = async () => {
-    if (pending.length === 0) return;
-    const records = pending;
-    const located = pendingAt;
-    const range = { first: firstPending, last: recordNo, bytes: counter.bytes };
-    pending = [];
-    pendingAt = [];
+  const close = () => {
+    if (!rows) return;
+    ready.push({ rows, located, range: { first: firstPending, last: recordNo, bytes: counter.bytes } });
+    rows = null;
+    located = { offsets: [], lengths: [] };
     firstPending = recordNo + 1;
-    while (inFlight.size >= WRITERS) await Promise.race(inFlight);
-    if (failure) throw failure;
-    const write: Promise<void> = landBatch(pool, { source: options.source, entity: options.entity, origin: path }, records, (client) =>
-      saveProgress(client, file, range),
-    ).then(
-      (batch) => {
-        landed += batch.landed;
-        batches += 1;
-        progress.update(range.last, range.bytes);
-        holdHeapUnder(heapBase + HEAP_BUDGET);
-      },
-      async (e: unknown) => fail(await refusedRecord(e, { ...options, path }, range.first, located)),
-    ).finally(() => inFlight.delete(write));
-    inFlight.add(write);
+  };
+  const flush = async () => {
+    for (let next = ready.shift(); next; next = ready.shift()) {
+      const { rows: batch, located: where, range } = next;
+      while (inFlight.size >= WRITERS) await Promise.race(inFlight);
+      if (failure) throw failure;
+      const write: Promise<void> = landBatch(pool, target, batch, (client) => saveProgress(client, file, range)).then(
+        (result) => {
+          landed += result.landed;
+          batches += 1;
+          lastBatchBytes = batch.bytes;
+          progress.update(range.last, range.bytes);
+          holdHeapUnder(heapBase + HEAP_BUDGET);
+        },
+        async (e: unknown) => fail(await refusedRecord(e, { ...options, path }, range.first, where)),
+      ).finally(() => inFlight.delete(write));
+      inFlight.add(write);
+    }
   };
 
   const wanted = [options.fields.key, options.fields.updated, ...(options.fields.deleted ? [options.fields.deleted] : [])];
@@ -88,11 +93,15 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
       for (const element of elements) {
         recordNo += 1;
         if (recordNo <= skip) continue;
-        pending.push(toSourceRecord(element, `${basename(path)}#${recordNo}`));
-        pendingAt.push({ bytes: element.bytes, offset: element.offset });
-        if (pending.length >= batchSize) await flush();
+        rows ??= new PreparedRows(target, lastBatchBytes);
+        addRecord(rows, element, () => `${basename(path)}#${recordNo}`);
+        located.offsets.push(element.offset);
+        located.lengths.push(element.bytes.length);
+        if (rows.length >= batchSize) close();
       }
+      await flush();
     }
+    close();
     await flush();
   } catch (e) {
     fail(e);
@@ -133,28 +142,30 @@ interface FileKey {
   path: string;
 }
 
+/** Where each record of a batch sits in the (decompressed, UTF-8) file. */
 interface Located {
-  bytes: Buffer;
-  offset: number;
+  offsets: number[];
+  lengths: number[];
 }
 
 /**
  * A batch the server refused because of one record's data (not JSON, not UTF-8, a character
  * jsonb cannot hold): the record, named by number and byte offset like any malformed input.
- * COPY names the refused line; line n of a batch is its n-th record.
+ * COPY names the refused tuple; tuple n of a batch is its n-th record, read again from the file.
  */
-async function refusedRecord(e: unknown, options: FileReadOptions, first: number, located: Located[]): Promise<unknown> {
+async function refusedRecord(e: unknown, options: FileReadOptions, first: number, located: Located): Promise<unknown> {
   const error = e as { code?: string; where?: string; message?: string };
   const line = Number(/(?:^|\n)COPY \w+, line (\d+)/.exec(error.where ?? '')?.[1] ?? 0);
-  if (!error.code?.startsWith('22') || line < 1 || line > located.length) return e;
-  const record = located[line - 1]!;
-  const bad = error.code === CHARACTER_NOT_IN_REPERTOIRE ? invalidUtf8At(record.bytes) : -1;
+  if (!error.code?.startsWith('22') || line < 1 || line > located.offsets.length) return e;
+  const offset = located.offsets[line - 1]!;
+  const bytes = await readRange(options, offset, located.lengths[line - 1]!);
+  const bad = error.code === CHARACTER_NOT_IN_REPERTOIRE ? invalidUtf8At(bytes) : -1;
   if (bad >= 0) {
     const hint = options.encoding === 'utf8' ? ' (if the file is Windows-1251, land it with --encoding cp1251)' : '';
-    return inputError(options, first + line - 1, record.offset + bad, `not valid UTF-8${hint}`);
+    return inputError(options, first + line - 1, offset + bad, `not valid UTF-8${hint}`);
   }
-  const problem = jsonProblem(record.bytes, record.offset);
-  return inputError(options, first + line - 1, problem?.offset ?? record.offset, problem?.message ?? error.message ?? 'refused by the server');
+  const problem = jsonProblem(bytes, offset);
+  return inputError(options, first + line - 1, problem?.offset ?? offset, problem?.message ?? error.message ?? 'refused by the server');
 }
 
 const CHARACTER_NOT_IN_REPERTOIRE = '22021';
@@ -166,18 +177,13 @@ function invalidUtf8At(bytes: Buffer): number {
   return -1;
 }
 
-/** A record as the staging writer takes it: its key, change time and deletion flag read from its fields. */
-function toSourceRecord(element: ScannedElement, fallbackKey: string): SourceRecord {
-  const payloadBytes = element.spaced ? compactJson(element.bytes) : element.bytes;
-  if (element.bytes[0] !== OPEN_OBJECT) return { sourceKey: fallbackKey, updatedAt: null, isDeleted: false, payload: null, payloadBytes };
-  const [key, updated, deleted] = element.fields.map(fieldValue);
-  return {
-    sourceKey: typeof key === 'string' || typeof key === 'number' ? String(key) : fallbackKey,
-    updatedAt: timestampOf(updated),
-    isDeleted: deleted === true,
-    payload: null,
-    payloadBytes,
-  };
+/** A scanned record into the batch: its key, change time and deletion flag read from its fields. */
+function addRecord(rows: PreparedRows, element: ScannedElement, fallbackKey: () => string): void {
+  const payload = element.spaced ? compactJson(element.bytes) : element.bytes;
+  if (element.bytes[0] !== OPEN_OBJECT) return rows.add(fallbackKey(), null, false, payload);
+  const key = fieldValue(element.fields[0]);
+  const deleted = element.fields.length > 2 ? fieldValue(element.fields[2]) : undefined;
+  rows.add(typeof key === 'string' || typeof key === 'number' ? String(key) : fallbackKey(), timestampOf(fieldValue(element.fields[1])), deleted === true, payload);
 }
 
 const OPEN_OBJECT = 123;

@@ -11,6 +11,11 @@ let collect: (() => void) | undefined;
  */
 export function holdHeapUnder(limit: number): void {
   if (heldBytes() < limit) return;
+  collectGarbage();
+}
+
+/** A full collection now. */
+export function collectGarbage(): void {
   if (!collect) {
     v8.setFlagsFromString('--expose-gc');
     collect = vm.runInNewContext('gc') as () => void;

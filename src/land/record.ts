@@ -13,11 +13,6 @@ export interface SourceRecord {
    * instead of serialising the payload again (the same message always hashes the same).
    */
   payloadText?: string;
-  /**
-   * The record's JSON text as UTF-8 bytes without whitespace between tokens (file records,
-   * not parsed): when set, landed and hashed as is, and `payload` is not read.
-   */
-  payloadBytes?: Buffer;
 }
 
 export type Entity = 'company' | 'contact';

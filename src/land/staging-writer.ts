@@ -33,7 +33,7 @@ const UNIQUE_VIOLATION = '23505';
 export async function landBatch(
   pool: pg.Pool,
   target: BatchTarget,
-  records: readonly SourceRecord[],
+  records: readonly SourceRecord[] | PreparedRows,
   alsoInTransaction?: (client: pg.PoolClient, batch: LandedBatch) => Promise<void>,
 ): Promise<LandedBatch> {
   return inTransaction(pool, async (client) => {
@@ -47,27 +47,34 @@ export async function landBatch(
  * landBatch inside a transaction the caller holds: for a loader that lands several
  * batches (companies and contacts of one Kafka fetch) and its position as one commit.
  */
-export async function landBatchIn(client: pg.PoolClient, target: BatchTarget, records: readonly SourceRecord[]): Promise<LandedBatch> {
+export async function landBatchIn(client: pg.PoolClient, target: BatchTarget, records: readonly SourceRecord[] | PreparedRows): Promise<LandedBatch> {
+  const received = records.length;
   const { rows } = await client.query<{ batch_id: string }>(
     `insert into staging.batch (source, entity, origin, rows_received, rows_landed)
      values ($1, $2, $3, $4, 0) returning batch_id`,
-    [target.source, target.entity, target.origin, records.length],
+    [target.source, target.entity, target.origin, received],
   );
   const batchId = Number(rows[0]!.batch_id);
-  const times = await timestampsOf(client, records);
-  const data = () => copyRows(batchId, target, records, times);
+  let data: () => Iterable<Buffer>;
+  if (records instanceof PreparedRows) {
+    const built = await records.complete(client, batchId);
+    data = () => [built];
+  } else {
+    const times = await timestampsOf(client, records);
+    data = () => copyRows(batchId, target, records, times);
+  }
   let landed: number;
   await client.query('savepoint straight_copy');
   try {
     await copyInto(client, `copy staging.record (${RECORD_COLUMNS}) from stdin with (format binary)`, data());
-    landed = records.length;
+    landed = received;
   } catch (e) {
     if ((e as { code?: string }).code !== UNIQUE_VIOLATION) throw e;
     await client.query('rollback to savepoint straight_copy');
     landed = await landNewOnly(client, data);
   }
   await client.query('release savepoint straight_copy');
-  const batch: LandedBatch = { batchId, received: records.length, landed };
+  const batch: LandedBatch = { batchId, received, landed };
   if (landed === 0) {
     // Everything was already there: leave no empty batch behind.
     await client.query('delete from staging.batch where batch_id = $1', [batchId]);
@@ -105,14 +112,21 @@ async function timestampsOf(client: pg.PoolClient, records: readonly SourceRecor
     if (micros === null) ask.add(updatedAt);
     else times.set(updatedAt, micros);
   }
-  if (ask.size > 0) {
-    const { rows } = await client.query<{ t: string; micros: string }>(
-      `select t, ((extract(epoch from t::timestamptz) * 1000000)::int8 - 946684800000000)::text as micros
-       from unnest($1::text[]) as t`,
-      [[...ask]],
-    );
-    for (const row of rows) times.set(row.t, BigInt(row.micros));
-  }
+  for (const [text, micros] of await serverMicros(client, ask)) times.set(text, micros);
+  return times;
+}
+
+/** Times as the server reads them in this session (no offset: its time zone). */
+async function serverMicros(client: pg.PoolClient, texts: Iterable<string>): Promise<Map<string, bigint>> {
+  const list = [...texts];
+  const times = new Map<string, bigint>();
+  if (list.length === 0) return times;
+  const { rows } = await client.query<{ t: string; micros: string }>(
+    `select t, ((extract(epoch from t::timestamptz) * 1000000)::int8 - 946684800000000)::text as micros
+     from unnest($1::text[]) as t`,
+    [list],
+  );
+  for (const row of rows) times.set(row.t, BigInt(row.micros));
   return times;
 }
 
@@ -122,35 +136,107 @@ async function timestampsOf(client: pg.PoolClient, records: readonly SourceRecor
  */
 function* copyRows(batchId: number, target: BatchTarget, records: readonly SourceRecord[], times: Map<string, number | bigint>): Generator<Buffer> {
   const out = new BinaryCopy(COPY_PIECE + (64 << 10));
-  const source = Buffer.from(target.source);
-  const entity = Buffer.from(target.entity);
+  const columns = { source: Buffer.from(target.source), entity: Buffer.from(target.entity) };
   for (const record of records) {
-    let payload: Buffer | string | null = null;
-    if (record.payloadBytes !== undefined) payload = withoutNul(record.payloadBytes);
-    else if (record.payloadText !== undefined && !record.payloadText.includes('\\u0000')) payload = record.payloadText;
+    let payload: string | null = null;
+    if (record.payloadText !== undefined && !record.payloadText.includes('\\u0000')) payload = record.payloadText;
     else if (record.payload !== undefined) payload = jsonForPostgres(record.payload);
-    const raw = payload === null ? (record.rawText ?? '') : null;
-    const deleted = record.isDeleted ? ':deleted' : '';
-    const hashed = payload ?? raw!;
-    out.row(9);
-    out.int64(batchId);
-    out.bytes(source);
-    out.bytes(entity);
-    out.text(record.sourceKey);
-    if (record.updatedAt === null) out.null();
-    else out.int64(times.get(record.updatedAt)!);
-    out.bool(record.isDeleted);
-    if (payload === null) out.null();
-    else out.jsonb(payload);
-    if (raw === null) out.null();
-    else out.text(raw);
-    out.latin1(md5(deleted ? Buffer.concat([toBytes(hashed), DELETED]) : hashed));
+    const time = record.updatedAt === null ? null : times.get(record.updatedAt)!;
+    writeRow(out, batchId, columns, record.sourceKey, time, record.isDeleted, payload, payload === null ? (record.rawText ?? '') : null);
     if (out.size >= COPY_PIECE) yield out.take();
   }
   yield out.finish();
 }
 
 const COPY_PIECE = 256 << 10;
+
+/**
+ * One staging.record row (RECORD_COLUMNS), its payload hash computed here. Returns where
+ * its batch id and change time (8 bytes each) were written, for rows built ahead.
+ */
+function writeRow(
+  out: BinaryCopy,
+  batchId: number,
+  columns: { source: Buffer; entity: Buffer },
+  key: string,
+  time: number | bigint | null,
+  isDeleted: boolean,
+  payload: Buffer | string | null,
+  raw: string | null,
+): { batchAt: number; timeAt: number } {
+  const hashed = payload ?? raw ?? '';
+  out.row(9);
+  const batchAt = out.size + 4;
+  out.int64(batchId);
+  out.bytes(columns.source);
+  out.bytes(columns.entity);
+  out.text(key);
+  const timeAt = time === null ? -1 : out.size + 4;
+  if (time === null) out.null();
+  else out.int64(time);
+  out.bool(isDeleted);
+  if (payload === null) out.null();
+  else out.jsonb(payload);
+  if (raw === null) out.null();
+  else out.text(raw);
+  out.latin1(md5(isDeleted ? Buffer.concat([toBytes(hashed), DELETED]) : hashed));
+  return { batchAt, timeAt };
+}
+
+/**
+ * A batch built while a file is read: each record is hashed and written into the COPY data
+ * as soon as it is scanned, so nothing of the file is held but the data itself. The batch id
+ * and the change times only the server can read are filled in when the batch lands.
+ */
+export class PreparedRows {
+  private readonly out: BinaryCopy;
+  private readonly columns: { source: Buffer; entity: Buffer };
+  private readonly batchAt: number[] = [];
+  private readonly serverTimes: { at: number; text: string }[] = [];
+
+  constructor(target: BatchTarget, expectedBytes: number) {
+    this.out = new BinaryCopy(expectedBytes);
+    this.columns = { source: Buffer.from(target.source), entity: Buffer.from(target.entity) };
+  }
+
+  get length(): number {
+    return this.batchAt.length;
+  }
+
+  /** COPY data built so far. */
+  get bytes(): number {
+    return this.out.size;
+  }
+
+  /** A record: its key, change time (as toTimestamp gives it), deletion flag and compact JSON bytes. */
+  add(key: string, updatedAt: string | null, isDeleted: boolean, payload: Buffer): void {
+    const micros = updatedAt === null ? null : knownMicros(updatedAt);
+    const at = writeRow(this.out, 0, this.columns, key, updatedAt === null ? null : (micros ?? 0), isDeleted, withoutNul(payload), null);
+    this.batchAt.push(at.batchAt);
+    if (updatedAt !== null && micros === null) this.serverTimes.push({ at: at.timeAt, text: updatedAt });
+  }
+
+  /** The COPY data, with the batch id and the server's reading of the times left. */
+  async complete(client: pg.PoolClient, batchId: number): Promise<Buffer> {
+    for (const at of this.batchAt) this.out.setInt64(at, batchId);
+    const times = await serverMicros(client, new Set(this.serverTimes.map((t) => t.text)));
+    for (const { at, text } of this.serverTimes) this.out.setInt64(at, times.get(text)!);
+    return this.out.finish();
+  }
+}
+
+/** zonedMicros, remembered: a file's change times repeat. */
+const micros = new Map<string, number | bigint | null>();
+function knownMicros(text: string): number | bigint | null {
+  let known = micros.get(text);
+  if (known === undefined) {
+    if (micros.size >= 10_000) micros.clear();
+    known = zonedMicros(text);
+    micros.set(text, known);
+  }
+  return known;
+}
+
 const DELETED = Buffer.from(':deleted');
 const toBytes = (payload: Buffer | string) => (typeof payload === 'string' ? Buffer.from(payload) : payload);
 
