@@ -114,27 +114,72 @@ export class BinaryCopy {
   }
 }
 
-const ISO_ZONED = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?:(Z)|([+-])(\d\d)(?::?(\d\d))?)$/;
 const EPOCH_2000_MS = Date.UTC(2000, 0, 1);
 
 /**
- * A timestamp with an explicit offset ('2026-03-01T10:00:00.5+03:00', '...Z') as
- * microseconds since 2000-01-01 UTC, exactly as PostgreSQL reads it; null for any other
- * text (no offset, more than microseconds, out of range), which the server must read itself.
+ * A timestamp with an explicit offset ('2026-03-01T10:00:00.5+03:00', '...Z', '+0300',
+ * '+03', a space for the T) as microseconds since 2000-01-01 UTC, exactly as PostgreSQL
+ * reads it; null for any other text (no offset, more than microseconds, out of range), which
+ * the server must read itself. Read character by character: it runs for every record landed.
  */
 export function zonedMicros(text: string): number | bigint | null {
-  const m = ISO_ZONED.exec(text);
-  if (!m) return null;
-  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number];
-  if (year < 1000 || month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59) return null;
-  const offsetHours = m[8] ? 0 : Number(m[10]);
-  const offsetMinutes = m[8] ? 0 : Number(m[11] ?? 0);
-  if (offsetHours > 15 || offsetMinutes > 59) return null;
-  const local = Date.UTC(year, month - 1, day, hour, minute, second);
-  if (new Date(local).getUTCDate() !== day) return null; // 30 February: let the server say so
-  const sign = m[9] === '-' ? -1 : 1;
-  const ms = local - sign * (offsetHours * 60 + offsetMinutes) * 60_000 - EPOCH_2000_MS;
-  const micros = m[7] ? Number(m[7].padEnd(6, '0')) : 0;
+  const year = number(text, 0, 4);
+  const month = number(text, 5, 2);
+  const day = number(text, 8, 2);
+  const hour = number(text, 11, 2);
+  const minute = number(text, 14, 2);
+  const second = number(text, 17, 2);
+  if (text.charCodeAt(4) !== DASH || text.charCodeAt(7) !== DASH || text.charCodeAt(13) !== COLON || text.charCodeAt(16) !== COLON) return null;
+  const t = text.charCodeAt(10);
+  if (t !== 84 /* T */ && t !== 32) return null;
+  if (year < 1000 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return null;
+  let i = 19;
+  let micros = 0;
+  if (text.charCodeAt(i) === 46 /* . */) {
+    let digits = 0;
+    for (i += 1; digits < 7 && isDigit(text.charCodeAt(i)); i++, digits++) micros = micros * 10 + (text.charCodeAt(i) - 48);
+    if (digits === 0 || digits > 6) return null;
+    micros *= 10 ** (6 - digits);
+  }
+  let offset = 0; // minutes east of UTC
+  const z = text.charCodeAt(i);
+  if (z === 90 /* Z */ && i + 1 === text.length) {
+    offset = 0;
+  } else if (z === 43 /* + */ || z === 45 /* - */) {
+    const hours = number(text, i + 1, 2);
+    let minutes = 0;
+    let end = i + 3;
+    if (end < text.length) {
+      if (text.charCodeAt(end) === COLON) end += 1;
+      minutes = number(text, end, 2);
+      end += 2;
+    }
+    if (hours < 0 || hours > 15 || minutes < 0 || minutes > 59 || end !== text.length) return null;
+    offset = (z === 45 ? -1 : 1) * (hours * 60 + minutes);
+  } else {
+    return null;
+  }
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second) - offset * 60_000 - EPOCH_2000_MS;
   const value = ms * 1000 + micros;
   return Number.isSafeInteger(value) ? value : BigInt(ms) * 1000n + BigInt(micros);
+}
+
+const DASH = 45;
+const COLON = 58;
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/** The decimal number in text[at, at + length), or -1 when those are not all digits. */
+function number(text: string, at: number, length: number): number {
+  let n = 0;
+  for (let i = at; i < at + length; i++) {
+    const c = text.charCodeAt(i);
+    if (!isDigit(c)) return -1;
+    n = n * 10 + (c - 48);
+  }
+  return n;
+}
+
+function daysIn(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }

@@ -2,7 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { PassThrough, type Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import iconv from 'iconv-lite';
-import { JsonArrayScanner, jsonProblem, JsonStructureError, NdjsonScanner, type ScannedElement } from './json-element-scanner.js';
+import { collector, JsonArrayScanner, jsonProblem, JsonStructureError, NdjsonScanner, type RecordVisitor } from './json-element-scanner.js';
 
 export type FileEncoding = 'utf8' | 'cp1251';
 export type FileFormat = 'json' | 'ndjson';
@@ -72,43 +72,41 @@ function openBytes(path: string, encoding: FileEncoding, counter: ReadCounter): 
 }
 
 /**
- * The records of a JSON array (top level or at jsonPath) or of an NDJSON file as UTF-8
- * bytes, a chunk's worth at a time, in constant memory, with the JSON text of the top-level
- * `fields` asked for. Malformed structure ends the iteration with an InputError that names
- * the record and its byte offset; what is wrong inside a record is found when it lands.
+ * Visits the records of a JSON array (top level or at jsonPath) or of an NDJSON file as
+ * UTF-8 bytes, in constant memory, with where the top-level `fields` asked for lie; yields
+ * after each chunk so the caller can write what it built. Malformed structure ends the
+ * iteration with an InputError that names the record and its byte offset; what is wrong
+ * inside a record is found when it lands.
  */
-export async function* readElements(options: FileReadOptions, counter: ReadCounter, fields: readonly string[] = []): AsyncGenerator<ScannedElement[]> {
+export async function* scanFile(options: FileReadOptions, counter: ReadCounter, fields: readonly string[], visit: RecordVisitor): AsyncGenerator<void> {
   let record = 0;
+  const counted: RecordVisitor = (buf, start, end, offset, found) => {
+    record += 1;
+    visit(buf, start, end, offset, found);
+  };
   const scanner = formatOf(options) === 'ndjson' ? new NdjsonScanner(fields) : new JsonArrayScanner(options.jsonPath, fields);
   try {
     for await (const chunk of openBytes(options.path, options.encoding, counter)) {
-      const elements = scanner.feed(chunk as Buffer);
-      record += elements.length;
-      if (elements.length) yield elements;
-      if (scanner.error) {
-        record += 1; // the structure broke inside the record after the last one read
-        throw scanner.error;
-      }
+      scanner.feed(chunk as Buffer, counted);
+      yield;
+      if (scanner.error) throw scanner.error;
     }
-    const last = scanner.end();
-    record += last.length;
-    if (last.length) yield last;
-    if (scanner.error) {
-      record += 1;
-      throw scanner.error;
-    }
+    scanner.end(counted);
+    yield;
+    if (scanner.error) throw scanner.error;
   } catch (e) {
     if (!(e instanceof JsonStructureError)) throw e;
-    if (record === 0) record = 1;
-    throw await inputError(options, record, e.offset, e.message);
+    // the structure broke inside the record after the last one visited
+    throw await inputError(options, record + 1, e.offset, e.message);
   }
 }
 
 /** Records parsed, one at a time (tools that read a sample's files). */
 export async function* readRecords(options: FileReadOptions, counter: ReadCounter): AsyncGenerator<unknown> {
+  const { visit, take } = collector();
   let record = 0;
-  for await (const elements of readElements(options, counter)) {
-    for (const element of elements) {
+  for await (const _ of scanFile(options, counter, [], visit)) {
+    for (const element of take()) {
       record += 1;
       const problem = jsonProblem(element.bytes, element.offset);
       if (problem) throw await inputError(options, record, problem.offset, problem.message);

@@ -2,11 +2,12 @@ import { basename, resolve } from 'node:path';
 import type pg from 'pg';
 import type { RecordFields } from '../config.js';
 import { heldBytes, holdHeapUnder } from './heap.js';
-import { fileSize, InputError, inputError, readElements, readRange, type FileReadOptions, type ReadCounter } from './file-reader.js';
-import { compactJson, jsonProblem, type ScannedElement } from './json-element-scanner.js';
+import { fileSize, InputError, inputError, readRange, scanFile, type FileReadOptions, type ReadCounter } from './file-reader.js';
+import { compactJson, jsonProblem, type RecordVisitor, type RecordFields as ScannedFields } from './json-element-scanner.js';
 import { Progress, formatBytes, formatCount } from './progress.js';
 import { toTimestamp, type Entity } from './record.js';
 import { landBatch, PreparedRows } from './staging-writer.js';
+import { zonedMicros } from '../db/copy-binary.js';
 
 export interface LandFileOptions extends FileReadOptions {
   source: string;
@@ -63,6 +64,7 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   };
   const close = () => {
     if (!rows) return;
+    lastBatchBytes = rows.bytes;
     ready.push({ rows, located, range: { first: firstPending, last: recordNo, bytes: counter.bytes } });
     rows = null;
     located = { offsets: [], lengths: [] };
@@ -77,7 +79,6 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
         (result) => {
           landed += result.landed;
           batches += 1;
-          lastBatchBytes = batch.bytes;
           progress.update(range.last, range.bytes);
           holdHeapUnder(heapBase + HEAP_BUDGET);
         },
@@ -88,19 +89,18 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   };
 
   const wanted = [options.fields.key, options.fields.updated, ...(options.fields.deleted ? [options.fields.deleted] : [])];
+  const fallbackKey = () => `${basename(path)}#${recordNo}`;
+  const visit: RecordVisitor = (buf, start, end, offset, fields) => {
+    recordNo += 1;
+    if (recordNo <= skip) return;
+    rows ??= new PreparedRows(target, Math.ceil(lastBatchBytes * 1.1)); // room to grow without copying
+    addRecord(rows, buf, start, end, fields, fallbackKey);
+    located.offsets.push(offset);
+    located.lengths.push(end - start);
+    if (rows.length >= batchSize) close();
+  };
   try {
-    for await (const elements of readElements({ ...options, path }, counter, wanted)) {
-      for (const element of elements) {
-        recordNo += 1;
-        if (recordNo <= skip) continue;
-        rows ??= new PreparedRows(target, lastBatchBytes);
-        addRecord(rows, element, () => `${basename(path)}#${recordNo}`);
-        located.offsets.push(element.offset);
-        located.lengths.push(element.bytes.length);
-        if (rows.length >= batchSize) close();
-      }
-      await flush();
-    }
+    for await (const _ of scanFile({ ...options, path }, counter, wanted, visit)) await flush();
     close();
     await flush();
   } catch (e) {
@@ -178,38 +178,42 @@ function invalidUtf8At(bytes: Buffer): number {
 }
 
 /** A scanned record into the batch: its key, change time and deletion flag read from its fields. */
-function addRecord(rows: PreparedRows, element: ScannedElement, fallbackKey: () => string): void {
-  const payload = element.spaced ? compactJson(element.bytes) : element.bytes;
-  if (element.bytes[0] !== OPEN_OBJECT) return rows.add(fallbackKey(), null, false, payload);
-  const key = fieldValue(element.fields[0]);
-  const deleted = element.fields.length > 2 ? fieldValue(element.fields[2]) : undefined;
-  rows.add(typeof key === 'string' || typeof key === 'number' ? String(key) : fallbackKey(), timestampOf(fieldValue(element.fields[1])), deleted === true, payload);
+function addRecord(rows: PreparedRows, buf: Buffer, start: number, end: number, fields: ScannedFields, fallbackKey: () => string): void {
+  const bytes = buf.subarray(start, end);
+  const payload = fields.spaced ? compactJson(bytes) : bytes;
+  if (buf[start] !== OPEN_OBJECT) return rows.add(fallbackKey(), null, null, false, payload);
+  const key = fieldValue(buf, fields, 0);
+  const deleted = fields.starts.length > 2 ? fieldValue(buf, fields, 2) : undefined;
+  const updated = fieldValue(buf, fields, 1);
+  // most change times are ISO-8601 with an offset: read once, and that also validates them
+  let micros = typeof updated === 'string' ? zonedMicros(updated) : null;
+  const updatedAt = micros !== null ? (updated as string) : toTimestamp(updated);
+  if (micros === null && updatedAt !== null) micros = zonedMicros(updatedAt);
+  rows.add(typeof key === 'string' || typeof key === 'number' ? String(key) : fallbackKey(), updatedAt, micros, deleted === true, payload);
 }
 
 const OPEN_OBJECT = 123;
 
-/** toTimestamp, remembered: a file's change times repeat (a few thousand distinct days). */
-const timestamps = new Map<unknown, string | null>();
-function timestampOf(value: unknown): string | null {
-  let known = timestamps.get(value);
-  if (known === undefined) {
-    if (timestamps.size >= 10_000) timestamps.clear();
-    known = toTimestamp(value);
-    timestamps.set(value, known);
-  }
-  return known;
-}
-
 /** A scalar field's value from its JSON text; undefined when there is none or it does not parse. */
-function fieldValue(text: string | null | undefined): unknown {
-  if (!text) return undefined;
-  if (text.charCodeAt(0) === 34 && !text.includes('\\')) return text.slice(1, -1);
+function fieldValue(buf: Buffer, fields: ScannedFields, f: number): unknown {
+  const start = fields.starts[f]!;
+  if (start < 0) return undefined;
+  const end = fields.ends[f]!;
+  if (buf[start] === QUOTE && !hasBackslash(buf, start, end)) return buf.toString('utf8', start + 1, end - 1);
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(buf.toString('utf8', start, end)) as unknown;
   } catch {
     return undefined;
   }
 }
+
+function hasBackslash(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] === BACKSLASH) return true;
+  return false;
+}
+
+const QUOTE = 34;
+const BACKSLASH = 92;
 
 /** The last record before the first gap in the committed batches of this file. */
 async function landedSoFar(pool: pg.Pool, file: FileKey): Promise<number> {

@@ -1,21 +1,51 @@
 /**
  * Finds the records of a JSON document fed as UTF-8 byte chunks, without decoding or
  * parsing them: the elements of the top-level array, of the array at a dotted key path
- * ('contacts', 'data.items'), or the lines of an NDJSON file. Each record comes out as its
- * bytes, its byte offset and the JSON text of a few top-level fields asked for (the source
- * key, the change time). Only nesting and strings are tracked; the server's JSON parser
- * checks each record when it lands, and a record it refuses is located again from its bytes.
+ * ('contacts', 'data.items'), or the lines of an NDJSON file. Each record is handed to a
+ * visitor as its bytes, its byte offset and where a few wanted top-level fields' values lie
+ * (the source key, the change time). Only nesting and strings are tracked; the server's JSON
+ * parser checks each record when it lands, and a record it refuses is located again.
  * Memory holds one chunk and one record, whatever the document's size.
  */
-export interface ScannedElement {
-  /** The record's bytes (a view into the current chunk: use it before the next feed). */
-  bytes: Buffer;
-  /** Byte offset of the record's first byte in the whole (decompressed) document. */
-  offset: number;
-  /** JSON text of each wanted top-level field, in the order asked; null when absent or not a scalar. */
-  fields: (string | null)[];
+
+/** What the scanner knows of the record being visited (valid during the visit only). */
+export interface RecordFields {
+  /** Start and end in the visited buffer of each wanted field's JSON text; -1 when absent or not a scalar. */
+  readonly starts: readonly number[];
+  readonly ends: readonly number[];
   /** Whitespace between its tokens: compact it before hashing or landing. */
+  readonly spaced: boolean;
+}
+
+/** Called for each record: its bytes are buf[start, end), at `offset` in the whole (decompressed) document. */
+export type RecordVisitor = (buf: Buffer, start: number, end: number, offset: number, fields: RecordFields) => void;
+
+/** A visited record as a value (tests, tools): the fields as JSON text. */
+export interface ScannedElement {
+  bytes: Buffer;
+  offset: number;
+  fields: (string | null)[];
   spaced: boolean;
+}
+
+/** A visitor that collects records as ScannedElements, copying what the visit shows. */
+export function collector(): { visit: RecordVisitor; take: () => ScannedElement[] } {
+  let found: ScannedElement[] = [];
+  return {
+    visit: (buf, start, end, offset, fields) => {
+      found.push({
+        bytes: Buffer.from(buf.subarray(start, end)),
+        offset,
+        fields: fields.starts.map((s, f) => (s < 0 ? null : buf.toString('utf8', s, fields.ends[f]))),
+        spaced: fields.spaced,
+      });
+    },
+    take: () => {
+      const taken = found;
+      found = [];
+      return taken;
+    },
+  };
 }
 
 export class JsonStructureError extends Error {
@@ -37,6 +67,9 @@ const COMMA = 44; // ,
 const COLON = 58; // :
 const NEWLINE = 10;
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const EMPTY = Buffer.alloc(0);
+/** How much of a new chunk is joined to a record cut by the last one. */
+const HEAD = 64 << 10;
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
@@ -53,13 +86,16 @@ function stringEnd(buf: Buffer, from: number, end: number): number {
 }
 
 /** Scanning one record: its wanted fields and whether it holds whitespace between tokens. */
-class ElementReader {
+class ElementReader implements RecordFields {
   private readonly wanted: Buffer[];
-  fields: (string | null)[] = [];
+  readonly starts: number[];
+  readonly ends: number[];
   spaced = false;
 
   constructor(fields: readonly string[]) {
     this.wanted = fields.map((f) => Buffer.from(f));
+    this.starts = fields.map(() => -1);
+    this.ends = fields.map(() => -1);
   }
 
   /**
@@ -67,7 +103,7 @@ class ElementReader {
    * byte, or -1 when `end` comes first. A scalar ends at the first byte that cannot be in it.
    */
   read(buf: Buffer, from: number, end: number): number {
-    this.fields = this.wanted.map(() => null);
+    this.starts.fill(-1);
     this.spaced = false;
     const first = buf[from]!;
     if (first === QUOTE) {
@@ -97,7 +133,8 @@ class ElementReader {
             field = this.match(buf, i + 1, close);
             expectKey = false;
           } else if (field >= 0) {
-            this.fields[field] = buf.toString('utf8', i, close + 1);
+            this.starts[field] = i;
+            this.ends[field] = close + 1;
             field = -1;
           }
         }
@@ -114,7 +151,8 @@ class ElementReader {
         case CLOSE_OBJECT:
         case CLOSE_ARRAY:
           if (depth === 1 && valueStart >= 0) {
-            this.fields[field] = buf.toString('latin1', valueStart, valueEnd);
+            this.starts[field] = valueStart;
+            this.ends[field] = valueEnd;
             valueStart = -1;
           }
           depth -= 1;
@@ -123,7 +161,8 @@ class ElementReader {
         case COMMA:
           if (depth === 1) {
             if (valueStart >= 0) {
-              this.fields[field] = buf.toString('latin1', valueStart, valueEnd);
+              this.starts[field] = valueStart;
+              this.ends[field] = valueEnd;
               valueStart = -1;
             }
             expectKey = inObject;
@@ -165,8 +204,8 @@ export class JsonArrayScanner {
   private readonly path: string[];
   private readonly element: ElementReader;
   /** Bytes not yet consumed: a record or a key cut by the chunk's end. */
-  private carry: Buffer = Buffer.alloc(0);
-  /** Document offset of carry[0]. */
+  private carry: Buffer = EMPTY;
+  /** Document offset of carry[0] (while scanning: of the scanned buffer's first byte). */
   private base = 0;
   /** Open containers outside the records: the byte that opened each. */
   private readonly stack: number[] = [];
@@ -181,6 +220,7 @@ export class JsonArrayScanner {
   private arrayDepth = -1;
   private found = false;
   private rootDone = false;
+  private started = false;
 
   constructor(path: string | undefined, fields: readonly string[] = []) {
     this.path = path ? path.split('.') : [];
@@ -190,28 +230,46 @@ export class JsonArrayScanner {
   /** Set when the document broke; the records before the break were still returned. */
   error: JsonStructureError | null = null;
 
-  /** The records completed by this chunk (up to a structural error, which sets `error`). */
-  feed(chunk: Buffer): ScannedElement[] {
-    const out: ScannedElement[] = [];
-    let buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
-    if (this.base === 0 && buf.length >= 3 && buf.subarray(0, 3).equals(BOM)) {
-      buf = buf.subarray(3);
-      this.base = 3;
-    }
-    let i = 0;
+  /** Visits the records this chunk completes (up to a structural error, which sets `error`). */
+  feed(chunk: Buffer, visit: RecordVisitor): void {
+    if (this.error) return;
     try {
-      i = this.scan(buf, out);
+      if (!this.started) {
+        this.started = true;
+        if (chunk.length >= 3 && chunk.subarray(0, 3).equals(BOM)) {
+          this.base = 3;
+          chunk = chunk.subarray(3);
+        }
+      }
+      let buf = chunk;
+      let from = 0;
+      if (this.carry.length > 0) {
+        // A record or key cut by the last chunk's end: finish it on the chunk's head joined to
+        // it, then go on in the chunk itself (no copy of the whole chunk).
+        const carried = this.carry.length;
+        const head = Buffer.concat([this.carry, chunk.subarray(0, HEAD)]);
+        const used = this.scan(head, 0, visit);
+        if (used >= carried) {
+          this.base += carried;
+          from = used - carried;
+        } else {
+          // longer than the head: join it all
+          buf = Buffer.concat([this.carry.subarray(used), chunk]);
+          this.base += used;
+        }
+      }
+      const consumed = this.scan(buf, from, visit);
+      this.carry = buf.subarray(consumed);
+      this.base += consumed;
     } catch (e) {
       if (!(e instanceof JsonStructureError)) throw e;
       this.error = e;
     }
-    this.carry = buf.subarray(i);
-    this.base += i;
-    return out;
   }
 
-  /** Checks that the document ended where it should (an array has no record left to give). */
-  end(): ScannedElement[] {
+  /** Checks that the document ended where it should (an array has no record left to visit). */
+  end(_visit?: RecordVisitor): void {
+    if (this.error) return;
     const at = this.base + this.carry.length;
     if (this.carry.some((c) => !isSpace(c))) {
       throw new JsonStructureError(at, this.carry[0] === QUOTE ? 'unexpected end of file inside a string' : 'unexpected end of file: the document is not closed');
@@ -220,14 +278,13 @@ export class JsonArrayScanner {
     if (!this.found) {
       throw new JsonStructureError(0, this.path.length ? `no array at path '${this.path.join('.')}'` : 'the document is not a JSON array');
     }
-    return [];
   }
 
   /** Consumes whole tokens and records; returns where the unconsumed bytes start. */
-  private scan(buf: Buffer, out: ScannedElement[]): number {
+  private scan(buf: Buffer, from: number, visit: RecordVisitor): number {
     const length = buf.length;
     const shallow = this.path.length + 1;
-    let i = 0;
+    let i = from;
     while (i < length) {
       const c = buf[i]!;
       if (isSpace(c)) {
@@ -240,7 +297,7 @@ export class JsonArrayScanner {
         if (this.afterElement) throw new JsonStructureError(this.base + i, "expected ',' or ']' after a record");
         const next = this.element.read(buf, i, length);
         if (next < 0) return i;
-        out.push({ bytes: buf.subarray(i, next), offset: this.base + i, fields: this.element.fields, spaced: this.element.spaced });
+        visit(buf, i, next, this.base + i, this.element);
         this.afterElement = true;
         this.sawElement = true;
         i = next;
@@ -310,41 +367,49 @@ export class JsonArrayScanner {
 /** The lines of an NDJSON document; blank lines are not records. */
 export class NdjsonScanner {
   private readonly element: ElementReader;
-  private carry: Buffer = Buffer.alloc(0);
+  /** A line cut by the last chunk's end. */
+  private carry: Buffer = EMPTY;
+  /** Document offset of carry[0]. */
   private base = 0;
 
   constructor(fields: readonly string[] = []) {
     this.element = new ElementReader(fields);
   }
 
-  /** Set when a line is not one whole JSON value; the records before it were still returned. */
+  /** Set when a line is not one whole JSON value; the records before it were still visited. */
   error: JsonStructureError | null = null;
 
-  feed(chunk: Buffer): ScannedElement[] {
-    let buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
-    if (this.base === 0 && buf.length >= 3 && buf.subarray(0, 3).equals(BOM)) {
-      buf = buf.subarray(3);
-      this.base = 3;
-    }
-    const out: ScannedElement[] = [];
+  feed(chunk: Buffer, visit: RecordVisitor): void {
+    if (this.error) return;
+    const chunkBase = this.base + this.carry.length; // document offset of chunk[0]
     let start = 0;
-    let newline: number;
-    while ((newline = buf.indexOf(NEWLINE, start)) >= 0) {
-      if (!this.line(buf, start, newline, out)) return out;
+    if (chunkBase === 0 && chunk.length >= 3 && chunk.subarray(0, 3).equals(BOM)) start = 3;
+    if (this.carry.length > 0) {
+      const newline = chunk.indexOf(NEWLINE);
+      if (newline < 0) {
+        this.carry = Buffer.concat([this.carry, chunk]);
+        return;
+      }
+      const line = Buffer.concat([this.carry, chunk.subarray(0, newline)]);
+      if (!this.line(line, 0, line.length, this.base, visit)) return;
       start = newline + 1;
     }
-    this.carry = buf.subarray(start);
-    this.base += start;
-    return out;
+    let newline: number;
+    while ((newline = chunk.indexOf(NEWLINE, start)) >= 0) {
+      if (!this.line(chunk, start, newline, chunkBase, visit)) return;
+      start = newline + 1;
+    }
+    this.carry = chunk.subarray(start);
+    this.base = chunkBase + start;
   }
 
-  end(): ScannedElement[] {
-    const out: ScannedElement[] = [];
-    this.line(this.carry, 0, this.carry.length, out);
-    return out;
+  end(visit: RecordVisitor): void {
+    if (this.error) return;
+    this.line(this.carry, 0, this.carry.length, this.base, visit);
   }
 
-  private line(buf: Buffer, start: number, end: number, out: ScannedElement[]): boolean {
+  /** One line, buf[start, end), the buffer's first byte at document offset `base`. */
+  private line(buf: Buffer, start: number, end: number, base: number, visit: RecordVisitor): boolean {
     let s = start;
     let e = end;
     while (s < e && isSpace(buf[s]!)) s += 1;
@@ -353,11 +418,11 @@ export class NdjsonScanner {
     const next = this.element.read(buf, s, e);
     if (next !== e) {
       // not one whole value: JSON.parse says where, or the scan does
-      const fallback = new JsonStructureError(this.base + (next < 0 ? e : next), next < 0 ? 'unexpected end of line' : 'unexpected text after the record');
-      this.error = jsonProblem(buf.subarray(s, e), this.base + s) ?? fallback;
+      const fallback = new JsonStructureError(base + (next < 0 ? e : next), next < 0 ? 'unexpected end of line' : 'unexpected text after the record');
+      this.error = jsonProblem(buf.subarray(s, e), base + s) ?? fallback;
       return false;
     }
-    out.push({ bytes: buf.subarray(s, e), offset: this.base + s, fields: this.element.fields, spaced: this.element.spaced });
+    visit(buf, s, e, base + s, this.element);
     return true;
   }
 }

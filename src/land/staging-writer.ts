@@ -208,9 +208,11 @@ export class PreparedRows {
     return this.out.size;
   }
 
-  /** A record: its key, change time (as toTimestamp gives it), deletion flag and compact JSON bytes. */
-  add(key: string, updatedAt: string | null, isDeleted: boolean, payload: Buffer): void {
-    const micros = updatedAt === null ? null : knownMicros(updatedAt);
+  /**
+   * A record: its key, change time (as toTimestamp gives it, with zonedMicros of it: null
+   * when only the server can read it), deletion flag and compact JSON bytes.
+   */
+  add(key: string, updatedAt: string | null, micros: number | bigint | null, isDeleted: boolean, payload: Buffer): void {
     const at = writeRow(this.out, 0, this.columns, key, updatedAt === null ? null : (micros ?? 0), isDeleted, withoutNul(payload), null);
     this.batchAt.push(at.batchAt);
     if (updatedAt !== null && micros === null) this.serverTimes.push({ at: at.timeAt, text: updatedAt });
@@ -223,18 +225,6 @@ export class PreparedRows {
     for (const { at, text } of this.serverTimes) this.out.setInt64(at, times.get(text)!);
     return this.out.finish();
   }
-}
-
-/** zonedMicros, remembered: a file's change times repeat. */
-const micros = new Map<string, number | bigint | null>();
-function knownMicros(text: string): number | bigint | null {
-  let known = micros.get(text);
-  if (known === undefined) {
-    if (micros.size >= 10_000) micros.clear();
-    known = zonedMicros(text);
-    micros.set(text, known);
-  }
-  return known;
 }
 
 const DELETED = Buffer.from(':deleted');

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { compactJson, JsonArrayScanner, JsonStructureError, NdjsonScanner, type ScannedElement } from '../../src/land/json-element-scanner.js';
+import { collector, compactJson, JsonArrayScanner, JsonStructureError, NdjsonScanner, type ScannedElement } from '../../src/land/json-element-scanner.js';
 
 type Scanner = JsonArrayScanner | NdjsonScanner;
+const ignore = () => {};
 
 /**
  * Feeds the document's bytes in pieces of 1, 2, 3 and 7 bytes and whole (chunk borders
@@ -12,9 +13,10 @@ function scanAll(text: string, make: () => Scanner): { values: unknown[]; elemen
   const runs: { values: unknown[]; elements: Omit<ScannedElement, 'bytes'>[] }[] = [];
   for (const size of [1, 2, 3, 7, doc.length]) {
     const scanner = make();
+    const found = collector();
     const run = { values: [] as unknown[], elements: [] as Omit<ScannedElement, 'bytes'>[] };
-    const take = (found: ScannedElement[]) => {
-      for (const { bytes, ...rest } of found) {
+    const take = (elements: ScannedElement[]) => {
+      for (const { bytes, ...rest } of elements) {
         // the offset points at the record's bytes in the whole document
         expect(doc.subarray(rest.offset, rest.offset + bytes.length).equals(bytes)).toBe(true);
         run.values.push(JSON.parse(bytes.toString()));
@@ -22,10 +24,12 @@ function scanAll(text: string, make: () => Scanner): { values: unknown[]; elemen
       }
     };
     for (let i = 0; i < doc.length; i += size) {
-      take(scanner.feed(doc.subarray(i, i + size)));
+      scanner.feed(doc.subarray(i, i + size), found.visit);
+      take(found.take());
       if (scanner.error) throw scanner.error;
     }
-    take(scanner.end());
+    scanner.end(found.visit);
+    take(found.take());
     if (scanner.error) throw scanner.error;
     runs.push(run);
   }
@@ -70,6 +74,28 @@ describe('JsonArrayScanner', () => {
     expect(compactJson(Buffer.from('{ "b" : [1, 2],\t"c": " x  y \\" " }')).toString()).toBe('{"b":[1,2],"c":" x  y \\" "}');
   });
 
+  it('reads records longer than several chunks', () => {
+    const long = { id: 'B-1', note: 'Ж'.repeat(150_000), tags: Array.from({ length: 5000 }, (_, i) => `t${i}`) };
+    const records = [{ id: 'B-0' }, long, { id: 'B-2' }];
+    const doc = Buffer.from(JSON.stringify(records));
+    for (const size of [50_000, 100_000]) {
+      const scanner = new JsonArrayScanner(undefined, ['id']);
+      const found = collector();
+      for (let i = 0; i < doc.length; i += size) scanner.feed(doc.subarray(i, i + size), found.visit);
+      scanner.end(found.visit);
+      const elements = found.take();
+      expect(elements.map((e) => JSON.parse(e.bytes.toString()))).toEqual(records);
+      expect(elements.map((e) => e.fields[0])).toEqual(['"B-0"', '"B-1"', '"B-2"']);
+      expect(elements[2]!.offset).toBe(doc.length - '{"id":"B-2"}]'.length);
+    }
+    const lines = Buffer.from(records.map((r) => JSON.stringify(r)).join('\n'));
+    const ndjson = new NdjsonScanner(['id']);
+    const found = collector();
+    for (let i = 0; i < lines.length; i += 50_000) ndjson.feed(lines.subarray(i, i + 50_000), found.visit);
+    ndjson.end(found.visit);
+    expect(found.take().map((e) => JSON.parse(e.bytes.toString()))).toEqual(records);
+  });
+
   it('accepts an empty array and a byte order mark', () => {
     expect(scanAll('[ ]', array()).values).toEqual([]);
     const withBom = scanAll('\ufeff[{"id":1}]', array());
@@ -80,30 +106,31 @@ describe('JsonArrayScanner', () => {
   it('reports structural errors with their byte offset', () => {
     const broken = Buffer.from('[{"id":"Ж"},,{"id":2}]');
     const scanner = new JsonArrayScanner(undefined);
-    const first = scanner.feed(broken);
-    expect(first.map((e) => e.bytes.toString())).toEqual(['{"id":"Ж"}']);
+    const first = collector();
+    scanner.feed(broken, first.visit);
+    expect(first.take().map((e) => e.bytes.toString())).toEqual(['{"id":"Ж"}']);
     expect(scanner.error).toBeInstanceOf(JsonStructureError);
     expect(scanner.error!.offset).toBe(13); // 'Ж' is two bytes
     const missingComma = new JsonArrayScanner(undefined);
-    missingComma.feed(Buffer.from('[{"id":1} {"id":2}]'));
+    missingComma.feed(Buffer.from('[{"id":1} {"id":2}]'), ignore);
     expect(missingComma.error?.message).toMatch(/expected ',' or ']'/);
     const trailingComma = new JsonArrayScanner(undefined);
-    trailingComma.feed(Buffer.from('[1,]'));
+    trailingComma.feed(Buffer.from('[1,]'), ignore);
     expect(trailingComma.error?.message).toBe('expected a value');
   });
 
   it('fails on a missing array, an unclosed document and trailing text', () => {
     const missing = new JsonArrayScanner('contacts');
-    missing.feed(Buffer.from('{"other": []}'));
-    expect(() => missing.end()).toThrow(/no array at path 'contacts'/);
+    missing.feed(Buffer.from('{"other": []}'), ignore);
+    expect(() => missing.end(ignore)).toThrow(/no array at path 'contacts'/);
     const unclosed = new JsonArrayScanner(undefined);
-    unclosed.feed(Buffer.from('[{"id":1},{"id":'));
-    expect(() => unclosed.end()).toThrow(/not closed/);
+    unclosed.feed(Buffer.from('[{"id":1},{"id":'), ignore);
+    expect(() => unclosed.end(ignore)).toThrow(/not closed/);
     const trailing = new JsonArrayScanner(undefined);
-    trailing.feed(Buffer.from('[1] x'));
+    trailing.feed(Buffer.from('[1] x'), ignore);
     expect(trailing.error?.message).toMatch(/after the end/);
     const notArray = new JsonArrayScanner(undefined);
-    notArray.feed(Buffer.from('{"id": 1}'));
+    notArray.feed(Buffer.from('{"id": 1}'), ignore);
     expect(notArray.error?.message).toBe('expected an array at the top level');
   });
 });
@@ -119,11 +146,12 @@ describe('NdjsonScanner', () => {
 
   it('stops at a line that is not one whole value, at the place JSON.parse names', () => {
     const scanner = new NdjsonScanner();
-    const good = scanner.feed(Buffer.from('{"id":1}\n{"id":2\n{"id":3}\n'));
-    expect(good).toHaveLength(1);
+    const good = collector();
+    scanner.feed(Buffer.from('{"id":1}\n{"id":2\n{"id":3}\n'), good.visit);
+    expect(good.take()).toHaveLength(1);
     expect(scanner.error?.offset).toBe(9 + '{"id":2'.length);
     const extra = new NdjsonScanner();
-    extra.feed(Buffer.from('{"id":1} {"id":2}\n'));
+    extra.feed(Buffer.from('{"id":1} {"id":2}\n'), ignore);
     expect(extra.error?.offset).toBe(9);
   });
 });
