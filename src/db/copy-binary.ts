@@ -132,7 +132,7 @@ export function zonedMicros(text: string): number | bigint | null {
   if (text.charCodeAt(4) !== DASH || text.charCodeAt(7) !== DASH || text.charCodeAt(13) !== COLON || text.charCodeAt(16) !== COLON) return null;
   const t = text.charCodeAt(10);
   if (t !== 84 /* T */ && t !== 32) return null;
-  if (year < 1000 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return null;
+  if (year < 1000 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return null;
   let i = 19;
   let micros = 0;
   if (text.charCodeAt(i) === 46 /* . */) {
@@ -179,7 +179,7 @@ function number(text: string, at: number, length: number): number {
   return n;
 }
 
-function daysIn(year: number, month: number): number {
+export function daysInMonth(year: number, month: number): number {
   if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
