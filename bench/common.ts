@@ -5,6 +5,7 @@ import pg from 'pg';
 import { migrate } from '../src/db/migrate.js';
 import { projectRoot } from '../src/db/paths.js';
 import { generate, type GenerateOptions, type ManifestFile, type Truth } from '../src/generate/index.js';
+import { collectGarbage } from '../src/land/heap.js';
 
 export const OUT = join(projectRoot(), 'bench', 'out');
 
@@ -45,6 +46,24 @@ export async function sampleAt(folder: string, options: Omit<GenerateOptions, 'o
     manifest: JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ManifestFile[],
     truth: JSON.parse(readFileSync(join(dir, 'truth.json'), 'utf8')) as Truth,
   };
+}
+
+/**
+ * A sample's files and the figures a benchmark takes from its truth file, without keeping
+ * the parsed truth (hundreds of MB of heap) in the process that times a loader.
+ */
+export async function sampleFigures<T>(folder: string, options: Omit<GenerateOptions, 'out'>, pick: (truth: Truth) => T): Promise<{ dir: string; manifest: ManifestFile[]; figures: T }> {
+  const { dir, manifest, truth } = await sampleAt(folder, options);
+  return { dir, manifest, figures: pick(truth) };
+}
+
+/**
+ * Before a timed load: a checkpoint, so it does not pay for the dirty pages of what ran
+ * before, and a collected heap, as a fresh `b2b-etl` process has.
+ */
+export function readyToTime(url: string): void {
+  psql(url, 'checkpoint');
+  collectGarbage();
 }
 
 export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {

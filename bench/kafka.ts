@@ -19,12 +19,15 @@ import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js'
 import { makeInn10 } from '../src/generate/requisites.js';
 import { Random } from '../src/generate/random.js';
 import { runTransform } from '../src/transform/run.js';
-import { freshDatabase, OUT, sampleAt, seconds, timed } from './common.js';
+import { freshDatabase, OUT, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const kafka = new Kafka({ clientId: 'b2b-etl-bench', brokers, logLevel: logLevel.NOTHING });
 const which = process.argv[2] ?? 'all';
-const sample = await sampleAt('seed-live', { scale: 'seed', seed: 1 });
+const sample = await sampleFigures('seed-live', { scale: 'seed', seed: 1 }, (truth) => ({
+  messages: truth.store_b_events.messages,
+  windowStart: truth.window_start,
+}));
 
 async function newTopic(name: string, partitions: number): Promise<string> {
   const topic = `${name}-${Date.now()}`;
@@ -50,7 +53,7 @@ if (which === 'all' || which === 'throughput') {
     out.end();
     await once(out, 'finish');
   }
-  const total = sample.truth.store_b_events.messages;
+  const total = sample.figures.messages;
   const topic = await newTopic('bench-events', 3);
   const kcatVersion = execFileSync('kcat', ['-V']).toString().split('\n')[0];
   const [, produceSeconds] = await timed(async () => {
@@ -61,6 +64,7 @@ if (which === 'all' || which === 'throughput') {
   const url = await freshDatabase('b2b_etl_bench_kafka');
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   const consumer = new KafkaConsumer(pool, { brokers, source: 'store_b_events', config: config(topic), transform: false, log: console.error });
+  readyToTime(url);
   const started = Date.now();
   await consumer.start();
   while (consumer.stats.messages < total) await new Promise((r) => setTimeout(r, 20));
@@ -76,7 +80,7 @@ if (which === 'all' || which === 'throughput') {
 if (which === 'all' || which === 'latency') {
   const url = await freshDatabase('b2b_etl_bench_latency');
   const pool = new pg.Pool({ connectionString: url, max: 4 });
-  await useSampleWindow(pool, sample.truth.window_start);
+  await useSampleWindow(pool, sample.figures.windowStart);
   const [, prepSeconds] = await timed(async () => {
     await landManifest(pool, sample.dir, sample.manifest, { quiet: true });
     await pool.query('analyze staging.record');

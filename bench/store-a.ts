@@ -10,9 +10,11 @@ import { mysqlSource } from '../src/config.js';
 import { STORE_A_DUMP } from '../src/generate/index.js';
 import { loadMysqlDump } from '../src/generate/load-mysql.js';
 import { landMysql } from '../src/land/mysql.js';
-import { freshDatabase, sampleAt, seconds, serverUrl, timed, withDatabase } from './common.js';
+import { freshDatabase, readyToTime, sampleFigures, seconds, serverUrl, timed, withDatabase } from './common.js';
 
-const sample = await sampleAt('seed-live', { scale: 'seed', seed: 1 });
+const sample = await sampleFigures('seed-live', { scale: 'seed', seed: 1 }, (truth) => ({
+  rows: Object.keys(truth.store_a.companies).length + Object.keys(truth.store_a.contacts).length,
+}));
 const server = new URL(process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test');
 const database = 'b2b_etl_bench_store_a';
 {
@@ -23,7 +25,7 @@ const database = 'b2b_etl_bench_store_a';
 }
 server.pathname = `/${database}`;
 const [, dumpSeconds] = await timed(() => loadMysqlDump(server.toString(), join(sample.dir, STORE_A_DUMP)));
-const rows = Object.keys(sample.truth.store_a.companies).length + Object.keys(sample.truth.store_a.contacts).length;
+const rows = sample.figures.rows;
 console.log(`store A dump loaded into MariaDB ${database}: ${rows} rows in ${seconds(dumpSeconds)}`);
 
 // pgloader: the same two tables into a fresh database (it creates the tables itself)
@@ -36,6 +38,7 @@ const pgloaderUrl = withDatabase(serverUrl(), 'b2b_etl_bench_pgloader');
   await admin.end();
 }
 const pgloaderVersion = execFileSync('pgloader', ['--version']).toString().split('\n')[0];
+readyToTime(pgloaderUrl);
 const [, pgloaderSeconds] = await timed(async () => {
   execFileSync('pgloader', ['--quiet', server.toString(), pgloaderUrl], { stdio: ['ignore', 'ignore', 'inherit'] });
 });
@@ -48,6 +51,7 @@ await copied.end();
 // b2b-etl: a full load in one snapshot, keyset pages, COPY into staging
 const url = await freshDatabase('b2b_etl_bench_store_a');
 const pool = new pg.Pool({ connectionString: url, max: 4 });
+readyToTime(url);
 const [result, oursSeconds] = await timed(() =>
   landMysql(pool, { url: server.toString(), source: 'store_a', config: mysqlSource({ sources: {} }, 'store_a'), full: true, quiet: true }));
 const landed = result.tables.reduce((n, t) => n + t.landed, 0);

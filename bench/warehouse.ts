@@ -8,18 +8,14 @@ import pg from 'pg';
 import { writeChanges } from '../src/generate/changes.js';
 import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js';
 import { readRecords } from '../src/land/file-reader.js';
-import { collectGarbage } from '../src/land/heap.js';
 import { runTransform } from '../src/transform/run.js';
-import { freshDatabase, OUT, psql, sampleAt, seconds, timed } from './common.js';
+import { freshDatabase, OUT, psql, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
-// Only what the run needs from the sample's truth file: the loader is timed in a process that
-// holds no more than `b2b-etl land file` does (the parsed truth is hundreds of MB of heap).
-const sample = await (async () => {
-  const { dir, manifest, truth } = await sampleAt('seed', { scale: 'seed', seed: 1 });
-  const records = Object.keys(truth.store_b.companies).length + Object.keys(truth.store_b.contacts).length;
-  return { dir, manifest, records, windowStart: truth.window_start };
-})();
-const records = sample.records;
+const sample = await sampleFigures('seed', { scale: 'seed', seed: 1 }, (truth) => ({
+  records: Object.keys(truth.store_b.companies).length + Object.keys(truth.store_b.contacts).length,
+  windowStart: truth.window_start,
+}));
+const records = sample.figures.records;
 
 // The same records as NDJSON in COPY text format, for the psql baseline.
 const ndjson = join(OUT, 'seed-records.copy');
@@ -35,14 +31,13 @@ const ndjson = join(OUT, 'seed-records.copy');
 }
 const baselineUrl = await freshDatabase('b2b_etl_bench_copy');
 psql(baselineUrl, 'create table bench_copy (payload jsonb)');
-psql(baselineUrl, 'checkpoint'); // each timed load starts with no dirty pages of the one before
+readyToTime(baselineUrl);
 const [, copySeconds] = await timed(async () => psql(baselineUrl, `\\copy bench_copy (payload) from '${ndjson}'`));
 
 const url = await freshDatabase('b2b_etl_bench');
 const pool = new pg.Pool({ connectionString: url, max: 4 });
-await useSampleWindow(pool, sample.windowStart);
-psql(url, 'checkpoint');
-collectGarbage(); // the truth file and the baseline's records: a fresh `b2b-etl land file` holds neither
+await useSampleWindow(pool, sample.figures.windowStart);
+readyToTime(url);
 const [, landSeconds] = await timed(() => landManifest(pool, sample.dir, sample.manifest, { quiet: true }));
 await pool.query('analyze staging.record');
 
