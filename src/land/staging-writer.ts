@@ -23,7 +23,8 @@ export const RECORD_COLUMNS = 'batch_id, source, entity, source_key, source_upda
 const UNIQUE_VIOLATION = '23505';
 
 /**
- * Lands one batch in staging.record with COPY, in one transaction. The same (source,
+ * Lands one batch in staging.record with binary COPY, in one transaction: source records,
+ * or the rows a file load built as it read (PreparedRows). The same (source,
  * entity, key, payload hash) twice is one row: a batch of new versions is copied straight
  * into staging.record; if any of it was landed before, the copy is undone and the batch
  * goes through a temporary table and `on conflict do nothing`. `alsoInTransaction` runs
