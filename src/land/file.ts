@@ -7,7 +7,6 @@ import { compactJson, jsonProblem, type RecordVisitor, type RecordFields as Scan
 import { Progress, formatBytes, formatCount } from './progress.js';
 import { toTimestamp, type Entity } from './record.js';
 import { landBatch, PreparedRows } from './staging-writer.js';
-import { zonedMicros } from '../db/copy-binary.js';
 
 export interface LandFileOptions extends FileReadOptions {
   source: string;
@@ -181,15 +180,10 @@ function invalidUtf8At(bytes: Buffer): number {
 function addRecord(rows: PreparedRows, buf: Buffer, start: number, end: number, fields: ScannedFields, fallbackKey: () => string): void {
   const bytes = buf.subarray(start, end);
   const payload = fields.spaced ? compactJson(bytes) : bytes;
-  if (buf[start] !== OPEN_OBJECT) return rows.add(fallbackKey(), null, null, false, payload);
+  if (buf[start] !== OPEN_OBJECT) return rows.add(fallbackKey(), null, false, payload);
   const key = fieldValue(buf, fields, 0);
   const deleted = fields.starts.length > 2 ? fieldValue(buf, fields, 2) : undefined;
-  const updated = fieldValue(buf, fields, 1);
-  // most change times are ISO-8601 with an offset: read once, and that also validates them
-  let micros = typeof updated === 'string' ? zonedMicros(updated) : null;
-  const updatedAt = micros !== null ? (updated as string) : toTimestamp(updated);
-  if (micros === null && updatedAt !== null) micros = zonedMicros(updatedAt);
-  rows.add(typeof key === 'string' || typeof key === 'number' ? String(key) : fallbackKey(), updatedAt, micros, deleted === true, payload);
+  rows.add(typeof key === 'string' || typeof key === 'number' ? String(key) : fallbackKey(), toTimestamp(fieldValue(buf, fields, 1)), deleted === true, payload);
 }
 
 const OPEN_OBJECT = 123;

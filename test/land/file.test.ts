@@ -137,27 +137,28 @@ describe('land file', () => {
       '2026-03-01T13:00:00.5+03:00',
       '2026-03-01 13:00:00.123456+0300',
       '2026-03-01T05:30:00-04:30',
+      '2026-03-01T13:00:00+03', // an offset in hours only: Date.parse refuses it, the server reads it
       '1500-06-30T23:59:59.999999Z',
       '2026-03-01T10:00:00',
       '2026-03-01',
       '2026-03-01T10:00:00.1234567Z',
     ];
     const lines = times.map((t, i) => `{"id": "B-${9200 + i}", "updated": "${t}", "account": 40702810900000000001, "title": "ab"}`);
-    lines.push('{"id": "B-9208", "title": "a\\u0000b"}');
-    lines.push('{"id": "B-9209", "updated": "2023-02-29T10:00:00Z"}'); // no such day: no change time, not a failed load
+    lines.push('{"id": "B-9300", "title": "a\\u0000b"}');
+    lines.push('{"id": "B-9301", "updated": "2023-02-29T10:00:00Z"}'); // no such day: no change time, not a failed load
     writeFileSync(path, `[${lines.join(',\n')}]`);
     expect(await landFile(db.pool, options(path))).toMatchObject({ records: times.length + 2, landed: times.length + 2 });
     // compared in a session of the same server: times without an offset are in its zone
     const rows = await db.rows<{ key: string; same: boolean; account: string; title: string }>(
       `select source_key as key, source_updated_at = ($1::text[])[substr(source_key, 3)::int - 9199]::timestamptz as same,
               payload ->> 'account' as account, payload ->> 'title' as title
-       from staging.record where source_key like 'B-920%' and source_key not in ('B-9208', 'B-9209') order by source_key`,
+       from staging.record where source_key like 'B-92%' order by source_key`,
       [times],
     );
     expect(rows).toHaveLength(times.length);
     for (const row of rows) expect(row, row.key).toMatchObject({ same: true, account: '40702810900000000001', title: 'ab' });
-    expect(await db.value(`select payload ->> 'title' from staging.record where source_key = 'B-9208'`)).toBe('ab');
-    expect(await db.value(`select source_updated_at from staging.record where source_key = 'B-9209'`)).toBeNull();
+    expect(await db.value(`select payload ->> 'title' from staging.record where source_key = 'B-9300'`)).toBe('ab');
+    expect(await db.value(`select source_updated_at from staging.record where source_key = 'B-9301'`)).toBeNull();
   });
 
   it('keeps each record exactly once after kill -9 during landing and a rerun', async () => {
