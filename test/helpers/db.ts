@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-export const TEMPLATE_DATABASE = 'b2b_etl_test_template';
+/**
+ * The migrated template every suite clones: one per test run (the run's main process sets
+ * it), so two runs against one server never drop each other's template.
+ */
+export function templateDatabase(): string {
+  process.env.B2B_ETL_TEST_TEMPLATE ??= `b2b_etl_test_template_${process.pid}`;
+  return process.env.B2B_ETL_TEST_TEMPLATE;
+}
 
 /** The test server's URL with another database name. */
 export function databaseUrl(database: string): string {
@@ -25,7 +32,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
   await admin.connect();
   try {
-    await admin.query(`create database ${name} template ${TEMPLATE_DATABASE}`);
+    await admin.query(`create database ${name} template ${templateDatabase()}`);
   } finally {
     await admin.end();
   }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/db/embedded.js';
 import { migrate } from '../../src/db/migrate.js';
-import { TEMPLATE_DATABASE, databaseUrl } from './db.js';
+import { databaseUrl, templateDatabase } from './db.js';
 
 let embedded: EmbeddedServer | null = null;
 
@@ -21,14 +21,21 @@ export async function setup(): Promise<void> {
     throw new Error(`tests need PostgreSQL at DATABASE_URL and could not connect: ${(e as Error).message}`);
   }
   try {
-    await admin.query(`drop database if exists ${TEMPLATE_DATABASE} with (force)`);
-    await admin.query(`create database ${TEMPLATE_DATABASE}`);
+    await admin.query(`drop database if exists ${templateDatabase()} with (force)`);
+    await admin.query(`create database ${templateDatabase()}`);
   } finally {
     await admin.end();
   }
-  await migrate(databaseUrl(TEMPLATE_DATABASE));
+  await migrate(databaseUrl(templateDatabase()));
 }
 
 export async function teardown(): Promise<void> {
-  await embedded?.stop();
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  try {
+    await admin.connect();
+    await admin.query(`drop database if exists ${templateDatabase()} with (force)`);
+  } finally {
+    await admin.end().catch(() => {});
+    await embedded?.stop();
+  }
 }
