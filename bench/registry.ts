@@ -10,6 +10,7 @@ import { Random } from '../src/generate/random.js';
 import { breakChecksum, makeInn10, makeInn12 } from '../src/generate/requisites.js';
 import { drainQueue } from '../src/jobs/worker.js';
 import { landBatch } from '../src/land/staging-writer.js';
+import { isoMicros } from '../src/land/change-time.js';
 import { DadataStub } from '../src/registry/dadata-stub.js';
 import type { RegistryRecord } from '../src/registry/provider.js';
 import { runTransform } from '../src/transform/run.js';
@@ -34,7 +35,7 @@ for (let i = 1; i <= companies; i++) {
     registry.set(inn, { inn, status, liquidationDate: status === 'LIQUIDATED' ? '2024-05-01' : null, fullName: `ООО «Компания ${i}»`,
       shortName: `ООО «Компания ${i}»`, legalForm: 'ООО', kpp: null, ogrn: null, address: null, head: null });
   }
-  records.push({ sourceKey: `R-${i}`, updatedAt: now, isDeleted: false, payload: { id: `R-${i}`, inn, title: `ООО «Компания ${i}»`, updated: now } });
+  records.push({ sourceKey: `R-${i}`, updatedAt: isoMicros(now), isDeleted: false, payload: { id: `R-${i}`, inn, title: `ООО «Компания ${i}»`, updated: now } });
 }
 
 const url = await freshDatabase('b2b_etl_bench_registry');

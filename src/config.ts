@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { offsetMinutes, type ChangeTimeFormat } from './land/change-time.js';
 import type { Entity } from './land/record.js';
 
 /** Which payload fields carry a file source's key, change time and deletion flag. */
@@ -6,10 +7,18 @@ export interface RecordFields {
   key: string;
   updated: string;
   deleted?: string;
+  /** The form of the change time: ISO-8601 or dd.mm.yyyy text (default), or epoch seconds or milliseconds. */
+  updatedFormat?: ChangeTimeFormat;
+  /** The offset of change times written without one (the source's `timezone`). */
+  timezone?: string;
 }
+
+export const CHANGE_TIME_FORMATS: readonly ChangeTimeFormat[] = ['iso', 'epoch_seconds', 'epoch_millis'];
 
 export interface SourceConfig {
   encoding?: 'utf8' | 'cp1251';
+  /** The offset of change times written without one, e.g. +03:00 (default +00:00). */
+  timezone?: string;
   companies?: Partial<RecordFields>;
   contacts?: Partial<RecordFields>;
   mysql?: Partial<MysqlSourceConfig>;
@@ -82,6 +91,10 @@ export interface KafkaSourceConfig {
   fetchMaxBytesPerPartition: number;
   /** Partitions landed at once, each batch in its own transaction. */
   partitionsInParallel: number;
+  /** The offset of change times written without one. */
+  timezone: string;
+  /** The form of data.updated and occurred_at. */
+  updatedFormat: ChangeTimeFormat;
 }
 
 const MYSQL_DEFAULTS: MysqlSourceConfig = {
@@ -99,6 +112,8 @@ const KAFKA_DEFAULTS: Omit<KafkaSourceConfig, 'topic' | 'groupId' | 'recordSourc
   transformMaxWaitMs: 1500,
   fetchMaxBytesPerPartition: 4 << 20,
   partitionsInParallel: 2,
+  timezone: '+00:00',
+  updatedFormat: 'iso',
 };
 
 /** Built-in sources: store A's replica is latin1 holding cp1251; store B's events topic. */
@@ -158,12 +173,27 @@ export function mysqlSource(config: Config, source: string): MysqlSourceConfig {
 
 export function kafkaSource(config: Config, source: string): KafkaSourceConfig {
   const given = { ...BUILT_IN[source]?.kafka, ...config.sources[source]?.kafka };
-  const merged = { ...KAFKA_DEFAULTS, groupId: 'b2b-etl', recordSource: source, ...given };
+  const timezone = config.sources[source]?.timezone;
+  const merged = { ...KAFKA_DEFAULTS, groupId: 'b2b-etl', recordSource: source, ...(timezone ? { timezone } : {}), ...given };
   if (!merged.topic) throw new Error(`source ${source}: no kafka.topic configured (b2b-etl.config.json)`);
+  checkChangeTime(`source ${source}: kafka`, merged.timezone, merged.updatedFormat);
   return merged as KafkaSourceConfig;
 }
 
 export function recordFields(config: Config, source: string, entity: Entity): RecordFields {
-  const configured = config.sources[source]?.[entity === 'company' ? 'companies' : 'contacts'] ?? {};
-  return { ...DEFAULT_FIELDS, ...configured };
+  const plural = entity === 'company' ? 'companies' : 'contacts';
+  const configured = config.sources[source]?.[plural] ?? {};
+  const timezone = config.sources[source]?.timezone;
+  const fields = { ...DEFAULT_FIELDS, ...(timezone ? { timezone } : {}), ...configured };
+  checkChangeTime(`source ${source}: ${plural}`, fields.timezone ?? '+00:00', fields.updatedFormat ?? 'iso');
+  return fields;
+}
+
+function checkChangeTime(where: string, timezone: string, format: ChangeTimeFormat): void {
+  try {
+    offsetMinutes(timezone);
+  } catch (e) {
+    throw new Error(`${where}: ${(e as Error).message}`);
+  }
+  if (!CHANGE_TIME_FORMATS.includes(format)) throw new Error(`${where}: updatedFormat '${String(format)}': use ${CHANGE_TIME_FORMATS.join(', ')}`);
 }

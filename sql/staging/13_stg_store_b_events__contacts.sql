@@ -11,6 +11,7 @@ select
   source_key,
   source_updated_at,
   is_deleted,
+  landing_issues,
   jsonb_typeof(payload -> 'data') is distinct from 'object' as is_unparseable,
   'store_b'::text as company_source,
   payload -> 'data' ->> 'company_id' as company_key,

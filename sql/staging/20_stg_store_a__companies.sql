@@ -10,6 +10,7 @@ select
   source_key,
   source_updated_at,
   is_deleted,
+  landing_issues,
   jsonb_typeof(payload) is distinct from 'object' as is_unparseable,
   payload ->> 'inn' as inn,
   payload ->> 'kpp' as kpp,

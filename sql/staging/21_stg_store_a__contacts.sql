@@ -8,6 +8,7 @@ select
   source_key,
   source_updated_at,
   is_deleted,
+  landing_issues,
   jsonb_typeof(payload) is distinct from 'object' as is_unparseable,
   'store_a'::text as company_source,
   payload ->> 'company_id' as company_key,

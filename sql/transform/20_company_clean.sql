@@ -30,6 +30,7 @@ begin
       staging_id,
       is_unparseable,
       is_deleted,
+      landing_issues,
       inn as inn_raw,
       etl.strip_spaces(inn) as inn,
       etl.inn_problem(inn) as inn_problem,
@@ -70,8 +71,12 @@ begin
   from tf_company_clean c
   left join tf_point_map m using (source, source_key)
   cross join lateral (
+    -- what the loader could not read: no key, a payload PostgreSQL refused, an unreadable change time
+    select i.reason, i.severity, i.detail, i.value
+      from jsonb_to_recordset(c.landing_issues) as i(reason text, severity text, detail text, value text)
+    union all
     select 'unparseable', 'error', 'the payload is not a JSON object', null::text
-      where c.is_unparseable
+      where c.is_unparseable and not coalesce(c.landing_issues @> '[{"reason": "unparseable"}]', false)
     union all
     select c.inn_problem, 'error', case c.inn_problem
         when 'inn_missing' then 'no INN'

@@ -41,6 +41,7 @@ begin
       m.staging_id,
       m.is_unparseable,
       m.is_deleted,
+      m.landing_issues,
       m.company_source,
       etl.clean_text(m.company_key) as company_key,
       etl.clean_text(m.last_name) as last_name,
@@ -73,8 +74,12 @@ begin
   from tf_contact_clean c
   left join tf_point_map m using (source, source_key)
   cross join lateral (
+    -- what the loader could not read: no key, a payload PostgreSQL refused, an unreadable change time
+    select i.reason, i.severity, i.detail, i.value
+      from jsonb_to_recordset(c.landing_issues) as i(reason text, severity text, detail text, value text)
+    union all
     select 'unparseable', 'error', 'the payload is not a JSON object', null::text
-      where c.is_unparseable
+      where c.is_unparseable and not coalesce(c.landing_issues @> '[{"reason": "unparseable"}]', false)
     union all
     select 'company_missing', 'error', format('no company %s:%s has been landed', c.company_source, c.company_key), c.company_key
       where not c.is_unparseable and not c.is_deleted and not c.has_company

@@ -28,6 +28,7 @@ async function landFileCommand(args: string[]): Promise<number> {
       path: { type: 'string' },
       resume: { type: 'boolean', default: false },
       'batch-size': { type: 'string' },
+      'max-errors': { type: 'string', default: '0' },
       quiet: { type: 'boolean', default: false },
     },
   });
@@ -39,6 +40,8 @@ async function landFileCommand(args: string[]): Promise<number> {
   if (values.format && values.format !== 'json' && values.format !== 'ndjson') throw new UsageError(`--format ${values.format}: use json or ndjson`);
   const batchSize = values['batch-size'] ? Number(values['batch-size']) : undefined;
   if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize > 0)) throw new UsageError('--batch-size must be a positive whole number');
+  const maxErrors = Number(values['max-errors']);
+  if (!(Number.isInteger(maxErrors) && maxErrors >= 0)) throw new UsageError('--max-errors must be a whole number (records PostgreSQL refuses that may be landed raw and rejected)');
   const entity = parseEntity(values.entity);
   await withDatabase((db) =>
     landFile(db.pool, {
@@ -50,6 +53,7 @@ async function landFileCommand(args: string[]): Promise<number> {
       jsonPath: values.path,
       resume: values.resume,
       batchSize,
+      maxErrors,
       quiet: values.quiet,
       fields: recordFields(config, values.source!, entity),
     }),

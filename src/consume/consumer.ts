@@ -3,10 +3,12 @@ import type pg from 'pg';
 import type { KafkaSourceConfig } from '../config.js';
 import { formatCount } from '../land/progress.js';
 import type { SourceRecord } from '../land/record.js';
-import { landBatchIn } from '../land/staging-writer.js';
+import { ChangeTimeReader } from '../land/change-time.js';
+import { assertMappedSource } from '../land/sources.js';
+import { LAND_REFUSED_RAW, landBatchIn } from '../land/staging-writer.js';
 import { inTransaction } from '../db/connection.js';
 import { copyField, copyInto } from '../db/copy.js';
-import { readMessage, type KafkaMessageIn } from './messages.js';
+import { readMessage, type EventSettings } from './messages.js';
 import { TransformScheduler } from './transform-scheduler.js';
 
 export interface ConsumeOptions {
@@ -47,6 +49,7 @@ export class KafkaConsumer {
   private readonly landedUpTo = new Map<number, bigint>();
   private readonly scheduler: TransformScheduler | null;
   private readonly log: (line: string) => void;
+  private readonly events: EventSettings;
   private progressTimer: NodeJS.Timeout | null = null;
   private readonly started = Date.now();
   private stopping: Promise<void> | null = null;
@@ -57,6 +60,11 @@ export class KafkaConsumer {
 
   constructor(private readonly pool: pg.Pool, private readonly o: ConsumeOptions) {
     this.log = o.log ?? (() => {});
+    this.events = {
+      fallbackEncoding: o.config.fallbackEncoding,
+      times: new ChangeTimeReader({ format: o.config.updatedFormat, timezone: o.config.timezone }),
+      setting: `sources.${o.source}.kafka (updatedFormat ${o.config.updatedFormat}, timezone ${o.config.timezone})`,
+    };
     this.kafka = new Kafka({
       clientId: o.clientId ?? `b2b-etl-${o.source}`,
       brokers: o.brokers,
@@ -86,7 +94,10 @@ export class KafkaConsumer {
   }
 
   async start(): Promise<void> {
-    const { topic } = this.o.config;
+    const { topic, recordSource } = this.o.config;
+    // events land under the store's name: the transform must map it, or they would be ignored
+    await assertMappedSource(this.pool, recordSource, 'company');
+    await assertMappedSource(this.pool, recordSource, 'contact');
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       const partitions = event.payload.memberAssignment[topic] ?? [];
@@ -195,7 +206,10 @@ export class KafkaConsumer {
         const origin = `kafka:${topic}/${partition}@${fresh[0]!.offset}-${last}`;
         for (const entity of ['company', 'contact'] as const) {
           if (read.byEntity[entity].length === 0) continue;
-          landed += (await landBatchIn(client, { source: recordSource, entity, origin }, read.byEntity[entity])).landed;
+          // a message PostgreSQL refuses lands raw and rejected; the partition goes on
+          const batch = await landBatchIn(client, { source: recordSource, entity, origin }, read.byEntity[entity], LAND_REFUSED_RAW);
+          landed += batch.landed;
+          counts.unparseable += batch.refused;
         }
         await copyInto(client, 'copy staging.kafka_message (topic, partition, "offset", message_key, source, entity, source_key, produced_at) from stdin', read.provenance);
         await client.query(
@@ -220,13 +234,13 @@ export class KafkaConsumer {
 
   /** Messages as staging records by entity, and their provenance rows (COPY lines). */
   private readFetch(topic: string, partition: number, messages: EachBatchPayload['batch']['messages']) {
-    const { recordSource, fallbackEncoding } = this.o.config;
+    const { recordSource } = this.o.config;
     const byEntity: Record<'company' | 'contact', SourceRecord[]> = { company: [], contact: [] };
     const provenance: string[] = [];
     const counts = { messages: messages.length, unparseable: 0, cp1251: 0 };
     const prefix = `${copyField(topic)}\t${partition}\t`;
     for (const message of messages) {
-      const read = readMessage({ topic, partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null, timestamp: message.timestamp }, fallbackEncoding);
+      const read = readMessage({ topic, partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null, timestamp: message.timestamp }, this.events);
       byEntity[read.entity].push(read.record);
       if (read.problem) counts.unparseable += 1;
       if (read.encoding === 'cp1251' && !read.problem) counts.cp1251 += 1;

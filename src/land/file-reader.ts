@@ -1,4 +1,6 @@
-import { createReadStream, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { PassThrough, type Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import iconv from 'iconv-lite';
@@ -21,32 +23,109 @@ export interface ReadCounter {
   bytes: number;
 }
 
-/** Malformed input, located: file, record number (1-based), byte offset, line and column. */
+/**
+ * Malformed input, located: file, record number (1-based), byte offset, line and column, what
+ * is landed, and what to do. `advice` replaces the usual "fix the file and --resume" when
+ * resuming cannot help (the wrong file, a directory).
+ */
 export class InputError extends Error {
+  readonly line?: number;
+  readonly column?: number;
+  readonly advice?: string;
+  readonly outcome?: string;
+
   constructor(
     readonly file: string,
     readonly record: number,
     readonly offset: number,
     readonly problem: string,
-    readonly line?: number,
-    readonly column?: number,
+    more: { line?: number; column?: number; advice?: string; outcome?: string } = {},
   ) {
-    const where = line ? ` (line ${line}, column ${column})` : '';
-    super(`${file}: record ${record} at byte ${offset.toLocaleString('en-US').replaceAll(',', ' ')}${where}: ${problem}`);
+    const where = more.line ? ` (line ${more.line}, column ${more.column})` : '';
+    super(`${file}: record ${record} at byte ${offset.toLocaleString('en-US').replaceAll(',', ' ')}${where}: ${problem}` +
+      (more.outcome ? `. ${more.outcome}` : more.advice ? `; ${more.advice}` : ''));
+    Object.assign(this, more);
+  }
+
+  /** Whether fixing the file and running with --resume continues the load. */
+  get resumable(): boolean {
+    return this.advice === undefined;
+  }
+
+  /** The same error, saying what is landed and what to do. */
+  withOutcome(outcome: string): InputError {
+    return new InputError(this.file, this.record, this.offset, this.problem, { line: this.line, column: this.column, advice: this.advice, outcome });
   }
 }
+
+/** What identifies the file a load read: size, modification time and the md5 of its first 64 KiB. */
+export interface FileIdentity {
+  size: number;
+  modifiedAt: Date;
+  headMd5: string;
+}
+
+/** The file's identity; a clear error for a path that is no readable file. */
+export function describeFile(path: string): FileIdentity {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new InputError(path, 1, 0, code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? (e as Error).message})`,
+      { advice: 'nothing was landed; give the path of a JSON or NDJSON file' });
+  }
+  if (!stat.isFile()) {
+    throw new InputError(path, 1, 0, stat.isDirectory() ? 'a directory, not a file' : 'not a regular file',
+      { advice: 'nothing was landed; give the path of a JSON or NDJSON file' });
+  }
+  let head: Buffer;
+  const fd = openSync(path, 'r');
+  try {
+    head = Buffer.alloc(Math.min(HEAD_BYTES, stat.size));
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return { size: stat.size, modifiedAt: stat.mtime, headMd5: createHash('md5').update(head).digest('hex') };
+}
+
+const HEAD_BYTES = 64 << 10;
 
 export function formatOf(options: FileReadOptions): FileFormat {
   if (options.format) return options.format;
   return /\.(ndjson|jsonl)(\.gz)?$/i.test(options.path) ? 'ndjson' : 'json';
 }
 
-export function fileSize(path: string): number {
-  return statSync(path).size;
+/**
+ * The file as UTF-8 bytes: gunzipped when it is gzip, transcoded from cp1251 when asked. A
+ * plain UTF-8 file is read into three buffers in turn, so a load of any size makes no garbage
+ * per chunk (V8 frees garbage buffers only after about 64 MB of them): a chunk's memory is read
+ * into again two chunks later, so whoever keeps bytes of it longer must copy them.
+ */
+function openBytes(path: string, encoding: FileEncoding, counter: ReadCounter): AsyncIterable<Buffer> {
+  if (encoding === 'utf8' && !/\.gz$/i.test(path)) return chunksInTurn(path, counter);
+  return openStream(path, encoding, counter) as AsyncIterable<Buffer>;
 }
 
-/** The file as UTF-8 bytes: gunzipped when it is gzip, transcoded from cp1251 when asked. */
-function openBytes(path: string, encoding: FileEncoding, counter: ReadCounter): Readable {
+const CHUNK = 1 << 20;
+
+async function* chunksInTurn(path: string, counter: ReadCounter): AsyncGenerator<Buffer> {
+  const file = await open(path, 'r');
+  const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  try {
+    for (let turn = 0; ; turn = (turn + 1) % buffers.length) {
+      const { bytesRead } = await file.read(buffers[turn]!, 0, CHUNK, null);
+      if (bytesRead === 0) return;
+      counter.bytes += bytesRead;
+      yield buffers[turn]!.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+function openStream(path: string, encoding: FileEncoding, counter: ReadCounter): Readable {
   const file = createReadStream(path, { highWaterMark: 1 << 20 });
   const counted = new PassThrough();
   file.on('data', (chunk: string | Buffer) => {
@@ -80,6 +159,7 @@ function openBytes(path: string, encoding: FileEncoding, counter: ReadCounter): 
  */
 export async function* scanFile(options: FileReadOptions, counter: ReadCounter, fields: readonly string[], visit: RecordVisitor): AsyncGenerator<void> {
   let record = 0;
+  let text = 0; // bytes of UTF-8 text scanned
   const counted: RecordVisitor = (buf, start, end, offset, found) => {
     record += 1;
     visit(buf, start, end, offset, found);
@@ -87,6 +167,7 @@ export async function* scanFile(options: FileReadOptions, counter: ReadCounter, 
   const scanner = formatOf(options) === 'ndjson' ? new NdjsonScanner(fields) : new JsonArrayScanner(options.jsonPath, fields);
   try {
     for await (const chunk of openBytes(options.path, options.encoding, counter)) {
+      text += (chunk as Buffer).length;
       scanner.feed(chunk as Buffer, counted);
       yield;
       if (scanner.error) throw scanner.error;
@@ -95,9 +176,17 @@ export async function* scanFile(options: FileReadOptions, counter: ReadCounter, 
     yield;
     if (scanner.error) throw scanner.error;
   } catch (e) {
-    if (!(e instanceof JsonStructureError)) throw e;
-    // the structure broke inside the record after the last one visited
-    throw await inputError(options, record + 1, e.offset, e.message);
+    if (e instanceof JsonStructureError) {
+      // the structure broke inside the record after the last one visited
+      throw await inputError(options, record + 1, e.offset, e.message);
+    }
+    const code = (e as { code?: string }).code ?? '';
+    if (code.startsWith('Z_')) {
+      // zlib: a truncated or corrupt gzip file, found where the decompressed text stopped
+      const what = code === 'Z_BUF_ERROR' ? 'the gzip data ends early (a truncated file)' : `the gzip data is corrupt (${(e as Error).message})`;
+      throw new InputError(options.path, record + 1, text, `${what}, after ${record} complete records`);
+    }
+    throw e;
   }
 }
 
@@ -118,7 +207,7 @@ export async function* readRecords(options: FileReadOptions, counter: ReadCounte
 /** An InputError for the record numbered `record`, at a byte offset of the UTF-8 text. */
 export async function inputError(options: FileReadOptions, record: number, offset: number, problem: string): Promise<InputError> {
   const { byte, line, column } = await locate(options, offset);
-  return new InputError(options.path, record, byte, problem, line, column);
+  return new InputError(options.path, record, byte, problem, { line, column });
 }
 
 /** `length` bytes of the UTF-8 text the scanner read, from `offset` (a record, read again on errors). */
@@ -129,7 +218,7 @@ export async function readRange(options: FileReadOptions, offset: number, length
     const bytes = chunk as Buffer;
     const from = Math.max(offset - seen, 0);
     const to = Math.min(offset + length - seen, bytes.length);
-    if (from < to) parts.push(bytes.subarray(from, to));
+    if (from < to) parts.push(Buffer.from(bytes.subarray(from, to))); // the chunk's memory is read into again
     seen += bytes.length;
     if (seen >= offset + length) break;
   }

@@ -3,9 +3,11 @@ import type pg from 'pg';
 import type { MysqlSourceConfig, MysqlTableConfig } from '../config.js';
 import { copyInto, copyField } from '../db/copy.js';
 import { inTransaction } from '../db/connection.js';
+import { ChangeTimeReader, isoMicros, UNREADABLE } from './change-time.js';
 import { Progress, formatCount } from './progress.js';
-import type { Entity, SourceRecord } from './record.js';
-import { landBatch } from './staging-writer.js';
+import { keyMissing, keylessKey, keyText, updatedUnparseable, type Entity, type LandingIssue, type SourceRecord } from './record.js';
+import { assertMappedSource } from './sources.js';
+import { LAND_REFUSED_RAW, landBatch } from './staging-writer.js';
 
 export interface LandMysqlOptions {
   url: string;
@@ -28,6 +30,10 @@ export interface TableResult {
   landed: number;
   batches: number;
   deleted: number;
+  /** Rows the server refused as they were, landed raw and rejected unparseable. */
+  refused: number;
+  /** Rows without a usable change time (NULL or a zero date) or key, read again by every run. */
+  undated: number;
   watermark: { updatedAt: string; id: number } | null;
 }
 
@@ -54,6 +60,7 @@ export async function landMysql(pool: pg.Pool, o: LandMysqlOptions): Promise<Lan
   const started = Date.now();
   const log = o.log ?? (() => {});
   const where = describeServer(o.url);
+  for (const [entity] of ENTITIES) await assertMappedSource(pool, o.source, entity);
   let connection: mysql.Connection;
   try {
     connection = await mysql.createConnection({
@@ -65,7 +72,7 @@ export async function landMysql(pool: pg.Pool, o: LandMysqlOptions): Promise<Lan
       connectTimeout: 10_000,
     });
   } catch (e) {
-    throw new MysqlLoadError(`cannot connect to MySQL at ${where}: ${(e as Error).message}`);
+    throw new MysqlLoadError(`cannot connect to MySQL at ${where} (MYSQL_URL): ${(e as Error).message}`);
   }
   connection.on('error', () => {}); // surfaced through the query that fails
   const tables: TableResult[] = [];
@@ -103,64 +110,137 @@ async function landTable(
 
   const q = (name: string) => connection.escapeId(name);
   const select = `SELECT ${await selectList(connection, t.table, o.config.textEncoding)} FROM ${q(t.table)}`;
-  const order = `ORDER BY ${q(t.updated)}, ${q(t.key)} LIMIT ${o.config.batchSize}`;
-  const firstPage = from === null
-    ? { sql: `${select} ${order}`, values: [] as unknown[] }
-    : { sql: `${select} WHERE ${q(t.updated)} >= ? ${order}`, values: [from] as unknown[] };
-  const nextPage = (after: { updatedAt: string; id: number }) => ({
-    sql: `${select} WHERE ${q(t.updated)} > ? OR (${q(t.updated)} = ? AND ${q(t.key)} > ?) ${order}`,
-    values: [after.updatedAt, after.updatedAt, after.id],
-  });
+  // Rows with no usable change time (NULL, or a zero date under sql_mode='') have no place in
+  // the (updated_at, id) order: the dated pass leaves them out, and every run reads them all
+  // again by key in a pass of their own, so an incremental sync never misses one (landing
+  // keeps only what changed). Rows whose key is NULL (a key column that allows it) cannot be
+  // paged by key at all: they are read in one piece, and every one is rejected key_missing.
+  const key = q(t.key);
+  const hasKey = `${key} IS NOT NULL`;
+  const dated = `${q(t.updated)} >= '${MIN_DATETIME}'`;
+  const undated = `(${q(t.updated)} IS NULL OR ${q(t.updated)} < '${MIN_DATETIME}')`;
+  const order = `ORDER BY ${q(t.updated)}, ${key} LIMIT ${o.config.batchSize}`;
+  const passes: Pass[] = [
+    {
+      name: 'dated',
+      first: from === null
+        ? { sql: `${select} WHERE ${dated} AND ${hasKey} ${order}`, values: [] }
+        : { sql: `${select} WHERE ${q(t.updated)} >= ? AND ${hasKey} ${order}`, values: [from] },
+      next: (last) => ({
+        sql: `${select} WHERE (${q(t.updated)} > ? OR (${q(t.updated)} = ? AND ${key} > ?)) AND ${hasKey} ${order}`,
+        values: [last[t.updated], last[t.updated], last[t.key]],
+      }),
+    },
+    {
+      name: 'undated',
+      first: { sql: `${select} WHERE ${undated} AND ${hasKey} ORDER BY ${key} LIMIT ${o.config.batchSize}`, values: [] },
+      next: (last) => ({ sql: `${select} WHERE ${undated} AND ${key} > ? ORDER BY ${key} LIMIT ${o.config.batchSize}`, values: [last[t.key]] }),
+    },
+    { name: 'keyless', first: { sql: `${select} WHERE ${key} IS NULL`, values: [] }, next: null },
+  ];
 
   const label = `${o.source} ${t.table} (${mode})`;
   const estimate = mode === 'full load' ? await estimateRows(connection, t.table) : null;
   const progress = new Progress(label, estimate, process.stderr, o.quiet, 'rows');
-  const result: TableResult = { table: t.table, entity, rows: 0, landed: 0, batches: 0, deleted: 0, watermark: position?.at ?? null };
+  const result: TableResult = { table: t.table, entity, rows: 0, landed: 0, batches: 0, deleted: 0, refused: 0, undated: 0, watermark: position?.at ?? null };
+  const reader = new RowReader(o.source, entity, t, o.config.timezone);
+  for (const pass of passes) {
+    await landPass(pool, connection, o, entity, t, where, pass, reader, result, progress);
+  }
+  if (o.full || !position) {
+    await pool.query(`update etl.mysql_position set full_load_at = now() where source = $1 and entity = $2`, [o.source, entity]);
+  }
+  if (o.reconcileDeletes) result.deleted = await reconcileDeletes(pool, connection, o, entity, t, where, result);
+  progress.done(
+    `${formatCount(result.rows)} rows read (${formatCount(result.undated)} without a change time or a key, read again every run), ` +
+    `${formatCount(result.landed)} new versions in ${result.batches} batches` +
+    (result.refused ? `, ${formatCount(result.refused)} rows refused by PostgreSQL landed raw and rejected unparseable` : '') +
+    (o.reconcileDeletes ? `, ${formatCount(result.deleted)} gone from the source marked deleted` : '') +
+    `, ${formatCount(Math.round(result.rows / Math.max(progress.elapsedSeconds(), 0.001)))} rows/s; ` +
+    `watermark ${result.watermark ? `${result.watermark.updatedAt} id ${result.watermark.id}` : 'none (no dated row)'}`,
+  );
+  return result;
+}
+
+/** The earliest DATETIME MySQL stores as a real day; below it are zero dates. */
+const MIN_DATETIME = '1000-01-01 00:00:00';
+
+type Row = Record<string, unknown>;
+
+/** One keyset walk over a table: its first page and the page after a row (null: one page holds all). */
+interface Pass {
+  name: 'dated' | 'undated' | 'keyless';
+  first: { sql: string; values: unknown[] };
+  next: ((last: Row) => { sql: string; values: unknown[] }) | null;
+}
+
+/**
+ * Reads a pass page by page and lands each page; the next page is read while the last one is
+ * COPYed. Two batches are landed at once: the next one's COPY runs while the one before
+ * commits. Commits stay in order (each waits for the one before it inside its transaction),
+ * so the watermark never passes a batch that is not committed. Only the dated pass moves it.
+ */
+async function landPass(
+  pool: pg.Pool,
+  connection: mysql.Connection,
+  o: LandMysqlOptions,
+  entity: Entity,
+  t: MysqlTableConfig,
+  where: string,
+  pass: Pass,
+  reader: RowReader,
+  result: TableResult,
+  progress: Progress,
+): Promise<void> {
   const read = async (page: { sql: string; values: unknown[] }) => {
     const [rows, fields] = await connection.query(page.sql, page.values);
-    datetimeColumns ??= (fields as Array<{ name: string; columnType: number }>).filter((f) => DATETIME_TYPES.has(f.columnType)).map((f) => f.name);
-    return rows as Array<Record<string, unknown>>;
+    reader.columns(fields as Array<{ name: string; columnType: number }>);
+    return rows as Row[];
   };
-  let datetimeColumns: string[] | null = null;
-  // Two batches are landed at once: the next one's COPY runs while the one before commits.
-  // Commits stay in order (each waits for the one before it inside its transaction), so
-  // the watermark never passes a batch that is not committed.
   let previous: Promise<void> | null = null;
   const settle = async () => {
     const p = previous;
     previous = null;
     await p;
   };
+  let lastKey: unknown = null;
   // a failed read is reported once the batches before it have landed, so the message
   // states the watermark as it really is
-  const awaitPage = async (page: Promise<Array<Record<string, unknown>>>) => {
+  const awaitPage = async (page: Promise<Row[]>) => {
     try {
       return await page;
     } catch (e) {
       await settle().catch(() => {});
-      throw lostConnection(e, where, o.source, t.table, result);
+      throw lostConnection(e, where, o.source, t.table, result, lastKey);
     }
   };
 
-  let rows = await awaitPage(read(firstPage));
+  let rows = await awaitPage(read(pass.first));
   while (rows.length > 0) {
     const last = rows[rows.length - 1]!;
-    const after = { updatedAt: String(last[t.updated]), id: Number(last[t.key]) };
+    lastKey = last[t.key];
     // read the next page while this one is landed
-    const next = rows.length === o.config.batchSize ? read(nextPage(after)) : Promise.resolve([]);
+    const next = pass.next && rows.length === o.config.batchSize ? read(pass.next(last)) : Promise.resolve([]);
     next.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
-    const records = rows.map((row) => toRecord(row, t, datetimeColumns!, o.config.timezone));
+    const page = reader.page(rows);
+    const mark = pass.name === 'dated' ? page.mark : null;
+    const keys = `${t.key} ${String(rows[0]![t.key])} to ${String(lastKey)}`;
     const before = previous;
-    const current = landBatch(pool, { source: o.source, entity, origin: `mysql:${t.table}` }, records, async (client) => {
+    const current = landBatch(pool, { source: o.source, entity, origin: `mysql:${t.table}` }, page.records, async (client) => {
       await before;
-      await savePosition(client, o.source, entity, t.table, after, records.length);
-    }).then((batch) => {
-      result.rows += records.length;
+      if (mark) await savePosition(client, o.source, entity, t.table, mark, page.records.length);
+    }, LAND_REFUSED_RAW).then((batch) => {
+      result.rows += page.records.length;
       result.landed += batch.landed;
+      result.refused += batch.refused;
       result.batches += 1;
-      if (!result.watermark || after.updatedAt > result.watermark.updatedAt ||
-          (after.updatedAt === result.watermark.updatedAt && after.id > result.watermark.id)) result.watermark = after;
+      if (pass.name !== 'dated') result.undated += page.records.length;
+      if (mark && (!result.watermark || mark.updatedAt > result.watermark.updatedAt ||
+          (mark.updatedAt === result.watermark.updatedAt && mark.id > result.watermark.id))) result.watermark = { updatedAt: mark.updatedAt, id: mark.id };
       progress.update(result.rows, result.rows);
+    }, (e: unknown) => {
+      throw new MysqlLoadError(`${o.source} ${t.table}: landing the rows with ${keys} failed: ${(e as Error).message}; ` +
+        `the pages before them are landed and the watermark stays at ${describeMark(result)}; run again to continue`);
     });
     current.catch(() => {}); // awaited through `previous`
     if (before) await before;
@@ -168,42 +248,87 @@ async function landTable(
     rows = await awaitPage(next);
   }
   await settle();
-  if (o.full || !position) {
-    await pool.query(`update etl.mysql_position set full_load_at = now() where source = $1 and entity = $2`, [o.source, entity]);
-  }
-  if (o.reconcileDeletes) result.deleted = await reconcileDeletes(pool, connection, o, entity, t, where, result);
-  progress.done(
-    `${formatCount(result.rows)} rows read, ${formatCount(result.landed)} new versions in ${result.batches} batches` +
-    (o.reconcileDeletes ? `, ${formatCount(result.deleted)} gone from the source marked deleted` : '') +
-    `, ${formatCount(Math.round(result.rows / Math.max(progress.elapsedSeconds(), 0.001)))} rows/s; ` +
-    `watermark ${result.watermark ? `${result.watermark.updatedAt} id ${result.watermark.id}` : 'none (empty table)'}`,
-  );
-  return result;
 }
 
 /**
- * A table row as a staging record: column names as keys, datetimes as ISO-8601 with the
- * source's offset (the row object is reused as the payload).
+ * Table rows as staging records: column names as keys, datetimes as ISO-8601 with the
+ * source's offset and zero dates as null (the row object is reused as the payload); the
+ * key as text (a NULL or empty key lands keyed by the row's content, rejected key_missing);
+ * the change time read in the source's zone (a zero date: none; a date that is no day, such
+ * as 2024-02-30 or 2024-00-10: none, with a warning).
  */
-function toRecord(row: Record<string, unknown>, t: MysqlTableConfig, datetimes: string[], timezone: string): SourceRecord {
-  for (const column of datetimes) {
-    const value = row[column];
-    if (typeof value === 'string') row[column] = isoDatetime(value, timezone);
+class RowReader {
+  private datetimes: string[] | null = null;
+  private dates: string[] = [];
+  private readonly times: ChangeTimeReader;
+  private readonly setting: string;
+
+  constructor(source: string, entity: Entity, private readonly t: MysqlTableConfig, private readonly timezone: string) {
+    this.times = new ChangeTimeReader({ format: 'iso', timezone });
+    this.setting = `sources.${source}.mysql.${entity === 'company' ? 'companies' : 'contacts'}`;
   }
-  const updated = row[t.updated];
-  return {
-    sourceKey: String(row[t.key]),
-    updatedAt: typeof updated === 'string' ? updated : null,
-    isDeleted: false,
-    payload: row,
-  };
+
+  columns(fields: Array<{ name: string; columnType: number }>): void {
+    this.datetimes ??= fields.filter((f) => DATETIME_TYPES.has(f.columnType)).map((f) => f.name);
+    this.dates = fields.filter((f) => DATE_TYPES.has(f.columnType)).map((f) => f.name);
+  }
+
+  /** A page's records, and the watermark its last dated row sets (null when it has none). */
+  page(rows: Row[]): { records: SourceRecord[]; mark: Mark | null } {
+    let mark: Mark | null = null;
+    const records = rows.map((row) => {
+      const updated = row[this.t.updated];
+      const record = this.record(row);
+      if (record.updatedAt !== null && typeof updated === 'string') mark = { updatedAt: updated, id: numericKey(record.sourceKey), key: record.sourceKey };
+      return record;
+    });
+    return { records, mark };
+  }
+
+  private record(row: Row): SourceRecord {
+    const updated = row[this.t.updated];
+    const issues: LandingIssue[] = [];
+    let updatedAt: SourceRecord['updatedAt'] = null;
+    if (typeof updated === 'string' && !isZeroDate(updated)) {
+      const time = this.times.read(updated);
+      if (time === UNREADABLE) issues.push(updatedUnparseable(this.t.updated, updated, `${this.setting}.updated, timezone ${this.timezone}`));
+      else updatedAt = time;
+    }
+    for (const column of this.datetimes!) {
+      const value = row[column];
+      if (typeof value === 'string') row[column] = isZeroDate(value) ? null : `${value.replace(' ', 'T')}${this.timezone}`;
+    }
+    for (const column of this.dates) {
+      if (typeof row[column] === 'string' && isZeroDate(row[column] as string)) row[column] = null;
+    }
+    let key = keyText(typeof row[this.t.key] === 'number' || typeof row[this.t.key] === 'string' ? String(row[this.t.key]) : row[this.t.key]);
+    if (key === null) {
+      issues.push(keyMissing(this.t.key, `${this.setting}.key`, row[this.t.key] ?? null));
+      key = keylessKey(JSON.stringify(row));
+    }
+    return { sourceKey: key, updatedAt, isDeleted: false, payload: row, issues: issues.length > 0 ? issues : undefined };
+  }
 }
 
-// mysql2 column types TIMESTAMP and DATETIME (dateStrings keeps them as the source text)
-const DATETIME_TYPES = new Set([7, 12]);
+/** The watermark a page sets: its last dated row's change time (as MySQL wrote it) and key. */
+interface Mark {
+  updatedAt: string;
+  /** The key as a number, 0 when it is not one (the key text is kept beside it). */
+  id: number;
+  key: string;
+}
 
-function isoDatetime(value: string, timezone: string): string {
-  return `${value.replace(' ', 'T')}${timezone}`;
+function numericKey(key: string): number {
+  return /^-?\d{1,15}$/.test(key) ? Number(key) : 0;
+}
+
+// mysql2 column types TIMESTAMP and DATETIME (dateStrings keeps them as the source text), DATE and NEWDATE
+const DATETIME_TYPES = new Set([7, 12]);
+const DATE_TYPES = new Set([10, 14]);
+
+/** MySQL's zero date: '0000-00-00' with or without a time (any year-month-day of zeros). */
+function isZeroDate(value: string): boolean {
+  return value.startsWith('0000-00-00');
 }
 
 /**
@@ -243,17 +368,18 @@ async function readPosition(pool: pg.Pool, source: string, entity: Entity, lagSe
 }
 
 /** The watermark only moves forward in (updated_at, id) order: a re-read overlap never moves it back. */
-async function savePosition(client: pg.PoolClient, source: string, entity: Entity, table: string, at: { updatedAt: string; id: number }, rows: number): Promise<void> {
+async function savePosition(client: pg.PoolClient, source: string, entity: Entity, table: string, at: Mark, rows: number): Promise<void> {
   await client.query(
-    `insert into etl.mysql_position as p (source, entity, source_table, updated_at, last_id, rows_landed)
-     values ($1, $2, $3, $4::timestamp, $5, $6)
+    `insert into etl.mysql_position as p (source, entity, source_table, updated_at, last_id, last_key, rows_landed)
+     values ($1, $2, $3, $4::timestamp, $5, $6, $7)
      on conflict (source, entity) do update set
-       updated_at = case when (excluded.updated_at, excluded.last_id) > (p.updated_at, p.last_id) then excluded.updated_at else p.updated_at end,
-       last_id = case when (excluded.updated_at, excluded.last_id) > (p.updated_at, p.last_id) then excluded.last_id else p.last_id end,
+       updated_at = case when (excluded.updated_at, excluded.last_id, excluded.last_key) > (p.updated_at, p.last_id, coalesce(p.last_key, '')) then excluded.updated_at else p.updated_at end,
+       last_id = case when (excluded.updated_at, excluded.last_id, excluded.last_key) > (p.updated_at, p.last_id, coalesce(p.last_key, '')) then excluded.last_id else p.last_id end,
+       last_key = case when (excluded.updated_at, excluded.last_id, excluded.last_key) > (p.updated_at, p.last_id, coalesce(p.last_key, '')) then excluded.last_key else p.last_key end,
        source_table = excluded.source_table,
        rows_landed = p.rows_landed + excluded.rows_landed,
        updated = now()`,
-    [source, entity, table, at.updatedAt, at.id, rows],
+    [source, entity, table, at.updatedAt, at.id, at.key, rows],
   );
 }
 
@@ -297,7 +423,8 @@ async function reconcileDeletes(
   });
   if (gone.length === 0) return 0;
   const now = new Date().toISOString();
-  const records: SourceRecord[] = gone.map((key) => ({ sourceKey: key, updatedAt: now, isDeleted: true, payload: { [t.key]: key, deleted_at: now } }));
+  const nowMicros = isoMicros(now);
+  const records: SourceRecord[] = gone.map((key) => ({ sourceKey: key, updatedAt: nowMicros, isDeleted: true, payload: { [t.key]: key, deleted_at: now } }));
   let landed = 0;
   for (let i = 0; i < records.length; i += o.config.batchSize) {
     const batch = await landBatch(pool, { source: o.source, entity, origin: `mysql:${t.table}:reconcile` }, records.slice(i, i + o.config.batchSize));
@@ -313,17 +440,21 @@ async function estimateRows(connection: mysql.Connection, table: string): Promis
   return Number.isFinite(n) && n > 0 ? n : null;
 }
 
-function lostConnection(e: unknown, where: string, source: string, table: string, r: TableResult): Error {
+function lostConnection(e: unknown, where: string, source: string, table: string, r: TableResult, lastKey: unknown = null): Error {
   const error = e as { code?: string; message?: string; fatal?: boolean };
   const lost = error.fatal === true || /closed state/.test(error.message ?? '') ||
     ['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(error.code ?? '');
-  const mark = r.watermark ? `updated_at ${r.watermark.updatedAt}, id ${r.watermark.id}` : 'where it was before this run';
   const what = lost ? `lost the connection to MySQL at ${where}` : `MySQL at ${where} failed`;
   const detail = error.code ? `${error.code}: ${error.message}` : error.message ?? String(e);
+  const after = lastKey === null ? '' : ` after the row with key ${String(lastKey)}`;
   return new MysqlLoadError(
-    `${what} while reading ${source} ${table} (${detail}); ` +
-    `${formatCount(r.rows)} rows in ${r.batches} batches were landed and the watermark stays at ${mark}; run again to continue`,
+    `${what} while reading ${source} ${table}${after} (${detail}); ` +
+    `${formatCount(r.rows)} rows in ${r.batches} batches were landed and the watermark stays at ${describeMark(r)}; run again to continue`,
   );
+}
+
+function describeMark(r: TableResult): string {
+  return r.watermark ? `updated_at ${r.watermark.updatedAt}, id ${r.watermark.id}` : 'where it was before this run';
 }
 
 /** host:port/database of a MySQL URL, never the password. */

@@ -1,10 +1,19 @@
-import { daysInMonth, zonedMicros } from '../db/copy-binary.js';
+import crypto from 'node:crypto';
+import type { Micros } from './change-time.js';
+
+/** What a loader could not take from a record as it is; the transform rejects by it. */
+export interface LandingIssue {
+  reason: 'key_missing' | 'unparseable' | 'updated_unparseable';
+  severity: 'error' | 'warning';
+  detail: string;
+  value?: string | null;
+}
 
 /** What a loader hands to the staging writer: one record exactly as the source sent it. */
 export interface SourceRecord {
   sourceKey: string;
-  /** Source's own last-change time (ISO-8601), when it has one. */
-  updatedAt: string | null;
+  /** The source's own last-change time (microseconds since 2000-01-01 UTC), when it has a readable one. */
+  updatedAt: Micros | null;
   isDeleted: boolean;
   /** The parsed record; undefined when the source sent something that does not parse. */
   payload: unknown;
@@ -15,6 +24,7 @@ export interface SourceRecord {
    * instead of serialising the payload again (the same message always hashes the same).
    */
   payloadText?: string;
+  issues?: LandingIssue[];
 }
 
 export type Entity = 'company' | 'contact';
@@ -26,24 +36,43 @@ export function parseEntity(value: string): Entity {
   throw new Error(`unknown entity '${value}': use companies or contacts`);
 }
 
-const ISO_TIMESTAMP = /^\d{4}-[01]\d-[0-3]\d(?:[T ][0-2]\d:[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?)?(?:Z|[+-][0-2]\d(?::?[0-5]\d)?)?$/;
-
-/** A timestamp from a source field as PostgreSQL reads it, or null when it is not a date. */
-export function toTimestamp(value: unknown): string | null {
-  // the common form, ISO-8601 with an offset, is read character by character (a hot path)
-  if (typeof value === 'string' && zonedMicros(value) !== null) return value;
-  // other ISO-8601 text goes through as sent (no Date round trip); anything else must parse as a date
-  // (Date.parse takes 29 February 2023 for 1 March; the server refuses it, so it is no date)
-  if (typeof value === 'string' && ISO_TIMESTAMP.test(value)) return isCalendarDate(value) && !Number.isNaN(Date.parse(value)) ? value : null;
-  if (typeof value !== 'string' && typeof value !== 'number') return null;
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+/**
+ * The key of a record that has none: derived from what it holds, so the same record landed
+ * again is the same row, and never from where it was (a position would turn into another
+ * record's key in the next export). Such a record is always rejected key_missing.
+ */
+export function keylessKey(content: string | Buffer): string {
+  return `#nokey:${crypto.createHash('md5').update(content).digest('hex')}`;
 }
 
-/** Whether the YYYY-MM-DD an ISO-8601 text starts with is a day of the calendar. */
-function isCalendarDate(iso: string): boolean {
-  const year = Number(iso.slice(0, 4));
-  const month = Number(iso.slice(5, 7));
-  const day = Number(iso.slice(8, 10));
-  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
+/** A source key from a field's value: text as it is, a number digit for digit; null when there is none. */
+export function keyText(value: unknown): string | null {
+  if (typeof value === 'string') return value.trim() === '' ? null : value;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  return null;
+}
+
+export function keyMissing(field: string, setting: string, value?: unknown): LandingIssue {
+  const what = value === undefined ? `no field '${field}' holding text or a number` : `field '${field}' is ${describe(value)}`;
+  return { reason: 'key_missing', severity: 'error', detail: `${what}: a record needs a key to be updated or deleted later (${setting})`, value: value === undefined ? null : JSON.stringify(value) };
+}
+
+export function updatedUnparseable(field: string, value: unknown, setting: string): LandingIssue {
+  return {
+    reason: 'updated_unparseable',
+    severity: 'warning',
+    detail: `field '${field}' is not a change time in a form the source's settings allow (${setting}); the version has no change time`,
+    value: typeof value === 'string' ? value : JSON.stringify(value),
+  };
+}
+
+export function unparseable(detail: string): LandingIssue {
+  return { reason: 'unparseable', severity: 'error', detail };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return 'empty';
+  if (typeof value === 'number') return `a number JavaScript cannot hold exactly (${value})`;
+  return Array.isArray(value) ? 'an array' : `a${typeof value === 'object' ? 'n object' : ` ${typeof value}`}`;
 }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryConfig, type RegistryConfig } from '../../src/config.js';
 import { REGISTRY_SNAPSHOT } from '../../src/generate/index.js';
 import { drainQueue } from '../../src/jobs/worker.js';
+import { isoMicros } from '../../src/land/change-time.js';
 import { DadataStub } from '../../src/registry/dadata-stub.js';
 import type { RegistryRecord } from '../../src/registry/provider.js';
 import { runTransform } from '../../src/transform/run.js';
@@ -144,7 +145,7 @@ describe('registry check with graphile-worker against a DaData-compatible stub',
     const inn = '7707083893';
     const { landBatch } = await import('../../src/land/staging-writer.js');
     await landBatch(db.pool, { source: 'store_b', entity: 'company', origin: 'test' }, [{
-      sourceKey: 'B-NEW', updatedAt: '2026-10-01T00:00:00Z', isDeleted: false,
+      sourceKey: 'B-NEW', updatedAt: isoMicros('2026-10-01T00:00:00Z'), isDeleted: false,
       payload: { id: 'B-NEW', inn, title: 'ПАО Сбербанк', updated: '2026-10-01T00:00:00Z' } }]);
     await runTransform(db.pool);
     expect(await db.value(`select is_ready from canonical.company where inn = $1`, [inn])).toBe(false);

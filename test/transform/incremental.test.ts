@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeChanges } from '../../src/generate/changes.js';
 import type { ManifestFile } from '../../src/generate/index.js';
+import { isoMicros } from '../../src/land/change-time.js';
 import { runTransform } from '../../src/transform/run.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { landSample, makeSample, type Sample } from '../helpers/sample.js';
@@ -97,10 +98,10 @@ describe('a batch landed while the transform starts', () => {
     const db = await createTestDatabase();
     try {
       const { landBatch } = await import('../../src/land/staging-writer.js');
-      const company = { sourceKey: 'B-R1', updatedAt: '2026-10-01T00:00:00Z', isDeleted: false,
+      const company = { sourceKey: 'B-R1', updatedAt: isoMicros('2026-10-01T00:00:00Z'), isDeleted: false,
         payload: { id: 'B-R1', inn: '7707083893', title: 'ПАО Сбербанк', updated: '2026-10-01T00:00:00Z' } };
       await landBatch(db.pool, { source: 'store_b', entity: 'company', origin: 'test' }, [company]);
-      const contact = { sourceKey: 'BC-R1', updatedAt: '2026-10-01T00:00:00Z', isDeleted: false,
+      const contact = { sourceKey: 'BC-R1', updatedAt: isoMicros('2026-10-01T00:00:00Z'), isDeleted: false,
         payload: { id: 'BC-R1', company_id: 'B-R1', name: 'Попов Иван Петрович', phones: ['8 (905) 982-40-32'], updated: '2026-10-01T00:00:00Z' } };
       // the contact commits after the phones were parsed and before the procedure starts
       await runTransform(db.pool, {
@@ -120,9 +121,9 @@ describe('a batch landed while the transform starts', () => {
     const db = await createTestDatabase();
     try {
       const { landBatch } = await import('../../src/land/staging-writer.js');
-      const company = { sourceKey: 'B-P1', updatedAt: '2026-10-01T00:00:00Z', isDeleted: false,
+      const company = { sourceKey: 'B-P1', updatedAt: isoMicros('2026-10-01T00:00:00Z'), isDeleted: false,
         payload: { id: 'B-P1', inn: '7707083893', title: 'ПАО Сбербанк', phones: ['8 (495) 500-55-50', 'нет'], updated: '2026-10-01T00:00:00Z' } };
-      const contact = { sourceKey: 'BC-P1', updatedAt: '2026-10-01T00:00:00Z', isDeleted: false,
+      const contact = { sourceKey: 'BC-P1', updatedAt: isoMicros('2026-10-01T00:00:00Z'), isDeleted: false,
         payload: { id: 'BC-P1', company_id: 'B-P1', name: 'Попов Иван Петрович', phones: ['8 (905) 982-40-32', '8 (495) 500-55-50'], updated: '2026-10-01T00:00:00Z' } };
       await landBatch(db.pool, { source: 'store_b', entity: 'company', origin: 'test' }, [company]);
       await landBatch(db.pool, { source: 'store_b', entity: 'contact', origin: 'test' }, [contact]);

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kafkaSource } from '../../src/config.js';
+import { KafkaConsumer } from '../../src/consume/consumer.js';
+import { runTransform } from '../../src/transform/run.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { BROKERS, createTopic, kafkaAvailable, produce } from '../helpers/kafka.js';
+
+// What a live feed really carries: JSON that JavaScript accepts and PostgreSQL refuses, ids
+// past 2^53, events without an id, change times in the Russian form or in none. One such
+// message must never stop the partition.
+
+const available = await kafkaAvailable();
+
+/** A company event as store B writes it; `data` is JSON text, so it can hold what JSON.stringify never writes. */
+const event = (data: string, occurredAt = '2026-11-02T10:00:00Z') =>
+  Buffer.from(`{"event":"company.upserted","occurred_at":"${occurredAt}","data":{${data}}}`);
+
+const MESSAGES = [
+  event('"id":"K-1","inn":"7707083893","title":"Первая","updated":"2026-11-02T10:00:00Z"'),
+  event('"id":"K-2","inn":"7736050003","title":"\\ud800 одиночный суррогат","updated":"2026-11-02T10:00:00Z"'),
+  event('"id":"K-3","inn":"7702070139","revenue":1e1000000,"updated":"2026-11-02T10:00:00Z"'),
+  event('"id":12345678901234567890,"inn":"7710140679","title":"Большой id 1","updated":"2026-11-02T10:00:00Z"'),
+  event('"id":12345678901234567891,"inn":"7728168971","title":"Большой id 2","updated":"2026-11-02T10:00:00Z"'),
+  event('"inn":"7703270067","title":"Без id","updated":"2026-11-02T10:00:00Z"'),
+  event('"id":"K-7","inn":"7704217370","title":"Русская дата","updated":"01.10.2026 12:00"'),
+  event('"id":"K-8","inn":"7712040126","title":"Мусор","updated":"garbage"', '2026-11-03T08:00:00Z'),
+  event('"id":"K-9","inn":"7707049388","title":"Последняя","updated":"2026-11-02T10:00:00Z"'),
+];
+
+describe.skipIf(!available)('Kafka consumer and messages real feeds carry', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('lands what PostgreSQL refuses as raw text, keeps big ids exact, keys nothing by position, and goes on', async () => {
+    const topic = await createTopic(1);
+    await produce(topic, MESSAGES);
+    const consumer = new KafkaConsumer(db.pool, {
+      brokers: BROKERS,
+      source: 'store_b_events',
+      config: { ...kafkaSource({ sources: {} }, 'store_b_events'), topic, groupId: `g-${topic}` },
+      transform: false,
+    });
+    await consumer.start();
+    const deadline = Date.now() + 60_000;
+    while (Number(await db.value(`select coalesce(sum(next_offset), 0) from etl.kafka_offset where topic = $1`, [topic])) < MESSAGES.length) {
+      if (Date.now() > deadline) throw new Error(`the partition stopped: ${consumer.describe()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await consumer.stop();
+    expect(consumer.stats).toMatchObject({ messages: MESSAGES.length, unparseable: 2 });
+
+    const records = await db.rows<{ source_key: string; payload: unknown; reason: string | null; at: Date | null }>(
+      `select source_key, payload is not null as payload, landing_issues -> 0 ->> 'reason' as reason, source_updated_at as at
+       from staging.record order by staging_id`);
+    expect(records.map((r) => [r.source_key.replace(/^#nokey:\w+$/, '#nokey'), r.payload, r.reason])).toEqual([
+      ['K-1', true, null],
+      ['K-2', false, 'unparseable'],
+      ['K-3', false, 'unparseable'],
+      ['12345678901234567890', true, null],
+      ['12345678901234567891', true, null],
+      ['#nokey', true, 'key_missing'],
+      ['K-7', true, null],
+      ['K-8', true, 'updated_unparseable'],
+      ['K-9', true, null],
+    ]);
+    // day first, in the source's zone (+00:00 by default); an unreadable time leaves the event's own
+    expect(records[6]!.at?.toISOString()).toBe('2026-10-01T12:00:00.000Z');
+    expect(records[7]!.at?.toISOString()).toBe('2026-11-03T08:00:00.000Z');
+
+    await runTransform(db.pool);
+    const rejections = await db.rows<{ source_key: string; reason: string; detail: string }>(
+      `select source_key, reason, detail from etl.rejection where resolved_at is null order by staging_id, reason`);
+    expect(rejections.map((r) => [r.source_key.replace(/^#nokey:\w+$/, '#nokey'), r.reason])).toEqual([
+      ['K-2', 'unparseable'], ['K-3', 'unparseable'], ['#nokey', 'key_missing'], ['K-8', 'updated_unparseable']]);
+    expect(rejections[0]!.detail).toMatch(/PostgreSQL refused the JSON: .*surrogate/);
+    expect(rejections[2]!.detail).toContain("no field 'data.id'");
+    expect(await db.value(`select count(*) from canonical.company where inn in ('7707083893', '7710140679', '7728168971', '7704217370', '7712040126', '7707049388')`)).toBe('6');
+  });
+});
