@@ -4,12 +4,15 @@
 
 create or replace function etl.clean_companies() returns void
 language plpgsql as $$
+declare
+  held constant bigint[] := array(select batch_id from tf_held_batch);
 begin
   -- The current version: latest source updated_at, then latest landed.
   create temp table tf_company_current on commit drop as
   select distinct on (r.source, r.source_key) r.source, r.source_key, r.staging_id
   from tf_company_key k
   join staging.record r on r.source = k.source and r.entity = 'company' and r.source_key = k.source_key
+  where r.batch_id <> all (held)  -- batches waiting for their phones (see etl.transform)
   order by r.source, r.source_key, r.source_updated_at desc nulls last, r.staging_id desc;
   analyze tf_company_current;
 

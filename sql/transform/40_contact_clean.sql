@@ -5,6 +5,8 @@
 drop function if exists etl.clean_contacts();
 create or replace function etl.clean_contacts(is_full boolean) returns void
 language plpgsql as $$
+declare
+  held constant bigint[] := array(select batch_id from tf_held_batch);
 begin
   -- Contacts whose source company changed INN or verdict may have changed company or
   -- verdict too (a full run has every contact in scope already).
@@ -21,6 +23,7 @@ begin
   select distinct on (r.source, r.source_key) r.source, r.source_key, r.staging_id
   from tf_contact_key k
   join staging.record r on r.source = k.source and r.entity = 'contact' and r.source_key = k.source_key
+  where r.batch_id <> all (held)  -- batches waiting for their phones (see etl.transform)
   order by r.source, r.source_key, r.source_updated_at desc nulls last, r.staging_id desc;
   analyze tf_contact_current;
 

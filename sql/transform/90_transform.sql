@@ -1,15 +1,21 @@
 -- call etl.transform();              -- what landed since the last run
 -- call etl.transform(full => true);  -- every source record again, from all of staging
+-- Either call returns the run's id (run_id), whose row in etl.run holds what it did.
 -- only_batches limits a run to these batches (`b2b-etl transform` passes the batches whose
 -- phones it has just parsed); batches landed meanwhile stay pending for the next run.
+-- Without it, pending batches holding phone texts that etl.phone_dictionary does not know
+-- yet stay pending, their versions unseen, until `b2b-etl transform` has parsed them: taken
+-- now, valid phones would be rejected as phone_invalid.
 -- Both reach the same canonical state and keep canonical ids. One transaction: a run
 -- that fails leaves canonical as it was. Runs one at a time (advisory lock).
 drop procedure if exists etl.transform(boolean);  -- the signature before only_batches
-create or replace procedure etl.transform(full boolean default false, only_batches bigint[] default null)
+drop procedure if exists etl.transform(boolean, bigint[]);  -- the signature before run_id
+create or replace procedure etl.transform(full boolean default false, only_batches bigint[] default null, inout run_id bigint default null)
 language plpgsql as $$
 declare
   is_full constant boolean := transform.full;
   this_run bigint;
+  held_batches integer;
   run_stats jsonb;
   steps jsonb := '{}';        -- seconds per step, kept in etl.run.stats
   step_started timestamptz;
@@ -25,12 +31,24 @@ begin
   -- An incremental run looks up a few thousand keys in tables of millions: index lookups
   -- are what it needs, and the default page cost (spinning disks) talks the planner out of them.
   perform set_config('random_page_cost', '1.1', true);
-  insert into etl.run (kind) values (case when is_full then 'full' else 'incremental' end) returning run_id into this_run;
+  insert into etl.run as r (kind) values (case when is_full then 'full' else 'incremental' end) returning r.run_id into this_run;
+
+  create temp table tf_held_batch (batch_id bigint primary key) on commit drop;
+  if only_batches is null then
+    insert into tf_held_batch
+    select distinct p.batch_id
+    from staging.raw_phone p
+    where p.staging_id > (select coalesce(min(first_staging_id), 0) from staging.batch where transformed_at is null)
+      and p.batch_id in (select batch_id from staging.batch where transformed_at is null)
+      and not exists (select from etl.phone_dictionary d where d.raw = p.raw);
+  end if;
+  held_batches := (select count(*) from tf_held_batch);
 
   create temp table tf_batch on commit drop as
   select batch_id, first_staging_id from staging.batch
   where (is_full or transformed_at is null)
-    and (only_batches is null or batch_id = any (only_batches));
+    and (only_batches is null or batch_id = any (only_batches))
+    and batch_id not in (select batch_id from tf_held_batch);
   -- A big load lands faster than autovacuum analyzes; plans need the real row counts.
   if (select coalesce(sum(b.rows_landed), 0) from staging.batch b join tf_batch using (batch_id)) > 50000 then
     analyze staging.record;
@@ -130,9 +148,15 @@ begin
     'registry_checks_queued', registry_queued,
     'step_seconds', steps,
     'phones_not_in_dictionary', (select count(*) from tf_unknown_phone),
+    'batches_held_for_phones', held_batches,
     'big_run', is_big
   ) into run_stats;
-  update etl.run set finished_at = clock_timestamp(), stats = run_stats where run_id = this_run;
+  update etl.run r set finished_at = clock_timestamp(), stats = run_stats where r.run_id = this_run;
+  run_id := this_run;
+  if held_batches > 0 then
+    raise notice 'transform: % batches wait: their phone texts are not in etl.phone_dictionary yet; `b2b-etl transform` parses them and takes them',
+      held_batches;
+  end if;
   if (run_stats ->> 'phones_not_in_dictionary')::int > 0 then
     raise notice 'transform: % phone texts are not in etl.phone_dictionary and were treated as invalid; `b2b-etl transform` parses them first',
       run_stats ->> 'phones_not_in_dictionary';

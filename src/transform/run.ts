@@ -27,9 +27,11 @@ export async function runTransform(
   const notice = (msg: { message?: string }) => options.onNotice?.(msg.message ?? '');
   client.on('notice', notice);
   try {
-    await client.query('call etl.transform(full => $1, only_batches => $2)', [full, fill.batches]);
+    const called = await client.query<{ run_id: string }>('call etl.transform(full => $1, only_batches => $2, run_id => null)', [full, fill.batches]);
+    // the run this call made, not the newest one: another process may have run one since
     const { rows } = await client.query<{ run_id: string; stats: Record<string, number>; big_run: boolean }>(
-      `select run_id, stats, (stats ->> 'big_run')::boolean as big_run from etl.run order by run_id desc limit 1`,
+      `select run_id, stats, (stats ->> 'big_run')::boolean as big_run from etl.run where run_id = $1`,
+      [called.rows[0]!.run_id],
     );
     const stats = rows[0]!.stats;
     const seconds = (Date.now() - started) / 1000;

@@ -117,7 +117,7 @@ describe('a batch landed while the transform starts', () => {
     }
   });
 
-  it('says how many phone texts it took for invalid when called before they were parsed', async () => {
+  it('keeps batches with unparsed phone texts pending when an analyst calls the procedure, full or not, and returns the run id', async () => {
     const db = await createTestDatabase();
     try {
       const { landBatch } = await import('../../src/land/staging-writer.js');
@@ -127,26 +127,37 @@ describe('a batch landed while the transform starts', () => {
         payload: { id: 'BC-P1', company_id: 'B-P1', name: 'Попов Иван Петрович', phones: ['8 (905) 982-40-32', '8 (495) 500-55-50'], updated: '2026-10-01T00:00:00Z' } };
       await landBatch(db.pool, { source: 'store_b', entity: 'company', origin: 'test' }, [company]);
       await landBatch(db.pool, { source: 'store_b', entity: 'contact', origin: 'test' }, [contact]);
-      // straight from SQL, without `b2b-etl transform` parsing the phones first
+      // straight from SQL, as the README's recipe does, without `b2b-etl transform` parsing the phones first
       const client = await db.pool.connect();
       const notices: string[] = [];
       client.on('notice', (n) => notices.push(n.message ?? ''));
+      const runIds: string[] = [];
       try {
-        await client.query('call etl.transform()');
+        for (const call of ['call etl.transform()', 'call etl.transform(full => true)']) {
+          const { rows } = await client.query<{ run_id: string }>(call);
+          runIds.push(rows[0]!.run_id);
+        }
       } finally {
         client.release();
       }
-      expect(await db.value(`select stats ->> 'phones_not_in_dictionary' from etl.run order by run_id desc limit 1`)).toBe('3');
-      expect(notices.join('\n')).toMatch(/3 phone texts are not in etl\.phone_dictionary/);
-      expect(await db.value(`select stats ->> 'big_run' from etl.run order by run_id desc limit 1`)).toBe('false');
-      // parsed and transformed again, nothing is missing; a full run is vacuumed after it
+      // each call says which run it was, and that run says the batches wait
+      const runs = await db.rows<{ run_id: string; kind: string; held: string }>(
+        `select run_id::text, kind, stats ->> 'batches_held_for_phones' as held from etl.run order by run_id`);
+      expect(runs).toEqual([{ run_id: runIds[0], kind: 'incremental', held: '2' }, { run_id: runIds[1], kind: 'full', held: '2' }]);
+      expect(notices.join('\n')).toMatch(/2 batches wait: their phone texts are not in etl\.phone_dictionary/);
+      expect(await db.value(`select count(*) from staging.batch where transformed_at is null`)).toBe('2');
+      expect(await db.value(`select count(*) from etl.rejection where reason = 'phone_invalid'`)).toBe('0');
+      expect(await db.value(`select count(*) from etl.source_contact`)).toBe('0');
+      // parsed and transformed: nothing is missing, the one real bad text is the one rejected
       const vacuumed = `select last_vacuum is not null from pg_stat_user_tables where relid = 'canonical.contact'::regclass`;
       expect(await db.value(vacuumed)).toBe(false);
-      await runTransform(db.pool, { full: true });
+      const result = await runTransform(db.pool, { full: true });
+      expect(result.runId).toBe(Number(runIds[1]) + 1);
       expect(await db.value(`select stats ->> 'phones_not_in_dictionary' from etl.run order by run_id desc limit 1`)).toBe('0');
       expect(await db.value(`select stats ->> 'big_run' from etl.run order by run_id desc limit 1`)).toBe('true');
       expect(await db.value(vacuumed)).toBe(true);
       expect(await db.value(`select array_to_string(phones, ',') from canonical.contact`)).toBe('+79059824032,+74955005550');
+      expect(await db.rows(`select source_key, value from etl.rejection where reason = 'phone_invalid'`)).toEqual([{ source_key: 'B-P1', value: 'нет' }]);
     } finally {
       await db.drop();
     }
