@@ -1,87 +1,187 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import knex, { type Knex } from 'knex';
 import { Logger, runMigrations as runWorkerMigrations } from 'graphile-worker';
 import pg from 'pg';
+import { DatabaseConnectionError } from './connection.js';
 import { projectRoot } from './paths.js';
 
 const quietLogger = new Logger(() => () => {});
 
-/** Folders of sql/ applied by migrate, in this order; sql/checks holds queries, not DDL. */
-const SQL_FOLDERS = ['functions', 'staging', 'transform', 'audit'];
+/**
+ * Folders of sql/ applied by migrate, in this order; sql/checks holds queries, not DDL.
+ * grants stays last: it grants on every view and table the others created.
+ */
+const SQL_FOLDERS = ['functions', 'staging', 'transform', 'audit', 'grants'];
 
-/** knex migrations read from migrations/*.sql: plain numbered files, append-only. */
-class SqlFileMigrations implements Knex.MigrationSource<string> {
-  constructor(private readonly folder: string) {}
-  async getMigrations(): Promise<string[]> {
-    return readdirSync(this.folder).filter((f) => f.endsWith('.sql')).sort();
-  }
-  getMigrationName(file: string): string {
-    return file;
-  }
-  async getMigration(file: string): Promise<Knex.Migration> {
-    const sql = readFileSync(join(this.folder, file), 'utf8');
-    return {
-      up: (db: Knex) => db.raw(sql),
-      down: () => {
-        throw new Error(`${file}: migrations are append-only; write a new one instead of rolling back`);
-      },
-    };
-  }
+/** One migrate at a time per database: two would apply a migration twice, or race on create-or-replace. */
+const LOCK = 'b2b-etl migrate';
+
+/** A migration the database and migrations/ disagree about, or one that failed: nothing more was done. */
+export class MigrationError extends Error {}
+
+export interface Migration {
+  name: string;
+  sql: string;
+  /** sha256 of the file with line endings normalised, so a Windows checkout reads the same. */
+  checksum: string;
 }
 
 export interface MigrateResult {
   applied: string[];
+  /** Migrations applied before checksums were kept, whose checksum this run recorded. */
+  checksumsRecorded: string[];
   sqlFiles: number;
 }
 
+/** migrations/*.sql in the order they apply: plain numbered files, append-only. */
+export function readMigrations(root = projectRoot()): Migration[] {
+  const folder = join(root, 'migrations');
+  return readdirSync(folder).filter((f) => f.endsWith('.sql')).sort().map((name) => {
+    const sql = readFileSync(join(folder, name), 'utf8');
+    return { name, sql, checksum: createHash('sha256').update(sql.replace(/\r\n/g, '\n')).digest('hex') };
+  });
+}
+
 /**
- * Brings a database to the current schema: pending migrations (tables), then every file
- * under sql/ (create or replace functions, views, procedures), all in one transaction each.
+ * Brings a database to the current schema: pending migrations (tables), each in its own
+ * transaction with its row in etl.schema_migration, then every file under sql/ (create or
+ * replace functions, views, procedures) in one transaction. Refuses, before changing
+ * anything, a database whose applied migrations differ from the files of the same name.
  */
 export async function migrate(databaseUrl: string): Promise<MigrateResult> {
   const root = projectRoot();
+  const migrations = readMigrations(root);
   const files = sqlFiles(root);
-  const db = knex({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 1 } });
-  let applied: string[];
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'b2b-etl migrate' });
+  client.on('error', () => {}); // surfaced through the query that fails
   try {
-    await db.raw('create schema if not exists etl');
-    [, applied] = (await db.migrate.latest({
-      migrationSource: new SqlFileMigrations(join(root, 'migrations')),
-      schemaName: 'etl',
-      tableName: 'schema_migration',
-    })) as [number, string[]];
-  } finally {
-    await db.destroy();
+    await client.connect();
+  } catch (e) {
+    throw new DatabaseConnectionError(databaseUrl, 'DATABASE_URL', e);
   }
-  // graphile-worker's own schema (its job queue), kept by its own migrations
-  await runWorkerMigrations({ connectionString: databaseUrl, logger: quietLogger });
-  await applySqlFiles(databaseUrl, root, files);
-  return { applied, sqlFiles: files.length };
+  try {
+    await client.query('select pg_advisory_lock(hashtext($1))', [LOCK]);
+    await ensureLedger(client);
+    const ledger = await appliedMigrations(client);
+    checkApplied(ledger, migrations);
+    const applied: string[] = [];
+    const batch = Math.max(0, ...[...ledger.values()].map((m) => m.batch)) + 1;
+    for (const migration of migrations.filter((m) => !ledger.has(m.name))) {
+      await applyMigration(client, migration, batch, applied);
+      applied.push(migration.name);
+    }
+    const checksumsRecorded = await recordMissingChecksums(client, ledger, migrations);
+    // graphile-worker's own schema (its job queue), kept by its own migrations
+    await runWorkerMigrations({ connectionString: databaseUrl, logger: quietLogger });
+    await applySqlFiles(client, root, files);
+    return { applied, checksumsRecorded, sqlFiles: files.length };
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
-async function applySqlFiles(databaseUrl: string, root: string, files: string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
+/** The migrations/ files the database has not applied yet (all of them for an empty database). */
+export async function pendingMigrations(client: pg.Pool | pg.PoolClient, root = projectRoot()): Promise<string[]> {
+  const { rows: [ledger] } = await client.query<{ exists: boolean }>(`select to_regclass('etl.schema_migration') is not null as exists`);
+  const done = new Set<string>();
+  if (ledger?.exists) {
+    const { rows } = await client.query<{ name: string }>('select name from etl.schema_migration');
+    for (const row of rows) done.add(row.name);
+  }
+  return readMigrations(root).map((m) => m.name).filter((name) => !done.has(name));
+}
+
+/**
+ * etl.schema_migration, as the knex migrator that first kept it laid it out, plus the
+ * checksum of each applied file (null for those applied before checksums were kept).
+ */
+async function ensureLedger(client: pg.Client): Promise<void> {
+  await client.query(`
+    create schema if not exists etl;
+    create table if not exists etl.schema_migration (
+      id serial primary key, name varchar(255), batch integer, migration_time timestamptz);
+    alter table etl.schema_migration add column if not exists checksum text;
+    comment on column etl.schema_migration.checksum is
+      'sha256 of the migration file as applied; migrate refuses a file that no longer matches'`);
+}
+
+interface Applied {
+  batch: number;
+  at: Date | null;
+  checksum: string | null;
+}
+
+async function appliedMigrations(client: pg.Client): Promise<Map<string, Applied>> {
+  const { rows } = await client.query<{ name: string; batch: number; migration_time: Date | null; checksum: string | null }>(
+    'select name, batch, migration_time, checksum from etl.schema_migration order by id');
+  return new Map(rows.map((r) => [r.name, { batch: r.batch, at: r.migration_time, checksum: r.checksum }]));
+}
+
+function checkApplied(ledger: Map<string, Applied>, migrations: Migration[]): void {
+  const files = new Map(migrations.map((m) => [m.name, m]));
+  for (const [name, applied] of ledger) {
+    const file = files.get(name);
+    const when = applied.at ? ` on ${applied.at.toISOString().slice(0, 10)}` : '';
+    if (!file) {
+      throw new MigrationError(`this database has migration ${name} applied${when}, and migrations/ has no such file: ` +
+        'it was migrated by a newer b2b-etl; use that version. Nothing was migrated.');
+    }
+    if (applied.checksum && applied.checksum !== file.checksum) {
+      throw new MigrationError(`migrations/${name} differs from the migration of that name applied to this database${when}: ` +
+        `applied migrations are never edited; restore the file (git checkout -- migrations/${name}) and put the change ` +
+        'in a new numbered migration. Nothing was migrated.');
+    }
+  }
+}
+
+async function applyMigration(client: pg.Client, migration: Migration, batch: number, appliedBefore: string[]): Promise<void> {
   try {
     await client.query('begin');
-    // One migrate at a time: concurrent create-or-replace of the same function fails.
-    await client.query('select pg_advisory_xact_lock(hashtext($1))', ['b2b-etl migrate']);
+    await client.query(migration.sql);
+    await client.query(
+      'insert into etl.schema_migration (name, batch, migration_time, checksum) values ($1, $2, now(), $3)',
+      [migration.name, batch, migration.checksum]);
+    await client.query('commit');
+  } catch (e) {
+    await client.query('rollback').catch(() => {});
+    const earlier = appliedBefore.length ? `; ${appliedBefore.join(', ')} applied before it stay applied` : '';
+    throw new MigrationError(`migrations/${migration.name}${sqlPlace(migration.sql, e)}: ${(e as Error).message}; ` +
+      `this migration was rolled back${earlier}, sql/ was not applied`);
+  }
+}
+
+async function recordMissingChecksums(client: pg.Client, ledger: Map<string, Applied>, migrations: Migration[]): Promise<string[]> {
+  const missing = migrations.filter((m) => ledger.has(m.name) && !ledger.get(m.name)!.checksum);
+  for (const m of missing) {
+    await client.query('update etl.schema_migration set checksum = $2 where name = $1 and checksum is null', [m.name, m.checksum]);
+  }
+  return missing.map((m) => m.name);
+}
+
+async function applySqlFiles(client: pg.Client, root: string, files: string[]): Promise<void> {
+  try {
+    await client.query('begin');
     for (const file of files) {
+      const sql = readFileSync(file, 'utf8');
       try {
-        await client.query(readFileSync(file, 'utf8'));
+        await client.query(sql);
       } catch (e) {
-        const where = (e as { position?: string }).position;
-        throw new Error(`${relative(root, file)}${where ? ` (character ${where})` : ''}: ${(e as Error).message}`);
+        throw new MigrationError(`${relative(root, file)}${sqlPlace(sql, e)}: ${(e as Error).message}; nothing of sql/ was applied (rolled back)`);
       }
     }
     await client.query('commit');
   } catch (e) {
     await client.query('rollback').catch(() => {});
     throw e;
-  } finally {
-    await client.end();
   }
+}
+
+/** " (line N)" of the statement PostgreSQL complained about, when it says where. */
+function sqlPlace(sql: string, e: unknown): string {
+  const position = Number((e as { position?: string }).position);
+  if (!Number.isInteger(position) || position <= 0) return '';
+  return ` (line ${sql.slice(0, position - 1).split('\n').length})`;
 }
 
 function sqlFiles(root: string): string[] {

@@ -65,7 +65,7 @@ export async function landMysql(pool: pg.Pool, o: LandMysqlOptions): Promise<Lan
       connectTimeout: 10_000,
     });
   } catch (e) {
-    throw new MysqlLoadError(`cannot connect to MySQL at ${where}: ${(e as Error).message}`);
+    throw new MysqlLoadError(`cannot connect to MySQL at ${where} (MYSQL_URL): ${(e as Error).message}`);
   }
   connection.on('error', () => {}); // surfaced through the query that fails
   const tables: TableResult[] = [];
