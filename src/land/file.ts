@@ -16,6 +16,8 @@ export interface LandFileOptions extends FileReadOptions {
   resume?: boolean;
   batchSize?: number;
   quiet?: boolean;
+  /** Records the server refuses that may be landed raw and rejected before the load stops (default 0). */
+  maxErrors?: number;
 }
 
 export interface LandFileResult {
