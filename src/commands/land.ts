@@ -93,7 +93,7 @@ async function landFileCommand(file: string, flags: LandFileFlags): Promise<numb
 async function landMysqlCommand(flags: LandMysqlFlags): Promise<number> {
   if (flags.full && flags.since) throw new UsageError('--full reads everything; --since starts an incremental sync elsewhere: give one of them');
   const url = process.env.MYSQL_URL;
-  if (!url) throw new UsageError('MYSQL_URL is not set: mysql://USER:PASSWORD@HOST:PORT/DATABASE of the source replica');
+  if (!url) throw new UsageError('MYSQL_URL is not set: the source replica as mysql://USER@HOST:3306/DATABASE (a password goes after the user and a colon)');
   const config = mysqlSource(loadConfig(), flags.source);
   if (flags.batchSize) config.batchSize = flags.batchSize;
   await withDatabase((db) =>

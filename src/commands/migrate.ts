@@ -17,7 +17,7 @@ export function defineMigrate(program: Command): void {
 async function migrateCommand(): Promise<number> {
   const db = await openDatabase({ log });
   try {
-    const result = await migrate(db.url);
+    const result = await migrate(db.url, { log });
     const recorded = result.checksumsRecorded.length
       ? `; checksums recorded for ${result.checksumsRecorded.length} migration(s) applied before checksums were kept` : '';
     log(`migrated ${describeServer(db.url, 5432)}: ${result.applied.length} new migration(s)` +

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withDatabase } from './context.js';
+import { UsageError, withDatabase } from './context.js';
 import { action } from './define.js';
 
 export function defineWhy(program: Command): void {
@@ -14,6 +14,7 @@ export function defineWhy(program: Command): void {
 
 /** `b2b-etl why 7707083893` or `b2b-etl why store_b:B-17`. */
 async function whyCommand(subject: string): Promise<number> {
+  if (!subject.trim()) throw new UsageError('why: give an INN or SOURCE:KEY, e.g. b2b-etl why store_b:B-17');
   const lines = await withDatabase(async (db) => {
     const { rows } = await db.pool.query<{ record: string | null; at: Date | null; kind: string; story: string }>(
       'select record, at, kind, story from etl.why($1)',

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { ConfigError } from '../config-problems.js';
 import { describeServer, mask, maskUrl } from '../secrets.js';
 import { startEmbeddedPostgres } from './embedded.js';
 
@@ -14,6 +15,9 @@ export interface Database {
  */
 export async function openDatabase(options: { log?: (line: string) => void; url?: string; poolSize?: number } = {}): Promise<Database> {
   let url = options.url ?? process.env.DATABASE_URL;
+  if (url && !URL.canParse(url)) {
+    throw new ConfigError('DATABASE_URL is not a URL like postgres://USER@HOST:5432/DATABASE (a password goes after the user and a colon); unset it for the embedded server');
+  }
   let stopServer = async () => {};
   const setting = url ? 'DATABASE_URL' : 'the embedded server in .data/postgres; set DATABASE_URL to use another';
   if (!url) {

@@ -49,12 +49,16 @@ export function readMigrations(root = projectRoot()): Migration[] {
  * replace functions, views, procedures) in one transaction. Refuses, before changing
  * anything, a database whose applied migrations differ from the files of the same name.
  */
-export async function migrate(databaseUrl: string): Promise<MigrateResult> {
+export async function migrate(databaseUrl: string, options: { log?: (line: string) => void } = {}): Promise<MigrateResult> {
   const root = projectRoot();
   const migrations = readMigrations(root);
   const files = sqlFiles(root);
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'b2b-etl migrate' });
   client.on('error', () => {}); // surfaced through the query that fails
+  // a warning the SQL raises is for the user (a role it could not create, say)
+  client.on('notice', (notice) => {
+    if (notice.severity === 'WARNING') options.log?.(`migrate: ${notice.message}`);
+  });
   try {
     await client.connect();
   } catch (e) {

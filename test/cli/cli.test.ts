@@ -71,6 +71,7 @@ describe('usage errors: one sentence, exit 2, no stack', () => {
     [['land', 'file', 'x.json', '--source', 's', '--entity', 'people'], "b2b-etl land file: option '--entity <entity>' argument 'people' is invalid. Allowed choices are companies, contacts; see b2b-etl land file --help\n"],
     [['land', 'file', 'x.json', '--source', 's', '--entity', 'companies', '--max-errors', 'many'], "b2b-etl land file: option '--max-errors <n>' argument 'many' is invalid. Expected a whole number, 0 or more; see b2b-etl land file --help\n"],
     [['why'], "b2b-etl why: missing required argument 'subject'; see b2b-etl why --help\n"],
+    [['why', ' '], 'b2b-etl: why: give an INN or SOURCE:KEY, e.g. b2b-etl why store_b:B-17\n'],
     [['transform', 'now'], "b2b-etl transform: too many arguments for 'transform'. Expected 0 arguments but got 1; see b2b-etl transform --help\n"],
     [['land', 'mysql', '--source', 'store_a', '--full', '--since', '2024-01-01'], 'b2b-etl: --full reads everything; --since starts an incremental sync elsewhere: give one of them\n'],
   ];

@@ -97,6 +97,12 @@ describe('connection errors name the setting to fix', () => {
     }
   });
 
+  it('a DATABASE_URL that is not a URL is a configuration error, not a lookup of a host named after it', async () => {
+    const result = await runCli(['status'], 'host=db password=Pw-9-secret');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('b2b-etl: DATABASE_URL is not a URL like postgres://USER@HOST:5432/DATABASE (a password goes after the user and a colon); unset it for the embedded server\n');
+  });
+
   it('land mysql with MYSQL_URL pointing nowhere names MYSQL_URL and the server, not the password', async () => {
     const db = await createTestDatabase();
     try {
