@@ -1,19 +1,10 @@
 import { Option, type Command } from 'commander';
-import { generate, STORE_A_DUMP, STORE_B_EVENTS, type Scale } from '../generate/index.js';
+import { generate, STORE_A_DUMP, STORE_B_EVENTS, type GenerateOptions, type Scale } from '../generate/index.js';
 import { log } from './context.js';
 import { action, nonNegativeInt, requireOptions } from './define.js';
 
-interface GenerateFlags {
-  scale: Scale;
-  out: string;
-  seed: number;
-  asOf?: string;
-  companies?: number;
-  contacts?: number;
-  storeACompanies?: number;
-  storeAContacts?: number;
-  events?: number;
-}
+/** The generator's options, with the defaults commander fills in. */
+type GenerateFlags = GenerateOptions & { scale: Scale; seed: number };
 
 export function defineGenerate(program: Command): void {
   const command = program
@@ -36,7 +27,7 @@ export function defineGenerate(program: Command): void {
 
 async function generateCommand(values: GenerateFlags): Promise<number> {
   const started = Date.now();
-  const { manifest, truth } = await generate({ ...values });
+  const { manifest, truth } = await generate(values);
   log(`generated ${Object.keys(truth.store_b.companies).length} store B companies and ` +
     `${Object.keys(truth.store_b.contacts).length} contacts (${manifest.length} files), ` +
     `store A's ${Object.keys(truth.store_a.companies).length} companies and ${Object.keys(truth.store_a.contacts).length} contacts (${STORE_A_DUMP}), ` +
