@@ -1,101 +1,131 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { offsetMinutes, type ChangeTimeFormat } from './land/change-time.js';
+import type { SASLOptions } from 'kafkajs';
+import { z } from 'zod';
 import type { Entity } from './land/record.js';
+import { ConfigError, parseWith } from './config-problems.js';
 
-/** Which payload fields carry a file source's key, change time and deletion flag. */
-export interface RecordFields {
-  key: string;
-  updated: string;
-  deleted?: string;
-  /** The form of the change time: ISO-8601 or dd.mm.yyyy text (default), or epoch seconds or milliseconds. */
-  updatedFormat?: ChangeTimeFormat;
-  /** The offset of change times written without one (the source's `timezone`). */
-  timezone?: string;
-}
+export { ConfigError } from './config-problems.js';
 
-export const CHANGE_TIME_FORMATS: readonly ChangeTimeFormat[] = ['iso', 'epoch_seconds', 'epoch_millis'];
+const text = z.string().min(1);
+const positiveInt = z.number().int().positive();
+const positive = z.number().positive();
+const encoding = z.enum(['utf8', 'cp1251']);
+const mysqlIdentifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'expected a plain MySQL identifier (letters, digits, _ and $)');
+/** The offset of times written without one. */
+const timezone = z.string().regex(/^(Z|UTC|[+-](0\d|1[0-5]):[0-5]\d)$/, 'expected an offset like +03:00');
+/** How a source writes its change times: ISO-8601 or dd.mm.yyyy text, or epoch seconds or milliseconds. */
+const updatedFormat = z.enum(['iso', 'epoch_seconds', 'epoch_millis']);
 
-export interface SourceConfig {
-  encoding?: 'utf8' | 'cp1251';
+/**
+ * Which payload fields carry a file source's key, change time and deletion flag. One
+ * object per entity (sources.<name>.companies / .contacts): per-entity options go here.
+ */
+const recordFieldsSchema = z.strictObject({
+  key: text,
+  updated: text,
+  deleted: text,
+  updatedFormat,
+});
+
+const mysqlTableSchema = z.strictObject({ table: mysqlIdentifier, key: mysqlIdentifier, updated: mysqlIdentifier });
+
+const mysqlSourceSchema = z.strictObject({
+  /** How the bytes of text columns are to be read (a latin1 column holding cp1251: cp1251). */
+  textEncoding: encoding,
+  /** The offset the source's DATETIME values are in, e.g. +00:00 or +03:00. */
+  timezone,
+  /** How far before the watermark an incremental sync starts again (late commits). */
+  lagSeconds: z.number().int().nonnegative(),
+  batchSize: positiveInt,
+  companies: mysqlTableSchema.partial(),
+  contacts: mysqlTableSchema.partial(),
+});
+
+const kafkaSourceSchema = z.strictObject({
+  topic: text,
+  groupId: text,
+  /** The store whose records the events change: events land under its name. */
+  recordSource: text,
+  /** Tried when a message is not valid UTF-8. */
+  fallbackEncoding: z.literal('cp1251').nullable(),
+  /** Quiet time after a landed batch before the transform runs, and the longest wait. */
+  transformDebounceMs: z.number().int().nonnegative(),
+  transformMaxWaitMs: positiveInt,
+  /** Most bytes one fetch takes from one partition: the size of a landed batch. */
+  fetchMaxBytesPerPartition: positiveInt,
+  /** Partitions landed at once, each batch in its own transaction. */
+  partitionsInParallel: positiveInt,
+  /** The offset of change times written without one (default: the source's timezone, else +00:00). */
+  timezone,
+  /** The form of data.updated and occurred_at. */
+  updatedFormat,
+});
+
+const sourceSchema = z.strictObject({
+  encoding,
   /** The offset of change times written without one, e.g. +03:00 (default +00:00). */
-  timezone?: string;
-  companies?: Partial<RecordFields>;
-  contacts?: Partial<RecordFields>;
-  mysql?: Partial<MysqlSourceConfig>;
-  kafka?: Partial<KafkaSourceConfig>;
-}
+  timezone,
+  companies: recordFieldsSchema.partial(),
+  contacts: recordFieldsSchema.partial(),
+  mysql: mysqlSourceSchema.partial(),
+  kafka: kafkaSourceSchema.partial(),
+});
 
-export interface Config {
-  sources: Record<string, SourceConfig>;
-  registry?: Partial<RegistryConfig>;
-}
-
-/** The registry (EGRUL) check: which provider, how fast, how persistent. */
-export interface RegistryConfig {
-  provider: 'dadata' | 'snapshot';
+const registrySchema = z.strictObject({
+  provider: z.enum(['dadata', 'snapshot']),
   /** Requests per second to the provider, shared by every worker process. */
-  rps: number;
+  rps: positive,
   /** registry_check jobs run at once in one worker process. */
-  concurrency: number;
+  concurrency: positiveInt,
   /** Tries for a transient failure within one job, with exponential backoff and jitter. */
-  attempts: number;
-  backoffMs: number;
-  timeoutMs: number;
+  attempts: positiveInt,
+  backoffMs: positive,
+  timeoutMs: positive,
   /** A worker process silent this long is taken for dead and its jobs are unlocked. */
-  workerStaleSeconds: number;
-}
+  workerStaleSeconds: positive,
+});
+
+/**
+ * How to reach the Kafka cluster (brokers: KAFKA_BROKERS). Managed clusters want TLS and
+ * SASL; the SASL user and password come only from KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD.
+ */
+const kafkaConnectionSchema = z.strictObject({
+  tls: z.union([
+    z.boolean(),
+    z.strictObject({
+      /** PEM file of the certificate authority that signed the brokers' certificates. */
+      caFile: text.optional(),
+      rejectUnauthorized: z.boolean().optional(),
+      servername: text.optional(),
+    }),
+  ]),
+  sasl: z.strictObject({ mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']) }),
+  connectionTimeoutMs: positiveInt,
+});
+
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  sources: z.record(z.string(), sourceSchema.partial()).default({}),
+  registry: registrySchema.partial().optional(),
+  kafka: kafkaConnectionSchema.partial().optional(),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;
+/** A source entity's fields after defaults: key and change time always named. */
+export type RecordFields = Partial<z.infer<typeof recordFieldsSchema>> & Pick<z.infer<typeof recordFieldsSchema>, 'key' | 'updated'> & {
+  /** The source's zone for change times written without an offset. */
+  timezone?: string;
+};
+export type RegistryConfig = z.infer<typeof registrySchema>;
+export type MysqlTableConfig = z.infer<typeof mysqlTableSchema>;
+export type MysqlSourceConfig = Omit<z.infer<typeof mysqlSourceSchema>, 'companies' | 'contacts'> & { companies: MysqlTableConfig; contacts: MysqlTableConfig };
+export type KafkaSourceConfig = z.infer<typeof kafkaSourceSchema>;
+export type KafkaConnectionConfig = z.infer<typeof kafkaConnectionSchema>;
 
 const REGISTRY_DEFAULTS: RegistryConfig = {
   provider: 'snapshot', rps: 20, concurrency: 16, attempts: 5, backoffMs: 500, timeoutMs: 10_000, workerStaleSeconds: 60,
 };
-
-export function registryConfig(config: Config): RegistryConfig {
-  const merged = { ...REGISTRY_DEFAULTS, ...config.registry };
-  if (merged.provider !== 'dadata' && merged.provider !== 'snapshot') throw new Error(`registry.provider '${String(merged.provider)}': use dadata or snapshot`);
-  for (const key of ['rps', 'concurrency', 'attempts', 'backoffMs', 'timeoutMs', 'workerStaleSeconds'] as const) {
-    if (!(typeof merged[key] === 'number' && merged[key] > 0)) throw new Error(`registry.${key} must be a positive number`);
-  }
-  return merged;
-}
-
-/** A MySQL table the loader reads, keyset-ordered by (updated, key). */
-export interface MysqlTableConfig {
-  table: string;
-  key: string;
-  updated: string;
-}
-
-export interface MysqlSourceConfig {
-  /** How the bytes of text columns are to be read (a latin1 column holding cp1251: cp1251). */
-  textEncoding: 'utf8' | 'cp1251';
-  /** The offset the source's DATETIME values are in, e.g. +00:00 or +03:00. */
-  timezone: string;
-  /** How far before the watermark an incremental sync starts again (late commits). */
-  lagSeconds: number;
-  batchSize: number;
-  companies: MysqlTableConfig;
-  contacts: MysqlTableConfig;
-}
-
-export interface KafkaSourceConfig {
-  topic: string;
-  groupId: string;
-  /** The store whose records the events change: events land under its name. */
-  recordSource: string;
-  /** Tried when a message is not valid UTF-8. */
-  fallbackEncoding: 'cp1251' | null;
-  /** Quiet time after a landed batch before the transform runs, and the longest wait. */
-  transformDebounceMs: number;
-  transformMaxWaitMs: number;
-  /** Most bytes one fetch takes from one partition: the size of a landed batch. */
-  fetchMaxBytesPerPartition: number;
-  /** Partitions landed at once, each batch in its own transaction. */
-  partitionsInParallel: number;
-  /** The offset of change times written without one. */
-  timezone: string;
-  /** The form of data.updated and occurred_at. */
-  updatedFormat: ChangeTimeFormat;
-}
 
 const MYSQL_DEFAULTS: MysqlSourceConfig = {
   textEncoding: 'utf8',
@@ -117,7 +147,7 @@ const KAFKA_DEFAULTS: Omit<KafkaSourceConfig, 'topic' | 'groupId' | 'recordSourc
 };
 
 /** Built-in sources: store A's replica is latin1 holding cp1251; store B's events topic. */
-const BUILT_IN: Record<string, SourceConfig> = {
+const BUILT_IN: Record<string, Partial<SourceConfig>> = {
   store_a: { mysql: { textEncoding: 'cp1251' } },
   store_b_events: { kafka: { topic: 'store_b.events', groupId: 'b2b-etl', recordSource: 'store_b' } },
 };
@@ -126,74 +156,90 @@ const DEFAULT_FIELDS: RecordFields = { key: 'id', updated: 'updated' };
 
 /**
  * The declarative configuration: b2b-etl.config.json in the working folder, or the file
- * named by B2B_ETL_CONFIG. Secrets never live here; they come from the environment.
+ * named by B2B_ETL_CONFIG, checked whole: every problem is reported with its path at once.
+ * Secrets never live here; they come from the environment.
  */
 export function loadConfig(path = process.env.B2B_ETL_CONFIG ?? 'b2b-etl.config.json'): Config {
   if (!existsSync(path)) {
-    if (process.env.B2B_ETL_CONFIG) throw new Error(`${path}: configuration file not found (B2B_ETL_CONFIG)`);
+    if (process.env.B2B_ETL_CONFIG) throw new ConfigError(`${path}: configuration file not found (named by B2B_ETL_CONFIG)`);
     return { sources: {} };
   }
-  let parsed: unknown;
+  let body: string;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    body = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`${path}: not valid JSON: ${(e as Error).message}`);
+    throw new ConfigError(`${path}: cannot read the configuration file: ${(e as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new Error(`${path}: expected an object with a "sources" field`);
-  }
-  const sources = (parsed as { sources?: unknown }).sources ?? {};
-  if (typeof sources !== 'object' || sources === null || Array.isArray(sources)) {
-    throw new Error(`${path}: "sources" must be an object keyed by source name`);
-  }
-  const registry = (parsed as { registry?: unknown }).registry;
-  if (registry !== undefined && (typeof registry !== 'object' || registry === null || Array.isArray(registry))) {
-    throw new Error(`${path}: "registry" must be an object`);
-  }
-  return { sources: sources as Record<string, SourceConfig>, registry: registry as Partial<RegistryConfig> | undefined };
+  return parseConfig(body, path);
+}
+
+/** The configuration in `body` (JSON text), validated; `name` says where it came from in messages. */
+export function parseConfig(body: string, name: string): Config {
+  return parseWith(configSchema, body, name);
+}
+
+export function registryConfig(config: Config): RegistryConfig {
+  return { ...REGISTRY_DEFAULTS, ...config.registry };
 }
 
 export function mysqlSource(config: Config, source: string): MysqlSourceConfig {
   const given = { ...BUILT_IN[source]?.mysql, ...config.sources[source]?.mysql };
-  const merged: MysqlSourceConfig = {
+  return {
     ...MYSQL_DEFAULTS,
     ...given,
     companies: { ...MYSQL_DEFAULTS.companies, ...given.companies },
     contacts: { ...MYSQL_DEFAULTS.contacts, ...given.contacts },
   };
-  if (!/^[+-]\d{2}:\d{2}$/.test(merged.timezone)) throw new Error(`source ${source}: mysql.timezone '${merged.timezone}' must look like +03:00`);
-  if (merged.textEncoding !== 'utf8' && merged.textEncoding !== 'cp1251') throw new Error(`source ${source}: mysql.textEncoding must be utf8 or cp1251`);
-  for (const t of [merged.companies, merged.contacts]) {
-    for (const name of [t.table, t.key, t.updated]) {
-      if (!/^[A-Za-z_][A-Za-z0-9_$]*$/.test(name)) throw new Error(`source ${source}: '${name}' is not a plain MySQL identifier`);
-    }
-  }
-  return merged;
 }
 
 export function kafkaSource(config: Config, source: string): KafkaSourceConfig {
   const given = { ...BUILT_IN[source]?.kafka, ...config.sources[source]?.kafka };
-  const timezone = config.sources[source]?.timezone;
-  const merged = { ...KAFKA_DEFAULTS, groupId: 'b2b-etl', recordSource: source, ...(timezone ? { timezone } : {}), ...given };
-  if (!merged.topic) throw new Error(`source ${source}: no kafka.topic configured (b2b-etl.config.json)`);
-  checkChangeTime(`source ${source}: kafka`, merged.timezone, merged.updatedFormat);
-  return merged as KafkaSourceConfig;
+  const zone = config.sources[source]?.timezone;
+  const merged = { ...KAFKA_DEFAULTS, groupId: 'b2b-etl', recordSource: source, ...(zone ? { timezone: zone } : {}), ...given };
+  if (!merged.topic) throw new ConfigError(`source ${source}: no sources.${source}.kafka.topic configured (b2b-etl.config.json)`);
+  return { ...merged, topic: merged.topic };
 }
 
 export function recordFields(config: Config, source: string, entity: Entity): RecordFields {
-  const plural = entity === 'company' ? 'companies' : 'contacts';
-  const configured = config.sources[source]?.[plural] ?? {};
-  const timezone = config.sources[source]?.timezone;
-  const fields = { ...DEFAULT_FIELDS, ...(timezone ? { timezone } : {}), ...configured };
-  checkChangeTime(`source ${source}: ${plural}`, fields.timezone ?? '+00:00', fields.updatedFormat ?? 'iso');
-  return fields;
+  const configured = config.sources[source]?.[entity === 'company' ? 'companies' : 'contacts'] ?? {};
+  const zone = config.sources[source]?.timezone;
+  return { ...DEFAULT_FIELDS, ...(zone ? { timezone: zone } : {}), ...configured };
 }
 
-function checkChangeTime(where: string, timezone: string, format: ChangeTimeFormat): void {
-  try {
-    offsetMinutes(timezone);
-  } catch (e) {
-    throw new Error(`${where}: ${(e as Error).message}`);
+/** What the Kafka client needs to reach a cluster with TLS and SASL (kafkajs' ssl and sasl options). */
+export interface KafkaConnection {
+  ssl?: boolean | { ca?: string[]; rejectUnauthorized?: boolean; servername?: string };
+  sasl?: SASLOptions;
+  connectionTimeout?: number;
+}
+
+/**
+ * The cluster connection from the config's kafka section and the environment: the CA file
+ * read, the SASL credentials from KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD.
+ */
+export function kafkaConnection(config: Config, env: NodeJS.ProcessEnv = process.env): KafkaConnection {
+  const k = config.kafka ?? {};
+  const connection: KafkaConnection = {};
+  if (k.connectionTimeoutMs) connection.connectionTimeout = k.connectionTimeoutMs;
+  if (k.tls === true) connection.ssl = true;
+  if (typeof k.tls === 'object') {
+    let ca: string[] | undefined;
+    if (k.tls.caFile) {
+      try {
+        ca = [readFileSync(k.tls.caFile, 'utf8')];
+      } catch (e) {
+        throw new ConfigError(`kafka.tls.caFile ${k.tls.caFile}: cannot read the certificate authority file: ${(e as Error).message}`);
+      }
+    }
+    connection.ssl = { ca, rejectUnauthorized: k.tls.rejectUnauthorized ?? true, servername: k.tls.servername };
   }
-  if (!CHANGE_TIME_FORMATS.includes(format)) throw new Error(`${where}: updatedFormat '${String(format)}': use ${CHANGE_TIME_FORMATS.join(', ')}`);
+  if (k.sasl) {
+    const missing = ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'].filter((name) => !env[name]);
+    if (missing.length > 0) {
+      throw new ConfigError(`kafka.sasl.mechanism is ${k.sasl.mechanism}: set ${missing.join(' and ')} in the environment (credentials never live in the config file)`);
+    }
+    // one object per mechanism in kafkajs' types; the three take the same fields
+    connection.sasl = { mechanism: k.sasl.mechanism, username: env.KAFKA_SASL_USERNAME!, password: env.KAFKA_SASL_PASSWORD! } as SASLOptions;
+  }
+  return connection;
 }

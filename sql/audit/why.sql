@@ -1,6 +1,7 @@
 -- etl.why('7707083893') or etl.why('store_b:B-17'): the story of a company (by INN) or of
 -- one source record, in plain words: where it came from, every version landed, every
 -- rejection and merge with its reason, the registry answer, and what canonical row it became.
+-- A record is headed source:key (entity): one key may name a company and a contact.
 -- Grain: one row per fact, in reading order.
 create or replace function etl.why(subject text)
 returns table (record text, at timestamptz, kind text, story text)
@@ -28,6 +29,11 @@ language sql stable as $$
        or c.company_id in (select cs.company_id from canonical.company_source cs join wanted w using (source, entity, source_key))
   ),
 
+  labelled as (
+    select w.*, format('%s:%s (%s)', w.source, w.source_key, w.entity) as label
+    from wanted w
+  ),
+
   facts as (
     select null::text as record, c.updated_at as at, 'canonical' as kind, 1 as step,
       format('canonical company %s: %s, INN %s%s, %s source record(s)%s',
@@ -44,56 +50,56 @@ language sql stable as $$
     where l.inn = etl.strip_spaces(subject) or l.inn in (select inn from company_now)
 
     union all
-    select w.source || ':' || w.source_key, r.landed_at, 'landed', 3,
+    select w.label, r.landed_at, 'landed', 3,
       format('%s %s version landed in batch %s from %s%s%s', w.source, w.entity, r.batch_id, b.origin,
         coalesce(', source updated ' || to_char(r.source_updated_at, 'YYYY-MM-DD HH24:MI'), ''),
         case when r.payload is null then ', unparseable: ' || left(r.raw_text, 80)
              when r.is_deleted then ', a deletion' else '' end)
-    from wanted w
+    from labelled w
     join staging.record r on r.source = w.source and r.entity = w.entity and r.source_key = w.source_key
     join staging.batch b using (batch_id)
 
     union all
-    select w.source || ':' || w.source_key, coalesce(r.resolved_at, r.last_seen_at), 'rejection', 4,
+    select w.label, coalesce(r.resolved_at, r.last_seen_at), 'rejection', 4,
       format('%s %s: %s%s; first seen %s%s', r.severity, r.reason, r.detail,
         coalesce(' (value ' || quote_literal(r.value) || ')', ''), to_char(r.first_seen_at, 'YYYY-MM-DD HH24:MI'),
         case when r.resolved_at is null then ', still applies'
              else ', resolved ' || to_char(r.resolved_at, 'YYYY-MM-DD HH24:MI') || ' (no longer applies)' end)
-    from wanted w
+    from labelled w
     join etl.rejection r on r.source = w.source and r.entity = w.entity and r.source_key = w.source_key
 
     union all
-    select w.source || ':' || w.source_key, m.merged_at, 'merge', 5,
+    select w.label, m.merged_at, 'merge', 5,
       format('merged into canonical %s %s by rule %s%s', m.entity, m.canonical_id, m.rule, coalesce(' (' || m.value || ')', ''))
-    from wanted w
+    from labelled w
     join etl.merge m on m.source = w.source and m.source_key = w.source_key and m.entity = w.entity
 
     union all
-    select w.source || ':' || w.source_key, cs.linked_at, 'became', 6,
+    select w.label, cs.linked_at, 'became', 6,
       format('feeds canonical company %s (INN %s)', cs.company_id, c.inn)
-    from wanted w
+    from labelled w
     join canonical.company_source cs using (source, entity, source_key)
     join canonical.company c using (company_id)
 
     union all
-    select w.source || ':' || w.source_key, cs.linked_at, 'became', 6,
+    select w.label, cs.linked_at, 'became', 6,
       format('feeds canonical contact %s (%s) of company %s', cs.contact_id,
         concat_ws(' ', c.last_name, c.first_name, c.middle_name), c.company_id)
-    from wanted w
+    from labelled w
     join canonical.contact_source cs using (source, entity, source_key)
     join canonical.contact c using (contact_id)
 
     union all
-    select w.source || ':' || w.source_key, null, 'dropped', 6,
+    select w.label, null, 'dropped', 6,
       'feeds no canonical row: ' || case when s.is_deleted then 'deleted at the source' else 'rejected, see above' end
-    from wanted w
+    from labelled w
     join etl.source_company s on s.source = w.source and s.source_key = w.source_key and w.entity = 'company'
     where not s.is_accepted
 
     union all
-    select w.source || ':' || w.source_key, null, 'dropped', 6,
+    select w.label, null, 'dropped', 6,
       'feeds no canonical row: ' || case when s.is_deleted then 'deleted at the source' else 'rejected, see above' end
-    from wanted w
+    from labelled w
     join etl.source_contact s on s.source = w.source and s.source_key = w.source_key and w.entity = 'contact'
     where not s.is_accepted
   )

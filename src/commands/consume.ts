@@ -1,47 +1,60 @@
-import { parseArgs } from 'node:util';
-import { kafkaSource, loadConfig } from '../config.js';
+import type { Command } from 'commander';
+import { kafkaConnection, kafkaSource, loadConfig } from '../config.js';
 import { KafkaConsumer } from '../consume/consumer.js';
-import { UsageError, log, withDatabase } from './context.js';
+import { log, withDatabase } from './context.js';
+import { action, nonNegativeNumber, requireOptions } from './define.js';
 
-const USAGE = 'usage: b2b-etl consume --source NAME [--topic T] [--group G] [--no-transform]   (KAFKA_BROKERS, default 127.0.0.1:9092)';
+interface ConsumeFlags {
+  source: string;
+  topic?: string;
+  group?: string;
+  transform: boolean;
+  progressSeconds: number;
+}
 
-/** Lands a Kafka topic until SIGTERM or SIGINT, then finishes the batch in flight and exits 0. */
-export async function consumeCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      source: { type: 'string' },
-      topic: { type: 'string' },
-      group: { type: 'string' },
-      'no-transform': { type: 'boolean', default: false },
-      'progress-seconds': { type: 'string', default: '10' },
-    },
-  });
-  if (!values.source) throw new UsageError(USAGE);
-  const config = kafkaSource(loadConfig(), values.source);
-  if (values.topic) config.topic = values.topic;
-  if (values.group) config.groupId = values.group;
+/** `b2b-etl consume`: lands a Kafka topic until SIGTERM or SIGINT, then finishes the batch in flight and exits 0. */
+export function defineConsume(program: Command): void {
+  const consume = program
+    .command('consume')
+    .summary('land a Kafka topic\'s events until SIGTERM (KAFKA_BROKERS)')
+    .description('Joins the consumer group and lands every fetched batch with its offsets in one transaction; ' +
+      'the incremental transform runs after landings. SIGTERM or SIGINT finishes the batch in flight and exits 0. ' +
+      'Brokers: KAFKA_BROKERS (default 127.0.0.1:9092); TLS and SASL: the config\'s kafka section, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD.')
+    .option('--source <name>', 'the Kafka source (as in b2b-etl.config.json; store_b_events is built in)')
+    .option('--topic <topic>', 'the topic (default: the source\'s)')
+    .option('--group <group>', 'the consumer group (default: the source\'s, b2b-etl)')
+    .option('--no-transform', 'land only; do not run the transform after landings')
+    .option('--progress-seconds <s>', 'seconds between progress lines, 0 for none', nonNegativeNumber, 10)
+    .action(action((flags: ConsumeFlags) => consumeTopic(flags)));
+  requireOptions(consume, '--source');
+}
+
+async function consumeTopic(flags: ConsumeFlags): Promise<number> {
+  const loaded = loadConfig();
+  const config = kafkaSource(loaded, flags.source);
+  const connection = kafkaConnection(loaded);
+  if (flags.topic) config.topic = flags.topic;
+  if (flags.group) config.groupId = flags.group;
   const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean);
-  const progressSeconds = Number(values['progress-seconds']);
-  if (!Number.isFinite(progressSeconds) || progressSeconds < 0) throw new UsageError('--progress-seconds must be a number of seconds');
 
   await withDatabase(async (db) => {
     const consumer = new KafkaConsumer(db.pool, {
       brokers,
-      source: values.source!,
+      connection,
+      source: flags.source,
       config,
-      transform: !values['no-transform'],
+      transform: flags.transform,
       log,
-      progressSeconds,
+      progressSeconds: flags.progressSeconds,
     });
     const onSignal = (signal: string) => {
-      log(`${values.source}: ${signal}: finishing the batch in flight and leaving the group`);
+      log(`${flags.source}: ${signal}: finishing the batch in flight and leaving the group`);
       void consumer.stop();
     };
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
     await consumer.start();
-    log(`${values.source}: consuming ${config.topic} from ${brokers.join(',')} as group ${config.groupId}`);
+    log(`${flags.source}: consuming ${config.topic} from ${brokers.join(',')} as group ${config.groupId}`);
     await consumer.finished;
     log(consumer.describe());
   });

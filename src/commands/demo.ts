@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import { funnel } from '../audit/funnel.js';
 import { openDatabase } from '../db/connection.js';
 import { migrate } from '../db/migrate.js';
@@ -12,13 +12,23 @@ import { importSnapshot } from '../registry/snapshot.js';
 import { landManifest, useSampleWindow } from '../generate/land-manifest.js';
 import { runTransform } from '../transform/run.js';
 import { log } from './context.js';
+import { action } from './define.js';
+
+export function defineDemo(program: Command): void {
+  program
+    .command('demo')
+    .summary('all of it on embedded PostgreSQL and the sample')
+    .description('Generates the small sample, migrates, lands, transforms, checks every company against the sample registry ' +
+      'snapshot and prints the funnel.')
+    .option('--serve', 'keep the database up afterwards, to explore it with psql', false)
+    .action(action((flags: { serve: boolean }) => demoCommand(flags)));
+}
 
 /**
  * The whole path on a fresh clone with nothing configured: embedded PostgreSQL (unless
  * DATABASE_URL is set), the small sample, migrate, land, transform, and the funnel.
  */
-export async function demoCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { serve: { type: 'boolean', default: false } } });
+async function demoCommand(values: { serve: boolean }): Promise<number> {
   const sample = join(projectRoot(), '.data', 'sample');
   if (!existsSync(join(sample, REGISTRY_SNAPSHOT))) {
     log(`generating the small sample into ${sample}`);

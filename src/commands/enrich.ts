@@ -1,17 +1,46 @@
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import { loadConfig, registryConfig } from '../config.js';
 import { queueStaleChecks } from '../jobs/tasks/registry-refresh.js';
 import { drainQueue, runWorker } from '../jobs/worker.js';
 import { importSnapshot } from '../registry/snapshot.js';
 import { runTransform } from '../transform/run.js';
-import { UsageError, log, withDatabase } from './context.js';
+import { log, withDatabase } from './context.js';
+import { action, positiveInt } from './define.js';
+
+/** `b2b-etl worker`, `enrich` and `registry import`: the registry (EGRUL) check. */
+export function defineEnrich(program: Command): void {
+  program
+    .command('worker')
+    .summary('run jobs (registry checks, transform, daily refresh) until SIGTERM')
+    .description('Runs the graphile-worker jobs until SIGTERM or SIGINT: registry checks, the transform after them, ' +
+      'and the daily registry refresh at 03:15. Several workers may run against one database.')
+    .option('--concurrency <n>', 'jobs at once in this process (default: registry.concurrency)', positiveInt)
+    .action(action((flags: { concurrency?: number }) => workerCommand(flags)));
+
+  program
+    .command('enrich')
+    .summary('run the queued registry checks now, then the transform, and exit')
+    .description('Runs the queued registry checks in this process, then the transform, and exits; ' +
+      '--refresh-older-than queues the checks whose answers are older first.')
+    .option('--refresh-older-than <age>', 're-queue answers older than this first, e.g. 30d')
+    .option('--concurrency <n>', 'checks at once (default: registry.concurrency)', positiveInt)
+    .action(action((flags: { refreshOlderThan?: string; concurrency?: number }) => enrichCommand(flags)));
+
+  program
+    .command('registry')
+    .summary('load a registry export for the snapshot provider')
+    .command('import')
+    .summary('load a registry export (CSV or JSON) into etl.registry_snapshot')
+    .description('Loads a registry export (columns inn, status, full_name, short_name, legal_form, kpp, ogrn, address, head, ' +
+      'liquidation_date) into etl.registry_snapshot, the snapshot provider\'s table.')
+    .argument('<file>', 'FILE.csv or FILE.json')
+    .action(action((file: string) => registryImportCommand(file)));
+}
 
 /** `b2b-etl worker`: graphile-worker jobs (registry checks, transform, daily refresh) until SIGTERM. */
-export async function workerCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { concurrency: { type: 'string' } } });
+async function workerCommand(flags: { concurrency?: number }): Promise<number> {
   const registry = registryConfig(loadConfig());
-  const concurrency = values.concurrency ? Number(values.concurrency) : registry.concurrency;
-  if (!(Number.isInteger(concurrency) && concurrency > 0)) throw new UsageError('--concurrency must be a positive whole number');
+  const concurrency = flags.concurrency ?? registry.concurrency;
   await withDatabase(async (db) => {
     const worker = await runWorker({ pool: db.pool, registry, log, concurrency });
     log(`worker: running (${registry.provider} registry at most ${registry.rps} requests/s, ${concurrency} jobs at once); SIGTERM stops it`);
@@ -30,15 +59,13 @@ export async function workerCommand(args: string[]): Promise<number> {
  * `b2b-etl enrich [--refresh-older-than 30d]`: runs the queued registry checks in this
  * process (queueing stale ones first when asked), then the transform, and exits.
  */
-export async function enrichCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { 'refresh-older-than': { type: 'string' }, concurrency: { type: 'string' } } });
+async function enrichCommand(flags: { refreshOlderThan?: string; concurrency?: number }): Promise<number> {
   const registry = registryConfig(loadConfig());
-  const concurrency = values.concurrency ? Number(values.concurrency) : registry.concurrency;
-  if (!(Number.isInteger(concurrency) && concurrency > 0)) throw new UsageError('--concurrency must be a positive whole number');
+  const concurrency = flags.concurrency ?? registry.concurrency;
   await withDatabase(async (db) => {
-    if (values['refresh-older-than']) {
-      const queued = await queueStaleChecks(db.pool, values['refresh-older-than']);
-      log(`enrich: ${queued} checks queued (answers older than ${values['refresh-older-than']} or never asked)`);
+    if (flags.refreshOlderThan) {
+      const queued = await queueStaleChecks(db.pool, flags.refreshOlderThan);
+      log(`enrich: ${queued} checks queued (answers older than ${flags.refreshOlderThan} or never asked)`);
     }
     const started = Date.now();
     const before = await checkCounts(db.pool);
@@ -64,9 +91,7 @@ async function checkCounts(pool: import('pg').Pool): Promise<{ answers: number; 
 }
 
 /** `b2b-etl registry import FILE`: a registry export (CSV or JSON) as the snapshot provider's table. */
-export async function registryCommand(args: string[]): Promise<number> {
-  const [verb, file, ...rest] = args;
-  if (verb !== 'import' || !file || rest.length > 0) throw new UsageError('usage: b2b-etl registry import FILE.csv|FILE.json');
+async function registryImportCommand(file: string): Promise<number> {
   await withDatabase(async (db) => {
     const rows = await importSnapshot(db.pool, file);
     log(`registry import: ${rows} companies from ${file} in etl.registry_snapshot`);

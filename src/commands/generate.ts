@@ -1,42 +1,33 @@
-import { parseArgs } from 'node:util';
-import { generate, STORE_A_DUMP, STORE_B_EVENTS, type Scale } from '../generate/index.js';
-import { UsageError, log } from './context.js';
+import { Option, type Command } from 'commander';
+import { generate, STORE_A_DUMP, STORE_B_EVENTS, type GenerateOptions, type Scale } from '../generate/index.js';
+import { log } from './context.js';
+import { action, nonNegativeInt, requireOptions } from './define.js';
 
-export async function generateCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      scale: { type: 'string', default: 'small' },
-      out: { type: 'string' },
-      seed: { type: 'string', default: '1' },
-      'as-of': { type: 'string' },
-      companies: { type: 'string' },
-      contacts: { type: 'string' },
-      'store-a-companies': { type: 'string' },
-      'store-a-contacts': { type: 'string' },
-      events: { type: 'string' },
-    },
-  });
-  if (!values.out) throw new UsageError('usage: b2b-etl generate --scale small|seed --out DIR [--seed N] [--as-of YYYY-MM-DD] [--companies N] [--contacts N] [--store-a-companies N] [--store-a-contacts N] [--events N]');
-  if (values.scale !== 'small' && values.scale !== 'seed') throw new UsageError(`--scale ${values.scale}: use small or seed`);
-  const count = (name: string, v?: string) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number`);
-    return n;
-  };
+/** The generator's options, with the defaults commander fills in. */
+type GenerateFlags = GenerateOptions & { scale: Scale; seed: number };
+
+export function defineGenerate(program: Command): void {
+  const command = program
+    .command('generate')
+    .summary('deterministic sample data with its expected outcome')
+    .description('Writes store B\'s files, store A\'s MySQL dump, store B\'s events, a registry snapshot, and truth.json ' +
+      '(the expected outcome of every record); the same seed gives the same data.')
+    .option('--out <dir>', 'the folder to write')
+    .addOption(new Option('--scale <scale>', 'small or seed (the real stores\' volumes)').choices(['small', 'seed']).default('small'))
+    .option('--seed <n>', 'the random seed', nonNegativeInt, 1)
+    .option('--as-of <date>', 'the day the data is as of (YYYY-MM-DD)')
+    .option('--companies <n>', 'store B companies instead of the scale\'s', nonNegativeInt)
+    .option('--contacts <n>', 'store B contacts instead of the scale\'s', nonNegativeInt)
+    .option('--store-a-companies <n>', 'store A companies instead of the scale\'s', nonNegativeInt)
+    .option('--store-a-contacts <n>', 'store A contacts instead of the scale\'s', nonNegativeInt)
+    .option('--events <n>', 'store B events instead of the scale\'s', nonNegativeInt)
+    .action(action((flags: GenerateFlags) => generateCommand(flags)));
+  requireOptions(command, '--out');
+}
+
+async function generateCommand(values: GenerateFlags): Promise<number> {
   const started = Date.now();
-  const { manifest, truth } = await generate({
-    out: values.out,
-    scale: values.scale as Scale,
-    seed: count('seed', values.seed),
-    asOf: values['as-of'],
-    companies: count('companies', values.companies),
-    contacts: count('contacts', values.contacts),
-    storeACompanies: count('store-a-companies', values['store-a-companies']),
-    storeAContacts: count('store-a-contacts', values['store-a-contacts']),
-    events: count('events', values.events),
-  });
+  const { manifest, truth } = await generate(values);
   log(`generated ${Object.keys(truth.store_b.companies).length} store B companies and ` +
     `${Object.keys(truth.store_b.contacts).length} contacts (${manifest.length} files), ` +
     `store A's ${Object.keys(truth.store_a.companies).length} companies and ${Object.keys(truth.store_a.contacts).length} contacts (${STORE_A_DUMP}), ` +

@@ -1,97 +1,110 @@
-import { parseArgs } from 'node:util';
+import { Option, type Command } from 'commander';
 import { loadConfig, mysqlSource, recordFields } from '../config.js';
 import { landFile } from '../land/file.js';
 import { landMysql } from '../land/mysql.js';
 import type { FileEncoding, FileFormat } from '../land/file-reader.js';
 import { parseEntity } from '../land/record.js';
 import { UsageError, log, withDatabase } from './context.js';
+import { action, nonNegativeInt, positiveInt, requireOptions } from './define.js';
 
-const USAGE = `usage: b2b-etl land file PATH --source NAME --entity companies|contacts [--encoding utf8|cp1251] [--format json|ndjson] [--path JSON.PATH] [--resume] [--batch-size N]
-       b2b-etl land mysql --source NAME [--full] [--since DATE] [--reconcile-deletes] [--batch-size N]   (MYSQL_URL)`;
-
-export async function landCommand(args: string[]): Promise<number> {
-  const [kind, ...rest] = args;
-  if (kind === 'file') return landFileCommand(rest);
-  if (kind === 'mysql') return landMysqlCommand(rest);
-  throw new UsageError(`land: unknown source kind '${kind ?? ''}'\n${USAGE}`);
+interface LandFileFlags {
+  source: string;
+  entity: string;
+  encoding?: FileEncoding;
+  format?: FileFormat;
+  path?: string;
+  resume: boolean;
+  batchSize?: number;
+  maxErrors: number;
+  quiet: boolean;
 }
 
-async function landFileCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      source: { type: 'string' },
-      entity: { type: 'string' },
-      encoding: { type: 'string' },
-      format: { type: 'string' },
-      path: { type: 'string' },
-      resume: { type: 'boolean', default: false },
-      'batch-size': { type: 'string' },
-      'max-errors': { type: 'string', default: '0' },
-      quiet: { type: 'boolean', default: false },
-    },
-  });
-  const file = positionals[0];
-  if (!file || !values.source || !values.entity) throw new UsageError(USAGE);
+interface LandMysqlFlags {
+  source: string;
+  full: boolean;
+  since?: string;
+  reconcileDeletes: boolean;
+  batchSize?: number;
+  quiet: boolean;
+}
+
+/** `b2b-etl land file|mysql`: a source's records into staging. */
+export function defineLand(program: Command): void {
+  const land = program
+    .command('land')
+    .summary('land a JSON/NDJSON file or a MySQL source in staging')
+    .description('Lands a source\'s records in staging as they are: every changed record adds a version, the same one twice is stored once.');
+
+  const file = land
+    .command('file')
+    .summary('land a JSON array, nested array or NDJSON file (gzip too)')
+    .description('Lands a JSON array, a nested array (--path), or NDJSON (.ndjson, .jsonl, or --format ndjson), gzip-compressed or not. ' +
+      'Each batch commits with the file\'s progress, so --resume continues after the last committed batch.')
+    .argument('<file>', 'the file to land')
+    .option('--source <name>', 'the source the records come from (as in b2b-etl.config.json)')
+    .addOption(new Option('--entity <entity>', 'what the records are').choices(['companies', 'contacts']))
+    .addOption(new Option('--encoding <encoding>', 'the file\'s text encoding (default: the source\'s, else utf8)').choices(['utf8', 'cp1251']))
+    .addOption(new Option('--format <format>', 'json or ndjson (default: by the file name)').choices(['json', 'ndjson']))
+    .option('--path <json.path>', 'where the records sit in a JSON document, e.g. contacts or data.items')
+    .option('--resume', 'continue after the last batch this file landed', false)
+    .option('--batch-size <n>', 'records per committed batch (default 10000)', positiveInt)
+    .option('--max-errors <n>', 'records the server refuses that are landed raw and rejected before the load stops', nonNegativeInt, 0)
+    .option('--quiet', 'no progress lines', false)
+    .action(action((path: string, flags: LandFileFlags) => landFileCommand(path, flags)));
+  requireOptions(file, '--source', '--entity');
+
+  const mysql = land
+    .command('mysql')
+    .summary('land a MySQL source: a full load, or incremental from its watermark (MYSQL_URL)')
+    .description('Reads the source\'s tables from MYSQL_URL in one consistent snapshot, in keyset pages, and lands each page with the new watermark. ' +
+      'The first run, or --full, reads everything; later runs start lagSeconds before the watermark.')
+    .option('--source <name>', 'the MySQL source (as in b2b-etl.config.json; store_a is built in)')
+    .option('--full', 'read every row instead of from the watermark', false)
+    .option('--since <date>', 'start an incremental sync at this time (YYYY-MM-DD[ HH:MM:SS]) instead of the watermark')
+    .option('--reconcile-deletes', 'land a deletion for every record the table no longer has', false)
+    .option('--batch-size <n>', 'rows per page (default 5000)', positiveInt)
+    .option('--quiet', 'no progress lines', false)
+    .action(action((flags: LandMysqlFlags) => landMysqlCommand(flags)));
+  requireOptions(mysql, '--source');
+}
+
+async function landFileCommand(file: string, flags: LandFileFlags): Promise<number> {
   const config = loadConfig();
-  const encoding = (values.encoding ?? config.sources[values.source]?.encoding ?? 'utf8') as FileEncoding;
-  if (encoding !== 'utf8' && encoding !== 'cp1251') throw new UsageError(`--encoding ${encoding}: use utf8 or cp1251`);
-  if (values.format && values.format !== 'json' && values.format !== 'ndjson') throw new UsageError(`--format ${values.format}: use json or ndjson`);
-  const batchSize = values['batch-size'] ? Number(values['batch-size']) : undefined;
-  if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize > 0)) throw new UsageError('--batch-size must be a positive whole number');
-  const maxErrors = Number(values['max-errors']);
-  if (!(Number.isInteger(maxErrors) && maxErrors >= 0)) throw new UsageError('--max-errors must be a whole number (records PostgreSQL refuses that may be landed raw and rejected)');
-  const entity = parseEntity(values.entity);
+  const encoding = flags.encoding ?? config.sources[flags.source]?.encoding ?? 'utf8';
+  const entity = parseEntity(flags.entity);
   await withDatabase((db) =>
     landFile(db.pool, {
       path: file,
-      source: values.source!,
+      source: flags.source,
       entity,
       encoding,
-      format: values.format as FileFormat | undefined,
-      jsonPath: values.path,
-      resume: values.resume,
-      batchSize,
-      maxErrors,
-      quiet: values.quiet,
-      fields: recordFields(config, values.source!, entity),
+      format: flags.format,
+      jsonPath: flags.path,
+      resume: flags.resume,
+      batchSize: flags.batchSize,
+      maxErrors: flags.maxErrors,
+      quiet: flags.quiet,
+      fields: recordFields(config, flags.source, entity),
     }),
   );
   return 0;
 }
 
-async function landMysqlCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      source: { type: 'string' },
-      full: { type: 'boolean', default: false },
-      since: { type: 'string' },
-      'reconcile-deletes': { type: 'boolean', default: false },
-      'batch-size': { type: 'string' },
-      quiet: { type: 'boolean', default: false },
-    },
-  });
-  if (!values.source) throw new UsageError(USAGE);
-  if (values.full && values.since) throw new UsageError('--full reads everything; --since starts an incremental sync elsewhere: give one of them');
+async function landMysqlCommand(flags: LandMysqlFlags): Promise<number> {
+  if (flags.full && flags.since) throw new UsageError('--full reads everything; --since starts an incremental sync elsewhere: give one of them');
   const url = process.env.MYSQL_URL;
-  if (!url) throw new UsageError('MYSQL_URL is not set: mysql://USER:PASSWORD@HOST:PORT/DATABASE of the source replica');
-  const config = mysqlSource(loadConfig(), values.source);
-  if (values['batch-size']) {
-    const n = Number(values['batch-size']);
-    if (!(Number.isInteger(n) && n > 0)) throw new UsageError('--batch-size must be a positive whole number');
-    config.batchSize = n;
-  }
+  if (!url) throw new UsageError('MYSQL_URL is not set: the source replica as mysql://USER@HOST:3306/DATABASE (a password goes after the user and a colon)');
+  const config = mysqlSource(loadConfig(), flags.source);
+  if (flags.batchSize) config.batchSize = flags.batchSize;
   await withDatabase((db) =>
     landMysql(db.pool, {
       url,
-      source: values.source!,
+      source: flags.source,
       config,
-      full: values.full,
-      since: values.since,
-      reconcileDeletes: values['reconcile-deletes'],
-      quiet: values.quiet,
+      full: flags.full,
+      since: flags.since,
+      reconcileDeletes: flags.reconcileDeletes,
+      quiet: flags.quiet,
       log,
     }),
   );

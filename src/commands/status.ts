@@ -1,7 +1,18 @@
+import type { Command } from 'commander';
 import { funnel } from '../audit/funnel.js';
 import { withDatabase } from './context.js';
+import { action } from './define.js';
 
-export async function statusCommand(): Promise<number> {
+export function defineStatus(program: Command): void {
+  program
+    .command('status')
+    .summary('the funnel and what waits for the transform')
+    .description('Prints the funnel (etl.funnel: landed → valid INN → accepted → canonical → ready for the CRM), ' +
+      'the open rejections by reason (etl.rejection_summary), and how many batches wait for the transform.')
+    .action(action(() => statusCommand()));
+}
+
+async function statusCommand(): Promise<number> {
   const text = await withDatabase(async (db) => {
     const { rows } = await db.pool.query<{ pending: string; last_run: string | null }>(`
       select (select count(*) from staging.batch where transformed_at is null) as pending,

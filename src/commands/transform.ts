@@ -1,9 +1,18 @@
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import { runTransform } from '../transform/run.js';
 import { log, withDatabase } from './context.js';
+import { action } from './define.js';
 
-export async function transformCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { full: { type: 'boolean', default: false } } });
+export function defineTransform(program: Command): void {
+  program
+    .command('transform')
+    .summary('clean, validate and dedupe what landed (or everything)')
+    .description('Parses new phone texts, then calls etl.transform(): the batches not yet transformed, or with --full all of staging.')
+    .option('--full', 'recompute from all of staging (keeps canonical ids)', false)
+    .action(action((flags: { full: boolean }) => transformCommand(flags)));
+}
+
+async function transformCommand(values: { full: boolean }): Promise<number> {
   const result = await withDatabase((db) => runTransform(db.pool, { full: values.full, onNotice: log }));
   const s = result.stats;
   log(`transform ${values.full ? 'full' : 'incremental'} run ${result.runId}: ${s.batches} batches, ` +

@@ -1,9 +1,20 @@
+import type { Command } from 'commander';
 import { UsageError, withDatabase } from './context.js';
+import { action } from './define.js';
+
+export function defineWhy(program: Command): void {
+  program
+    .command('why')
+    .summary('where a record came from and what became of it')
+    .description('Tells the story of a company (by INN) or of one source record (SOURCE:KEY): every version landed, ' +
+      'every rejection and merge with its reason, the registry answer, and the canonical row it became (etl.why).')
+    .argument('<subject>', 'an INN, or SOURCE:KEY such as store_b:B-17')
+    .action(action((subject: string) => whyCommand(subject)));
+}
 
 /** `b2b-etl why 7707083893` or `b2b-etl why store_b:B-17`. */
-export async function whyCommand(args: string[]): Promise<number> {
-  const subject = args[0];
-  if (!subject) throw new UsageError('usage: b2b-etl why INN|SOURCE:KEY');
+async function whyCommand(subject: string): Promise<number> {
+  if (!subject.trim()) throw new UsageError('why: give an INN or SOURCE:KEY, e.g. b2b-etl why store_b:B-17');
   const lines = await withDatabase(async (db) => {
     const { rows } = await db.pool.query<{ record: string | null; at: Date | null; kind: string; story: string }>(
       'select record, at, kind, story from etl.why($1)',

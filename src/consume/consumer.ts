@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
 import type pg from 'pg';
-import type { KafkaSourceConfig } from '../config.js';
+import type { KafkaConnection, KafkaSourceConfig } from '../config.js';
 import { formatCount } from '../land/progress.js';
 import type { SourceRecord } from '../land/record.js';
 import { ChangeTimeReader } from '../land/change-time.js';
@@ -13,6 +13,8 @@ import { TransformScheduler } from './transform-scheduler.js';
 
 export interface ConsumeOptions {
   brokers: string[];
+  /** TLS and SASL for a managed cluster (the config's kafka section and the environment). */
+  connection?: KafkaConnection;
   /** The configured source name (e.g. store_b_events). */
   source: string;
   config: KafkaSourceConfig;
@@ -54,6 +56,8 @@ export class KafkaConsumer {
   private readonly started = Date.now();
   private stopping: Promise<void> | null = null;
   private crashed: ((e: Error) => void) | null = null;
+  /** Until the first connect succeeds, kafkajs' retry chatter is one line; start() says the rest. */
+  private connecting: 'quiet' | 'said' | null = 'quiet';
   /** Resolves when the consumer has stopped: after stop(), or rejects when it crashed. */
   readonly finished: Promise<void>;
   private finish!: () => void;
@@ -68,6 +72,7 @@ export class KafkaConsumer {
     this.kafka = new Kafka({
       clientId: o.clientId ?? `b2b-etl-${o.source}`,
       brokers: o.brokers,
+      ...o.connection,
       logLevel: logLevel.WARN,
       logCreator: () => (entry: LogEntry) => this.kafkaLog(entry),
       retry: { retries: 8, initialRetryTime: 200 },
@@ -98,7 +103,13 @@ export class KafkaConsumer {
     // events land under the store's name: the transform must map it, or they would be ignored
     await assertMappedSource(this.pool, recordSource, 'company');
     await assertMappedSource(this.pool, recordSource, 'contact');
-    await this.consumer.connect();
+    try {
+      await this.consumer.connect();
+      this.connecting = null;
+    } catch (e) {
+      throw new Error(`cannot connect to Kafka at ${this.o.brokers.join(',')} (KAFKA_BROKERS${this.o.connection?.sasl ? ', KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD' : ''}): ` +
+        `${kafkaReason(e)}; nothing was consumed`);
+    }
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       const partitions = event.payload.memberAssignment[topic] ?? [];
       this.seekToStoredOffsets(partitions).catch((e: Error) => this.log(`${this.o.source}: could not seek to stored offsets: ${e.message}`));
@@ -113,8 +124,8 @@ export class KafkaConsumer {
       await this.consumer.disconnect().catch(() => {});
       const missing = /does not host this topic-partition|UNKNOWN_TOPIC/i.test(`${(e as Error).message} ${(e as { type?: string }).type ?? ''}`);
       throw new Error(missing
-        ? `topic ${topic} does not exist on ${this.o.brokers.join(',')}`
-        : `cannot subscribe to ${topic} on ${this.o.brokers.join(',')}: ${(e as Error).message}`);
+        ? `topic ${topic} does not exist on ${this.o.brokers.join(',')} (KAFKA_BROKERS; the topic: sources.${this.o.source}.kafka.topic or --topic); nothing was consumed`
+        : `cannot subscribe to ${topic} on ${this.o.brokers.join(',')} (KAFKA_BROKERS): ${kafkaReason(e)}; nothing was consumed`);
     }
     await this.consumer.run({
       autoCommit: false,
@@ -252,8 +263,20 @@ export class KafkaConsumer {
 
   private kafkaLog({ level, log }: LogEntry): void {
     if (level > logLevel.WARN) return;
+    if (this.connecting) {
+      if (this.connecting === 'quiet') this.log(`kafka: connecting to ${this.o.brokers.join(',')} failed (${log.message}); retrying`);
+      this.connecting = 'said';
+      return;
+    }
     // rebalances and coordinator moves are routine; kafkajs retries them itself
     if (/rebalanc|coordinator is not available|not the correct coordinator|group is rebalancing/i.test(`${log.message} ${String(log.error ?? '')}`)) return;
     this.log(`kafka ${level === logLevel.ERROR ? 'error' : 'warning'}: ${log.message}${log.error ? ` (${String(log.error)})` : ''}`);
   }
+}
+
+/** kafkajs wraps the cause of a failed connect (refused, SASL, TLS) in a retry error: the cause says what happened. */
+function kafkaReason(e: unknown): string {
+  let error = e as { message?: string; originalError?: unknown; cause?: unknown } | undefined;
+  while (error && (error.originalError || error.cause)) error = (error.originalError ?? error.cause) as typeof error;
+  return error?.message ?? String(e);
 }

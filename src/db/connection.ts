@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { ConfigError } from '../config-problems.js';
+import { describeServer, mask, maskUrl } from '../secrets.js';
 import { startEmbeddedPostgres } from './embedded.js';
 
 export interface Database {
@@ -7,10 +9,17 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** DATABASE_URL when set; otherwise the embedded PostgreSQL in the project folder. */
+/**
+ * DATABASE_URL when set; otherwise the embedded PostgreSQL in the project folder. The first
+ * connection is made here, so a wrong setting is reported before any work starts.
+ */
 export async function openDatabase(options: { log?: (line: string) => void; url?: string; poolSize?: number } = {}): Promise<Database> {
   let url = options.url ?? process.env.DATABASE_URL;
+  if (url && !URL.canParse(url)) {
+    throw new ConfigError('DATABASE_URL is not a URL like postgres://USER@HOST:5432/DATABASE (a password goes after the user and a colon); unset it for the embedded server');
+  }
   let stopServer = async () => {};
+  const setting = url ? 'DATABASE_URL' : 'the embedded server in .data/postgres; set DATABASE_URL to use another';
   if (!url) {
     const server = await startEmbeddedPostgres({ log: options.log });
     url = server.url;
@@ -20,6 +29,13 @@ export async function openDatabase(options: { log?: (line: string) => void; url?
   // An idle client losing its connection must not crash the process.
   pool.on('error', (e) => options.log?.(`database connection lost: ${e.message}`));
   pool.on('connect', (client) => client.on('error', (e) => options.log?.(`database connection lost: ${e.message}`)));
+  try {
+    (await pool.connect()).release();
+  } catch (e) {
+    await pool.end().catch(() => {});
+    await stopServer();
+    throw new DatabaseConnectionError(url, setting, e);
+  }
   return {
     url,
     pool,
@@ -30,14 +46,15 @@ export async function openDatabase(options: { log?: (line: string) => void; url?
   };
 }
 
-/** The URL with any password replaced, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable database URL)';
+/** The URL with its password masked, for messages. */
+export const redactUrl = maskUrl;
+
+/** PostgreSQL did not answer or refused us: names the server tried and the setting to fix. */
+export class DatabaseConnectionError extends Error {
+  constructor(url: string, setting: string, cause: unknown) {
+    const e = cause as { message?: string; code?: string };
+    const reason = e.message || e.code || String(cause);
+    super(`cannot connect to PostgreSQL at ${describeServer(url, 5432)} (${setting}): ${mask(reason)}`);
   }
 }
 
