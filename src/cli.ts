@@ -22,6 +22,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   status: statusCommand,
   generate: generateCommand,
   demo: demoCommand,
+  sandbox: (args) => import('./commands/sandbox.js').then((m) => m.sandboxCommand(args)),
 };
 
 const HELP = `b2b-etl — merges store A and store B customer bases into one clean base

@@ -110,14 +110,14 @@ export async function listRows(db: pg.PoolClient, spec: ListSpec, params: Params
   const start = Number.parseInt(startText, 10);
   const fast = start === -1;
   const offset = fast || !Number.isFinite(start) || start < 0 ? 0 : spec.roundOffset ? Math.floor(start / PAGE_SIZE) * PAGE_SIZE : start;
-  const idSelect = spec.idColumn ? `${spec.idColumn}::text as id, ` : '';
-  const { rows } = await db.query<{ id?: string; fields: Record<string, unknown> }>(
+  const idSelect = spec.idColumn ? `${spec.idColumn}::text as row_id, ` : '';
+  const { rows } = await db.query<{ row_id?: string; fields: Record<string, unknown> }>(
     `select ${idSelect}fields from ${spec.table} ${whereSql} order by ${order.join(', ')} limit ${PAGE_SIZE} offset ${offset}`,
     values,
   );
   const select = selectList(params);
   const result = [];
-  for (const row of rows) result.push(await spec.toRow(row, select));
+  for (const row of rows) result.push(await spec.toRow({ id: row.row_id, fields: row.fields }, select));
   if (fast) return { result, total: 0 };
   const { rows: counted } = await db.query<{ n: string }>(`select count(*) as n from ${spec.table} ${whereSql}`, values);
   const total = Number(counted[0]!.n);

@@ -25,7 +25,8 @@ create table contact (
   fields jsonb not null,
   created_via text not null check (created_via in ('add', 'import')),
   created_at timestamptz not null default now(),
-  name text generated always as (concat_ws(' ', fields ->> 'LAST_NAME', fields ->> 'NAME', fields ->> 'SECOND_NAME')) stored,
+  name text generated always as (
+    btrim(coalesce(fields ->> 'LAST_NAME', '') || ' ' || coalesce(fields ->> 'NAME', '') || ' ' || coalesce(fields ->> 'SECOND_NAME', ''))) stored,
   originator_id text generated always as (fields ->> 'ORIGINATOR_ID') stored,
   origin_id text generated always as (fields ->> 'ORIGIN_ID') stored
 );

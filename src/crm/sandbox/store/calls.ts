@@ -49,8 +49,8 @@ export async function recordCall(pool: pg.Pool, call: CallRecord): Promise<void>
   if (commands.length === 0) return;
   await pool.query(
     `insert into call_command (call_id, position, key, method, params, error, error_description)
-     select $1, c.position - 1, c.key, c.method, c.params, c.error, c.error_description
-     from jsonb_to_recordset($2::jsonb) with ordinality as c (key text, method text, params jsonb, error text, error_description text, position bigint)`,
+     select $1, c.ordinality - 1, c.value ->> 'key', c.value ->> 'method', c.value -> 'params', c.value ->> 'error', c.value ->> 'error_description'
+     from jsonb_array_elements($2::jsonb) with ordinality as c (value, ordinality)`,
     [rows[0]!.id, JSON.stringify(commands.map((c) => ({ key: c.key, method: c.method, params: c.params, error: c.error?.error ?? null, error_description: c.error?.error_description ?? null })))],
   );
 }

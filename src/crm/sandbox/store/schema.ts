@@ -33,7 +33,9 @@ export async function applySchema(pool: pg.Pool, schema: string): Promise<void> 
     const applied = rows[0]?.version ?? 0;
     for (const file of schemaFiles()) {
       if (file.version <= applied) continue;
-      await client.query(file.sql);
+      await client.query(file.sql).catch((e: Error) => {
+        throw new Error(`sandbox schema ${schema}, file ${file.name}: ${e.message}; nothing of it was applied`);
+      });
       await client.query('insert into schema_version (version, name) values ($1, $2)', [file.version, file.name]);
     }
     await client.query('commit');
