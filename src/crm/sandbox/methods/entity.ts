@@ -73,9 +73,9 @@ async function readEntities(ctx: MethodContext, spec: EntitySpec, ids: number[],
   const multi = hasMultifields(spec) ? await readMultifields(ctx.db, spec.owner, ids) : new Map();
   for (const row of rows) {
     const id = Number(row.id);
-    const entity: Record<string, unknown> = {};
-    for (const name of [...spec.writable, ...SYSTEM_FIELDS]) entity[name] = null;
-    Object.assign(entity, row.fields, { ID: row.id });
+    const entity: Record<string, unknown> = { ID: row.id };
+    for (const name of [...spec.writable, ...SYSTEM_FIELDS]) if (name !== 'ID') entity[name] = null;
+    Object.assign(entity, row.fields);
     if (hasMultifields(spec)) {
       const types = multi.get(id) ?? {};
       entity.HAS_PHONE = types.PHONE ? 'Y' : 'N';
