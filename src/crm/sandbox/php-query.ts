@@ -50,6 +50,9 @@ function set(target: PhpArray, path: string[], value: string): void {
   }
 }
 
+/** PHP's max_input_nesting_level: a deeper name is dropped. */
+export const MAX_NESTING = 64;
+
 /** Splits `name[a][b][]` into `['name', 'a', 'b', '']` the way PHP does. */
 function keyPath(rawKey: string): string[] | null {
   const key = rawKey.replace(/^ +/, '');
@@ -65,6 +68,7 @@ function keyPath(rawKey: string): string[] | null {
       return path.length === 1 ? [key.replace(/[. ]/g, '_').replace('[', '_')] : path;
     }
     path.push(rest.slice(1, close));
+    if (path.length > MAX_NESTING + 1) return null;
     rest = rest.slice(close + 1);
   }
   return path;

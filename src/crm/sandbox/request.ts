@@ -1,19 +1,21 @@
 import type { IncomingMessage } from 'node:http';
-import { RestError } from './envelope.js';
 import { fromFields, parseStr } from './php-query.js';
 
 /** Bodies past this size are refused before parsing; the cloud's own cap is not documented. */
 export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
-export async function readBody(req: IncomingMessage): Promise<Buffer> {
+/**
+ * The body, or null when it is larger than MAX_BODY_BYTES. The rest of a large body is read
+ * and dropped: leaving the loop early would destroy the socket before the answer is sent.
+ */
+export async function readBody(req: IncomingMessage): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new RestError(413, 'ERROR_REQUEST_TOO_LARGE', `Request body exceeds ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks);
+  return size > MAX_BODY_BYTES ? null : Buffer.concat(chunks);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

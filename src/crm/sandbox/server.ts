@@ -80,10 +80,16 @@ export class SandboxServer {
     }
     const at = new Date();
     const started = performance.now();
-    const body = await readBody(req).catch((e: unknown) => (e instanceof RestError ? e : Promise.reject(e)));
+    const client = clientOf(req);
+    const body = await readBody(req);
     const { segments, method, xml } = parseRestPath(url.pathname);
-    const params = body instanceof RestError ? {} : await requestParams(req, url, body);
-    const call: CallRecord = { at, client: clientOf(req), method, params, status: 0, seconds: 0 };
+    if (body === null) {
+      // the gateway refuses it, as nginx does, before the portal sees it
+      await recordCall(this.pool, { at, client, method, params: {}, status: 413, error: 'request body too large', seconds: 0 });
+      return this.send(res, { status: 413, contentType: 'text/html', body: '<html><head><title>413 Request Entity Too Large</title></head><body><center><h1>413 Request Entity Too Large</h1></center><hr><center>nginx</center></body></html>', headers: { connection: 'close' } });
+    }
+    const params = await requestParams(req, url, body);
+    const call: CallRecord = { at, client, method, params, status: 0, seconds: 0 };
     const finish = async (reply: Reply) => {
       call.status = reply.status;
       call.seconds = (performance.now() - started) / 1000;
@@ -93,7 +99,6 @@ export class SandboxServer {
     if (fault) call.fault = fault.kind === 'html' ? `html ${fault.status}${fault.afterCommit ? ' after commit' : ''}` : fault.kind;
     let reply: Reply;
     try {
-      if (body instanceof RestError) throw body;
       if (!this.bucket.take(call.client)) throw errors.queryLimit();
       reply = await this.answer(req, segments, method, params, fault, call, xml);
     } catch (e) {
@@ -170,7 +175,7 @@ export class SandboxServer {
     }
     if (req.method !== 'POST') return json(405, { error: 'faults takes GET, POST or DELETE' });
     try {
-      const given: unknown = JSON.parse((await readBody(req)).toString('utf8'));
+      const given: unknown = JSON.parse((await readBody(req))?.toString('utf8') ?? 'null');
       const faults = (Array.isArray(given) ? given : [given]).map(checkFault);
       this.faults.add(...faults);
       return json(200, { pending: this.faults.list() });

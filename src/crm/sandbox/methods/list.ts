@@ -18,8 +18,8 @@ export interface ListSpec {
   table: string;
   /** Fields a filter or order may name; others are ignored, as the portal ignores them. */
   fields: ReadonlySet<string>;
-  /** SQL for a field other than the stored ones (multifield matches); `value` is a parameter placeholder. */
-  special?: (field: string, value: string) => string | null;
+  /** SQL for a field other than the stored ones (multifield matches); without `value`, whether it knows the field. */
+  special?: (field: string, value?: string) => string | null;
   /** Legacy CDBResult lists round `start` down to a page; ORM lists take it as given. */
   roundOffset: boolean;
   /** The id column, when the table has one. */
@@ -42,8 +42,8 @@ function asList(value: unknown): string[] {
 
 function condition(spec: ListSpec, prefix: Prefix, field: string, value: unknown, bind: (v: unknown) => string): string | null {
   if (!spec.fields.has(field) && field !== 'ID') {
-    const custom = spec.special?.(field, bind(String(value)));
-    return custom ?? null;
+    // bound only when used: an unused parameter has no type and fails the query
+    return spec.special?.(field) ? spec.special(field, bind(String(value))) : null;
   }
   const col = column(spec, field);
   const isNumber = typeof value === 'number' || (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value));
@@ -109,7 +109,8 @@ export async function listRows(db: pg.PoolClient, spec: ListSpec, params: Params
   const startText = String(params.start ?? params.START ?? '0');
   const start = Number.parseInt(startText, 10);
   const fast = start === -1;
-  const offset = fast || !Number.isFinite(start) || start < 0 ? 0 : spec.roundOffset ? Math.floor(start / PAGE_SIZE) * PAGE_SIZE : start;
+  const wanted = fast || !Number.isFinite(start) || start < 0 ? 0 : Math.min(start, Number.MAX_SAFE_INTEGER);
+  const offset = spec.roundOffset ? Math.floor(wanted / PAGE_SIZE) * PAGE_SIZE : wanted;
   const idSelect = spec.idColumn ? `${spec.idColumn}::text as row_id, ` : '';
   const { rows } = await db.query<{ row_id?: string; fields: Record<string, unknown> }>(
     `select ${idSelect}fields from ${spec.table} ${whereSql} order by ${order.join(', ')} limit ${PAGE_SIZE} offset ${offset}`,

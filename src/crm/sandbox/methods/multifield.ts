@@ -95,7 +95,7 @@ export async function readMultifields(db: pg.PoolClient, owner: Owner, ids: numb
 
 /** A list filter on PHONE or EMAIL matches a value exactly (crm-company-list.md). */
 export function multifieldFilter(owner: Owner, idColumn: string) {
-  return (field: string, placeholder: string): string | null =>
+  return (field: string, placeholder = ''): string | null =>
     field in MULTIFIELD_TYPES
       ? `exists (select 1 from multifield m where m.entity_id = '${owner}' and m.element_id = ${idColumn} and m.type_id = '${field}' and m.value = ${placeholder})`
       : null;
