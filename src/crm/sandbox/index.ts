@@ -100,7 +100,9 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
       listening.listen(o.port ?? 0, host, () => resolve());
     });
     const port = (listening.address() as AddressInfo).port;
-    const shownHost = host.includes(':') ? `[${host}]` : host;
+    // listening on every address, the sandbox is reached (and its certificate valid) at 127.0.0.1
+    const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+    const shownHost = reachable.includes(':') ? `[${reachable}]` : reachable;
     const url = `${https ? 'https' : 'http'}://${shownHost}:${port}`;
     return {
       url,
