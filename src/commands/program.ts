@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { defineConsume } from './consume.js';
 import { NotMigratedError, UsageError } from './context.js';
-import { takeExitCode } from './define.js';
+import { addPlainCommand, takeExitCode } from './define.js';
 import { defineDemo } from './demo.js';
 import { defineEnrich } from './enrich.js';
 import { defineGenerate } from './generate.js';
@@ -63,6 +63,8 @@ export function buildProgram(): Command {
   defineGrant(program);
   defineGenerate(program);
   defineDemo(program);
+  addPlainCommand(program, 'sandbox', 'a local Bitrix24 portal (its REST webhook API) to push to and test against',
+    (args) => import('./sandbox.js').then((m) => m.sandboxCommand(args)));
   return program;
 }
 

@@ -132,9 +132,9 @@ describe('commands keep working', () => {
 describe('plain commands', () => {
   it('a command written as (args) => exit code gets every argument after its name, --help included', async () => {
     const seen: string[][] = [];
-    expect(await main(['sandbox', '--port', '8443', 'extra', '--plan=enterprise'], buildWith(seen))).toBe(0);
-    expect(await main(['sandbox', '--help'], buildWith(seen))).toBe(0);
-    expect(await main(['sandbox', '--fail'], buildWith(seen))).toBe(1);
+    expect(await main(['plain', '--port', '8443', 'extra', '--plan=enterprise'], buildWith(seen))).toBe(0);
+    expect(await main(['plain', '--help'], buildWith(seen))).toBe(0);
+    expect(await main(['plain', '--fail'], buildWith(seen))).toBe(1);
     expect(seen).toEqual([['--port', '8443', 'extra', '--plan=enterprise'], ['--help'], ['--fail']]);
   });
 });
@@ -142,7 +142,7 @@ describe('plain commands', () => {
 /** The program with a plain command that records what it was given. */
 function buildWith(seen: string[][]) {
   const program = buildProgram();
-  addPlainCommand(program, 'sandbox', 'run the sandbox portal', async (args) => {
+  addPlainCommand(program, 'plain', 'a command that parses its own arguments', async (args) => {
     seen.push(args);
     return args.includes('--fail') ? 1 : 0;
   });

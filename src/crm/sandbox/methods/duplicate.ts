@@ -1,0 +1,60 @@
+import { RestError, crmError } from '../envelope.js';
+import { isObject, type Handler, type MethodContext } from './method.js';
+
+/** Only the first 20 distinct non-empty values are searched, the rest silently ignored (restservice.php). */
+export const FIND_BY_COMM_VALUES = 20;
+/** Each value finds at most 20 entities. */
+const HITS_PER_VALUE = 20;
+const ENTITY_TYPES = ['LEAD', 'CONTACT', 'COMPANY'] as const;
+
+/**
+ * Docs and code disagree on the error shape: the docs put the message in `error`
+ * (`{"error":"Communication type is not defined","error_description":"Parameter 'type' is required."}`),
+ * the older code throws an empty code. Default: the docs, the newer of the two.
+ */
+function commError(ctx: MethodContext, docsCode: string, docsDescription: string): RestError {
+  return ctx.settings.findByCommErrors === 'docs' ? new RestError(400, docsCode, docsDescription) : crmError(`${docsCode}.`);
+}
+
+/**
+ * How a value is compared, applied to both sides in SQL: a phone by its digits with the
+ * extension left out (b24-rest-docs issue #72), an e-mail without regard to case.
+ */
+function comparable(type: 'PHONE' | 'EMAIL', expr: string): string {
+  return type === 'PHONE'
+    ? `regexp_replace(regexp_replace(${expr}, '\\s*(доб\\.?|ext\\.?|x|#|,)\\s*\\d*\\s*$', '', 'i'), '\\D', '', 'g')`
+    : `lower(${expr})`;
+}
+
+export const duplicateMethods: Record<string, Handler> = {
+  async 'crm.duplicate.findbycomm'(ctx, params) {
+    const type = String(params.type ?? params.TYPE ?? '').toUpperCase();
+    if (type === '') throw commError(ctx, 'Communication type is not defined', "Parameter 'type' is required.");
+    if (type !== 'PHONE' && type !== 'EMAIL') throw commError(ctx, `Communication type '${type}' is not supported in current context`, "Parameter 'type' must be EMAIL or PHONE.");
+    const raw = params.values ?? params.VALUES;
+    if (!Array.isArray(raw) && !isObject(raw)) throw commError(ctx, 'Communication values is not defined', "Parameter 'values' must be array.");
+    const entityType = String(params.entity_type ?? params.ENTITY_TYPE ?? '').toUpperCase();
+    if (entityType === 'DEAL') throw crmError('Deal is not supported in current context.');
+    if (entityType !== '' && !ENTITY_TYPES.includes(entityType as never)) throw crmError(`Entity type '${entityType}' is not supported in current context.`);
+    const values = [...new Set((Array.isArray(raw) ? raw : Object.values(raw)).map((v) => String(v ?? '').trim()).filter(Boolean))].slice(0, FIND_BY_COMM_VALUES);
+    const types = entityType ? [entityType] : ENTITY_TYPES;
+    const hits: Record<string, number[]> = {};
+    for (const owner of types) {
+      if (owner === 'LEAD') continue; // the sandbox holds no leads
+      const { rows } = await ctx.db.query<{ element_id: string }>(
+        `select distinct element_id from (
+           select m.element_id, k.key, row_number() over (partition by k.key order by m.element_id) as n
+           from unnest($3::text[]) as k (key)
+           join multifield m on m.entity_id = $1 and m.type_id = $2 and ${comparable(type, 'm.value')} = ${comparable(type, 'k.key')}
+           where ${comparable(type, 'k.key')} <> ''
+         ) as found where n <= ${HITS_PER_VALUE} order by element_id`,
+        [owner, type, values],
+      );
+      if (rows.length) hits[owner] = rows.map((r) => Number(r.element_id));
+      // docs: once one type has 20 or more duplicates the other types are not returned
+      if (rows.length >= HITS_PER_VALUE) break;
+    }
+    // PHP's empty array() encodes as `[]`
+    return { result: Object.keys(hits).length ? hits : [] };
+  },
+};
