@@ -59,6 +59,11 @@ export class DadataStub {
     this.served = 0;
   }
 
+  /** The key it accepts from now on (a key fixed or topped up on the provider's side). */
+  setToken(token: string): void {
+    this.o.token = token;
+  }
+
   setLatency(ms: number): void {
     this.o.latencyMs = ms;
   }

@@ -9,6 +9,7 @@ import {
   type RegistryProvider,
   type RegistryRecord,
 } from './provider.js';
+import { configFingerprint } from './pause.js';
 
 /** DaData's "organisation by INN" method. */
 export const PARTY_PATH = '/suggestions/api/4_1/rs/findById/party';
@@ -30,12 +31,14 @@ export interface DadataOptions {
 export class DadataProvider implements RegistryProvider {
   readonly name = 'dadata';
   readonly remote = true;
+  readonly fingerprint: string;
   private readonly agent: Agent;
   private readonly url: string;
 
   constructor(private readonly o: DadataOptions) {
     if (!o.token) throw new RegistryConfigError('DADATA_TOKEN is not set');
     this.url = new URL(PARTY_PATH, o.baseUrl).toString();
+    this.fingerprint = configFingerprint(this.url, o.token);
     this.agent = new Agent({
       connections: o.connections ?? 16,
       keepAliveTimeout: 30_000,
@@ -69,12 +72,19 @@ export class DadataProvider implements RegistryProvider {
     if (status === 403 && /disabled for token|limit|quota/i.test(message)) {
       throw new QuotaExhaustedError(`DaData: 403 ${message} (daily quota spent)`, nextQuotaReset());
     }
-    throw new RegistryConfigError(`DaData refused the request: ${status} ${message}`);
+    throw new RegistryConfigError(`DaData refused the request: ${status} ${message} (${configHint(status)})`);
   }
 
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/** What to check for a status DaData gives when our settings are wrong, not the INN. */
+function configHint(status: number): string {
+  if (status === 401 || status === 403) return 'check DADATA_TOKEN: the API key is missing, wrong, expired or its balance is spent';
+  if (status === 404 || status === 405) return 'check DADATA_URL: no findById/party method there';
+  return 'the request was refused as malformed';
 }
 
 function messageOf(text: string): string {
