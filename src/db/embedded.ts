@@ -266,15 +266,22 @@ async function startServer(postgres: string, dataDir: string, port: number, logF
   }
 }
 
-/** Fast shutdown (SIGINT), waiting until the server is gone. */
+/**
+ * Smart shutdown (SIGTERM: sessions end first; a pool that just ended may still be
+ * closing its connections, and a fast shutdown would cut them with an error), then fast
+ * shutdown (SIGINT) if a session lingers; waits until the server is gone.
+ */
 async function stopServer(pid: number): Promise<void> {
-  try {
-    process.kill(pid, 'SIGINT');
-  } catch {
-    return;
+  for (const [signal, seconds] of [['SIGTERM', 5], ['SIGINT', 30]] as const) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      return;
+    }
+    const deadline = Date.now() + seconds * 1000;
+    while (processAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (!processAlive(pid)) return;
   }
-  const deadline = Date.now() + 30_000;
-  while (processAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }
 
 function processAlive(pid: number): boolean {
