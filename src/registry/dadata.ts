@@ -120,6 +120,9 @@ export function parseAnswer(inn: string, text: string): RegistryAnswer {
   const liquidation = typeof state.liquidation_date === 'number' ? new Date(state.liquidation_date).toISOString().slice(0, 10) : null;
   const name = obj(data.name);
   const management = obj(data.management);
+  // an individual entrepreneur has no management: the person is in fio
+  const fio = obj(data.fio);
+  const person = [fio.surname, fio.name, fio.patronymic].map(str).filter((p) => p !== null).join(' ');
   const record: RegistryRecord = {
     inn,
     status,
@@ -130,7 +133,7 @@ export function parseAnswer(inn: string, text: string): RegistryAnswer {
     kpp: str(data.kpp),
     ogrn: str(data.ogrn),
     address: str(obj(data.address).value),
-    head: str(management.name),
+    head: str(management.name) ?? (person || null),
   };
   return { found: true, record, raw: main };
 }
