@@ -53,7 +53,7 @@ describe('embedded PostgreSQL', () => {
   it.skipIf(process.getuid?.() !== 0)('as root, in a folder the postgres account cannot enter: runs as postgres from the system folder, password readable by its owner only, never in the temporary folder', async () => {
     const before = passwordFilesInTmp();
     const lines: string[] = [];
-    const options = { projectDir: project, nativeDir: join(project, 'platform', 'native'), systemDir, folder: 'postgres', log: (l: string) => lines.push(l) };
+    const options = { projectDir: project, nativeDir: join(project, 'platform', 'native'), systemDir, folder: 'postgres', env: {}, log: (l: string) => lines.push(l) };
     const server = await startEmbeddedPostgres(options);
     try {
       expect(await query(server.url, 'select current_user as who, 1 as one')).toEqual({ who: 'postgres', one: 1 });

@@ -24,7 +24,8 @@ describe('demo never writes into the user\'s own database', () => {
     const db = await userDatabase();
     try {
       const before = await userState(db);
-      const run = await runCli(['demo'], db.url);
+      // the port the test run's own embedded server may have taken is not the demo's
+      const run = await runCli(['demo'], db.url, { EMBEDDED_PG_PORT: '' });
       expect(run.code, run.stderr).toBe(0);
       expect(run.stderr).toMatch(/DATABASE_URL is not used: the demo runs on its own embedded PostgreSQL in \.data\/demo/);
       expect(run.stdout).toMatch(/companies: .* ready for the CRM/);
