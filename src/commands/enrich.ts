@@ -48,9 +48,11 @@ export async function enrichCommand(args: string[]): Promise<number> {
     const result = await runTransform(db.pool);
     const stored = (await answersToday(db.pool)) - before;
     const [pause] = await currentPauses(db.pool, registry.provider);
-    const { waiting } = await checkQueue(db.pool);
+    const queue = await checkQueue(db.pool);
     log(`enrich: ${stored} registry answers stored in ${((Date.now() - started) / 1000).toFixed(1)}s ` +
-      `(${registry.provider}); transform run ${result.runId}; ${waiting} checks still queued`);
+      `(${registry.provider}); transform run ${result.runId}; ${queue.waiting} checks still queued` +
+      (queue.failing ? ` (${queue.failing} failed and are retried later; last error: ${queue.lastError?.split('\n')[0]})` : '') +
+      (queue.givenUp ? `; ${queue.givenUp} given up after every attempt (graphile_worker.jobs)` : ''));
     if (pause) log(`enrich: ${describePause(pause)}`);
     return pause?.kind === 'config' ? 1 : 0;
   }, { poolSize: concurrency + 4 });
@@ -72,8 +74,9 @@ export async function registryCommand(args: string[]): Promise<number> {
       const pauses = await currentPauses(db.pool);
       if (pauses.length === 0) log('registry resume: no provider is paused');
       for (const pause of pauses) {
-        const lifted = await liftPause(db.pool, pause.provider);
-        log(`registry resume: ${pause.provider} resumed (was: ${pause.reason}); ${lifted?.checks ?? 0} held checks are due now`);
+        await liftPause(db.pool, pause.provider);
+        const { waiting } = await checkQueue(db.pool);
+        log(`registry resume: ${pause.provider} resumed (was: ${pause.reason}); ${waiting} queued checks run with the next worker or enrich`);
       }
       return 0;
     });

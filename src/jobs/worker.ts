@@ -5,7 +5,7 @@ import { Logger, makeWorkerUtils, run, runOnce, type LogFunctionFactory, type Ta
 import type pg from 'pg';
 import type { RegistryConfig } from '../config.js';
 import { activePause, REGISTRY_FLAG, RegistryPausedError } from '../registry/pause.js';
-import type { RegistryProvider } from '../registry/provider.js';
+import { RegistryConfigError, TransientRegistryError, type RegistryProvider } from '../registry/provider.js';
 import { makeProvider, type JobContext } from './context.js';
 import { registryCheckTask } from './tasks/registry-check.js';
 import { registryRefreshTask } from './tasks/registry-refresh.js';
@@ -79,8 +79,11 @@ function logger(log: (line: string) => void): Logger {
   const factory: LogFunctionFactory = (scope) => (level, message, meta) => {
     // one line per finished job would drown the rest; failures and warnings still show
     if (level === 'debug' || (level === 'info' && /^Completed task/.test(message))) return;
+    const error = (meta as { error?: unknown } | undefined)?.error;
     // a paused provider is said once, by the check that paused it, not once per company
-    if ((meta as { error?: unknown } | undefined)?.error instanceof RegistryPausedError) return;
+    if (error instanceof RegistryPausedError) return;
+    // a registry that failed a check: its message says what; a stack trace would not
+    if (error instanceof TransientRegistryError || error instanceof RegistryConfigError) message = message.split('\n')[0]!.replace(/:$/, '');
     // graphile-worker reports each failed attempt; ours carry the reason already
     log(`worker${scope.taskIdentifier ? ` ${scope.taskIdentifier}` : ''}${scope.jobId ? ` #${scope.jobId}` : ''}: ${message}`);
   };

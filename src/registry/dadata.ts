@@ -58,6 +58,9 @@ export class DadataProvider implements RegistryProvider {
         signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
       });
     } catch (e) {
+      // a host name that does not resolve is a wrong DADATA_URL, not an outage
+      const code = (e as { code?: unknown }).code ?? (e as { cause?: { code?: unknown } }).cause?.code;
+      if (code === 'ENOTFOUND') throw new RegistryConfigError(`DaData's host ${new URL(this.url).host} is not known (check DADATA_URL)`);
       throw new TransientRegistryError(`DaData did not answer for ${inn}: ${(e as Error).message}`);
     }
     const text = await response.body.text().catch(() => '');
