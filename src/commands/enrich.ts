@@ -51,7 +51,7 @@ export async function enrichCommand(args: string[]): Promise<number> {
     const queue = await checkQueue(db.pool);
     log(`enrich: ${stored} registry answers stored in ${((Date.now() - started) / 1000).toFixed(1)}s ` +
       `(${registry.provider}); transform run ${result.runId}; ${queue.waiting} checks still queued` +
-      (queue.failing ? ` (${queue.failing} failed and are retried later; last error: ${queue.lastError?.split('\n')[0]})` : '') +
+      (queue.failing && !pause ? ` (${queue.failing} failed and are retried later; last error: ${queue.lastError?.split('\n')[0]})` : '') +
       (queue.givenUp ? `; ${queue.givenUp} given up after every attempt (graphile_worker.jobs)` : ''));
     if (pause) log(`enrich: ${describePause(pause)}`);
     return pause?.kind === 'config' ? 1 : 0;
