@@ -62,7 +62,7 @@ export async function activePause(pool: pg.Pool, provider: string, fingerprint: 
   if (!pause) return null;
   if (pause.kind === 'config' && fingerprint !== null && pause.fingerprint !== null && pause.fingerprint !== fingerprint) {
     const resumed = await liftPause(pool, provider, pause.fingerprint);
-    if (resumed) log?.(`registry ${provider}: the token or URL changed since it was refused; checks resume (${resumed.checks} waiting)`);
+    if (resumed) log?.(`registry ${provider}: the token or URL changed since it was refused; checks resume (${resumed.checks} held back are due now)`);
     return null;
   }
   return pause;
