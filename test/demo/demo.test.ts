@@ -29,7 +29,7 @@ describe('demo never writes into the user\'s own database', () => {
       expect(run.code, run.stderr).toBe(0);
       expect(run.stderr).toMatch(/DATABASE_URL is not used: the demo runs on its own embedded PostgreSQL in \.data\/demo/);
       expect(run.stdout).toMatch(/companies: .* ready for the CRM/);
-      expect(run.stdout).toMatch(/PGPASSWORD="\$\(cat .*demo\.password\)" psql -h 127\.0\.0\.1 -p \d+ -U postgres postgres/);
+      expect(run.stdout).toMatch(/PGPASSWORD="\$\(cat .*demo[^"]*\.password\)" psql -h 127\.0\.0\.1 -p \d+ -U postgres postgres/);
       expect(await userState(db)).toEqual(before);
     } finally {
       await db.drop();
