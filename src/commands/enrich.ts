@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig, registryConfig } from '../config.js';
 import { queueStaleChecks } from '../jobs/tasks/registry-refresh.js';
 import { drainQueue, runWorker } from '../jobs/worker.js';
+import { checkQueue, currentPauses, describePause, liftPause } from '../registry/pause.js';
 import { importSnapshot } from '../registry/snapshot.js';
 import { runTransform } from '../transform/run.js';
 import { log, withDatabase } from './context.js';
@@ -26,15 +27,22 @@ export function defineEnrich(program: Command): void {
     .option('--concurrency <n>', 'checks at once (default: registry.concurrency)', positiveInt)
     .action(action((flags: { refreshOlderThan?: string; concurrency?: number }) => enrichCommand(flags)));
 
-  program
+  const registry = program
     .command('registry')
-    .summary('load a registry export for the snapshot provider')
+    .summary('load a registry export for the snapshot provider; resume a paused provider');
+  registry
     .command('import')
     .summary('load a registry export (CSV or JSON) into etl.registry_snapshot')
     .description('Loads a registry export (columns inn, status, full_name, short_name, legal_form, kpp, ogrn, address, head, ' +
       'liquidation_date) into etl.registry_snapshot, the snapshot provider\'s table.')
     .argument('<file>', 'FILE.csv or FILE.json')
     .action(action((file: string) => registryImportCommand(file)));
+  registry
+    .command('resume')
+    .summary('lift a registry provider\'s pause once its cause is fixed (a new token, a topped-up balance)')
+    .description('A refused token or URL pauses the registry provider (b2b-etl status shows why). A different token or URL lifts ' +
+      'the pause by itself; this lifts it by hand, e.g. once the account is paid again.')
+    .action(action(() => registryResumeCommand()));
 }
 
 /** `b2b-etl worker`: graphile-worker jobs (registry checks, transform, daily refresh) until SIGTERM. */
@@ -57,37 +65,50 @@ async function workerCommand(flags: { concurrency?: number }): Promise<number> {
 
 /**
  * `b2b-etl enrich [--refresh-older-than 30d]`: runs the queued registry checks in this
- * process (queueing stale ones first when asked), then the transform, and exits.
+ * process (queueing stale ones first when asked), then the transform, and exits; 1 when
+ * the provider refused our settings (a wrong token or URL), so a scheduler sees it.
  */
 async function enrichCommand(flags: { refreshOlderThan?: string; concurrency?: number }): Promise<number> {
   const registry = registryConfig(loadConfig());
   const concurrency = flags.concurrency ?? registry.concurrency;
-  await withDatabase(async (db) => {
+  return withDatabase(async (db) => {
     if (flags.refreshOlderThan) {
       const queued = await queueStaleChecks(db.pool, flags.refreshOlderThan);
       log(`enrich: ${queued} checks queued (answers older than ${flags.refreshOlderThan} or never asked)`);
     }
     const started = Date.now();
-    const before = await checkCounts(db.pool);
+    const before = await answersToday(db.pool);
     await drainQueue({ pool: db.pool, registry, log, concurrency });
     const result = await runTransform(db.pool);
-    const after = await checkCounts(db.pool);
-    log(`enrich: ${after.answers - before.answers} registry answers stored in ${((Date.now() - started) / 1000).toFixed(1)}s ` +
-      `(${registry.provider}); transform run ${result.runId}; ${after.waiting} checks still queued` +
-      (after.pausedUntil ? `, ${registry.provider} paused until ${after.pausedUntil.toISOString()} (${after.pauseReason})` : ''));
+    const stored = (await answersToday(db.pool)) - before;
+    const [pause] = await currentPauses(db.pool, registry.provider);
+    const queue = await checkQueue(db.pool);
+    log(`enrich: ${stored} registry answers stored in ${((Date.now() - started) / 1000).toFixed(1)}s ` +
+      `(${registry.provider}); transform run ${result.runId}; ${queue.waiting} checks still queued` +
+      (queue.failing && !pause ? ` (${queue.failing} failed and are retried later; last error: ${queue.lastError?.split('\n')[0]})` : '') +
+      (queue.givenUp ? `; ${queue.givenUp} given up after every attempt (graphile_worker.jobs)` : ''));
+    if (pause) log(`enrich: ${describePause(pause)}`);
+    return pause?.kind === 'config' ? 1 : 0;
   }, { poolSize: concurrency + 4 });
-  return 0;
 }
 
-async function checkCounts(pool: import('pg').Pool): Promise<{ answers: number; waiting: number; pausedUntil: Date | null; pauseReason: string | null }> {
-  const { rows } = await pool.query<{ answers: string; waiting: string; paused_until: Date | null; pause_reason: string | null }>(`
-    select (select count(*) from etl.registry_lookup where fetched_at > now() - interval '1 day') as answers,
-           (select count(*) from graphile_worker.jobs where task_identifier = 'registry_check') as waiting,
-           p.paused_until, p.pause_reason
-    from (select 1) one left join etl.registry_pacing p on p.paused_until > now()
-    limit 1`);
-  const r = rows[0]!;
-  return { answers: Number(r.answers), waiting: Number(r.waiting), pausedUntil: r.paused_until, pauseReason: r.pause_reason };
+async function answersToday(pool: import('pg').Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>(`select count(*) as n from etl.registry_lookup where fetched_at > now() - interval '1 day'`);
+  return Number(rows[0]!.n);
+}
+
+/** `b2b-etl registry resume`: lifts a pause once its cause is fixed. */
+async function registryResumeCommand(): Promise<number> {
+  return withDatabase(async (db) => {
+    const pauses = await currentPauses(db.pool);
+    if (pauses.length === 0) log('registry resume: no provider is paused');
+    for (const pause of pauses) {
+      await liftPause(db.pool, pause.provider);
+      const { waiting } = await checkQueue(db.pool);
+      log(`registry resume: ${pause.provider} resumed (was: ${pause.reason}); ${waiting} queued checks run with the next worker or enrich`);
+    }
+    return 0;
+  });
 }
 
 /** `b2b-etl registry import FILE`: a registry export (CSV or JSON) as the snapshot provider's table. */

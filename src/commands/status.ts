@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { funnel } from '../audit/funnel.js';
+import { registryStatus } from '../registry/pause.js';
 import { withDatabase } from './context.js';
 import { action } from './define.js';
 
@@ -18,7 +19,8 @@ async function statusCommand(): Promise<number> {
       select (select count(*) from staging.batch where transformed_at is null) as pending,
              (select format('%s %s at %s', kind, run_id, to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'))
                 from etl.run where finished_at is not null order by run_id desc limit 1) as last_run`);
-    return `${await funnel(db.pool)}\nbatches waiting for the transform: ${rows[0]!.pending}; last transform: ${rows[0]!.last_run ?? 'never'}`;
+    return `${await funnel(db.pool)}\nbatches waiting for the transform: ${rows[0]!.pending}; last transform: ${rows[0]!.last_run ?? 'never'}\n` +
+      await registryStatus(db.pool);
   });
   process.stdout.write(text + '\n');
   return 0;

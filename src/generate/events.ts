@@ -1,7 +1,6 @@
 import { createWriteStream, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import iconv from 'iconv-lite';
-import type { EventType } from '../consume/messages.js';
 import * as vocab from './names.js';
 import { writePhone } from './phones.js';
 import type { Random } from './random.js';
@@ -26,6 +25,12 @@ export interface EventsOptions {
   asOf: Date;
   file: string;
 }
+
+/**
+ * The event types store B documents (test/fixtures/store_b/): written out here, not taken
+ * from the consumer, so the tests can hold each side against the store's description.
+ */
+type StoreBEvent = 'company.upserted' | 'company.deleted' | 'contact.upserted' | 'contact.deleted';
 
 const MALFORMED = [
   (id: string) => `{"event":"company.upserted","occurred_at":"2026-11-02T10:00:00Z","data":{"id":"${id}","title":"ООО Обрыв`,
@@ -126,7 +131,7 @@ export async function generateEvents(r: Random, o: EventsOptions, storeB: StoreB
   return truth;
 }
 
-function event(type: EventType, occurredAt: string, data: Record<string, unknown>): string {
+function event(type: StoreBEvent, occurredAt: string, data: Record<string, unknown>): string {
   return JSON.stringify({ event: type, occurred_at: occurredAt, data });
 }
 

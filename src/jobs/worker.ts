@@ -4,6 +4,8 @@ import { hostname } from 'node:os';
 import { Logger, makeWorkerUtils, run, runOnce, type LogFunctionFactory, type TaskList, type WorkerEvents } from 'graphile-worker';
 import type pg from 'pg';
 import type { RegistryConfig } from '../config.js';
+import { activePause, REGISTRY_FLAG, RegistryPausedError } from '../registry/pause.js';
+import { RegistryConfigError, TransientRegistryError, type RegistryProvider } from '../registry/provider.js';
 import { makeProvider, type JobContext } from './context.js';
 import { registryCheckTask } from './tasks/registry-check.js';
 import { registryRefreshTask } from './tasks/registry-refresh.js';
@@ -74,9 +76,14 @@ function taskList(ctx: JobContext): TaskList {
 }
 
 function logger(log: (line: string) => void): Logger {
-  const factory: LogFunctionFactory = (scope) => (level, message) => {
+  const factory: LogFunctionFactory = (scope) => (level, message, meta) => {
     // one line per finished job would drown the rest; failures and warnings still show
     if (level === 'debug' || (level === 'info' && /^Completed task/.test(message))) return;
+    const error = (meta as { error?: unknown } | undefined)?.error;
+    // a paused provider is said once, by the check that paused it, not once per company
+    if (error instanceof RegistryPausedError) return;
+    // a registry that failed a check: its message says what; a stack trace would not
+    if (error instanceof TransientRegistryError || error instanceof RegistryConfigError) message = message.split('\n')[0]!.replace(/:$/, '');
     // graphile-worker reports each failed attempt; ours carry the reason already
     log(`worker${scope.taskIdentifier ? ` ${scope.taskIdentifier}` : ''}${scope.jobId ? ` #${scope.jobId}` : ''}: ${message}`);
   };
@@ -88,6 +95,16 @@ function logger(log: (line: string) => void): Logger {
  * both runners take, and the heartbeat that records its pools; `close` ends the heartbeat
  * and the provider's connections.
  */
+/**
+ * graphile-worker asks before each fetch which flags to skip: registry jobs while the
+ * provider is paused, so a worker neither calls the registry nor spends the jobs' attempts.
+ * Asked every time (one row by key): a cached answer lets a fast drain take every queued
+ * job in the moment after a pause begins.
+ */
+function registryGate(pool: pg.Pool, provider: RegistryProvider, log: (line: string) => void): () => Promise<string[] | null> {
+  return () => activePause(pool, provider.name, provider.fingerprint, log).then((p) => (p ? [REGISTRY_FLAG] : null), () => null);
+}
+
 function prepare(o: WorkerOptions) {
   const ctx: JobContext = { pool: o.pool, registry: o.registry, provider: makeProvider(o.pool, o.registry), log: o.log };
   const workerIds = new Set<string>();
@@ -99,6 +116,7 @@ function prepare(o: WorkerOptions) {
       events,
       pgPool: o.pool,
       taskList: taskList(ctx),
+      forbiddenFlags: registryGate(o.pool, ctx.provider, o.log),
       concurrency: o.concurrency ?? o.registry.concurrency,
       noHandleSignals: true,
       logger: logger(o.log),

@@ -55,6 +55,11 @@ export class ChangeTimeReader {
   }
 }
 
+/** Microseconds since 2000 as a Date (to the millisecond). */
+export function microsToDate(micros: Micros): Date {
+  return new Date(Number(micros) / 1000 + EPOCH_2000_MICROS / 1000);
+}
+
 /** A time with an explicit offset (tests, tools, times we write ourselves); throws on anything else. */
 export function isoMicros(text: string): Micros {
   const micros = textMicros(text, null);

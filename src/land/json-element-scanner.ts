@@ -71,6 +71,32 @@ const EMPTY = Buffer.alloc(0);
 /** How much of a new chunk is joined to a record cut by the last one. */
 const HEAD = 64 << 10;
 
+/** What may come next in a container outside the records. */
+const enum Expect { Value, ValueOrClose, Key, KeyOrClose, Colon, CommaOrClose }
+
+/** A JSON number or literal. */
+const SCALAR = /^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)$/;
+
+/**
+ * A string token outside the records, buf[open, close] with its quotes, checked as JSON
+ * checks it (no raw control character, only valid escapes); its text when `decode`.
+ */
+function checkedString(buf: Buffer, open: number, close: number, at: number, decode: boolean): string | null {
+  let plain = true;
+  for (let j = open + 1; j < close; j++) {
+    if (buf[j]! < 0x20 || buf[j] === BACKSLASH) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return decode ? buf.toString('utf8', open + 1, close) : null;
+  try {
+    return JSON.parse(buf.toString('utf8', open, close + 1)) as string;
+  } catch {
+    throw new JsonStructureError(at, 'a string with a raw control character or a bad escape');
+  }
+}
+
 function isSpace(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
 }
@@ -195,7 +221,16 @@ class ElementReader implements RecordFields {
       for (let k = 0; k < length; k++) if (buf[start + k] !== name[k]) continue outer;
       return f;
     }
-    return -1;
+    // a key spelled with escapes ("i\u0064") is the same key as the plain one
+    let escaped = false;
+    for (let k = start; k < end && !escaped; k++) escaped = buf[k] === BACKSLASH;
+    if (!escaped) return -1;
+    try {
+      const key = JSON.parse(buf.toString('utf8', start - 1, end + 1)) as string;
+      return this.wanted.findIndex((name) => name.toString() === key);
+    } catch {
+      return -1; // not a valid string: the server refuses the record
+    }
   }
 }
 
@@ -214,9 +249,8 @@ export class JsonArrayScanner {
   /** Last key read in each open object at shallow depth. */
   private readonly keys: (string | null)[] = [];
   private lastString: string | null = null;
-  /** Inside the wanted array: a record was read and a ',' or ']' must follow. */
-  private afterElement = false;
-  private sawElement = false;
+  /** What each open container outside the records may hold next (the grammar outside the records). */
+  private readonly expect: Expect[] = [];
   private arrayDepth = -1;
   private found = false;
   private rootDone = false;
@@ -235,10 +269,18 @@ export class JsonArrayScanner {
     if (this.error) return;
     try {
       if (!this.started) {
+        // a byte order mark opens the document, also when the first chunks cut it
+        const head = Buffer.concat([this.carry, chunk]);
+        if (head.length < BOM.length && BOM.subarray(0, head.length).equals(head)) {
+          this.carry = head;
+          return;
+        }
         this.started = true;
-        if (chunk.length >= 3 && chunk.subarray(0, 3).equals(BOM)) {
+        this.carry = EMPTY;
+        chunk = head;
+        if (head.subarray(0, 3).equals(BOM)) {
           this.base = 3;
-          chunk = chunk.subarray(3);
+          chunk = head.subarray(3);
         }
       }
       let buf = chunk;
@@ -280,7 +322,11 @@ export class JsonArrayScanner {
     }
   }
 
-  /** Consumes whole tokens and records; returns where the unconsumed bytes start. */
+  /**
+   * Consumes whole tokens and records; returns where the unconsumed bytes start. Outside the
+   * records every token is checked against JSON's grammar (nobody else sees those bytes);
+   * a record's own bytes are checked by the server when it lands.
+   */
   private scan(buf: Buffer, from: number, visit: RecordVisitor): number {
     const length = buf.length;
     const shallow = this.path.length + 1;
@@ -293,70 +339,101 @@ export class JsonArrayScanner {
       }
       if (this.rootDone) throw new JsonStructureError(this.base + i, 'unexpected text after the end of the document');
       const depth = this.stack.length;
-      if (depth === this.arrayDepth && c !== CLOSE_ARRAY && c !== COMMA) {
-        if (this.afterElement) throw new JsonStructureError(this.base + i, "expected ',' or ']' after a record");
-        const next = this.element.read(buf, i, length);
-        if (next < 0) return i;
-        visit(buf, i, next, this.base + i, this.element);
-        this.afterElement = true;
-        this.sawElement = true;
-        i = next;
+      const inObject = depth > 0 && this.stack[depth - 1] === OPEN_OBJECT;
+      const state = depth === 0 ? Expect.Value : this.expect[depth - 1]!;
+      const at = this.base + i;
+      if (state === Expect.CommaOrClose) {
+        if (c === COMMA) {
+          this.expect[depth - 1] = inObject ? Expect.Key : Expect.Value;
+          i += 1;
+          continue;
+        }
+        if (c !== (inObject ? CLOSE_OBJECT : CLOSE_ARRAY)) {
+          throw new JsonStructureError(at, depth === this.arrayDepth ? "expected ',' or ']' after a record" : `expected ',' or '${inObject ? '}' : ']'}'`);
+        }
+      } else if (state === Expect.Colon) {
+        if (c !== COLON) throw new JsonStructureError(at, "expected ':' after a key");
+        if (depth < shallow) this.keys[depth - 1] = this.lastString;
+        this.expect[depth - 1] = Expect.Value;
+        i += 1;
         continue;
-      }
-      switch (c) {
-        case QUOTE: {
+      } else if (state === Expect.Key || state === Expect.KeyOrClose) {
+        if (c === QUOTE) {
           const close = stringEnd(buf, i + 1, length);
           if (close < 0) return i;
-          if (depth < shallow) this.lastString = JSON.parse(buf.toString('utf8', i, close + 1)) as string;
+          const key = checkedString(buf, i, close, at, depth < shallow);
+          if (depth < shallow) this.lastString = key;
+          this.expect[depth - 1] = Expect.Colon;
           i = close + 1;
           continue;
         }
-        case OPEN_OBJECT:
-        case OPEN_ARRAY: {
-          const parentOnPath = depth === 0 ? true : this.onPath[depth - 1]! && this.stack[depth - 1] === OPEN_OBJECT && this.keys[depth - 1] === this.path[depth - 1];
-          const onPath = parentOnPath && depth <= this.path.length;
-          this.stack.push(c);
-          this.onPath.push(onPath);
-          this.keys.push(null);
-          if (onPath && depth === this.path.length) {
-            if (c !== OPEN_ARRAY) throw new JsonStructureError(this.base + i, `expected an array at ${this.where()}`);
-            if (this.found) throw new JsonStructureError(this.base + i, `a second array at ${this.where()}`);
-            this.found = true;
-            this.arrayDepth = depth + 1;
-          }
-          break;
+        if (!(c === CLOSE_OBJECT && state === Expect.KeyOrClose)) throw new JsonStructureError(at, 'expected a key in quotes');
+      } else if (!(c === CLOSE_ARRAY && state === Expect.ValueOrClose)) {
+        // a value must come
+        if (c === COMMA || c === COLON || c === CLOSE_OBJECT || c === CLOSE_ARRAY) throw new JsonStructureError(at, 'expected a value');
+        if (depth > 0 && depth === this.arrayDepth) {
+          const next = this.element.read(buf, i, length);
+          if (next < 0) return i;
+          visit(buf, i, next, at, this.element);
+          this.valueDone();
+          i = next;
+          continue;
         }
-        case CLOSE_OBJECT:
-        case CLOSE_ARRAY: {
-          const open = this.stack.pop();
-          this.onPath.pop();
-          this.keys.pop();
-          if (open !== (c === CLOSE_OBJECT ? OPEN_OBJECT : OPEN_ARRAY)) {
-            throw new JsonStructureError(this.base + i, `unexpected '${String.fromCharCode(c)}'`);
-          }
-          if (depth === this.arrayDepth) {
-            // '[]' is an empty array; '[1,]' misses a record
-            if (!this.afterElement && this.sawElement) throw new JsonStructureError(this.base + i, 'expected a value');
-            this.arrayDepth = -1;
-          }
-          if (this.stack.length === 0) this.rootDone = true;
-          break;
+        if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+          this.open(c, depth, at);
+          i += 1;
+          continue;
         }
-        case COMMA:
-          if (depth === this.arrayDepth) {
-            if (!this.afterElement) throw new JsonStructureError(this.base + i, 'expected a value');
-            this.afterElement = false;
-          }
-          break;
-        case COLON:
-          if (depth > 0 && depth < shallow && this.stack[depth - 1] === OPEN_OBJECT) this.keys[depth - 1] = this.lastString;
-          break;
-        default:
-          break;
+        if (c === QUOTE) {
+          const close = stringEnd(buf, i + 1, length);
+          if (close < 0) return i;
+          checkedString(buf, i, close, at, false);
+          this.valueDone();
+          i = close + 1;
+          continue;
+        }
+        // a number or a literal: up to the first byte that cannot follow it in JSON
+        let end = i;
+        while (end < length && !isSpace(buf[end]!) && buf[end] !== COMMA && buf[end] !== CLOSE_ARRAY && buf[end] !== CLOSE_OBJECT) end += 1;
+        if (end === length) return i;
+        if (!SCALAR.test(buf.toString('latin1', i, end))) throw new JsonStructureError(at, `unexpected '${buf.toString('utf8', i, Math.min(end, i + 20))}'`);
+        this.valueDone();
+        i = end;
+        continue;
       }
+      // a closing bracket the grammar allows here
+      const open = this.stack.pop();
+      this.onPath.pop();
+      this.keys.pop();
+      this.expect.pop();
+      if (open !== (c === CLOSE_OBJECT ? OPEN_OBJECT : OPEN_ARRAY)) throw new JsonStructureError(at, `unexpected '${String.fromCharCode(c)}'`);
+      if (depth === this.arrayDepth) this.arrayDepth = -1;
+      this.valueDone();
       i += 1;
     }
     return i;
+  }
+
+  private open(c: number, depth: number, at: number): void {
+    const parentOnPath = depth === 0 ? true : this.onPath[depth - 1]! && this.stack[depth - 1] === OPEN_OBJECT && this.keys[depth - 1] === this.path[depth - 1];
+    const onPath = parentOnPath && depth <= this.path.length;
+    this.stack.push(c);
+    this.onPath.push(onPath);
+    this.keys.push(null);
+    this.expect.push(c === OPEN_OBJECT ? Expect.KeyOrClose : Expect.ValueOrClose);
+    if (onPath && depth === this.path.length) {
+      if (c !== OPEN_ARRAY) throw new JsonStructureError(at, `expected an array at ${this.where()}`);
+      if (this.found) throw new JsonStructureError(at, `a second array at ${this.where()}`);
+      this.found = true;
+      this.arrayDepth = depth + 1;
+    }
+  }
+
+  /** A value ended: its container expects ',' or its end; at the top level the document is whole. */
+  private valueDone(): void {
+    const depth = this.stack.length;
+    if (depth === 0) this.rootDone = true;
+    else this.expect[depth - 1] = Expect.CommaOrClose;
   }
 
   private where(): string {
@@ -383,7 +460,6 @@ export class NdjsonScanner {
     if (this.error) return;
     const chunkBase = this.base + this.carry.length; // document offset of chunk[0]
     let start = 0;
-    if (chunkBase === 0 && chunk.length >= 3 && chunk.subarray(0, 3).equals(BOM)) start = 3;
     if (this.carry.length > 0) {
       const newline = chunk.indexOf(NEWLINE);
       if (newline < 0) {
@@ -412,10 +488,14 @@ export class NdjsonScanner {
   private line(buf: Buffer, start: number, end: number, base: number, visit: RecordVisitor): boolean {
     let s = start;
     let e = end;
+    // a byte order mark opens the document (the first line, whatever chunk brought it)
+    if (base + s === 0 && e - s >= 3 && buf[s] === BOM[0] && buf[s + 1] === BOM[1] && buf[s + 2] === BOM[2]) s += 3;
     while (s < e && isSpace(buf[s]!)) s += 1;
     while (e > s && isSpace(buf[e - 1]!)) e -= 1;
     if (s === e) return true;
-    const next = this.element.read(buf, s, e);
+    let next = this.element.read(buf, s, e);
+    // a number or literal runs to the end of its line
+    if (next < 0 && buf[s] !== QUOTE && buf[s] !== OPEN_OBJECT && buf[s] !== OPEN_ARRAY) next = e;
     if (next !== e) {
       // not one whole value: JSON.parse says where, or the scan does
       const fallback = new JsonStructureError(base + (next < 0 ? e : next), next < 0 ? 'unexpected end of line' : 'unexpected text after the record');

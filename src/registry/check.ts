@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { inTransaction } from '../db/connection.js';
-import { QuotaExhaustedError, TransientRegistryError, type RegistryAnswer, type RegistryProvider } from './provider.js';
+import { activePause, pauseProvider, type PauseKind } from './pause.js';
+import { QuotaExhaustedError, RegistryConfigError, TransientRegistryError, type RegistryAnswer, type RegistryProvider } from './provider.js';
 
 export interface CheckOptions {
   /** Requests per second to this provider, across every worker process. */
@@ -18,7 +19,8 @@ export type CheckResult =
   | { outcome: 'invalid' }
   | { outcome: 'cached'; status: string | null }
   | { outcome: 'stored'; status: string | null; requests: number }
-  | { outcome: 'paused'; until: Date; reason: string };
+  /** `until` null: until the settings change or someone resumes the provider. */
+  | { outcome: 'paused'; kind: PauseKind; until: Date | null; reason: string };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,40 +28,48 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * One registry check: never for an invalid INN; nothing when a fresh answer is cached;
  * otherwise a request in this provider's next free slot, retried with exponential backoff
  * and jitter when it fails transiently. A spent quota pauses the provider until its
- * reset and returns 'paused' (the caller re-queues; nobody is rejected for it). The
- * answer is stored with its TTL, and the INN marked for the next transform, in one
- * transaction.
+ * reset and returns 'paused' (the caller re-queues; nobody is rejected for it); so does a
+ * refused configuration (a wrong token or URL), until a person fixes it. The answer is
+ * stored with its TTL, and the INN marked for the next transform, in one transaction.
  */
 export async function checkRegistry(pool: pg.Pool, provider: RegistryProvider, inn: string, o: CheckOptions): Promise<CheckResult> {
-  const { rows } = await pool.query<{ valid: boolean; status: string | null; fresh: boolean | null; paused_until: Date | null; pause_reason: string | null }>(
-    `select etl.inn_is_valid($1) as valid, l.status, l.expires_at > now() as fresh, p.paused_until, p.pause_reason
-     from (select 1) as one
-     left join etl.registry_lookup l on l.inn = $1
-     left join etl.registry_pacing p on p.provider = $2 and p.paused_until > now()`,
-    [inn, provider.name],
+  const { rows } = await pool.query<{ valid: boolean; status: string | null; fresh: boolean | null }>(
+    `select etl.inn_is_valid($1) as valid, l.status, l.expires_at > now() as fresh
+     from (select 1) as one left join etl.registry_lookup l on l.inn = $1`,
+    [inn],
   );
   const state = rows[0]!;
   if (!state.valid) return { outcome: 'invalid' };
   if (state.fresh && !o.force) return { outcome: 'cached', status: state.status };
-  if (state.paused_until) return { outcome: 'paused', until: state.paused_until, reason: state.pause_reason ?? 'paused' };
+  const paused = async (): Promise<CheckResult | null> => {
+    const pause = await activePause(pool, provider.name, provider.fingerprint, o.log);
+    return pause && { outcome: 'paused', kind: pause.kind, until: pause.until, reason: pause.reason };
+  };
+  const before = await paused();
+  if (before) return before;
 
   let answer: RegistryAnswer | null = null;
   let requests = 0;
   for (let attempt = 1; answer === null; attempt++) {
-    if (provider.remote) await takeSlot(pool, provider.name, o.rps);
+    if (provider.remote && !(await takeSlot(pool, provider.name, o.rps))) {
+      // paused by another check while this one waited for its slot
+      const now = await paused();
+      if (now) return now;
+      continue;
+    }
     try {
       requests += 1;
       answer = await provider.lookup(inn);
     } catch (e) {
-      if (e instanceof QuotaExhaustedError) {
-        await pool.query(
-          `insert into etl.registry_pacing (provider, paused_until, pause_reason) values ($1, $2, $3)
-           on conflict (provider) do update set paused_until = greatest(etl.registry_pacing.paused_until, excluded.paused_until),
-             pause_reason = excluded.pause_reason`,
-          [provider.name, e.resetsAt, e.message],
-        );
-        o.log?.(`registry ${provider.name}: ${e.message}; checks pause until ${e.resetsAt.toISOString()}`);
-        return { outcome: 'paused', until: e.resetsAt, reason: e.message };
+      if (e instanceof QuotaExhaustedError || e instanceof RegistryConfigError) {
+        const kind: PauseKind = e instanceof QuotaExhaustedError ? 'quota' : 'config';
+        const until = e instanceof QuotaExhaustedError ? e.resetsAt : null;
+        const first = await pauseProvider(pool, provider.name, { kind, until, reason: e.message, fingerprint: provider.fingerprint });
+        if (first) {
+          o.log?.(`registry ${provider.name}: ${e.message}; checks pause until ` +
+            (until ? until.toISOString() : 'the settings change or `b2b-etl registry resume`'));
+        }
+        return { outcome: 'paused', kind, until, reason: e.message };
       }
       if (!(e instanceof TransientRegistryError) || attempt >= o.attempts) throw e;
       // full jitter: anywhere up to the doubled delay, at least what the server asked for
@@ -78,15 +88,18 @@ const LATE_MS = 40;
 
 /**
  * Waits for this provider's next request slot (shared by every worker process through
- * etl.registry_slot). If the process wakes too late (a busy event loop, a slow machine), it
- * takes a new slot rather than send out of step, so the rate seen by the provider holds.
+ * etl.registry_slot); false when the provider is paused. If the process wakes too late (a
+ * busy event loop, a slow machine), it takes a new slot rather than send out of step, so
+ * the rate seen by the provider holds.
  */
-async function takeSlot(pool: pg.Pool, provider: string, rps: number): Promise<void> {
+async function takeSlot(pool: pg.Pool, provider: string, rps: number): Promise<boolean> {
   for (;;) {
-    const { rows } = await pool.query<{ s: number }>('select etl.registry_slot($1, $2) as s', [provider, rps]);
-    const due = Date.now() + rows[0]!.s * 1000;
-    if (rows[0]!.s > 0) await sleep(rows[0]!.s * 1000);
-    if (Date.now() - due <= LATE_MS) return;
+    const { rows } = await pool.query<{ s: number | null }>('select etl.registry_slot($1, $2) as s', [provider, rps]);
+    const wait = rows[0]!.s;
+    if (wait === null) return false;
+    const due = Date.now() + wait * 1000;
+    if (wait > 0) await sleep(wait * 1000);
+    if (Date.now() - due <= LATE_MS) return true;
   }
 }
 

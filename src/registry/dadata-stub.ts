@@ -1,7 +1,21 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PARTY_PATH } from './dadata.js';
+import { join } from 'node:path';
+import { projectRoot } from '../db/paths.js';
 import type { RegistryRecord } from './provider.js';
+
+/** A recorded findById/party exchange (test/fixtures/dadata/), written from DaData's documentation. */
+export interface PartyFixture {
+  request: { method: string; path: string; headers: Record<string, string>; body: { query: string } };
+  response: { status: number; body: { suggestions: Array<Record<string, unknown>> } };
+}
+
+const FIXTURES = join(projectRoot(), 'test', 'fixtures', 'dadata');
+export const readFixture = <T = PartyFixture>(name: string): T => JSON.parse(readFileSync(join(FIXTURES, name), 'utf8')) as T;
+const LEGAL = readFixture('party-legal.json');
+const INDIVIDUAL = readFixture('party-individual.json');
+const ERRORS = readFixture<Record<'unauthorized' | 'quota', { status: number; body: unknown }>>('errors.json');
 
 /** What the stub does with the next requests, in order, before answering normally. */
 export type StubFault =
@@ -21,7 +35,8 @@ export interface StubOptions {
 
 /**
  * A DaData-compatible server on loopback for tests and benchmarks: the findById/party
- * path, token authorisation, the JSON shape of a suggestion, 403 with the quota message
+ * path, token authorisation and answers as the recorded fixtures have them (a company's
+ * answer is the fixture's with the registry's values in the same places), 403 with the quota message
  * when the daily quota is spent, and injectable latency, 5xx, 429, hangs and resets. It
  * counts every request, with its time and INN.
  */
@@ -59,6 +74,11 @@ export class DadataStub {
     this.served = 0;
   }
 
+  /** The key it accepts from now on (a key fixed or topped up on the provider's side). */
+  setToken(token: string): void {
+    this.o.token = token;
+  }
+
   setLatency(ms: number): void {
     this.o.latencyMs = ms;
   }
@@ -77,7 +97,7 @@ export class DadataStub {
       res.writeHead(status, { 'content-type': 'application/json;charset=UTF-8' });
       res.end(JSON.stringify(json));
     };
-    if (req.method !== 'POST' || req.url !== PARTY_PATH) {
+    if (req.method !== LEGAL.request.method || req.url !== LEGAL.request.path) {
       answer(404, { family: 'CLIENT_ERROR', reason: 'Not Found', message: `no such method ${req.method} ${req.url}` });
       return;
     }
@@ -87,8 +107,8 @@ export class DadataStub {
       answer(400, { family: 'CLIENT_ERROR', reason: 'Bad Request', message: 'invalid JSON in the request body' });
       return;
     }
-    if (req.headers.authorization !== `Token ${this.o.token}`) {
-      answer(401, { family: 'CLIENT_ERROR', reason: 'Unauthorized', message: 'Zero balance or invalid API key' });
+    if (req.headers.authorization !== LEGAL.request.headers.authorization!.replace('{API_KEY}', this.o.token)) {
+      answer(ERRORS.unauthorized.status, ERRORS.unauthorized.body);
       return;
     }
     const fault = this.faults.shift();
@@ -109,7 +129,7 @@ export class DadataStub {
       return;
     }
     if (this.o.quota !== undefined && this.served >= this.o.quota) {
-      answer(403, { family: 'CLIENT_ERROR', reason: 'Forbidden', message: "Feature 'SUGGESTIONS' disabled for token" });
+      answer(ERRORS.quota.status, ERRORS.quota.body);
       return;
     }
     this.served += 1;
@@ -118,31 +138,34 @@ export class DadataStub {
   }
 }
 
-/** One `findById/party` suggestion in DaData's shape. */
-function suggestion(c: RegistryRecord): unknown {
+/**
+ * One `findById/party` suggestion: the recorded answer for a legal entity (10-digit INN)
+ * or an individual entrepreneur (12 digits), the registry's values written where the
+ * recording has them. Fed the values a recording carries, it gives the recording back.
+ */
+export function suggestion(c: RegistryRecord): Record<string, unknown> {
   const individual = c.inn.length === 12;
-  return {
-    value: c.shortName ?? c.fullName,
-    unrestricted_value: c.fullName,
-    data: {
-      inn: c.inn,
-      kpp: individual ? null : c.kpp,
-      ogrn: c.ogrn,
-      type: individual ? 'INDIVIDUAL' : 'LEGAL',
-      branch_type: individual ? null : 'MAIN',
-      name: { full_with_opf: c.fullName, short_with_opf: c.shortName, full: null, short: null, latin: null },
-      opf: c.legalForm ? { code: null, full: null, short: c.legalForm, type: '2014' } : null,
-      management: c.head && !individual ? { name: c.head, post: 'ГЕНЕРАЛЬНЫЙ ДИРЕКТОР', disqualified: null } : null,
-      state: {
-        status: c.status,
-        code: null,
-        actuality_date: Date.UTC(2026, 10, 1),
-        registration_date: Date.UTC(2015, 0, 1),
-        liquidation_date: c.liquidationDate ? Date.parse(`${c.liquidationDate}T00:00:00Z`) : null,
-      },
-      address: c.address ? { value: c.address, unrestricted_value: c.address, data: null } : null,
-    },
-  };
+  const template = (individual ? INDIVIDUAL : LEGAL).response.body.suggestions[0]!;
+  const s = structuredClone(template) as { value: unknown; unrestricted_value: unknown; data: Record<string, any> };
+  const d = s.data;
+  s.value = c.shortName ?? c.fullName;
+  s.unrestricted_value = s.value;
+  d.inn = c.inn;
+  d.kpp = individual ? null : c.kpp;
+  d.ogrn = c.ogrn;
+  d.name.full_with_opf = c.fullName;
+  d.name.short_with_opf = c.shortName;
+  d.opf = c.legalForm ? { ...d.opf, short: c.legalForm } : null;
+  if (individual) {
+    const [surname = null, name = null, patronymic = null] = c.head?.split(' ') ?? [];
+    d.fio = c.head ? { ...d.fio, surname, name, patronymic } : null;
+  } else {
+    d.management = c.head ? { ...d.management, name: c.head } : null;
+  }
+  d.state.status = c.status;
+  d.state.liquidation_date = c.liquidationDate ? Date.parse(`${c.liquidationDate}T00:00:00Z`) : null;
+  d.address = c.address ? { ...d.address, value: c.address } : null;
+  return s;
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

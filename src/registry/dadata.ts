@@ -9,6 +9,7 @@ import {
   type RegistryProvider,
   type RegistryRecord,
 } from './provider.js';
+import { configFingerprint } from './pause.js';
 
 /** DaData's "organisation by INN" method. */
 export const PARTY_PATH = '/suggestions/api/4_1/rs/findById/party';
@@ -30,12 +31,14 @@ export interface DadataOptions {
 export class DadataProvider implements RegistryProvider {
   readonly name = 'dadata';
   readonly remote = true;
+  readonly fingerprint: string;
   private readonly agent: Agent;
   private readonly url: string;
 
   constructor(private readonly o: DadataOptions) {
     if (!o.token) throw new RegistryConfigError('DADATA_TOKEN is not set');
     this.url = new URL(PARTY_PATH, o.baseUrl).toString();
+    this.fingerprint = configFingerprint(this.url, o.token);
     this.agent = new Agent({
       connections: o.connections ?? 16,
       keepAliveTimeout: 30_000,
@@ -55,6 +58,9 @@ export class DadataProvider implements RegistryProvider {
         signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
       });
     } catch (e) {
+      // a host name that does not resolve is a wrong DADATA_URL, not an outage
+      const code = (e as { code?: unknown }).code ?? (e as { cause?: { code?: unknown } }).cause?.code;
+      if (code === 'ENOTFOUND') throw new RegistryConfigError(`DaData's host ${new URL(this.url).host} is not known (check DADATA_URL)`);
       throw new TransientRegistryError(`DaData did not answer for ${inn}: ${(e as Error).message}`);
     }
     const text = await response.body.text().catch(() => '');
@@ -69,12 +75,19 @@ export class DadataProvider implements RegistryProvider {
     if (status === 403 && /disabled for token|limit|quota/i.test(message)) {
       throw new QuotaExhaustedError(`DaData: 403 ${message} (daily quota spent)`, nextQuotaReset());
     }
-    throw new RegistryConfigError(`DaData refused the request: ${status} ${message}`);
+    throw new RegistryConfigError(`DaData refused the request: ${status} ${message} (${configHint(status)})`);
   }
 
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/** What to check for a status DaData gives when our settings are wrong, not the INN. */
+function configHint(status: number): string {
+  if (status === 401 || status === 403) return 'check DADATA_TOKEN: the API key is missing, wrong, expired or its balance is spent';
+  if (status === 404 || status === 405) return 'check DADATA_URL: no findById/party method there';
+  return 'the request was refused as malformed';
 }
 
 function messageOf(text: string): string {
@@ -110,6 +123,9 @@ export function parseAnswer(inn: string, text: string): RegistryAnswer {
   const liquidation = typeof state.liquidation_date === 'number' ? new Date(state.liquidation_date).toISOString().slice(0, 10) : null;
   const name = obj(data.name);
   const management = obj(data.management);
+  // an individual entrepreneur has no management: the person is in fio
+  const fio = obj(data.fio);
+  const person = [fio.surname, fio.name, fio.patronymic].map(str).filter((p) => p !== null).join(' ');
   const record: RegistryRecord = {
     inn,
     status,
@@ -120,7 +136,7 @@ export function parseAnswer(inn: string, text: string): RegistryAnswer {
     kpp: str(data.kpp),
     ogrn: str(data.ogrn),
     address: str(obj(data.address).value),
-    head: str(management.name),
+    head: str(management.name) ?? (person || null),
   };
   return { found: true, record, raw: main };
 }

@@ -25,6 +25,8 @@ export interface RegistryProvider {
   readonly name: string;
   /** Whether requests cost time and quota (and so go through the pacing). */
   readonly remote: boolean;
+  /** A digest of the settings it calls with (URL, token); null when it has none to get wrong. */
+  readonly fingerprint: string | null;
   lookup(inn: string): Promise<RegistryAnswer>;
   close(): Promise<void>;
 }

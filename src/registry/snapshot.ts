@@ -10,6 +10,7 @@ import { isRegistryStatus, type RegistryAnswer, type RegistryProvider, type Regi
 export class SnapshotProvider implements RegistryProvider {
   readonly name = 'snapshot';
   readonly remote = false;
+  readonly fingerprint = null;
 
   constructor(private readonly pool: pg.Pool) {}
 

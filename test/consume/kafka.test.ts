@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaSource, type KafkaSourceConfig } from '../../src/config.js';
 import { KafkaConsumer } from '../../src/consume/consumer.js';
@@ -26,6 +27,23 @@ async function until(what: string, check: () => Promise<boolean> | boolean, seco
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${seconds}s waiting until ${what}; the consumers said:\n${said.slice(-30).join('\n')}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** One documented store B event (test/fixtures/store_b) into each partition, with ids of its own. */
+async function produceToEachPartition(topic: string, partitions: number): Promise<void> {
+  const [deletion] = readEventLines(join(import.meta.dirname, '..', 'fixtures', 'store_b', 'events.ndjson'))
+    .map((line) => JSON.parse(line.toString('utf8')) as { event: string; data: { id: string } })
+    .filter((e) => e.event === 'contact.deleted');
+  const producer = new Kafka({ clientId: 'b2b-etl-tests', brokers: BROKERS, logLevel: logLevel.NOTHING }).producer();
+  await producer.connect();
+  try {
+    for (let partition = 0; partition < partitions; partition++) {
+      const value = JSON.stringify({ ...deletion, data: { id: `BC-P${partition}` } });
+      await producer.send({ topic, messages: [{ partition, key: `BC-P${partition}`, value }] });
+    }
+  } finally {
+    await producer.disconnect();
   }
 }
 
@@ -136,14 +154,17 @@ describe.skipIf(!available)('Kafka consumer against a real broker', () => {
       await until('the second half is landed', async () => (await landedMessages(db)) === lines.length);
       await second.stop();
       expect(second.stats.messages).toBe(lines.length - half);
-      // and moved back to the start: as if PostgreSQL committed and Kafka did not
+      // and moved back to the start: as if PostgreSQL committed and Kafka did not. The third
+      // consumer must skip every message landed; one new message per partition, produced
+      // once it runs, shows it was given every partition and read on from PostgreSQL's offsets
       await resetKafkaOffsets(config.groupId, topic, 'earliest');
       const third = new KafkaConsumer(db.pool, { brokers: BROKERS, source: 'store_b_events', config, transform: false, log });
       await third.start();
-      await new Promise((r) => setTimeout(r, 3000));
+      await produceToEachPartition(topic, 3);
+      await until('the new message of every partition is landed', async () => (await landedMessages(db)) === lines.length + 3);
       await third.stop();
-      expect(third.stats.messages).toBe(0);
-      expect(await landedMessages(db)).toBe(lines.length);
+      expect(third.stats.messages).toBe(3);
+      expect(await landedMessages(db)).toBe(lines.length + 3);
       expect(Number(await db.value(`select count(*) from staging.batch where origin like 'kafka:%'`))).toBeGreaterThan(0);
     } finally {
       await db.drop();

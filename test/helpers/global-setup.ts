@@ -11,7 +11,8 @@ let embedded: EmbeddedServer | null = null;
  */
 export async function setup(): Promise<void> {
   if (!process.env.DATABASE_URL) {
-    embedded = await startEmbeddedPostgres({ port: 54339, folder: 'postgres-test' });
+    // EMBEDDED_PG_PORT chooses the port; by default 54339, or a free one when that is taken
+    embedded = await startEmbeddedPostgres({ defaultPort: 54339, folder: 'postgres-test', log: (line) => process.stderr.write(`${line}\n`) });
     process.env.DATABASE_URL = embedded.url;
   }
   const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });

@@ -156,7 +156,7 @@ describe('registry check with graphile-worker against a DaData-compatible stub',
     await db.pool.query(`delete from graphile_worker._private_jobs`);
   });
 
-  it('a wrong token is a clear error that does not print the token', async () => {
+  it('a wrong token is a clear error that does not print the token, exits 1 and leaves the check queued with its error', async () => {
     const db2 = await createTestDatabase();
     try {
       await queue(db2, ['7707083893']);
@@ -164,9 +164,12 @@ describe('registry check with graphile-worker against a DaData-compatible stub',
       writeFileSync(config, JSON.stringify({ sources: {}, registry: { provider: 'dadata', concurrency: 1 } }));
       const secret = 'wrong-secret-token-42';
       const run = await runCli(['enrich'], db2.url, { DADATA_URL: stub.url, DADATA_TOKEN: secret, B2B_ETL_CONFIG: config });
+      expect(run.code, run.stderr).toBe(1);
       expect(run.stderr).toMatch(/DaData refused the request: 401/);
       expect(run.stderr).not.toContain(secret);
       expect(await db2.value(`select count(*) from etl.registry_lookup`)).toBe('0');
+      const jobs = await db2.rows<{ key: string; attempts: number; last_error: string }>(`select key, attempts, last_error from graphile_worker.jobs`);
+      expect(jobs).toEqual([{ key: '7707083893', attempts: 1, last_error: expect.stringMatching(/DaData refused the request: 401/) }]);
     } finally {
       await db2.drop();
     }

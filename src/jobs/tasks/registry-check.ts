@@ -1,5 +1,6 @@
 import type { Task } from 'graphile-worker';
 import { checkRegistry } from '../../registry/check.js';
+import { REGISTRY_FLAG, RegistryPausedError } from '../../registry/pause.js';
 import type { JobContext } from '../context.js';
 
 export interface RegistryCheckPayload {
@@ -18,8 +19,10 @@ export function assertRegistryCheckPayload(payload: unknown): asserts payload is
 
 /**
  * registry_check: asks the registry about one INN (job key = the INN) and stores the
- * answer; then queues one debounced transform for every answer stored meanwhile. A
- * paused provider (spent quota) puts the check back for when the pause ends.
+ * answer; then queues one debounced transform for every answer stored meanwhile. A spent
+ * quota puts the check back for when it resets. A refused configuration fails the job with
+ * the reason (its attempts and last_error say so) and workers take no registry job until
+ * the settings change or the provider is resumed, which makes the held checks due again.
  */
 export function registryCheckTask(ctx: JobContext): Task {
   return async (payload, helpers) => {
@@ -32,7 +35,8 @@ export function registryCheckTask(ctx: JobContext): Task {
       log: (line) => helpers.logger.info(line),
     });
     if (result.outcome === 'paused') {
-      await helpers.addJob('registry_check', payload, { jobKey: payload.inn, runAt: result.until });
+      if (result.kind === 'config' || !result.until) throw new RegistryPausedError(`registry paused: ${result.reason}`);
+      await helpers.addJob('registry_check', payload, { jobKey: payload.inn, runAt: result.until, flags: [REGISTRY_FLAG] });
       return;
     }
     if (result.outcome === 'stored') {

@@ -24,21 +24,19 @@ export function toInterval(text: string): string {
 /**
  * Queues a forced registry_check for every INN a source still sends whose answer is older
  * than the interval (a rejected company too: a REORGANIZING one may be ACTIVE again), and a
- * normal one for every live canonical company never checked. Returns how many.
+ * normal one for every live canonical company never checked; a check already queued is left
+ * as it is (its attempts too). Returns how many were queued.
  */
 export async function queueStaleChecks(pool: pg.Pool, olderThan: string): Promise<number> {
   const { rows } = await pool.query<{ n: string }>(
-    `select count(*) as n from graphile_worker.add_jobs(array(
-       select row('registry_check', json_build_object('inn', inn, 'force', force), null, null, null, inn, null, null)::graphile_worker.job_spec
-       from (
-         select l.inn, true as force from etl.registry_lookup l
-         where l.fetched_at < now() - $1::interval
-           and exists (select from etl.source_company s where s.inn = l.inn and not s.is_deleted)
-         union all
-         select c.inn, false from canonical.company c
-         where not c.is_deleted and not exists (select from etl.registry_lookup l where l.inn = c.inn)
-       ) as stale
-     ), true)`,
+    `select etl.add_registry_check_jobs(array(
+       select l.inn from etl.registry_lookup l
+       where l.fetched_at < now() - $1::interval
+         and exists (select from etl.source_company s where s.inn = l.inn and not s.is_deleted)
+     ), true) + etl.add_registry_check_jobs(array(
+       select c.inn from canonical.company c
+       where not c.is_deleted and not exists (select from etl.registry_lookup l where l.inn = c.inn)
+     ), false) as n`,
     [toInterval(olderThan)],
   );
   return Number(rows[0]!.n);

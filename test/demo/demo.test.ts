@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+
+/** What the demo would overwrite in a user's database. */
+async function userState(db: TestDatabase): Promise<unknown> {
+  return {
+    window: await db.value(`select value from etl.setting where name = 'window_start'`),
+    snapshot: await db.rows(`select inn, status, source_file from etl.registry_snapshot order by inn`),
+    records: await db.value(`select count(*) from staging.record`),
+    demo: await db.value(`select count(*) from etl.setting where name = 'demo_sample'`),
+  };
+}
+
+async function userDatabase(): Promise<TestDatabase> {
+  const db = await createTestDatabase();
+  await db.pool.query(`update etl.setting set value = '2019-03-01' where name = 'window_start'`);
+  await db.pool.query(`insert into etl.registry_snapshot (inn, status, source_file) values ('7707083893', 'ACTIVE', 'mine.csv')`);
+  return db;
+}
+
+describe('demo never writes into the user\'s own database', () => {
+  it('with DATABASE_URL exported it runs on its own embedded PostgreSQL and leaves that database as it was', async () => {
+    const db = await userDatabase();
+    try {
+      const before = await userState(db);
+      // the port the test run's own embedded server may have taken is not the demo's
+      const run = await runCli(['demo'], db.url, { EMBEDDED_PG_PORT: '' });
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toMatch(/DATABASE_URL is not used: the demo runs on its own embedded PostgreSQL in \.data\/demo/);
+      expect(run.stdout).toMatch(/companies: .* ready for the CRM/);
+      expect(run.stdout).toMatch(/PGPASSWORD="\$\(cat .*demo[^"]*\.password\)" psql -h 127\.0\.0\.1 -p \d+ -U postgres postgres/);
+      expect(await userState(db)).toEqual(before);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('--database-url refuses a database that holds data, and says how to go on; --force is the explicit yes', async () => {
+    const db = await userDatabase();
+    try {
+      const before = await userState(db);
+      const refused = await runCli(['demo', '--database-url', db.url], db.url);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/already holds \d+ tables .*the demo would land its sample there, set window_start and replace the registry snapshot/);
+      expect(refused.stderr).toMatch(/without --database-url .* or add --force/);
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
+      expect(await userState(db)).toEqual(before);
+
+      const forced = await runCli(['demo', '--database-url', db.url, '--force'], db.url);
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(await db.value(`select value from etl.setting where name = 'window_start'`)).not.toBe('2019-03-01');
+      // the demo marked it as its own: running it there again needs no --force
+      const again = await runCli(['demo', '--database-url', db.url], db.url);
+      expect(again.code, again.stderr).toBe(0);
+    } finally {
+      await db.drop();
+    }
+  });
+});
