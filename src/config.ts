@@ -103,11 +103,29 @@ const kafkaConnectionSchema = z.strictObject({
   connectionTimeoutMs: positiveInt,
 });
 
+/** The push to Bitrix24 (the webhook URL, a secret, comes from BITRIX24_WEBHOOK_URL). */
+const crmSchema = z.strictObject({
+  /** The portal's plan: its request bucket, 50 and 2/s (standard) or 250 and 5/s (enterprise). */
+  plan: z.enum(['standard', 'enterprise']),
+  /** import: crm.item.batchImport (no automation on create); add: crm.*.add. */
+  mode: z.enum(['import', 'add']),
+  concurrency: positiveInt,
+  /** Companies (contacts: five times as many) a process takes at a time; several processes pushing share the work by these. */
+  chunk: positiveInt,
+  /** Overrides of the plan's bucket and of a method's execution-time limit per window (seconds). */
+  bucketSize: positiveInt,
+  drain: positive,
+  operatingLimit: positive,
+  /** A certificate authority to trust for the portal (a sandbox's self-signed certificate). */
+  caFile: text,
+});
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   sources: z.record(z.string(), sourceSchema.partial()).default({}),
   registry: registrySchema.partial().optional(),
   kafka: kafkaConnectionSchema.partial().optional(),
+  crm: crmSchema.partial().optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -11,6 +11,7 @@ import { defineGenerate } from './generate.js';
 import { defineGrant } from './grant.js';
 import { defineLand } from './land.js';
 import { defineMigrate } from './migrate.js';
+import { definePush } from './push.js';
 import { defineStatus } from './status.js';
 import { defineTransform } from './transform.js';
 import { defineWhy } from './why.js';
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
   defineConsume(program);
   defineTransform(program);
   defineEnrich(program);
+  definePush(program);
   defineWhy(program);
   defineStatus(program);
   defineGrant(program);

@@ -1,0 +1,238 @@
+import { commandKey, rowsOf, sendPieces, type Piece } from './batches.js';
+import { recordFailure, type PushContext } from './context.js';
+import { multifieldChanges, scalarChanges, type CrmMultifield } from './diff.js';
+import {
+  addressFields, addressValues, bankAddFields, bankValues, ENTITY_TYPE, LEGAL_ADDRESS, requisiteValues, sameValue,
+  type CompanyOut, type PushedCompany,
+} from './fields.js';
+import type { LinkRow } from './links.js';
+import { REFUSED_BEFORE_RUNNING, UnknownOutcomeError } from './portal-client.js';
+import type { BatchAnswer, Command } from './rest.js';
+import { outcomeOf } from './companies.js';
+
+type RequisiteChain = (ctx: PushContext, company: CompanyOut, companyRef: string | number) => {
+  commands: Command[];
+  keys: { requisite: string; bank: string | null; address: string | null };
+};
+
+interface Work {
+  row: LinkRow;
+  company: CompanyOut;
+  pushed: PushedCompany;
+  bitrixId: number;
+  requisiteId: number | null;
+  reads: { company?: string; requisite?: string; bank?: string; address?: string };
+  crm: { company?: Record<string, unknown>; requisite?: Record<string, unknown>; bank?: Record<string, unknown>; address?: Record<string, unknown> };
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+const sameList = (kind: 'PHONE' | 'EMAIL', a: readonly string[], b: readonly string[]) =>
+  same([...a].map((v) => sameValue(kind, v)).sort(), [...b].map((v) => sameValue(kind, v)).sort());
+
+/**
+ * Brings linked companies to their canonical rows, a manager's edits kept: what changed is
+ * read from the CRM first (crm.company.get, the requisite, bank detail, address), then only
+ * the fields that differ from what was pushed last and that nobody changed in the CRM since
+ * are written; phones and e-mails we want and the CRM lacks are added, ours we no longer want
+ * removed, a manager's never. A created company missing a part (its requisite, bank detail,
+ * address: a failure or a lost answer before) gets it. An adopted company (a manager's) only
+ * gets the phones and e-mails it lacks.
+ */
+export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[], requisiteChain: RequisiteChain): Promise<void> {
+  const out = await ctx.links.out<CompanyOut>('company', rows.map((r) => r.canonical_id));
+  const work: Work[] = [];
+  for (const row of rows) {
+    const company = out.get(row.canonical_id);
+    if (!company) continue;
+    const pushed = (row.pushed ?? { title: null, phones: [], emails: [], requisite: null, bank: null, address: null }) as PushedCompany;
+    work.push({ row, company, pushed, bitrixId: Number(row.bitrix_id), requisiteId: row.requisite_id ? Number(row.requisite_id) : null, reads: {}, crm: {} });
+  }
+  // reads: what the CRM holds of what we would change
+  const readPieces: Piece<Work>[] = [];
+  for (const w of work) {
+    const commands: Command[] = [];
+    const adopted = w.row.how === 'adopted';
+    if (!same(w.pushed.title, w.company.title) && !adopted || !sameList('PHONE', w.pushed.phones, w.company.phones) || !sameList('EMAIL', w.pushed.emails, w.company.emails) || adopted) {
+      w.reads.company = commandKey('get');
+      commands.push({ key: w.reads.company, method: 'crm.company.get', params: { id: w.bitrixId } });
+    }
+    if (!adopted && w.requisiteId !== null) {
+      if (w.pushed.requisite && !same(w.pushed.requisite, requisiteValues(w.company))) {
+        w.reads.requisite = commandKey('rqg');
+        commands.push({ key: w.reads.requisite, method: 'crm.requisite.list', params: { filter: { ID: w.requisiteId }, select: ['ID', 'RQ_*', 'NAME'] } });
+      }
+      if (w.row.bankdetail_id && w.pushed.bank && !same(w.pushed.bank, bankValues(w.company))) {
+        w.reads.bank = commandKey('bdg');
+        commands.push({ key: w.reads.bank, method: 'crm.requisite.bankdetail.list', params: { filter: { ID: Number(w.row.bankdetail_id) }, select: ['ID', 'RQ_*'] } });
+      }
+      if (w.row.has_address && w.pushed.address && !same(w.pushed.address, addressValues(w.company))) {
+        w.reads.address = commandKey('adg');
+        commands.push({ key: w.reads.address, method: 'crm.address.list', params: {
+          filter: { TYPE_ID: LEGAL_ADDRESS, ENTITY_TYPE_ID: ENTITY_TYPE.requisite, ENTITY_ID: w.requisiteId }, select: ['ADDRESS_1', 'ADDRESS_2', 'CITY'] } });
+      }
+    }
+    if (commands.length > 0) readPieces.push({ commands, item: w });
+  }
+  const missing = new Set<Work>();
+  await sendPieces(ctx.client, readPieces, { write: false, concurrency: ctx.concurrency }, async (batch, answer) => {
+    if (answer instanceof UnknownOutcomeError) throw answer;
+    for (const piece of batch) {
+      const w = piece.item;
+      if (w.reads.company) {
+        const error = answer.errors.get(w.reads.company);
+        if (error) {
+          await recordFailure(ctx, 'company', w.company.company_id, 'crm.company.get', error.code, `${error.description} (company ${w.bitrixId}: deleted in the CRM?)`);
+          ctx.stats.company.failed += 1;
+          missing.add(w);
+          continue;
+        }
+        w.crm.company = answer.results.get(w.reads.company) as Record<string, unknown>;
+      }
+      if (w.reads.requisite) w.crm.requisite = rowsOf(answer.results.get(w.reads.requisite))[0];
+      if (w.reads.bank) w.crm.bank = rowsOf(answer.results.get(w.reads.bank))[0];
+      if (w.reads.address) w.crm.address = rowsOf(answer.results.get(w.reads.address))[0];
+    }
+  });
+
+  // writes
+  const writePieces: Piece<{ w: Work; next: PushedCompany; keys: Record<string, string | null>; parts: { requisite: string | null; bank: string | null; address: string | null } }>[] = [];
+  for (const w of work) {
+    if (missing.has(w)) continue;
+    const adopted = w.row.how === 'adopted';
+    const commands: Command[] = [];
+    const next: PushedCompany = { ...w.pushed, phones: [...w.pushed.phones], emails: [...w.pushed.emails] };
+    const keys: Record<string, string | null> = {};
+    const parts = { requisite: null as string | null, bank: null as string | null, address: null as string | null };
+    if (w.crm.company) {
+      const fields: Record<string, unknown> = {};
+      if (!adopted) {
+        const title = scalarChanges(w.crm.company, w.pushed.title === null ? null : { TITLE: w.pushed.title }, { TITLE: w.company.title });
+        if (title.changes.TITLE !== undefined) fields.TITLE = title.changes.TITLE;
+        next.title = title.kept.TITLE ?? null;
+      }
+      for (const kind of ['PHONE', 'EMAIL'] as const) {
+        const list = kind === 'PHONE' ? 'phones' : 'emails';
+        const crmItems = (Array.isArray(w.crm.company[kind]) ? w.crm.company[kind] : []) as CrmMultifield[];
+        const changes = multifieldChanges(kind, crmItems, w.pushed[list], w.company[list]);
+        if (changes.length > 0) fields[kind] = changes;
+        // ours now: what we pushed and still want, and what this update adds
+        const wanted = new Set(w.company[list].map((v) => sameValue(kind, v)));
+        const inCrm = new Set(crmItems.map((i) => sameValue(kind, i.VALUE)));
+        next[list] = [
+          ...w.pushed[list].filter((v) => wanted.has(sameValue(kind, v))),
+          ...w.company[list].filter((v) => !inCrm.has(sameValue(kind, v))),
+        ];
+      }
+      if (Object.keys(fields).length > 0) {
+        keys.company = commandKey('cu');
+        commands.push({ key: keys.company, method: 'crm.company.update', params: { id: w.bitrixId, fields, params: { REGISTER_SONET_EVENT: 'N' } } });
+      }
+    }
+    if (w.crm.requisite && w.pushed.requisite) {
+      const rq = scalarChanges(w.crm.requisite, w.pushed.requisite, requisiteValues(w.company));
+      next.requisite = rq.kept;
+      if (Object.keys(rq.changes).length > 0) {
+        keys.requisite = commandKey('ru');
+        commands.push({ key: keys.requisite, method: 'crm.requisite.update', params: { id: w.requisiteId, fields: rq.changes } });
+      }
+    }
+    if (w.crm.bank && w.pushed.bank) {
+      const bd = scalarChanges(w.crm.bank, w.pushed.bank, bankValues(w.company) ?? {});
+      next.bank = bd.kept;
+      if (Object.keys(bd.changes).length > 0) {
+        keys.bank = commandKey('bu');
+        commands.push({ key: keys.bank, method: 'crm.requisite.bankdetail.update', params: { id: Number(w.row.bankdetail_id), fields: bd.changes } });
+      }
+    }
+    if (w.crm.address && w.pushed.address) {
+      const ad = scalarChanges(w.crm.address, w.pushed.address, addressValues(w.company) ?? {});
+      next.address = ad.kept;
+      if (Object.keys(ad.changes).length > 0) {
+        keys.address = commandKey('au');
+        commands.push({ key: keys.address, method: 'crm.address.update', params: {
+          fields: { TYPE_ID: LEGAL_ADDRESS, ENTITY_TYPE_ID: ENTITY_TYPE.requisite, ENTITY_ID: w.requisiteId, ...ad.changes } } });
+      }
+    }
+    if (!adopted) {
+      // parts a created company still lacks
+      if (w.requisiteId === null) {
+        const chain = requisiteChain(ctx, w.company, w.bitrixId);
+        commands.push(...chain.commands);
+        Object.assign(parts, chain.keys);
+      } else {
+        if (!w.row.bankdetail_id && bankValues(w.company)) {
+          parts.bank = commandKey('bd');
+          commands.push({ key: parts.bank, method: 'crm.requisite.bankdetail.add', params: { fields: bankAddFields(w.company, w.requisiteId) } });
+        }
+        if (!w.row.has_address && addressValues(w.company)) {
+          parts.address = commandKey('ad');
+          commands.push({ key: parts.address, method: 'crm.address.add', params: { fields: addressFields(w.company, w.requisiteId) } });
+        }
+      }
+    }
+    writePieces.push({ commands, item: { w, next, keys, parts } });
+  }
+  const quiet = writePieces.filter((p) => p.commands.length === 0);
+  for (const { item } of quiet) {
+    await ctx.links.linked('company', item.w.company.company_id, { bitrixId: item.w.bitrixId, pushedHash: item.w.company.out_hash, pushed: item.next });
+    ctx.stats.company.unchanged += 1;
+  }
+  await sendPieces(ctx.client, writePieces.filter((p) => p.commands.length > 0), { write: true, concurrency: ctx.concurrency }, async (batch, answer) => {
+    for (const { item } of batch) await settleUpdate(ctx, item, answer);
+    ctx.progress();
+  });
+  await ctx.links.release('company', rows.map((r) => r.canonical_id));
+}
+
+async function settleUpdate(
+  ctx: PushContext,
+  item: { w: Work; next: PushedCompany; keys: Record<string, string | null>; parts: { requisite: string | null; bank: string | null; address: string | null } },
+  answer: BatchAnswer | UnknownOutcomeError,
+): Promise<void> {
+  const { w, next, keys, parts } = item;
+  if (answer instanceof UnknownOutcomeError) {
+    // updates are safe to send again (the same values); a part it added may be there: looked up before it is added again
+    ctx.log(`push: ${answer.message}`);
+    if (parts.requisite || parts.bank || parts.address) {
+      await ctx.links.markUnknown('company', w.company.company_id);
+      ctx.stats.unknownOutcomes += 1;
+    }
+    return;
+  }
+  let complete = true;
+  for (const [key, method] of [[keys.company, 'crm.company.update'], [keys.requisite, 'crm.requisite.update'], [keys.bank, 'crm.requisite.bankdetail.update'], [keys.address, 'crm.address.update']] as const) {
+    const error = key ? answer.errors.get(key) : undefined;
+    if (!error) continue;
+    complete = false;
+    if (!REFUSED_BEFORE_RUNNING.has(error.code)) await recordFailure(ctx, 'company', w.company.company_id, method, error.code, error.description);
+  }
+  if (!complete) {
+    ctx.stats.company.failed += 1;
+    return;
+  }
+  let requisiteId: number | null | undefined;
+  let bankdetailId: number | null | undefined;
+  let hasAddress: boolean | undefined;
+  if (parts.requisite) {
+    const rq = outcomeOf(answer, parts.requisite);
+    requisiteId = rq.id;
+    if (rq.error) complete = false;
+    else next.requisite = requisiteValues(w.company);
+  }
+  if (parts.bank) {
+    const bd = outcomeOf(answer, parts.bank);
+    bankdetailId = bd.id;
+    if (bd.error) complete = false;
+    else next.bank = bankValues(w.company);
+  }
+  if (parts.address) {
+    const ad = outcomeOf(answer, parts.address);
+    hasAddress = !ad.error;
+    if (ad.error) complete = false;
+    else next.address = addressValues(w.company);
+  }
+  await ctx.links.linked('company', w.company.company_id, {
+    bitrixId: w.bitrixId, requisiteId, bankdetailId, hasAddress, pushedHash: complete ? w.company.out_hash : null, pushed: next,
+  });
+  ctx.stats.company.updated += 1;
+}

@@ -1,0 +1,270 @@
+import { commandKey, rowsOf, sendPieces, type Piece } from './batches.js';
+import { IMPORT_MAX, listByKey, outcomeOf } from './companies.js';
+import { recordFailure, type PushContext } from './context.js';
+import { multifieldChanges, scalarChanges, type CrmMultifield } from './diff.js';
+import { contactAddFields, contactImportItem, contactValues, ENTITY_TYPE, ORIGINATOR, pushedContact, sameValue, type ContactOut, type PushedContact } from './fields.js';
+import type { LinkRow, Linked } from './links.js';
+import { PushStoppedError, REFUSED_BEFORE_RUNNING, UnknownOutcomeError } from './portal-client.js';
+import type { BatchAnswer, Command } from './rest.js';
+
+interface NewContact {
+  contact: ContactOut;
+  companyId: number;
+}
+
+/**
+ * Contacts this session claimed as new, under their company's Bitrix id. A contact of a
+ * company that was already in the CRM (adopted) is first looked for among that company's
+ * contacts by phone and e-mail (crm.duplicate.findbycomm, 20 values a command, then the
+ * candidates' companies) and adopted when one shares a phone or e-mail; contacts of companies
+ * this push created cannot be in the CRM yet. The rest are created: crm.item.batchImport, 20
+ * a command, in import mode; crm.contact.add otherwise.
+ */
+export async function createContacts(ctx: PushContext, ids: readonly string[]): Promise<void> {
+  const out = await ctx.links.out<ContactOut>('contact', ids);
+  const companies = await ctx.links.companyIds([...new Set([...out.values()].map((c) => c.company_id))]);
+  const contacts: NewContact[] = [];
+  const orphans: string[] = [];
+  for (const id of ids) {
+    const contact = out.get(id);
+    const company = contact ? companies.get(contact.company_id) : undefined;
+    if (!contact || !company) orphans.push(id);
+    else contacts.push({ contact, companyId: company.bitrixId });
+  }
+  await ctx.links.forget('contact', orphans);
+  const adoptedCompanies = new Set([...companies].filter(([, c]) => c.how === 'adopted').map(([, c]) => c.bitrixId));
+  const existing = await findInCompanies(ctx, contacts.filter((c) => adoptedCompanies.has(c.companyId)));
+  const adopted: Array<[string, Linked]> = [];
+  for (const c of contacts) {
+    const found = existing.get(c.contact.contact_id);
+    if (found === undefined) continue;
+    adopted.push([c.contact.contact_id, {
+      bitrixId: found, how: 'adopted', pushedHash: null, retake: true, pushed: { fields: {}, phones: [], emails: [], companyId: c.companyId } satisfies PushedContact,
+    }]);
+  }
+  await ctx.links.linkedMany('contact', adopted);
+  ctx.stats.contact.adopted += adopted.length;
+  const toCreate = contacts.filter((c) => !existing.has(c.contact.contact_id));
+  const pieces: Piece<Array<NewContact & { index: number | null }>>[] = [];
+  if (ctx.mode === 'import') {
+    for (let i = 0; i < toCreate.length; i += IMPORT_MAX) {
+      const group = toCreate.slice(i, i + IMPORT_MAX);
+      const key = commandKey('ki');
+      pieces.push({
+        commands: [{ key, method: 'crm.item.batchImport', params: { entityTypeId: ENTITY_TYPE.contact, data: group.map((c) => contactImportItem(c.contact, c.companyId)) } }],
+        units: new Map([[key, group.length]]),
+        item: group.map((c, index) => ({ ...c, index })),
+      });
+    }
+  } else {
+    for (const c of toCreate) {
+      const key = commandKey('ka');
+      pieces.push({ commands: [{ key, method: 'crm.contact.add', params: { fields: contactAddFields(c.contact, c.companyId), params: { REGISTER_SONET_EVENT: 'N' } } }], item: [{ ...c, index: null }] });
+    }
+  }
+  const maxUnits = await ctx.client.pacing.unitsPerRequest(ctx.mode === 'import' ? 'crm.item.batchImport' : 'crm.contact.add');
+  await sendPieces(ctx.client, pieces, { write: true, concurrency: ctx.concurrency, maxUnits }, (batch, answer) => settleCreated(ctx, batch, answer));
+  await inspectUnknownContacts(ctx, true);
+}
+
+async function settleCreated(ctx: PushContext, pieces: Piece<Array<NewContact & { index: number | null }>>[], answer: BatchAnswer | UnknownOutcomeError): Promise<void> {
+  if (answer instanceof UnknownOutcomeError) {
+    ctx.stats.unknownOutcomes += pieces.reduce((n, p) => n + p.item.length, 0);
+    ctx.log(`push: ${answer.message}`);
+    return;
+  }
+  const linked: Array<[string, Linked]> = [];
+  for (const piece of pieces) {
+    const key = piece.commands[0]!.key;
+    const method = piece.commands[0]!.method;
+    for (const c of piece.item) {
+      const made = outcomeOf(answer, key, c.index);
+      if (made.error) {
+        if (made.error.code === 'ACCESS_DENIED' && method === 'crm.item.batchImport') {
+          await ctx.links.forget('contact', piece.item.map((x) => x.contact.contact_id));
+          throw new PushStoppedError('the webhook\'s user may not import contacts (crm.item.batchImport: ACCESS_DENIED): give that user the ' +
+            'CRM "Import" permission for contacts (CRM settings → Access permissions), or push with --mode add, which starts the portal\'s automation for every contact it creates');
+        }
+        if (REFUSED_BEFORE_RUNNING.has(made.error.code)) {
+          await ctx.links.forget('contact', [c.contact.contact_id]);
+          continue;
+        }
+        await recordFailure(ctx, 'contact', c.contact.contact_id, method, made.error.code, made.error.description);
+        ctx.stats.contact.failed += 1;
+        continue;
+      }
+      linked.push([c.contact.contact_id, {
+        bitrixId: made.id!, how: 'created', mode: ctx.mode, pushedHash: c.contact.out_hash, pushed: pushedContact(c.contact, c.companyId),
+      }]);
+      ctx.stats.contact.created += 1;
+    }
+  }
+  await ctx.links.linkedMany('contact', linked);
+  ctx.progress();
+}
+
+/**
+ * Contacts already in their company in the CRM: found by phone and by e-mail (findbycomm
+ * searches only the first 20 values of a call, so values go 20 a command), then kept only if
+ * the candidate's company is the contact's. Returns canonical id → Bitrix id.
+ */
+async function findInCompanies(ctx: PushContext, contacts: readonly NewContact[]): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  if (contacts.length === 0) return found;
+  const candidates = new Set<number>();
+  const pieces: Piece<null>[] = [];
+  for (const type of ['PHONE', 'EMAIL'] as const) {
+    const values = [...new Set(contacts.flatMap((c) => (type === 'PHONE' ? c.contact.phones : c.contact.emails)))];
+    for (let i = 0; i < values.length; i += 20) {
+      pieces.push({ commands: [{ key: commandKey('dup'), method: 'crm.duplicate.findbycomm', params: { type, values: values.slice(i, i + 20), entity_type: 'CONTACT' } }], item: null });
+    }
+  }
+  await sendPieces(ctx.client, pieces, { write: false, concurrency: ctx.concurrency }, async (batch, answer) => {
+    if (answer instanceof UnknownOutcomeError) throw answer;
+    for (const piece of batch) {
+      const key = piece.commands[0]!.key;
+      const error = answer.errors.get(key);
+      if (error) throw new PushStoppedError(`looking contacts up by phone and e-mail failed: crm.duplicate.findbycomm: ${error.code} ${error.description}`);
+      const result = answer.results.get(key) as { CONTACT?: unknown[] } | unknown[] | undefined;
+      const ids = Array.isArray(result) ? [] : result?.CONTACT ?? [];
+      for (const id of ids) candidates.add(Number(id));
+    }
+  });
+  if (candidates.size === 0) return found;
+  const details = new Map<number, { company: number; phones: Set<string>; emails: Set<string> }>();
+  const ids = [...candidates].sort((a, b) => a - b);
+  const listPieces: Piece<null>[] = [];
+  for (let i = 0; i < ids.length; i += 50) {
+    listPieces.push({ commands: [{ key: commandKey('cl'), method: 'crm.contact.list', params: { filter: { '@ID': ids.slice(i, i + 50) }, select: ['ID', 'COMPANY_ID', 'PHONE', 'EMAIL'], order: { ID: 'ASC' } } }], item: null });
+  }
+  await sendPieces(ctx.client, listPieces, { write: false, concurrency: ctx.concurrency }, async (batch, answer) => {
+    if (answer instanceof UnknownOutcomeError) throw answer;
+    for (const piece of batch) {
+      for (const row of rowsOf(answer.results.get(piece.commands[0]!.key))) {
+        const values = (kind: 'PHONE' | 'EMAIL') => new Set(((row[kind] ?? []) as CrmMultifield[]).map((m) => sameValue(kind, m.VALUE)));
+        details.set(Number(row.ID), { company: Number(row.COMPANY_ID), phones: values('PHONE'), emails: values('EMAIL') });
+      }
+    }
+  });
+  for (const c of contacts) {
+    for (const id of ids) {
+      const d = details.get(id);
+      if (!d || d.company !== c.companyId) continue;
+      if (c.contact.phones.some((p) => d.phones.has(sameValue('PHONE', p))) || c.contact.emails.some((e) => d.emails.has(sameValue('EMAIL', e)))) {
+        found.set(c.contact.contact_id, id);
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+/** Contacts left 'sending': looked up by ORIGIN_ID; found ones linked, the rest created again. */
+export async function inspectUnknownContacts(ctx: PushContext, ownToo: boolean): Promise<void> {
+  const rows = await ctx.links.claimUnknown('contact', ownToo);
+  if (rows.length === 0) return;
+  const ids = rows.map((r) => r.canonical_id);
+  const inCrm = await listByKey(ctx, 'crm.contact.list', { ORIGINATOR_ID: ORIGINATOR }, '@ORIGIN_ID', ids, ['ID', 'ORIGIN_ID'], 'ORIGIN_ID');
+  const out = await ctx.links.out<ContactOut>('contact', ids);
+  const companies = await ctx.links.companyIds([...new Set([...out.values()].map((c) => c.company_id))]);
+  const gone: string[] = [];
+  for (const row of rows) {
+    const found = inCrm.get(row.canonical_id);
+    if (!found) {
+      gone.push(row.canonical_id);
+      continue;
+    }
+    if (found.length > 1) {
+      ctx.stats.duplicatesFound += found.length - 1;
+      ctx.log(`push: contact ${row.canonical_id} is in the CRM ${found.length} times (ids ${found.join(', ')}); linked to ${found[0]}`);
+    }
+    const contact = out.get(row.canonical_id);
+    const companyId = contact ? companies.get(contact.company_id)?.bitrixId ?? null : null;
+    await ctx.links.linked('contact', row.canonical_id, {
+      bitrixId: found[0]!, how: 'created', pushedHash: null, pushed: contact && companyId !== null ? pushedContact(contact, companyId) : undefined,
+    });
+    ctx.stats.contact.created += 1;
+  }
+  await ctx.links.forget('contact', gone);
+}
+
+/**
+ * Linked contacts whose row changed: read from the CRM, then only what differs from what was
+ * pushed and nobody changed since is written (a manager's edits stand); phones and e-mails
+ * as for companies; the company link moves with the canonical row unless a manager moved it.
+ */
+export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[]): Promise<void> {
+  const out = await ctx.links.out<ContactOut>('contact', rows.map((r) => r.canonical_id));
+  const companies = await ctx.links.companyIds([...new Set([...out.values()].map((c) => c.company_id))]);
+  type Work = { row: LinkRow; contact: ContactOut; companyId: number; pushed: PushedContact; read: string };
+  const work: Work[] = [];
+  for (const row of rows) {
+    const contact = out.get(row.canonical_id);
+    const company = contact ? companies.get(contact.company_id) : undefined;
+    if (!contact || !company) continue;
+    const pushed = (row.pushed ?? { fields: {}, phones: [], emails: [], companyId: null }) as PushedContact;
+    work.push({ row, contact, companyId: company.bitrixId, pushed, read: commandKey('kg') });
+  }
+  const crm = new Map<Work, Record<string, unknown>>();
+  await sendPieces(ctx.client, work.map((w) => ({ commands: [{ key: w.read, method: 'crm.contact.get', params: { id: Number(w.row.bitrix_id) } }], item: w })),
+    { write: false, concurrency: ctx.concurrency }, async (batch, answer) => {
+      if (answer instanceof UnknownOutcomeError) throw answer;
+      for (const { item: w } of batch) {
+        const error = answer.errors.get(w.read);
+        if (error) {
+          await recordFailure(ctx, 'contact', w.contact.contact_id, 'crm.contact.get', error.code, `${error.description} (contact ${w.row.bitrix_id}: deleted in the CRM?)`);
+          ctx.stats.contact.failed += 1;
+        } else {
+          crm.set(w, answer.results.get(w.read) as Record<string, unknown>);
+        }
+      }
+    });
+  const pieces: Piece<{ w: Work; next: PushedContact }>[] = [];
+  for (const [w, current] of crm) {
+    const adopted = w.row.how === 'adopted';
+    const fields: Record<string, unknown> = {};
+    const next: PushedContact = { ...w.pushed, companyId: w.pushed.companyId };
+    if (!adopted) {
+      const own = scalarChanges(current, w.pushed.fields, contactValues(w.contact));
+      Object.assign(fields, own.changes);
+      next.fields = own.kept;
+      if (w.pushed.companyId !== w.companyId && (w.pushed.companyId === null || Number(current.COMPANY_ID) === w.pushed.companyId)) {
+        fields.COMPANY_ID = w.companyId;
+        next.companyId = w.companyId;
+      }
+    }
+    for (const kind of ['PHONE', 'EMAIL'] as const) {
+      const list = kind === 'PHONE' ? 'phones' : 'emails';
+      const items = (Array.isArray(current[kind]) ? current[kind] : []) as CrmMultifield[];
+      const changes = multifieldChanges(kind, items, w.pushed[list], w.contact[list]);
+      if (changes.length > 0) fields[kind] = changes;
+      const wanted = new Set(w.contact[list].map((v) => sameValue(kind, v)));
+      const inCrm = new Set(items.map((i) => sameValue(kind, i.VALUE)));
+      next[list] = [...w.pushed[list].filter((v) => wanted.has(sameValue(kind, v))), ...w.contact[list].filter((v) => !inCrm.has(sameValue(kind, v)))];
+    }
+    const commands: Command[] = Object.keys(fields).length > 0
+      ? [{ key: commandKey('ku'), method: 'crm.contact.update', params: { id: Number(w.row.bitrix_id), fields, params: { REGISTER_SONET_EVENT: 'N' } } }]
+      : [];
+    pieces.push({ commands, item: { w, next } });
+  }
+  for (const { item } of pieces.filter((p) => p.commands.length === 0)) {
+    await ctx.links.linked('contact', item.w.contact.contact_id, { bitrixId: Number(item.w.row.bitrix_id), pushedHash: item.w.contact.out_hash, pushed: item.next });
+    ctx.stats.contact.unchanged += 1;
+  }
+  await sendPieces(ctx.client, pieces.filter((p) => p.commands.length > 0), { write: true, concurrency: ctx.concurrency }, async (batch, answer) => {
+    for (const piece of batch) {
+      const { w, next } = piece.item;
+      if (answer instanceof UnknownOutcomeError) continue; // an update sent again writes the same values: the next run does
+      const error = answer.errors.get(piece.commands[0]!.key);
+      if (error) {
+        if (!REFUSED_BEFORE_RUNNING.has(error.code)) await recordFailure(ctx, 'contact', w.contact.contact_id, 'crm.contact.update', error.code, error.description);
+        ctx.stats.contact.failed += 1;
+        continue;
+      }
+      await ctx.links.linked('contact', w.contact.contact_id, { bitrixId: Number(w.row.bitrix_id), pushedHash: w.contact.out_hash, pushed: next });
+      ctx.stats.contact.updated += 1;
+    }
+    ctx.progress();
+  });
+  await ctx.links.release('contact', rows.map((r) => r.canonical_id));
+}

@@ -1,0 +1,52 @@
+import type pg from 'pg';
+import type { CrmEntity, LinkStore } from './links.js';
+import type { PortalClient } from './portal-client.js';
+
+export type PushMode = 'import' | 'add';
+
+export interface EntityStats {
+  created: number;
+  adopted: number;
+  updated: number;
+  unchanged: number;
+  failed: number;
+}
+
+export interface PushStats {
+  company: EntityStats;
+  contact: EntityStats;
+  /** Entities found twice in the CRM by our ORIGIN_ID (should stay 0). */
+  duplicatesFound: number;
+  /** Entities whose add got no answer and that were looked up before anything was sent again. */
+  unknownOutcomes: number;
+}
+
+export const emptyStats = (): PushStats => {
+  const entity = (): EntityStats => ({ created: 0, adopted: 0, updated: 0, unchanged: 0, failed: 0 });
+  return { company: entity(), contact: entity(), duplicatesFound: 0, unknownOutcomes: 0 };
+};
+
+/** What the steps of one push share. */
+export interface PushContext {
+  pool: pg.Pool;
+  client: PortalClient;
+  links: LinkStore;
+  mode: PushMode;
+  /** Requisite preset ids on this portal, found by XML_ID. */
+  presets: { company: number; individual: number };
+  /** Batches in flight at once. */
+  concurrency: number;
+  stats: PushStats;
+  runId: number;
+  log: (line: string) => void;
+  /** After each settled batch: progress. */
+  progress: () => void;
+}
+
+/** Keeps a failure of one entity: in etl.crm_push_error and on its link row. */
+export async function recordFailure(ctx: PushContext, entity: CrmEntity, canonicalId: string, method: string, code: string, description: string): Promise<void> {
+  await ctx.pool.query(
+    `insert into etl.crm_push_error (run_id, portal, entity, canonical_id, method, code, description) values ($1, $2, $3, $4, $5, $6, $7)`,
+    [ctx.runId, ctx.links.portal, entity, canonicalId, method, code, description]);
+  await ctx.links.failed(entity, canonicalId, `${method}: ${code ? `${code}: ` : ''}${description}`);
+}

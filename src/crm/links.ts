@@ -1,0 +1,205 @@
+import type pg from 'pg';
+
+export type CrmEntity = 'company' | 'contact';
+
+/** One row of etl.crm_link. */
+export interface LinkRow {
+  canonical_id: string;
+  bitrix_id: string | null;
+  requisite_id: string | null;
+  bankdetail_id: string | null;
+  has_address: boolean;
+  state: 'sending' | 'linked' | 'failed';
+  how: 'created' | 'adopted' | null;
+  pushed_hash: string | null;
+  pushed: unknown;
+}
+
+/** What a push learnt about one entity: the CRM's ids and what it now holds of ours. */
+export interface Linked {
+  bitrixId: number;
+  requisiteId?: number | null;
+  bankdetailId?: number | null;
+  hasAddress?: boolean;
+  how?: 'created' | 'adopted';
+  mode?: 'import' | 'add';
+  /** Set when every part was written: the row is then unchanged until the canonical row changes. */
+  pushedHash?: string | null;
+  pushed?: unknown;
+  /** Nothing was written yet (an adoption): this run may take the row again to update it. */
+  retake?: boolean;
+}
+
+const OUT_VIEW: Record<CrmEntity, { view: string; id: string }> = {
+  company: { view: 'etl.crm_company_out', id: 'company_id' },
+  contact: { view: 'etl.crm_contact_out', id: 'contact_id' },
+};
+
+/**
+ * etl.crm_link for one portal and one push session. A session claims the rows it works on
+ * (claimed_by); a row claimed by a session whose advisory lock is free was left by a dead
+ * push and may be taken (etl.crm_session_alive). A new entity is claimed by inserting its
+ * row in state 'sending' before anything is sent: the intent a crash leaves behind.
+ */
+export class LinkStore {
+  /** Rows written since etl.crm_link's statistics were last taken. */
+  private written = Infinity;
+
+  constructor(private readonly pool: pg.Pool, readonly portal: string, readonly session: string, readonly runId: number) {}
+
+  /**
+   * A push writes thousands of rows in seconds, faster than autovacuum analyzes them: with
+   * the statistics of an empty table the planner takes the claims' anti join for a nested
+   * loop over every row (seconds a claim at 10 000 contacts). Analyzed at the start and after
+   * every few thousand rows written.
+   */
+  private async freshStatistics(): Promise<void> {
+    if (this.written < 5000) return;
+    await this.pool.query('analyze etl.crm_link');
+    this.written = 0;
+  }
+
+  /**
+   * Claims up to `limit` entities to create: in the out view and without a row, or failed
+   * before the CRM had them (not those this run tried already). Contacts only once their
+   * company is linked.
+   */
+  async claimNew(entity: CrmEntity, limit: number): Promise<string[]> {
+    await this.freshStatistics();
+    const { view, id } = OUT_VIEW[entity];
+    const companyLinked = entity === 'contact'
+      ? `and exists (select from etl.crm_link cl where cl.portal = $1 and cl.entity = 'company' and cl.canonical_id = o.company_id and cl.state = 'linked')`
+      : '';
+    const { rows } = await this.pool.query<{ canonical_id: string }>(
+      `with candidates as (
+         select canonical_id from (
+           select o.${id} as canonical_id from ${view} o
+           where not exists (select from etl.crm_link l where l.portal = $1 and l.entity = $3 and l.canonical_id = o.${id})
+             ${companyLinked}
+           union all
+           select l.canonical_id from etl.crm_link l
+           join ${view} o on o.${id} = l.canonical_id
+           where l.portal = $1 and l.entity = $3 and l.state = 'failed' and l.bitrix_id is null and l.claimed_run is distinct from $5
+             ${companyLinked}
+         ) as c
+         order by canonical_id
+         limit $4
+       )
+       insert into etl.crm_link as l (portal, entity, canonical_id, state, claimed_by, claimed_run, intent_at)
+       select $1, $3, canonical_id, 'sending', $2, $5, now() from candidates
+       on conflict (portal, entity, canonical_id) do update set state = 'sending', claimed_by = $2, claimed_run = $5, intent_at = now(), last_error = null
+         where l.state = 'failed' and l.bitrix_id is null
+       returning l.canonical_id::text`,
+      [this.portal, this.session, entity, limit, this.runId]);
+    this.written += rows.length;
+    return rows.map((r) => r.canonical_id);
+  }
+
+  /** Claims up to `limit` linked entities whose row changed since it was pushed, or that are not complete. */
+  async claimChanged(entity: CrmEntity, limit: number): Promise<LinkRow[]> {
+    await this.freshStatistics();
+    const { view, id } = OUT_VIEW[entity];
+    const { rows } = await this.pool.query<LinkRow>(
+      `with picked as (
+         select l.canonical_id from etl.crm_link l
+         join ${view} o on o.${id} = l.canonical_id
+         where l.portal = $1 and l.entity = $3 and l.state = 'linked'
+           and l.pushed_hash is distinct from o.out_hash
+           and (l.claimed_by is null or (l.claimed_by <> $2 and not etl.crm_session_alive(l.claimed_by)))
+           and l.claimed_run is distinct from $5
+         order by l.canonical_id
+         limit $4
+         for update of l skip locked
+       )
+       update etl.crm_link l set claimed_by = $2, claimed_run = $5
+       from picked where l.portal = $1 and l.entity = $3 and l.canonical_id = picked.canonical_id
+       returning ${LINK_COLUMNS}`,
+      [this.portal, this.session, entity, limit, this.runId]);
+    return rows;
+  }
+
+  /** Claims rows left 'sending' by a push that died (or by this one, after a request got no answer). */
+  async claimUnknown(entity: CrmEntity, ownToo = false): Promise<LinkRow[]> {
+    const { rows } = await this.pool.query<LinkRow>(
+      `update etl.crm_link l set claimed_by = $2
+       where l.portal = $1 and l.entity = $3 and l.state = 'sending'
+         and (l.claimed_by is null or ($4 and l.claimed_by = $2) or (l.claimed_by <> $2 and not etl.crm_session_alive(l.claimed_by)))
+       returning ${LINK_COLUMNS}`,
+      [this.portal, this.session, entity, ownToo]);
+    return rows;
+  }
+
+  async linked(entity: CrmEntity, canonicalId: string, l: Linked): Promise<void> {
+    await this.linkedMany(entity, [[canonicalId, l]]);
+  }
+
+  /** Many outcomes in one statement (a batch's worth). */
+  async linkedMany(entity: CrmEntity, outcomes: ReadonlyArray<readonly [string, Linked]>): Promise<void> {
+    if (outcomes.length === 0) return;
+    const rows = outcomes.map(([id, l]) => ({
+      id, bitrix_id: l.bitrixId, set_requisite: l.requisiteId !== undefined, requisite_id: l.requisiteId ?? null,
+      set_bank: l.bankdetailId !== undefined, bankdetail_id: l.bankdetailId ?? null, has_address: l.hasAddress ?? null,
+      how: l.how ?? null, mode: l.mode ?? null, pushed_hash: l.pushedHash ?? null, pushed: l.pushed === undefined ? null : l.pushed,
+      retake: l.retake ?? false,
+    }));
+    await this.pool.query(
+      `update etl.crm_link l set state = 'linked', bitrix_id = o.bitrix_id,
+         requisite_id = case when o.set_requisite then o.requisite_id else l.requisite_id end,
+         bankdetail_id = case when o.set_bank then o.bankdetail_id else l.bankdetail_id end,
+         has_address = coalesce(o.has_address, l.has_address), how = coalesce(o.how, l.how), mode = coalesce(o.mode, l.mode),
+         pushed_hash = o.pushed_hash, pushed = coalesce(o.pushed, l.pushed), pushed_at = now(), claimed_by = null, last_error = null,
+         claimed_run = case when o.retake then null else l.claimed_run end
+       from jsonb_to_recordset($3::jsonb) as o(id bigint, bitrix_id bigint, set_requisite boolean, requisite_id bigint, set_bank boolean,
+         bankdetail_id bigint, has_address boolean, how text, mode text, pushed_hash uuid, pushed jsonb, retake boolean)
+       where l.portal = $1 and l.entity = $2 and l.canonical_id = o.id`,
+      [this.portal, entity, JSON.stringify(rows)]);
+  }
+
+  /** The entity was not created (or a part of it failed): the portal's words are kept. */
+  async failed(entity: CrmEntity, canonicalId: string, error: string): Promise<void> {
+    await this.pool.query(
+      `update etl.crm_link set state = case when bitrix_id is null then 'failed' else state end, last_error = $4, claimed_by = null
+       where portal = $1 and entity = $2 and canonical_id = $3`,
+      [this.portal, entity, canonicalId, error]);
+  }
+
+  /** A write that may have added parts got no answer: the row is looked up again before anything more is sent. */
+  async markUnknown(entity: CrmEntity, canonicalId: string): Promise<void> {
+    await this.pool.query(`update etl.crm_link set state = 'sending' where portal = $1 and entity = $2 and canonical_id = $3`,
+      [this.portal, entity, canonicalId]);
+  }
+
+  /** Looked up after an unknown outcome and not in the CRM: as if never sent. */
+  async forget(entity: CrmEntity, canonicalIds: readonly string[]): Promise<void> {
+    if (canonicalIds.length === 0) return;
+    await this.pool.query(
+      `delete from etl.crm_link where portal = $1 and entity = $2 and canonical_id = any($3::bigint[]) and state = 'sending' and bitrix_id is null`,
+      [this.portal, entity, canonicalIds]);
+  }
+
+  async release(entity: CrmEntity, canonicalIds: readonly string[]): Promise<void> {
+    if (canonicalIds.length === 0) return;
+    await this.pool.query(
+      `update etl.crm_link set claimed_by = null where portal = $1 and entity = $2 and canonical_id = any($3::bigint[]) and claimed_by = $4`,
+      [this.portal, entity, canonicalIds, this.session]);
+  }
+
+  /** The rows of etl.crm_company_out / crm_contact_out for these ids. */
+  async out<T>(entity: CrmEntity, canonicalIds: readonly string[]): Promise<Map<string, T>> {
+    const { view, id } = OUT_VIEW[entity];
+    const { rows } = await this.pool.query(`select *, ${id}::text as ${id} from ${view} where ${id} = any($1::bigint[])`, [canonicalIds]);
+    return new Map(rows.map((r: Record<string, unknown>) => [String(r[id]), r as T]));
+  }
+
+  /** The Bitrix ids of linked companies, by canonical id. */
+  async companyIds(canonicalIds: readonly string[]): Promise<Map<string, { bitrixId: number; how: string | null }>> {
+    const { rows } = await this.pool.query<{ canonical_id: string; bitrix_id: string; how: string | null }>(
+      `select canonical_id::text, bitrix_id::text, how from etl.crm_link
+       where portal = $1 and entity = 'company' and state = 'linked' and canonical_id = any($2::bigint[])`,
+      [this.portal, canonicalIds]);
+    return new Map(rows.map((r) => [r.canonical_id, { bitrixId: Number(r.bitrix_id), how: r.how }]));
+  }
+}
+
+const LINK_COLUMNS = `l.canonical_id::text, l.bitrix_id::text, l.requisite_id::text, l.bankdetail_id::text, l.has_address, l.state, l.how,
+  l.pushed_hash::text, l.pushed`;

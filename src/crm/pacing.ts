@@ -1,0 +1,185 @@
+import type pg from 'pg';
+import type { TimeBlock } from './rest.js';
+
+/** The portal's limits: the request bucket (size, drain a second) and each method's execution time per window. */
+export interface PortalLimits {
+  size: number;
+  drain: number;
+  /** Seconds of execution a method may use per window (480 in the cloud's docs). */
+  operatingLimit: number;
+  operatingWindow: number;
+}
+
+export const PLAN_LIMITS: Record<'standard' | 'enterprise', PortalLimits> = {
+  standard: { size: 50, drain: 2, operatingLimit: 480, operatingWindow: 600 },
+  enterprise: { size: 250, drain: 5, operatingLimit: 480, operatingWindow: 600 },
+};
+
+/** Requests kept below the bucket's size: the portal's own count may be ahead of ours by a request or two. */
+const BUCKET_MARGIN = 2;
+/** Before a cost is learned, a command is assumed to cost this much execution time. */
+const FIRST_COST = 0.05;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface PacingStats {
+  requests: number;
+  /** Refusals the portal sent: 503 QUERY_LIMIT_EXCEEDED, 429 OPERATION_TIME_LIMIT. */
+  refusedForBucket: number;
+  refusedForOperating: number;
+  waitedForBucketMs: number;
+  waitedForOperatingMs: number;
+}
+
+interface MethodState {
+  method: string;
+  operating: number;
+  reset_at: Date | null;
+  cost_per_unit: number | null;
+  minutes: Record<string, number>;
+  blocked_until: Date | null;
+}
+
+/**
+ * Keeps every process that pushes to one portal within its limits, through PostgreSQL
+ * (etl.crm_pacing, etl.crm_operating), as the registry pacing does:
+ * - the leaky bucket: each request takes the next slot of etl.crm_slot (a burst of the bucket's
+ *   size less a margin, then one per 1/drain seconds); a 503 QUERY_LIMIT_EXCEEDED fills it;
+ * - each method's execution time: the portal reports it (time.operating, operating_reset_at);
+ *   the charges seen are kept per tenth of the window (the portal's buckets: a minute of
+ *   ten), so it is known how much drops out of the window
+ *   when, and a request whose expected cost would cross the limit waits until enough has
+ *   dropped — the limit is approached, not hit. A 429 blocks that method only, until the
+ *   window's oldest minute is gone.
+ */
+export class PortalPacing {
+  readonly stats: PacingStats = { requests: 0, refusedForBucket: 0, refusedForOperating: 0, waitedForBucketMs: 0, waitedForOperatingMs: 0 };
+
+  constructor(private readonly pool: pg.Pool, readonly portal: string, readonly limits: PortalLimits) {}
+
+  /** Waits until a request with these methods (and units of work each: commands, or items for an import) may go. */
+  async slot(methods: ReadonlyMap<string, number>): Promise<void> {
+    for (;;) {
+      const wait = await this.operatingWait(methods);
+      if (wait <= 0) break;
+      this.stats.waitedForOperatingMs += wait;
+      await sleep(wait);
+    }
+    const { rows } = await this.pool.query<{ s: number }>('select etl.crm_slot($1, $2, $3) as s',
+      [this.portal, Math.max(this.limits.size - BUCKET_MARGIN, 1), this.limits.drain]);
+    const wait = rows[0]!.s * 1000;
+    if (wait > 0) {
+      this.stats.waitedForBucketMs += wait;
+      await sleep(wait);
+    }
+    this.stats.requests += 1;
+  }
+
+  /**
+   * How many units of a method (items of an import) one request may carry so its expected
+   * execution time stays well inside the window's limit: a request is never larger than half
+   * the limit, so the portal's window can take it once the oldest minutes have dropped out.
+   */
+  async unitsPerRequest(method: string): Promise<number> {
+    const { rows } = await this.pool.query<{ cost_per_unit: number | null }>(
+      'select cost_per_unit from etl.crm_operating where portal = $1 and method = $2', [this.portal, method]);
+    const cost = rows[0]?.cost_per_unit ?? null;
+    if (cost === null || cost <= 0) return Infinity;
+    return Math.max(1, Math.floor((this.limits.operatingLimit * 0.5) / cost));
+  }
+
+  /** The portal refused a request for the bucket: it is taken as full for everyone. */
+  async bucketFull(): Promise<void> {
+    this.stats.refusedForBucket += 1;
+    await this.pool.query('select etl.crm_bucket_full($1, $2, $3)', [this.portal, this.limits.size, this.limits.drain]);
+  }
+
+  /** The portal refused a method for its execution time: blocked until the window's oldest minute is gone. */
+  async methodBlocked(method: string): Promise<void> {
+    this.stats.refusedForOperating += 1;
+    await this.pool.query(
+      `insert into etl.crm_operating as o (portal, method, blocked_until) values ($1, $2, clock_timestamp() + interval '10 seconds')
+       on conflict (portal, method) do update set blocked_until =
+         greatest(clock_timestamp() + interval '10 seconds', o.reset_at + interval '1 second'), updated_at = now()`,
+      [this.portal, method]);
+  }
+
+  /**
+   * What an answer said about a method's execution time: `time` holds the method's
+   * cumulative seconds in the window; what it grew by since the last answer is charged to
+   * the current minute and, per unit, is the method's learned cost.
+   */
+  async observe(method: string, time: TimeBlock | undefined, units: number): Promise<void> {
+    if (time?.operating === undefined) return;
+    const resetAt = time.operating_reset_at ? new Date(time.operating_reset_at * 1000) : null;
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      const { rows } = await client.query<MethodState>(
+        `select method, operating, reset_at, cost_per_unit, minutes, blocked_until from etl.crm_operating
+         where portal = $1 and method = $2 for update`, [this.portal, method]);
+      const before = rows[0];
+      const grew = before ? time.operating - before.operating : time.operating;
+      const minutes = { ...(before?.minutes ?? {}) };
+      const now = Date.now() / 1000;
+      const bucket = this.limits.operatingWindow / 10;
+      if (grew > 0) {
+        const start = String(Math.floor(now / bucket) * bucket);
+        minutes[start] = (minutes[start] ?? 0) + grew;
+      }
+      for (const start of Object.keys(minutes)) if (Number(start) + this.limits.operatingWindow + bucket < now) delete minutes[start];
+      let cost = before?.cost_per_unit ?? null;
+      if (grew > 0 && units > 0) cost = cost === null ? grew / units : cost * 0.7 + (grew / units) * 0.3;
+      await client.query(
+        `insert into etl.crm_operating as o (portal, method, operating, reset_at, cost_per_unit, minutes)
+         values ($1, $2, $3, $4, $5, $6)
+         on conflict (portal, method) do update set operating = excluded.operating, reset_at = excluded.reset_at,
+           cost_per_unit = excluded.cost_per_unit, minutes = excluded.minutes, updated_at = now()`,
+        [this.portal, method, time.operating, resetAt, cost, JSON.stringify(minutes)]);
+      await client.query('commit');
+    } catch (e) {
+      await client.query('rollback').catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Milliseconds to wait before the methods have room for the request's expected cost. */
+  private async operatingWait(methods: ReadonlyMap<string, number>): Promise<number> {
+    const { rows } = await this.pool.query<MethodState>(
+      `select method, operating, reset_at, cost_per_unit, minutes, blocked_until from etl.crm_operating
+       where portal = $1 and method = any($2)`, [this.portal, [...methods.keys()]]);
+    const now = Date.now();
+    let wait = 0;
+    for (const state of rows) {
+      if (state.blocked_until && state.blocked_until.getTime() > now) {
+        wait = Math.max(wait, state.blocked_until.getTime() - now);
+        continue;
+      }
+      const expected = (methods.get(state.method) ?? 1) * (state.cost_per_unit ?? FIRST_COST);
+      wait = Math.max(wait, this.roomAt(state, expected, now) - now);
+    }
+    return wait;
+  }
+
+  /**
+   * When the method's seconds in the window, less the minutes that have dropped out by then,
+   * leave room for `expected` more below the limit (with a margin for what the estimate
+   * misses). Minutes the portal counted that this process never saw (another application
+   * on the same webhook) drop out at operating_reset_at at the latest.
+   */
+  private roomAt(state: MethodState, expected: number, now: number): number {
+    const ceiling = this.limits.operatingLimit - Math.max(5, this.limits.operatingLimit * 0.02);
+    let operating = state.operating;
+    if (operating + expected <= ceiling) return now;
+    const window = this.limits.operatingWindow * 1000;
+    const minutes = Object.entries(state.minutes).map(([m, s]) => [Number(m) * 1000, s] as const).sort((a, b) => a[0] - b[0]);
+    for (const [minute, seconds] of minutes) {
+      const dropsAt = minute + window + window / 10; // the bucket (a tenth of the window) has surely left the portal's window
+      operating -= seconds;
+      if (operating + expected <= ceiling) return Math.max(now, dropsAt);
+    }
+    return Math.max(now, (state.reset_at?.getTime() ?? now) + 1000);
+  }
+}

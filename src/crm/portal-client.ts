@@ -1,0 +1,138 @@
+import { NoAnswerError, PortalError, type BatchAnswer, type Command, type RestAnswer, type RestTransport } from './rest.js';
+import type { PortalPacing } from './pacing.js';
+
+/** The push cannot go on: a wrong or expired webhook, a missing right or scope, an unknown method, a portal blocked by support. */
+export class PushStoppedError extends Error {}
+
+/** A write was sent and no answer came: it may or may not have been done. Never sent again blindly. */
+export class UnknownOutcomeError extends Error {}
+
+/** Codes after which nothing more is sent: only a person can fix them. */
+const STOPPING_CODES = new Set(['NO_AUTH_FOUND', 'INVALID_CREDENTIALS', 'insufficient_scope', 'expired_token', 'invalid_token',
+  'ERROR_METHOD_NOT_FOUND', 'OVERLOAD_LIMIT', 'INVALID_REQUEST', 'allowed_only_intranet_user', 'WRONG_AUTH_TYPE']);
+
+/** Refused before it ran: sending it again cannot do anything twice. */
+export const REFUSED_BEFORE_RUNNING = new Set(['QUERY_LIMIT_EXCEEDED', 'OPERATION_TIME_LIMIT']);
+
+/** Why the push stops, in words a person can act on; null when the error is not one that stops it. */
+export function stopReason(error: { status?: number; code: string; description: string; method?: string }): string | null {
+  const { code, description } = error;
+  if (code === 'ACCESS_DENIED' && error.status !== 400) return `the portal refuses REST calls: ${description} (ACCESS_DENIED)`;
+  if (!STOPPING_CODES.has(code)) return null;
+  switch (code) {
+    case 'NO_AUTH_FOUND':
+    case 'INVALID_CREDENTIALS':
+    case 'invalid_token':
+    case 'expired_token':
+      return `the portal does not accept the webhook (${code}: ${description}): check BITRIX24_WEBHOOK_URL — the user id and secret as the portal shows them, and that the webhook was not deleted or expired`;
+    case 'insufficient_scope':
+      return `the webhook lacks the scope of ${error.method ?? 'a method'} (${description}): give the webhook the crm scope`;
+    case 'ERROR_METHOD_NOT_FOUND':
+      return `the portal has no method ${error.method ?? ''} (${description}): BITRIX24_WEBHOOK_URL may not point at a Bitrix24 portal's REST API`;
+    case 'OVERLOAD_LIMIT':
+      return `the portal's REST API is blocked for overload (${description}): a block set by Bitrix24 support; ask them to lift it`;
+    case 'INVALID_REQUEST':
+      return `the portal refuses the request: ${description} (use the https:// webhook URL)`;
+    default:
+      return `the portal refuses the webhook's user: ${code}: ${description}`;
+  }
+}
+
+const READ_TRIES = 6;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const backoff = (attempt: number) => Math.random() * 1000 * 2 ** Math.min(attempt, 5);
+
+/**
+ * Calls to the portal within its limits (PortalPacing) and by its rules: reads are sent again
+ * after no answer or a refusal; a write is sent again only when the portal refused it before
+ * running (503 QUERY_LIMIT_EXCEEDED, 429 OPERATION_TIME_LIMIT) — after no answer its outcome
+ * is unknown (UnknownOutcomeError) and the caller looks before it sends anything again.
+ * Errors only a person can fix stop the push (PushStoppedError).
+ */
+export class PortalClient {
+  /** Commands sent in batches (a measure of throughput: the ceiling is drain × 50 a second). */
+  commands = 0;
+
+  constructor(private readonly transport: RestTransport, readonly pacing: PortalPacing) {}
+
+  async read(method: string, params: Record<string, unknown>): Promise<RestAnswer> {
+    for (let attempt = 1; ; attempt++) {
+      await this.pacing.slot(new Map([[method, 1]]));
+      try {
+        const answer = await this.transport.post(method, params);
+        await this.pacing.observe(method, answer.time, 1);
+        return answer;
+      } catch (e) {
+        await this.afterFailure(e, method, attempt, true);
+      }
+    }
+  }
+
+  /** A batch of reads: sent again whole when it gets no answer (nothing in it changes the portal). */
+  async readBatch(commands: readonly Command[]): Promise<BatchAnswer> {
+    return this.sendBatch(commands, true);
+  }
+
+  /** A batch that writes: sent again only when refused before it ran. */
+  async writeBatch(commands: readonly Command[], units?: ReadonlyMap<string, number>): Promise<BatchAnswer> {
+    return this.sendBatch(commands, false, units);
+  }
+
+  private async sendBatch(commands: readonly Command[], readOnly: boolean, units?: ReadonlyMap<string, number>): Promise<BatchAnswer> {
+    const perMethod = new Map<string, number>([['batch', 1]]);
+    for (const c of commands) perMethod.set(c.method, (perMethod.get(c.method) ?? 0) + (units?.get(c.key) ?? 1));
+    for (let attempt = 1; ; attempt++) {
+      await this.pacing.slot(perMethod);
+      try {
+        const answer = await this.transport.batch(commands);
+        this.commands += commands.length;
+        await this.observeBatch(commands, answer, units);
+        return answer;
+      } catch (e) {
+        await this.afterFailure(e, 'batch', attempt, readOnly);
+      }
+    }
+  }
+
+  /** Each command's time is charged to its own method (the docs; the portal may charge `batch` instead, then both are watched). */
+  private async observeBatch(commands: readonly Command[], answer: BatchAnswer, units?: ReadonlyMap<string, number>): Promise<void> {
+    const last = new Map<string, { time: BatchAnswer['time']; units: number }>();
+    for (const c of commands) {
+      const time = answer.times.get(c.key);
+      const seen = last.get(c.method);
+      const cumulative = time?.operating ?? -1;
+      last.set(c.method, {
+        time: seen && (seen.time?.operating ?? -1) > cumulative ? seen.time : time,
+        units: (seen?.units ?? 0) + (units?.get(c.key) ?? 1),
+      });
+    }
+    for (const [method, { time, units: n }] of last) await this.pacing.observe(method, time, n);
+    await this.pacing.observe('batch', answer.time, 1);
+  }
+
+  /** Decides after a failed request: wait and send again, stop the push, or report an unknown outcome. */
+  private async afterFailure(e: unknown, method: string, attempt: number, readOnly: boolean): Promise<void> {
+    if (e instanceof PortalError) {
+      const reason = stopReason(e);
+      if (reason) throw new PushStoppedError(reason);
+      if (e.code === 'QUERY_LIMIT_EXCEEDED') {
+        await this.pacing.bucketFull();
+        await sleep(backoff(attempt));
+        return;
+      }
+      if (e.code === 'OPERATION_TIME_LIMIT') {
+        await this.pacing.methodBlocked(method);
+        return;
+      }
+      if (e.status < 500) throw e; // a request the portal read and refused: sending it again changes nothing
+    }
+    if (!(e instanceof NoAnswerError) && !(e instanceof PortalError)) throw e;
+    if (!readOnly) throw new UnknownOutcomeError(`${(e as Error).message}; what it wrote is looked up before anything is sent again`);
+    if (attempt >= READ_TRIES) throw e;
+    await sleep(backoff(attempt));
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+}

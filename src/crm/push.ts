@@ -1,0 +1,206 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { formatCount, formatDuration } from '../land/progress.js';
+import { rowsOf } from './batches.js';
+import { createCompanies, inspectUnknown, reconcileCompanies } from './companies.js';
+import { createContacts, inspectUnknownContacts, updateContacts } from './contacts.js';
+import { emptyStats, type PushContext, type PushMode, type PushStats } from './context.js';
+import { PRESET_XML_IDS } from './fields.js';
+import { LinkStore, type CrmEntity } from './links.js';
+import { PLAN_LIMITS, PortalPacing, type PacingStats, type PortalLimits } from './pacing.js';
+import { PortalClient, PushStoppedError } from './portal-client.js';
+import { RestTransport } from './rest.js';
+import { parseWebhook } from './webhook.js';
+import { planPush, type PushPlan } from './plan.js';
+
+export interface PushOptions {
+  /** The inbound webhook (BITRIX24_WEBHOOK_URL). */
+  webhookUrl: string | undefined;
+  /** import (default): crm.item.batchImport, no automation; add: crm.*.add with REGISTER_SONET_EVENT=N. */
+  mode?: PushMode;
+  plan?: 'standard' | 'enterprise';
+  /** Overrides of the plan's limits. */
+  limits?: Partial<PortalLimits>;
+  /** Print the plan (created, adopted, updated) without writing to the portal. */
+  dryRun?: boolean;
+  /** At most this many companies created or adopted in this run. */
+  limit?: number;
+  /** Batches in flight at once. */
+  concurrency?: number;
+  /** Companies claimed at a time (contacts: five times as many). */
+  chunk?: number;
+  /** A certificate authority to trust (a sandbox's self-signed certificate). */
+  ca?: string | Buffer;
+  timeoutMs?: number;
+  log?: (line: string) => void;
+  /** Seconds between progress lines; 0 for none. */
+  progressSeconds?: number;
+}
+
+export interface PushResult {
+  runId: number;
+  portal: string;
+  mode: PushMode;
+  stats: PushStats;
+  pacing: PacingStats;
+  commands: number;
+  seconds: number;
+  /** Linked entities no longer in the clean base: reported, never deleted from the CRM. */
+  departed: { company: number; contact: number };
+  plan?: PushPlan;
+}
+
+/**
+ * One push of the clean base to a portal: companies (with requisite, bank detail and legal
+ * address) and then their contacts, only what changed since the last push (etl.crm_link),
+ * within the portal's limits, never a duplicate: entities left 'sending' by a crash or a lost
+ * answer are looked up before anything is sent again, and every new company is first looked
+ * for by INN. Nothing is ever deleted from the CRM.
+ */
+export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
+  const webhook = parseWebhook(o.webhookUrl);
+  const log = o.log ?? (() => {});
+  const mode = o.mode ?? 'import';
+  const limits = { ...PLAN_LIMITS[o.plan ?? 'standard'], ...o.limits };
+  const started = Date.now();
+  const session = randomUUID();
+  // the session's lock: held while it runs, released by the server if the process dies
+  const lock = await pool.connect();
+  await lock.query('select pg_advisory_lock(hashtext($1))', [`crm_push:${session}`]);
+  const transport = new RestTransport(webhook, { ca: o.ca, timeoutMs: o.timeoutMs });
+  const pacing = new PortalPacing(pool, webhook.portal, limits);
+  const client = new PortalClient(transport, pacing);
+  const { rows: [run] } = await pool.query<{ run_id: string }>(
+    'insert into etl.crm_push_run (portal, mode, dry_run) values ($1, $2, $3) returning run_id', [webhook.portal, mode, o.dryRun ?? false]);
+  const stats = emptyStats();
+  const reporter = new PushProgress(log, o.progressSeconds ?? 10, limits, client);
+  const ctx: PushContext = {
+    pool, client, links: new LinkStore(pool, webhook.portal, session, Number(run!.run_id)), mode, presets: { company: 0, individual: 0 },
+    concurrency: o.concurrency ?? 2, stats, runId: Number(run!.run_id), log, progress: () => reporter.tick(stats),
+  };
+  let result: PushResult | undefined;
+  let departed = { company: 0, contact: 0 };
+  try {
+    ctx.presets = await findPresets(ctx);
+    if (o.dryRun) {
+      const plan = await planPush(ctx);
+      result = finish();
+      result.plan = plan;
+      return result;
+    }
+    reporter.total = await pending(pool, webhook.portal);
+    // what a dead push or a lost answer left: looked up before anything is sent
+    await inspectUnknown(ctx, false);
+    await inspectUnknownContacts(ctx, false);
+    await eachClaim(ctx, 'company', o.chunk ?? 400, o.limit, (ids) => createCompanies(ctx, ids));
+    await eachChanged(ctx, 'company', o.chunk ?? 400, (rows) => reconcileCompanies(ctx, rows));
+    await inspectUnknown(ctx, true);
+    await eachClaim(ctx, 'contact', (o.chunk ?? 400) * 5, undefined, (ids) => createContacts(ctx, ids));
+    await eachChanged(ctx, 'contact', (o.chunk ?? 400) * 5, (rows) => updateContacts(ctx, rows));
+    await inspectUnknownContacts(ctx, true);
+    departed = await countUnchanged(ctx, started);
+    result = finish();
+    return result;
+  } finally {
+    const final = result ?? finish();
+    await pool.query('update etl.crm_push_run set finished_at = now(), stats = $2 where run_id = $1',
+      [ctx.runId, JSON.stringify({ ...final.stats, pacing: final.pacing, commands: final.commands, departed: final.departed, stopped: result === undefined })]).catch(() => {});
+    // rows this session still claims (a stop in the middle) are free for the next push
+    await pool.query(`update etl.crm_link set claimed_by = null where claimed_by = $1 and state <> 'sending'`, [session]).catch(() => {});
+    await lock.query('select pg_advisory_unlock(hashtext($1))', [`crm_push:${session}`]).catch(() => {});
+    lock.release();
+    await client.close();
+  }
+
+  function finish(): PushResult {
+    return { runId: ctx.runId, portal: webhook.portal, mode, stats, pacing: pacing.stats, commands: client.commands, seconds: (Date.now() - started) / 1000, departed };
+  }
+}
+
+/** Requisite presets by XML_ID: an organisation's and an entrepreneur's (ids differ between portals). */
+async function findPresets(ctx: PushContext): Promise<{ company: number; individual: number }> {
+  const answer = await ctx.client.read('crm.requisite.preset.list', { select: ['ID', 'NAME', 'XML_ID', 'COUNTRY_ID'] });
+  const byXml = new Map(rowsOf(answer.result).map((p) => [String(p.XML_ID), Number(p.ID)]));
+  const company = byXml.get(PRESET_XML_IDS.company);
+  const individual = byXml.get(PRESET_XML_IDS.individual);
+  if (!company || !individual) {
+    throw new PushStoppedError(`the portal has no requisite preset ${!company ? PRESET_XML_IDS.company : PRESET_XML_IDS.individual} ` +
+      '(crm.requisite.preset.list): the Russian presets «Организация» and «ИП» are needed for INN, KPP and OGRN');
+  }
+  return { company, individual };
+}
+
+/** Claims new entities a chunk at a time until none is left (or `limit` were taken). */
+async function eachClaim(ctx: PushContext, entity: CrmEntity, chunk: number, limit: number | undefined, work: (ids: string[]) => Promise<void>): Promise<void> {
+  let taken = 0;
+  for (;;) {
+    const room = limit === undefined ? chunk : Math.min(chunk, limit - taken);
+    if (room <= 0) return;
+    const ids = await ctx.links.claimNew(entity, room);
+    if (ids.length === 0) return;
+    taken += ids.length;
+    await work(ids);
+  }
+}
+
+async function eachChanged(ctx: PushContext, entity: CrmEntity, chunk: number, work: (rows: Awaited<ReturnType<LinkStore['claimChanged']>>) => Promise<void>): Promise<void> {
+  for (;;) {
+    const rows = await ctx.links.claimChanged(entity, chunk);
+    if (rows.length === 0) return;
+    await work(rows);
+  }
+}
+
+/** Entities to create or change, for progress. */
+async function pending(pool: pg.Pool, portal: string): Promise<number> {
+  const { rows: [r] } = await pool.query<{ n: string }>(`
+    select (select count(*) from etl.crm_company_out o left join etl.crm_link l on l.portal = $1 and l.entity = 'company' and l.canonical_id = o.company_id
+            where l.pushed_hash is distinct from o.out_hash)
+         + (select count(*) from etl.crm_contact_out o left join etl.crm_link l on l.portal = $1 and l.entity = 'contact' and l.canonical_id = o.contact_id
+            where l.pushed_hash is distinct from o.out_hash) as n`, [portal]);
+  return Number(r!.n);
+}
+
+/** Linked and unchanged since before this run; and linked entities that left the clean base (reported, never deleted). */
+async function countUnchanged(ctx: PushContext, started: number): Promise<{ company: number; contact: number }> {
+  const { rows } = await ctx.pool.query<{ entity: CrmEntity; unchanged: string; departed: string }>(`
+    select l.entity,
+      count(*) filter (where o.out_hash = l.pushed_hash and l.pushed_at < $2) as unchanged,
+      count(*) filter (where o.out_hash is null and l.state = 'linked') as departed
+    from etl.crm_link l
+    left join lateral (
+      select out_hash from etl.crm_company_out where l.entity = 'company' and company_id = l.canonical_id
+      union all
+      select out_hash from etl.crm_contact_out where l.entity = 'contact' and contact_id = l.canonical_id
+    ) o on true
+    where l.portal = $1
+    group by l.entity`, [ctx.links.portal, new Date(started)]);
+  const departed = { company: 0, contact: 0 };
+  for (const r of rows) {
+    ctx.stats[r.entity].unchanged += Number(r.unchanged);
+    departed[r.entity] = Number(r.departed);
+  }
+  return departed;
+}
+
+/** Progress of a push: entities, commands and requests a second, time left at the portal's rate. */
+class PushProgress {
+  total = 0;
+  private readonly started = Date.now();
+  private last = 0;
+
+  constructor(private readonly log: (line: string) => void, private readonly everySeconds: number, private readonly limits: PortalLimits, private readonly client: PortalClient) {}
+
+  tick(stats: PushStats): void {
+    if (this.everySeconds <= 0 || Date.now() - this.last < this.everySeconds * 1000) return;
+    this.last = Date.now();
+    const seconds = Math.max((Date.now() - this.started) / 1000, 0.001);
+    const done = (['company', 'contact'] as const).reduce((n, e) => n + stats[e].created + stats[e].adopted + stats[e].updated + stats[e].failed, 0);
+    const requests = this.client.pacing.stats.requests;
+    const perRequest = requests > 0 ? done / requests : 0;
+    const left = perRequest > 0 && this.total > done ? (this.total - done) / perRequest / this.limits.drain : NaN;
+    this.log(`push: ${formatCount(done)} of ${formatCount(this.total)} entities, ${formatCount(stats.company.created + stats.company.adopted)} companies and ` +
+      `${formatCount(stats.contact.created + stats.contact.adopted)} contacts in the CRM, ${(this.client.commands / seconds).toFixed(1)} commands/s, ` +
+      `${(requests / seconds).toFixed(2)} requests/s${Number.isFinite(left) ? `, about ${formatDuration(left)} left at ${this.limits.drain} requests/s` : ''}`);
+  }
+}

@@ -1,0 +1,150 @@
+import { Agent, request } from 'undici';
+import { phpQuery } from './php-query.js';
+import type { Webhook } from './webhook.js';
+
+/** The `time` block of an answer (float seconds; operating fields only where the limiter is on). */
+export interface TimeBlock {
+  start?: number;
+  finish?: number;
+  duration?: number;
+  processing?: number;
+  operating?: number;
+  operating_reset_at?: number;
+}
+
+export interface RestAnswer {
+  result: unknown;
+  total?: number;
+  next?: number;
+  time?: TimeBlock;
+}
+
+/** One command of a batch. */
+export interface Command {
+  key: string;
+  method: string;
+  params: Record<string, unknown>;
+}
+
+/** A batch's answer: each command's result or error, and its time (result_time). */
+export interface BatchAnswer {
+  results: Map<string, unknown>;
+  errors: Map<string, { code: string; description: string }>;
+  totals: Map<string, number>;
+  times: Map<string, TimeBlock>;
+  time?: TimeBlock;
+}
+
+/** The portal answered with its error envelope ({"error": CODE, "error_description": …}): it did not do the call. */
+export class PortalError extends Error {
+  constructor(readonly status: number, readonly code: string, readonly description: string, readonly method: string) {
+    super(`${method}: ${code || 'error'} (HTTP ${status}): ${description}`);
+  }
+}
+
+/**
+ * No answer the portal wrote: the connection failed or dropped, the request timed out, a
+ * gateway's HTML page, a 5xx without a code. A read may be sent again; a write may or may
+ * not have been done.
+ */
+export class NoAnswerError extends Error {
+  constructor(message: string, readonly status: number | null) {
+    super(message);
+  }
+}
+
+export interface TransportOptions {
+  /** A certificate authority to trust besides the system's (the sandbox's self-signed certificate). */
+  ca?: string | Buffer;
+  /** How long to wait for an answer; the cloud gives up on a request after 60 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * The portal's REST API over one keep-alive connection pool (undici): POST JSON to
+ * BASE/method.json, the answer read and sorted into a result, the portal's error or no
+ * answer. The webhook's secret is in the URL only; no message carries it.
+ */
+export class RestTransport {
+  private readonly agent: Agent;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly webhook: Webhook, o: TransportOptions = {}) {
+    this.timeoutMs = o.timeoutMs ?? 75_000;
+    this.agent = new Agent({
+      connections: 4,
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      connect: o.ca ? { ca: o.ca } : undefined,
+    });
+  }
+
+  async post(method: string, params: Record<string, unknown>): Promise<RestAnswer> {
+    let status: number;
+    let text: string;
+    try {
+      const response = await request(`${this.webhook.base}${method}.json`, {
+        method: 'POST',
+        dispatcher: this.agent,
+        headers: { 'content-type': 'application/json', accept: 'application/json', 'user-agent': 'b2b-etl' },
+        body: JSON.stringify(params),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      status = response.statusCode;
+      text = await response.body.text();
+    } catch (e) {
+      const error = e as Error & { code?: string };
+      throw new NoAnswerError(`${method}: no answer from ${this.webhook.shown} (${error.code ?? error.name}: ${error.message})`, null);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      const page = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 80);
+      throw new NoAnswerError(`${method}: HTTP ${status} from ${this.webhook.shown} with no JSON answer (${page || 'empty body'})`, status);
+    }
+    const body = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
+    if ('error' in body) {
+      const code = body.error === 0 || body.error === null ? '' : String(body.error);
+      throw new PortalError(status, code, String(body.error_description ?? ''), method);
+    }
+    if (status >= 500 || !('result' in body)) {
+      throw new NoAnswerError(`${method}: HTTP ${status} from ${this.webhook.shown} without a result`, status);
+    }
+    return {
+      result: body.result,
+      total: typeof body.total === 'number' ? body.total : undefined,
+      next: typeof body.next === 'number' ? body.next : undefined,
+      time: body.time as TimeBlock | undefined,
+    };
+  }
+
+  /**
+   * A batch of commands (at most 50), each sent as `method?query`; halt off, so one failing
+   * command fails only itself. Empty parts arrive as [] (PHP's empty array).
+   */
+  async batch(commands: readonly Command[]): Promise<BatchAnswer> {
+    const cmd: Record<string, string> = {};
+    for (const c of commands) cmd[c.key] = `${c.method}?${phpQuery(c.params)}`;
+    const answer = await this.post('batch', { halt: 0, cmd });
+    const parts = (answer.result ?? {}) as Record<string, unknown>;
+    const map = <T>(value: unknown): Map<string, T> =>
+      new Map(value && typeof value === 'object' && !Array.isArray(value) ? Object.entries(value as Record<string, T>) : []);
+    const errors = new Map<string, { code: string; description: string }>();
+    for (const [key, e] of map<Record<string, unknown>>(parts.result_error)) {
+      errors.set(key, { code: e.error === 0 || e.error === null || e.error === undefined ? '' : String(e.error), description: String(e.error_description ?? '') });
+    }
+    return {
+      results: map<unknown>(parts.result),
+      errors,
+      totals: map<number>(parts.result_total),
+      times: map<TimeBlock>(parts.result_time),
+      time: answer.time,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}

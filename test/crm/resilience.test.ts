@@ -1,0 +1,164 @@
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, startCli } from '../helpers/cli.js';
+import type { TestDatabase } from '../helpers/db.js';
+import { readySample, testPortal, type TestPortal } from './helpers.js';
+
+// The push when things go wrong: answers lost after the portal wrote, a process killed
+// mid-run, two processes at once, a portal refusing for its limits, a wrong webhook.
+
+let db: TestDatabase;
+beforeAll(async () => {
+  ({ db } = await readySample(43, { companies: 220, contacts: 700 }));
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+const fast = { bucket: { size: 50, drainPerSecond: 50 }, operating: { importItemSeconds: 0.001 } };
+const fastLimits = { limits: { drain: 50 } };
+const portalKey = (portal: TestPortal) => `${new URL(portal.sandbox.url).host}/1`;
+
+/** Every ready company and contact is in the portal exactly once, and linked to it. */
+async function exactlyOnce(portal: TestPortal): Promise<void> {
+  const companies = Number(await db.value(`select count(*) from etl.crm_company_out`));
+  const contacts = Number(await db.value(`select count(*) from etl.crm_contact_out`));
+  const { rows: [held] } = await portal.db.query<{ companies: number; company_keys: number; contacts: number; contact_keys: number; requisites: number }>(`
+    select (select count(*)::int from company) as companies, (select count(distinct origin_id)::int from company) as company_keys,
+           (select count(*)::int from contact) as contacts, (select count(distinct origin_id)::int from contact) as contact_keys,
+           (select count(*)::int from requisite) as requisites`);
+  expect(held).toEqual({ companies, company_keys: companies, contacts, contact_keys: contacts, requisites: companies });
+  expect(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'linked'`, [portalKey(portal)])).toBe(String(companies + contacts));
+}
+
+/** A config file for CLI pushes to this portal: its bucket, its certificate. */
+function configFor(portal: TestPortal, crm: Record<string, unknown>): Record<string, string> {
+  const file = join(tmpdir(), `b2b-etl-push-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify({ crm: { caFile: portal.sandbox.certFile, ...crm } }));
+  return { B2B_ETL_CONFIG: file, BITRIX24_WEBHOOK_URL: portal.sandbox.webhookUrl };
+}
+
+describe('push when things go wrong', () => {
+  it('an add whose answer is lost after the portal wrote it (a dropped connection, a gateway\'s 502 page) creates no duplicate', async () => {
+    const portal = await testPortal(db, fast);
+    try {
+      // aimed at batches that create: a company import, a bank detail, a contact import
+      portal.sandbox.inject(
+        { kind: 'drop', method: 'crm.item.batchImport', times: 2 },
+        { kind: 'html', status: 502, method: 'crm.requisite.bankdetail.add', afterCommit: true, times: 2 },
+        { kind: 'drop', method: 'crm.item.batchImport', times: 1 },
+      );
+      const result = await portal.push(fastLimits);
+      expect(result.stats.unknownOutcomes).toBeGreaterThan(0);
+      expect(result.stats.duplicatesFound).toBe(0);
+      await exactlyOnce(portal);
+      // the lost answers really were writes the portal did
+      const { rows } = await portal.db.query<{ n: number }>(`select count(*)::int as n from call where fault is not null and method = 'batch'`);
+      expect(rows[0]!.n).toBe(5);
+    } finally {
+      await portal.stop();
+    }
+  });
+
+  it('kill -9 of the pusher mid-run, then a rerun, leaves every entity in the CRM exactly once', async () => {
+    const portal = await testPortal(db, { ...fast, bucket: { size: 50, drainPerSecond: 50 } });
+    try {
+      portal.sandbox.inject({ kind: 'latency', ms: 250, method: 'batch', times: 1000 });
+      const env = configFor(portal, { bucketSize: 50, drain: 50 });
+      const run = startCli(['push', '--progress-seconds', '0'], db.url, env);
+      for (let i = 0; i < 600; i++) {
+        const n = Number(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'linked'`, [portalKey(portal)]));
+        if (n >= 40) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      run.child.kill('SIGKILL');
+      expect((await run.done).signal).toBe('SIGKILL');
+      const companies = Number((await portal.db.query('select count(*) from company')).rows[0].count);
+      expect(companies).toBeGreaterThan(0);
+      expect(companies).toBeLessThan(Number(await db.value(`select count(*) from etl.crm_company_out`)));
+      portal.sandbox.inject({ kind: 'latency', ms: 0, method: 'batch', times: 1 });
+      const rerun = await runCli(['push', '--progress-seconds', '0'], db.url, env);
+      expect(rerun.code, rerun.stderr).toBe(0);
+      await exactlyOnce(portal);
+    } finally {
+      await portal.stop();
+    }
+  });
+
+  it('two push processes at once create everything once and never exceed the portal\'s bucket', async () => {
+    const portal = await testPortal(db, { ...fast, bucket: { size: 5, drainPerSecond: 5 } });
+    try {
+      const env = configFor(portal, { bucketSize: 5, drain: 5, chunk: 16 });
+      const [a, b] = await Promise.all([runCli(['push', '--progress-seconds', '0'], db.url, env), runCli(['push', '--progress-seconds', '0'], db.url, env)]);
+      expect(a.code, a.stderr).toBe(0);
+      expect(b.code, b.stderr).toBe(0);
+      await exactlyOnce(portal);
+      // measured at the portal: it refused nothing for its bucket
+      const { rows } = await portal.db.query<{ status: number; n: number }>(`select status, count(*)::int as n from call group by 1 order by 1`);
+      expect(rows.filter((r) => r.status !== 200)).toEqual([]);
+      // between them they created everything once
+      const created = (out: string, what: string) => Number(new RegExp(`${what}: +([\\d ]+) created`).exec(out)?.[1]?.replaceAll(' ', '') ?? NaN);
+      expect(created(a.stdout, 'companies') + created(b.stdout, 'companies')).toBe(Number(await db.value(`select count(*) from etl.crm_company_out`)));
+    } finally {
+      await portal.stop();
+    }
+  });
+
+  it('a 503 storm (another client filled the bucket) and a method\'s exhausted operating time are waited out', async () => {
+    // the portal's bucket is far smaller than the push believes: it refuses, and the push backs off
+    const small = await testPortal(db, { bucket: { size: 4, drainPerSecond: 4 }, operating: { importItemSeconds: 0.001 } });
+    // a method gets 2 s of execution per 4 s: imports cost 0.05 s an item
+    const slow = await testPortal(db, { ...fast, operating: { limitSeconds: 2, windowSeconds: 4, importItemSeconds: 0.05 } });
+    try {
+      const stormed = await small.push({ limits: { size: 50, drain: 50 }, limit: 60 });
+      expect(stormed.pacing.refusedForBucket).toBeGreaterThan(0);
+      expect(stormed.stats.company).toMatchObject({ created: 60, failed: 0 });
+      const operated = await slow.push({ limits: { drain: 50, operatingLimit: 2, operatingWindow: 4 }, limit: 30 });
+      expect(operated.stats.company).toMatchObject({ created: 30, failed: 0 });
+      expect(operated.stats.contact.failed).toBe(0);
+      expect(operated.pacing.waitedForOperatingMs).toBeGreaterThan(0);
+      for (const portal of [small, slow]) {
+        const { rows } = await portal.db.query<{ companies: number; keys: number }>(`select count(*)::int as companies, count(distinct origin_id)::int as keys from company`);
+        expect(rows[0]!.companies).toBe(rows[0]!.keys);
+      }
+      // approached, not hit: the portal blocked the method at most once
+      const { rows } = await slow.db.query<{ n: number }>(`select count(*)::int as n from call where status = 429 or error = 'OPERATION_TIME_LIMIT'`);
+      expect(rows[0]!.n).toBeLessThanOrEqual(1);
+    } finally {
+      await small.stop();
+      await slow.stop();
+    }
+  });
+
+  it('a wrong webhook secret stops the push at once, one sentence, the secret masked, exit 1', async () => {
+    const portal = await testPortal(db, fast);
+    try {
+      const wrong = portal.sandbox.webhookUrl.replace(/\/rest\/1\/[^/]+\//, '/rest/1/WrongSecret0123456789/');
+      const started = Date.now();
+      const result = await runCli(['push'], db.url, { ...configFor(portal, {}), BITRIX24_WEBHOOK_URL: wrong });
+      expect(result.code).toBe(1);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(result.stderr).toMatch(/push: stopped: the portal does not accept the webhook \(INVALID_CREDENTIALS/);
+      expect(result.stderr + result.stdout).not.toContain('WrongSecret0123456789');
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+      // one request, no retry storm
+      expect(Number((await portal.db.query('select count(*) from call')).rows[0].count)).toBe(1);
+    } finally {
+      await portal.stop();
+    }
+  });
+
+  it('a portal blocked for overload stops the push instead of hammering it', async () => {
+    const portal = await testPortal(db, fast);
+    try {
+      portal.sandbox.inject({ kind: 'overload', times: 100 });
+      const error = await portal.push(fastLimits).then(() => null, (e: Error) => e);
+      expect(error?.message).toMatch(/blocked for overload .*support/);
+      expect(Number((await portal.db.query('select count(*) from call')).rows[0].count)).toBe(1);
+    } finally {
+      await portal.stop();
+    }
+  });
+});
