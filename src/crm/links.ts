@@ -60,61 +60,62 @@ export class LinkStore {
   }
 
   /**
-   * Claims up to `limit` entities to create: in the out view and without a row, or failed
-   * before the CRM had them (not those this run tried already). Contacts only once their
-   * company is linked.
+   * The work of a push, read once: the ids of entities without a link (or failed before the
+   * CRM had them) and of linked ones whose row changed since it was pushed (its hash differs,
+   * or a part is missing). Contacts only of linked companies. One pass over the out view; the
+   * claims then look at these ids only.
    */
-  async claimNew(entity: CrmEntity, limit: number): Promise<string[]> {
+  async work(entity: CrmEntity): Promise<{ fresh: string[]; changed: string[] }> {
     await this.freshStatistics();
     const { view, id } = OUT_VIEW[entity];
     const companyLinked = entity === 'contact'
       ? `and exists (select from etl.crm_link cl where cl.portal = $1 and cl.entity = 'company' and cl.canonical_id = o.company_id and cl.state = 'linked')`
       : '';
+    const { rows } = await this.pool.query<{ canonical_id: string; fresh: boolean }>(
+      `select o.${id}::text as canonical_id, l.canonical_id is null or l.bitrix_id is null as fresh
+       from ${view} o
+       left join etl.crm_link l on l.portal = $1 and l.entity = $2 and l.canonical_id = o.${id}
+       where (l.canonical_id is null or (l.state = 'failed' and l.bitrix_id is null) or (l.state = 'linked' and l.pushed_hash is distinct from o.out_hash))
+         ${companyLinked}
+       order by o.${id}`,
+      [this.portal, entity]);
+    return { fresh: rows.filter((r) => r.fresh).map((r) => r.canonical_id), changed: rows.filter((r) => !r.fresh).map((r) => r.canonical_id) };
+  }
+
+  /**
+   * Claims, of these ids, the entities to create: without a row, or failed before the CRM had
+   * them (not those this run tried already). A row in state 'sending' is inserted before
+   * anything is sent; another process may have claimed some of the ids first.
+   */
+  async claimNew(entity: CrmEntity, ids: readonly string[]): Promise<string[]> {
     const { rows } = await this.pool.query<{ canonical_id: string }>(
-      `with candidates as (
-         select canonical_id from (
-           select o.${id} as canonical_id from ${view} o
-           where not exists (select from etl.crm_link l where l.portal = $1 and l.entity = $3 and l.canonical_id = o.${id})
-             ${companyLinked}
-           union all
-           select l.canonical_id from etl.crm_link l
-           join ${view} o on o.${id} = l.canonical_id
-           where l.portal = $1 and l.entity = $3 and l.state = 'failed' and l.bitrix_id is null and l.claimed_run is distinct from $5
-             ${companyLinked}
-         ) as c
-         order by canonical_id
-         limit $4
-       )
-       insert into etl.crm_link as l (portal, entity, canonical_id, state, claimed_by, claimed_run, intent_at)
-       select $1, $3, canonical_id, 'sending', $2, $5, now() from candidates
+      `insert into etl.crm_link as l (portal, entity, canonical_id, state, claimed_by, claimed_run, intent_at)
+       select $1, $3, id, 'sending', $2, $5, now() from unnest($4::bigint[]) as id
        on conflict (portal, entity, canonical_id) do update set state = 'sending', claimed_by = $2, claimed_run = $5, intent_at = now(), last_error = null
-         where l.state = 'failed' and l.bitrix_id is null
+         where l.state = 'failed' and l.bitrix_id is null and l.claimed_run is distinct from $5
        returning l.canonical_id::text`,
-      [this.portal, this.session, entity, limit, this.runId]);
+      [this.portal, this.session, entity, ids, this.runId]);
     this.written += rows.length;
     return rows.map((r) => r.canonical_id);
   }
 
-  /** Claims up to `limit` linked entities whose row changed since it was pushed, or that are not complete. */
-  async claimChanged(entity: CrmEntity, limit: number): Promise<LinkRow[]> {
-    await this.freshStatistics();
+  /** Claims, of these ids, the linked entities whose row changed since it was pushed (or that miss a part). */
+  async claimChanged(entity: CrmEntity, ids: readonly string[]): Promise<LinkRow[]> {
     const { view, id } = OUT_VIEW[entity];
     const { rows } = await this.pool.query<LinkRow>(
       `with picked as (
          select l.canonical_id from etl.crm_link l
          join ${view} o on o.${id} = l.canonical_id
-         where l.portal = $1 and l.entity = $3 and l.state = 'linked'
-           and l.pushed_hash is distinct from o.out_hash
+         where l.portal = $1 and l.entity = $3 and l.canonical_id = any($4::bigint[]) and o.${id} = any($4::bigint[])
+           and l.state = 'linked' and l.pushed_hash is distinct from o.out_hash
            and (l.claimed_by is null or (l.claimed_by <> $2 and not etl.crm_session_alive(l.claimed_by)))
            and l.claimed_run is distinct from $5
-         order by l.canonical_id
-         limit $4
          for update of l skip locked
        )
        update etl.crm_link l set claimed_by = $2, claimed_run = $5
        from picked where l.portal = $1 and l.entity = $3 and l.canonical_id = picked.canonical_id
        returning ${LINK_COLUMNS}`,
-      [this.portal, this.session, entity, limit, this.runId]);
+      [this.portal, this.session, entity, ids, this.runId]);
     return rows;
   }
 

@@ -88,15 +88,38 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
       result.plan = plan;
       return result;
     }
-    reporter.total = await pending(pool, webhook.portal);
     // what a dead push or a lost answer left: looked up before anything is sent
     await inspectUnknown(ctx, false);
     await inspectUnknownContacts(ctx, false);
-    await eachClaim(ctx, 'company', o.chunk ?? 400, o.limit, (ids) => createCompanies(ctx, ids));
-    await eachChanged(ctx, 'company', o.chunk ?? 400, (rows) => reconcileCompanies(ctx, rows));
+    const chunk = o.chunk ?? 400;
+    const companies = await ctx.links.work('company');
+    reporter.total = companies.fresh.length + companies.changed.length;
+    await eachChunk(companies.fresh, chunk, o.limit, async (ids) => {
+      const claimed = await ctx.links.claimNew('company', ids);
+      if (claimed.length > 0) await createCompanies(ctx, claimed);
+      return claimed.length;
+    });
+    // changed, and those this run adopted (their phones and e-mails are added now)
+    const again = await ctx.links.work('company');
+    await eachChunk(again.changed, chunk, undefined, async (ids) => {
+      const rows = await ctx.links.claimChanged('company', ids);
+      if (rows.length > 0) await reconcileCompanies(ctx, rows);
+      return rows.length;
+    });
     await inspectUnknown(ctx, true);
-    await eachClaim(ctx, 'contact', (o.chunk ?? 400) * 5, undefined, (ids) => createContacts(ctx, ids));
-    await eachChanged(ctx, 'contact', (o.chunk ?? 400) * 5, (rows) => updateContacts(ctx, rows));
+    const contacts = await ctx.links.work('contact');
+    reporter.total += contacts.fresh.length + contacts.changed.length;
+    await eachChunk(contacts.fresh, chunk * 5, undefined, async (ids) => {
+      const claimed = await ctx.links.claimNew('contact', ids);
+      if (claimed.length > 0) await createContacts(ctx, claimed);
+      return claimed.length;
+    });
+    const contactsAgain = await ctx.links.work('contact');
+    await eachChunk(contactsAgain.changed, chunk * 5, undefined, async (ids) => {
+      const rows = await ctx.links.claimChanged('contact', ids);
+      if (rows.length > 0) await updateContacts(ctx, rows);
+      return rows.length;
+    });
     await inspectUnknownContacts(ctx, true);
     departed = await countUnchanged(ctx, started);
     result = finish();
@@ -130,35 +153,15 @@ async function findPresets(ctx: PushContext): Promise<{ company: number; individ
   return { company, individual };
 }
 
-/** Claims new entities a chunk at a time until none is left (or `limit` were taken). */
-async function eachClaim(ctx: PushContext, entity: CrmEntity, chunk: number, limit: number | undefined, work: (ids: string[]) => Promise<void>): Promise<void> {
+/** Works through ids a chunk at a time; `limit` caps what `work` says it took. */
+async function eachChunk(ids: readonly string[], chunk: number, limit: number | undefined, work: (ids: string[]) => Promise<number>): Promise<void> {
   let taken = 0;
-  for (;;) {
+  for (let i = 0; i < ids.length; i += chunk) {
     const room = limit === undefined ? chunk : Math.min(chunk, limit - taken);
     if (room <= 0) return;
-    const ids = await ctx.links.claimNew(entity, room);
-    if (ids.length === 0) return;
-    taken += ids.length;
-    await work(ids);
+    taken += await work(ids.slice(i, i + room));
+    if (room < chunk) i -= chunk - room;
   }
-}
-
-async function eachChanged(ctx: PushContext, entity: CrmEntity, chunk: number, work: (rows: Awaited<ReturnType<LinkStore['claimChanged']>>) => Promise<void>): Promise<void> {
-  for (;;) {
-    const rows = await ctx.links.claimChanged(entity, chunk);
-    if (rows.length === 0) return;
-    await work(rows);
-  }
-}
-
-/** Entities to create or change, for progress. */
-async function pending(pool: pg.Pool, portal: string): Promise<number> {
-  const { rows: [r] } = await pool.query<{ n: string }>(`
-    select (select count(*) from etl.crm_company_out o left join etl.crm_link l on l.portal = $1 and l.entity = 'company' and l.canonical_id = o.company_id
-            where l.pushed_hash is distinct from o.out_hash)
-         + (select count(*) from etl.crm_contact_out o left join etl.crm_link l on l.portal = $1 and l.entity = 'contact' and l.canonical_id = o.contact_id
-            where l.pushed_hash is distinct from o.out_hash) as n`, [portal]);
-  return Number(r!.n);
 }
 
 /** Linked and unchanged since before this run; and linked entities that left the clean base (reported, never deleted). */
