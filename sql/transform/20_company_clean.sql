@@ -7,13 +7,19 @@ language plpgsql as $$
 declare
   held constant bigint[] := array(select batch_id from tf_held_batch);
 begin
-  -- The current version: latest source updated_at, then latest landed.
+  -- The current version: the latest by the source's change time, or by when it landed for a
+  -- version without one (the latest read of a row wins), then the latest landed. A version the
+  -- server could not store as JSON (landed raw) is current only when the record has no other:
+  -- the last version that could be read stands, with a warning that a newer one could not.
   create temp table tf_company_current on commit drop as
-  select distinct on (r.source, r.source_key) r.source, r.source_key, r.staging_id
+  select distinct on (r.source, r.source_key) r.source, r.source_key, r.staging_id,
+    r.payload is not null and coalesce(r.source_updated_at, r.landed_at)
+      < max(coalesce(r.source_updated_at, r.landed_at)) filter (where r.payload is null) over (partition by r.source, r.source_key)
+      as has_newer_unreadable
   from tf_company_key k
   join staging.record r on r.source = k.source and r.entity = 'company' and r.source_key = k.source_key
   where r.batch_id <> all (held)  -- batches waiting for their phones (see etl.transform)
-  order by r.source, r.source_key, r.source_updated_at desc nulls last, r.staging_id desc;
+  order by r.source, r.source_key, r.payload is null, coalesce(r.source_updated_at, r.landed_at) desc, r.staging_id desc;
   analyze tf_company_current;
 
   create temp table tf_company_clean on commit drop as
@@ -70,9 +76,10 @@ begin
   perform etl.map_contact_points('tf_company_clean');
 
   insert into tf_problem (source, entity, source_key, staging_id, reason, severity, detail, value)
-  select source, 'company', source_key, staging_id, problem.*
+  select source, 'company', source_key, c.staging_id, problem.*
   from tf_company_clean c
   left join tf_point_map m using (source, source_key)
+  join tf_company_current cur using (source, source_key)
   cross join lateral (
     -- what the loader could not read: no key, a payload PostgreSQL refused, an unreadable change time
     select i.reason, i.severity, i.detail, i.value
@@ -80,6 +87,9 @@ begin
     union all
     select 'unparseable', 'error', 'the payload is not a JSON object', null::text
       where c.is_unparseable and not coalesce(c.landing_issues @> '[{"reason": "unparseable"}]', false)
+    union all
+    select 'newer_unparseable', 'warning', 'a newer version could not be read (landed raw, see why); the last version that could stands', null::text
+      where cur.has_newer_unreadable
     union all
     select c.inn_problem, 'error', case c.inn_problem
         when 'inn_missing' then 'no INN'

@@ -19,12 +19,16 @@ begin
   end if;
   analyze tf_contact_key;
 
+  -- The current version, chosen as for companies (etl.clean_companies).
   create temp table tf_contact_current on commit drop as
-  select distinct on (r.source, r.source_key) r.source, r.source_key, r.staging_id
+  select distinct on (r.source, r.source_key) r.source, r.source_key, r.staging_id,
+    r.payload is not null and coalesce(r.source_updated_at, r.landed_at)
+      < max(coalesce(r.source_updated_at, r.landed_at)) filter (where r.payload is null) over (partition by r.source, r.source_key)
+      as has_newer_unreadable
   from tf_contact_key k
   join staging.record r on r.source = k.source and r.entity = 'contact' and r.source_key = k.source_key
   where r.batch_id <> all (held)  -- batches waiting for their phones (see etl.transform)
-  order by r.source, r.source_key, r.source_updated_at desc nulls last, r.staging_id desc;
+  order by r.source, r.source_key, r.payload is null, coalesce(r.source_updated_at, r.landed_at) desc, r.staging_id desc;
   analyze tf_contact_current;
 
   create temp table tf_contact_clean on commit drop as
@@ -73,9 +77,10 @@ begin
   perform etl.map_contact_points('tf_contact_clean');
 
   insert into tf_problem (source, entity, source_key, staging_id, reason, severity, detail, value)
-  select source, 'contact', source_key, staging_id, problem.*
+  select source, 'contact', source_key, c.staging_id, problem.*
   from tf_contact_clean c
   left join tf_point_map m using (source, source_key)
+  join tf_contact_current cur using (source, source_key)
   cross join lateral (
     -- what the loader could not read: no key, a payload PostgreSQL refused, an unreadable change time
     select i.reason, i.severity, i.detail, i.value
@@ -83,6 +88,9 @@ begin
     union all
     select 'unparseable', 'error', 'the payload is not a JSON object', null::text
       where c.is_unparseable and not coalesce(c.landing_issues @> '[{"reason": "unparseable"}]', false)
+    union all
+    select 'newer_unparseable', 'warning', 'a newer version could not be read (landed raw, see why); the last version that could stands', null::text
+      where cur.has_newer_unreadable
     union all
     select 'company_missing', 'error', format('no company %s:%s has been landed', c.company_source, c.company_key), c.company_key
       where not c.is_unparseable and not c.is_deleted and not c.has_company

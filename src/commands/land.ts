@@ -4,6 +4,7 @@ import { landFile } from '../land/file.js';
 import { landMysql } from '../land/mysql.js';
 import type { FileEncoding, FileFormat } from '../land/file-reader.js';
 import { parseEntity } from '../land/record.js';
+import { assertSourceKind } from '../land/sources.js';
 import { UsageError, log, withDatabase } from './context.js';
 import { action, nonNegativeInt, positiveInt, requireOptions } from './define.js';
 
@@ -24,6 +25,7 @@ interface LandMysqlFlags {
   full: boolean;
   since?: string;
   reconcileDeletes: boolean;
+  forceDeletes: boolean;
   batchSize?: number;
   quiet: boolean;
 }
@@ -62,6 +64,7 @@ export function defineLand(program: Command): void {
     .option('--full', 'read every row instead of from the watermark', false)
     .option('--since <date>', 'start an incremental sync at this time (YYYY-MM-DD[ HH:MM:SS]) instead of the watermark')
     .option('--reconcile-deletes', 'land a deletion for every record the table no longer has', false)
+    .option('--force-deletes', 'with --reconcile-deletes: even when more than half of a table\'s live records would go', false)
     .option('--batch-size <n>', 'rows per page (default 5000)', positiveInt)
     .option('--quiet', 'no progress lines', false)
     .action(action((flags: LandMysqlFlags) => landMysqlCommand(flags)));
@@ -70,6 +73,7 @@ export function defineLand(program: Command): void {
 
 async function landFileCommand(file: string, flags: LandFileFlags): Promise<number> {
   const config = loadConfig();
+  assertSourceKind(config, flags.source, 'file');
   const encoding = flags.encoding ?? config.sources[flags.source]?.encoding ?? 'utf8';
   const entity = parseEntity(flags.entity);
   await withDatabase((db) =>
@@ -94,7 +98,9 @@ async function landMysqlCommand(flags: LandMysqlFlags): Promise<number> {
   if (flags.full && flags.since) throw new UsageError('--full reads everything; --since starts an incremental sync elsewhere: give one of them');
   const url = process.env.MYSQL_URL;
   if (!url) throw new UsageError('MYSQL_URL is not set: the source replica as mysql://USER@HOST:3306/DATABASE (a password goes after the user and a colon)');
-  const config = mysqlSource(loadConfig(), flags.source);
+  const settings = loadConfig();
+  assertSourceKind(settings, flags.source, 'mysql');
+  const config = mysqlSource(settings, flags.source);
   if (flags.batchSize) config.batchSize = flags.batchSize;
   await withDatabase((db) =>
     landMysql(db.pool, {
@@ -104,6 +110,7 @@ async function landMysqlCommand(flags: LandMysqlFlags): Promise<number> {
       full: flags.full,
       since: flags.since,
       reconcileDeletes: flags.reconcileDeletes,
+      forceDeletes: flags.forceDeletes,
       quiet: flags.quiet,
       log,
     }),

@@ -84,11 +84,13 @@ export async function sandboxCommand(args: string[]): Promise<number> {
     log(`sandbox portal (${plan} plan) at ${sandbox.url}, its data in schema ${options.schema ?? 'bitrix_sandbox'} of ${redactUrl(db.url)}`);
     if (sandbox.certFile) log(`certificate: ${sandbox.certFile} (trust it with NODE_EXTRA_CA_CERTS=${sandbox.certFile})`);
     log(`faults and the call log: ${sandbox.url}/_sandbox/<secret>/faults and /calls; SIGTERM or Ctrl-C stops it`);
-    process.stdout.write(`${sandbox.webhookUrl}\n`);
-    await new Promise<void>((resolve) => {
+    // listening for the signal before the URL is out: whoever reads it may stop us at once
+    const stopped = new Promise<void>((resolve) => {
       process.once('SIGTERM', () => resolve());
       process.once('SIGINT', () => resolve());
     });
+    process.stdout.write(`${sandbox.webhookUrl}\n`);
+    await stopped;
     await sandbox.stop();
     log('sandbox: stopped');
   } finally {

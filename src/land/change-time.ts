@@ -6,7 +6,8 @@
  *   (`Z`, `+03`, `+0300`, `+03:00`) or without one — then in the source's time zone;
  * - the Russian form `01.03.2026`, `01.03.2026 10:00`, `01.03.2026 10:00:00`, in the source's zone;
  * - epoch seconds or milliseconds (a JSON number or a string of digits), only when the
- *   source's settings say which — a bare number is otherwise not a time.
+ *   source's settings say which — a bare number is otherwise not a time — and only for times
+ *   between 2000 and 2100 (seconds taken for milliseconds would land in 1970).
  *
  * Anything else (`03/01/2026`, `2026-02-30`, `garbage`, a number nobody declared) is not
  * guessed at: it reads as UNREADABLE and the record carries a warning with the value.
@@ -146,14 +147,15 @@ function epoch(value: unknown, microsPerUnit: number): ChangeTimeValue {
   else if (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value.trim())) n = Number(value);
   else return UNREADABLE;
   const micros = Math.round(n * microsPerUnit) - EPOCH_2000_MICROS;
-  // years 1000 to 9999, as for the text forms
-  if (!Number.isFinite(micros) || micros < MIN_MICROS || micros > MAX_MICROS) return UNREADABLE;
+  // a number is read as a time only between 2000 and 2100: outside, it is the other unit
+  // (seconds taken for milliseconds land in 1970) or no time at all
+  if (!Number.isFinite(micros) || micros < 0 || micros >= EPOCH_CENTURY_MICROS) return UNREADABLE;
   return Number.isSafeInteger(micros) ? micros : BigInt(Math.round(n * microsPerUnit)) - BigInt(EPOCH_2000_MICROS);
 }
 
 const EPOCH_2000_MICROS = 946_684_800_000_000;
-const MIN_MICROS = -31_536_000_000_000_000; // about the year 1000
-const MAX_MICROS = 252_460_800_000_000_000; // about the year 9999
+/** 2100-01-01 as microseconds since 2000-01-01. */
+const EPOCH_CENTURY_MICROS = 3_155_760_000_000_000;
 
 /** Days from 1970-01-01 to a day of the proleptic Gregorian calendar (any year, no Date). */
 function daysFromCivil(year: number, month: number, day: number): number {

@@ -210,6 +210,32 @@ export async function inputError(options: FileReadOptions, record: number, offse
   return new InputError(options.path, record, byte, problem, { line, column });
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Whether the file (decompressed) starts with text that is well-formed UTF-8 and not plain
+ * ASCII: such a file is UTF-8, and read as Windows-1251 every Cyrillic letter would turn into
+ * two garbled ones (Russian text in cp1251 is practically never well-formed UTF-8: its
+ * letters are all bytes 0xC0–0xFF, which UTF-8 never puts next to each other). Returns how
+ * many non-ASCII characters the head holds, 0 when it is not such text.
+ */
+export async function utf8Characters(options: FileReadOptions): Promise<number> {
+  let head = await readRange({ ...options, encoding: 'utf8' }, 0, HEAD_BYTES);
+  // a character cut by the head's end is not a fault of the file
+  let cut = head.length - 1;
+  while (cut >= 0 && cut > head.length - 4 && (head[cut]! & 0xc0) === 0x80) cut -= 1;
+  if (cut >= 0 && head[cut]! >= 0xc0) head = head.subarray(0, cut);
+  let text: string;
+  try {
+    text = STRICT_UTF8.decode(head);
+  } catch {
+    return 0;
+  }
+  let wide = 0;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 127) wide += 1;
+  return wide;
+}
+
 /** `length` bytes of the UTF-8 text the scanner read, from `offset` (a record, read again on errors). */
 export async function readRange(options: FileReadOptions, offset: number, length: number): Promise<Buffer> {
   const parts: Buffer[] = [];

@@ -3,7 +3,7 @@ import { basename, resolve } from 'node:path';
 import type pg from 'pg';
 import type { RecordFields } from '../config.js';
 import { ChangeTimeReader, UNREADABLE } from './change-time.js';
-import { describeFile, InputError, inputError, readRange, scanFile, type FileIdentity, type FileReadOptions, type ReadCounter } from './file-reader.js';
+import { describeFile, InputError, utf8Characters, inputError, readRange, scanFile, type FileIdentity, type FileReadOptions, type ReadCounter } from './file-reader.js';
 import { landedRanges, type FileKey } from './file-progress.js';
 import { compactJson, jsonProblem, type RecordVisitor, type RecordFields as ScannedFields } from './json-element-scanner.js';
 import { Progress, formatBytes, formatCount } from './progress.js';
@@ -46,6 +46,13 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   const path = resolve(options.path);
   const identity = describeFile(path);
   await assertMappedSource(pool, options.source, options.entity);
+  if (options.encoding === 'cp1251') {
+    const wide = await utf8Characters({ ...options, path });
+    if (wide > 0) {
+      throw new InputError(path, 1, 0, `the file is UTF-8 (its first 64 KiB hold ${formatCount(wide)} non-ASCII characters, all well-formed UTF-8); ` +
+        'read as Windows-1251 its Cyrillic text would land garbled', { advice: 'nothing was landed; land it without --encoding cp1251 (or set the source\'s encoding to utf8)' });
+    }
+  }
   const batchSize = options.batchSize ?? 10_000;
   const maxErrors = options.maxErrors ?? 0;
   const label = `${options.source} ${basename(path)}`;

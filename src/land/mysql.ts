@@ -19,6 +19,8 @@ export interface LandMysqlOptions {
   since?: string;
   /** Compare primary keys and mark records the source no longer has as deleted. */
   reconcileDeletes?: boolean;
+  /** Mark them deleted even when more than half of a table's live records would go (an empty or wrong replica looks like that). */
+  forceDeletes?: boolean;
   quiet?: boolean;
   log?: (line: string) => void;
 }
@@ -110,24 +112,25 @@ async function landTable(
 
   const q = (name: string) => connection.escapeId(name);
   const select = `SELECT ${await selectList(connection, t.table, o.config.textEncoding)} FROM ${q(t.table)}`;
-  // Rows with no usable change time (NULL, or a zero date under sql_mode='') have no place in
-  // the (updated_at, id) order: the dated pass leaves them out, and every run reads them all
-  // again by key in a pass of their own, so an incremental sync never misses one (landing
-  // keeps only what changed). Rows whose key is NULL (a key column that allows it) cannot be
-  // paged by key at all: they are read in one piece, and every one is rejected key_missing.
+  // Rows with no usable change time (NULL, a zero date as sql_mode='' writes it, a date with a
+  // zero month or day: DAYNAME() is NULL for all of them) have no place in the (updated_at, id)
+  // order: the dated pass leaves them out, and every run reads them all again by key in a pass
+  // of their own (a scan of the table: no index finds them), so an incremental sync never
+  // misses one; landing keeps only what changed. Rows whose key is NULL (a key column that
+  // allows it) cannot be paged by key at all: they are read in one piece, each rejected key_missing.
   const key = q(t.key);
   const hasKey = `${key} IS NOT NULL`;
-  const dated = `${q(t.updated)} >= '${MIN_DATETIME}'`;
-  const undated = `(${q(t.updated)} IS NULL OR ${q(t.updated)} < '${MIN_DATETIME}')`;
+  const dated = `${q(t.updated)} >= '${MIN_DATETIME}' AND DAYNAME(${q(t.updated)}) IS NOT NULL`;
+  const undated = `DAYNAME(${q(t.updated)}) IS NULL`;
   const order = `ORDER BY ${q(t.updated)}, ${key} LIMIT ${o.config.batchSize}`;
   const passes: Pass[] = [
     {
       name: 'dated',
       first: from === null
         ? { sql: `${select} WHERE ${dated} AND ${hasKey} ${order}`, values: [] }
-        : { sql: `${select} WHERE ${q(t.updated)} >= ? AND ${hasKey} ${order}`, values: [from] },
+        : { sql: `${select} WHERE ${q(t.updated)} >= ? AND ${dated} AND ${hasKey} ${order}`, values: [from] },
       next: (last) => ({
-        sql: `${select} WHERE (${q(t.updated)} > ? OR (${q(t.updated)} = ? AND ${key} > ?)) AND ${hasKey} ${order}`,
+        sql: `${select} WHERE (${q(t.updated)} > ? OR (${q(t.updated)} = ? AND ${key} > ?)) AND ${dated} AND ${hasKey} ${order}`,
         values: [last[t.updated], last[t.updated], last[t.key]],
       }),
     },
@@ -410,18 +413,31 @@ async function reconcileDeletes(
     await copyInto(client, 'copy source_key from stdin', (function* () {
       for (let i = 0; i < keys.length; i += 10_000) yield keys.slice(i, i + 10_000).map((k) => `${copyField(k)}\n`).join('');
     })());
-    const { rows } = await client.query<{ source_key: string }>(
-      `select c.source_key from (
+    // the current version of each record as the transform picks it; keyless records have no key to compare
+    const { rows } = await client.query<{ source_key: string; gone: boolean }>(
+      `select c.source_key, not exists (select from source_key k where k.source_key = c.source_key) as gone from (
          select distinct on (source_key) source_key, is_deleted
-         from staging.record where source = $1 and entity = $2
-         order by source_key, source_updated_at desc nulls last, staging_id desc) c
-       where not c.is_deleted and not exists (select from source_key k where k.source_key = c.source_key)
+         from staging.record where source = $1 and entity = $2 and source_key not like '#nokey:%'
+         order by source_key, payload is null, coalesce(source_updated_at, landed_at) desc, staging_id desc) c
+       where not c.is_deleted
        order by 1`,
       [o.source, entity],
     );
-    return rows.map((r) => r.source_key);
+    return { live: rows.length, gone: rows.filter((r) => r.gone).map((r) => r.source_key) };
   });
-  if (gone.length === 0) return 0;
+  const { live } = gone;
+  if (gone.gone.length === 0) return 0;
+  // an empty table, or one that lost more than half its rows since the last sync, is far likelier a wrong replica than deletions
+  if ((keys.length === 0 || (gone.gone.length > live / 2 && gone.gone.length > 10)) && !o.forceDeletes) {
+    throw new MysqlLoadError(`${o.source} ${t.table}: --reconcile-deletes would mark ${formatCount(gone.gone.length)} of ${formatCount(live)} live records deleted ` +
+      `(the table has ${formatCount(keys.length)} rows): that looks like an empty or wrong replica at ${where}, not deletions. ` +
+      'Nothing was marked deleted; if they really are gone, run again with --force-deletes');
+  }
+  return landDeletions(pool, o, entity, t, gone.gone);
+}
+
+/** One deletion version per key, landed in batches. */
+async function landDeletions(pool: pg.Pool, o: LandMysqlOptions, entity: Entity, t: MysqlTableConfig, gone: string[]): Promise<number> {
   const now = new Date().toISOString();
   const nowMicros = isoMicros(now);
   const records: SourceRecord[] = gone.map((key) => ({ sourceKey: key, updatedAt: nowMicros, isDeleted: true, payload: { [t.key]: key, deleted_at: now } }));

@@ -3,7 +3,7 @@ import type { Micros } from './change-time.js';
 
 /** What a loader could not take from a record as it is; the transform rejects by it. */
 export interface LandingIssue {
-  reason: 'key_missing' | 'unparseable' | 'updated_unparseable';
+  reason: 'key_missing' | 'unparseable' | 'updated_unparseable' | 'nul_removed';
   severity: 'error' | 'warning';
   detail: string;
   value?: string | null;

@@ -186,10 +186,15 @@ class RecordRows implements CopyData {
     const out = new BinaryCopy(COPY_PIECE + (64 << 10));
     for (const record of this.records) {
       let payload: string | null = null;
+      let issues = record.issues;
       if (record.payloadText !== undefined && !record.payloadText.includes('\\u0000')) payload = record.payloadText;
-      else if (record.payload !== undefined) payload = jsonForPostgres(record.payload);
+      else if (record.payload !== undefined) {
+        const text = JSON.stringify(record.payload);
+        payload = text.includes('\\u0000') ? jsonForPostgres(record.payload) : text;
+        if (payload !== text) issues = [...(issues ?? []), NUL_REMOVED];
+      }
       const raw = payload === null ? (record.rawText ?? '') : null;
-      writeRow(out, this.batchId, this.columns, record.sourceKey, record.updatedAt, record.isDeleted, payload, raw, issuesJson(record.issues));
+      writeRow(out, this.batchId, this.columns, record.sourceKey, record.updatedAt, record.isDeleted, payload, raw, issuesJson(issues));
       if (out.size >= COPY_PIECE) yield out.take();
     }
     yield out.finish();
@@ -229,7 +234,8 @@ function writeRow(
   out.int64(batchId);
   out.bytes(columns.source);
   out.bytes(columns.entity);
-  out.text(key);
+  // a key keeps U+0000 visibly: dropped, 'Z\0' would become the key of another record 'Z'
+  out.text(key.includes('\u0000') ? key.replaceAll('\u0000', '\\u0000') : key);
   if (time === null) out.null();
   else out.int64(time);
   out.bool(isDeleted);
@@ -244,7 +250,15 @@ function writeRow(
   return hash;
 }
 
-const issuesJson = (issues: LandingIssue[] | undefined) => (issues && issues.length > 0 ? JSON.stringify(issues) : null);
+/** The issues as jsonb text; U+0000 (which jsonb cannot hold) is dropped from what they quote. */
+const issuesJson = (issues: LandingIssue[] | undefined) =>
+  (issues && issues.length > 0 ? JSON.stringify(issues, (_key, v: unknown) => (typeof v === 'string' ? v.replaceAll('\u0000', '') : v)) : null);
+
+/** What the landing changed in a record so it could be stored: said, never silent. */
+const NUL_REMOVED: LandingIssue = {
+  reason: 'nul_removed', severity: 'warning',
+  detail: 'the record held U+0000 characters, which PostgreSQL cannot store; they were removed from its text',
+};
 
 /**
  * A batch built while a file is read: each record is hashed and written into the COPY data
@@ -297,7 +311,9 @@ export class PreparedRows {
       this.hashBytes = bigger;
     }
     this.starts.push(this.out.size);
-    this.hashBytes.write(writeRow(this.out, 0, this.columns, key, updatedAt, isDeleted, withoutNul(payload), null, issuesJson(issues)), at, 'latin1');
+    const stored = withoutNul(payload);
+    const said = stored === payload ? issues : [...(issues ?? []), NUL_REMOVED];
+    this.hashBytes.write(writeRow(this.out, 0, this.columns, key, updatedAt, isDeleted, stored, null, issuesJson(said)), at, 'latin1');
   }
 
   /** The COPY data with the batch id filled in. */
@@ -388,7 +404,9 @@ const NUL_ESCAPE = Buffer.from('\\u0000');
 function withoutNul(bytes: Buffer): Buffer | string {
   if (bytes.indexOf(BACKSLASH) < 0 || bytes.indexOf(NUL_ESCAPE) < 0) return bytes;
   try {
-    return jsonForPostgres(JSON.parse(bytes.toString('utf8')));
+    const value: unknown = JSON.parse(bytes.toString('utf8'));
+    const cleaned = jsonForPostgres(value);
+    return cleaned === JSON.stringify(value) ? bytes : cleaned;
   } catch {
     return bytes;
   }

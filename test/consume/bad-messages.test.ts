@@ -24,6 +24,9 @@ const MESSAGES = [
   event('"inn":"7703270067","title":"Без id","updated":"2026-11-02T10:00:00Z"'),
   event('"id":"K-7","inn":"7704217370","title":"Русская дата","updated":"01.10.2026 12:00"'),
   event('"id":"K-8","inn":"7712040126","title":"Мусор","updated":"garbage"', '2026-11-03T08:00:00Z'),
+  // not JSON and holding U+0000: Confluent's Avro framing, text with a NUL in it
+  Buffer.from([0, 0, 0, 0, 1, 0x0a, 0x4b, 0x2d, 0x31, 0x30]),
+  Buffer.from('plain\u0000text'),
   event('"id":"K-9","inn":"7707049388","title":"Последняя","updated":"2026-11-02T10:00:00Z"'),
 ];
 
@@ -52,7 +55,7 @@ describe.skipIf(!available)('Kafka consumer and messages real feeds carry', () =
       await new Promise((r) => setTimeout(r, 100));
     }
     await consumer.stop();
-    expect(consumer.stats).toMatchObject({ messages: MESSAGES.length, unparseable: 2 });
+    expect(consumer.stats).toMatchObject({ messages: MESSAGES.length, unparseable: 4 });
 
     const records = await db.rows<{ source_key: string; payload: unknown; reason: string | null; at: Date | null }>(
       `select source_key, payload is not null as payload, landing_issues -> 0 ->> 'reason' as reason, source_updated_at as at
@@ -66,6 +69,8 @@ describe.skipIf(!available)('Kafka consumer and messages real feeds carry', () =
       ['#nokey', true, 'key_missing'],
       ['K-7', true, null],
       ['K-8', true, 'updated_unparseable'],
+      [`${topic}/0/8`, false, 'unparseable'],
+      [`${topic}/0/9`, false, 'unparseable'],
       ['K-9', true, null],
     ]);
     // day first, in the source's zone (+00:00 by default); an unreadable time leaves the event's own
@@ -76,7 +81,8 @@ describe.skipIf(!available)('Kafka consumer and messages real feeds carry', () =
     const rejections = await db.rows<{ source_key: string; reason: string; detail: string }>(
       `select source_key, reason, detail from etl.rejection where resolved_at is null order by staging_id, reason`);
     expect(rejections.map((r) => [r.source_key.replace(/^#nokey:\w+$/, '#nokey'), r.reason])).toEqual([
-      ['K-2', 'unparseable'], ['K-3', 'unparseable'], ['#nokey', 'key_missing'], ['K-8', 'updated_unparseable']]);
+      ['K-2', 'unparseable'], ['K-3', 'unparseable'], ['#nokey', 'key_missing'], ['K-8', 'updated_unparseable'],
+      [`${topic}/0/8`, 'unparseable'], [`${topic}/0/9`, 'unparseable']]);
     expect(rejections[0]!.detail).toMatch(/PostgreSQL refused the JSON: .*surrogate/);
     expect(rejections[2]!.detail).toContain("no field 'data.id'");
     expect(await db.value(`select count(*) from canonical.company where inn in ('7707083893', '7710140679', '7728168971', '7704217370', '7712040126', '7707049388')`)).toBe('6');

@@ -173,10 +173,77 @@ describe('change times', () => {
       { source_key: 'E-2', at: new Date(1790000000_000) },
       { source_key: 'E-3', at: new Date(1790000000_123) },
     ]);
+    // seconds given where milliseconds are expected would be 1970: no time, and a warning
+    const wrongUnit = join(dir, 'epoch-wrong.ndjson');
+    writeFileSync(wrongUnit, [{ id: 'E-4', updated: 1760000000 }, { id: 'E-5', updated: 0 }, { id: 'E-6', updated: -1 }].map((r) => JSON.stringify(r)).join('\n'));
+    await landFile(db.pool, options(wrongUnit, { fields: { key: 'id', updated: 'updated', updatedFormat: 'epoch_millis' } }));
+    expect(await db.rows(`select source_key, source_updated_at as at, landing_issues -> 0 ->> 'reason' as reason from staging.record where source_key in ('E-4', 'E-5', 'E-6') order by 1`)).toEqual([
+      { source_key: 'E-4', at: null, reason: 'updated_unparseable' },
+      { source_key: 'E-5', at: null, reason: 'updated_unparseable' },
+      { source_key: 'E-6', at: null, reason: 'updated_unparseable' },
+    ]);
+  });
+});
+
+describe('U+0000 and newer versions that cannot be read', () => {
+  it('keeps a key holding U+0000 apart from the key without it, and says when U+0000 was removed from a record', async () => {
+    const path = join(dir, 'nul.ndjson');
+    writeFileSync(path, [
+      '{"id": "N-1", "inn": "7707083893", "title": "обычная"}',
+      '{"id": "N-1\\u0000", "inn": "7707083893", "title": "с нулём в ключе"}',
+      '{"id": "\\u0000", "inn": "7707083893", "title": "только нуль"}',
+      '{"id": "N-2", "inn": "7707083893", "title": "ab\\u0000cd"}',
+    ].join('\n'));
+    expect(await landFile(db.pool, options(path))).toMatchObject({ records: 4, landed: 4 });
+    const rows = await db.rows<{ source_key: string; title: string; reasons: string | null }>(
+      `select source_key, payload ->> 'title' as title, (select string_agg(i ->> 'reason', ',') from jsonb_array_elements(landing_issues) i) as reasons
+       from staging.record r join staging.batch b using (batch_id) where b.origin = $1 order by staging_id`, [path]);
+    expect(rows).toEqual([
+      { source_key: 'N-1', title: 'обычная', reasons: null },
+      // the payload's own id loses its U+0000: said too
+      { source_key: 'N-1\\u0000', title: 'с нулём в ключе', reasons: 'nul_removed' },
+      { source_key: '\\u0000', title: 'только нуль', reasons: 'nul_removed' },
+      { source_key: 'N-2', title: 'abcd', reasons: 'nul_removed' },
+    ]);
+  });
+
+  it('a newer version PostgreSQL refuses leaves the last version that could be read standing, with a warning', async () => {
+    const first = join(dir, 'newer-1.ndjson');
+    const second = join(dir, 'newer-2.ndjson');
+    writeFileSync(first, JSON.stringify({ id: 'U-1', inn: INNS[5], title: 'Хорошая', updated: '2026-10-01T10:00:00Z' }));
+    writeFileSync(second, '{"id": "U-1", "inn": "' + INNS[5] + '", "title": "\\ud800 сломанная", "updated": "2026-10-02T10:00:00Z"}');
+    await landFile(db.pool, options(first));
+    await runTransform(db.pool);
+    await landFile(db.pool, options(second, { maxErrors: 1 }));
+    await runTransform(db.pool);
+    expect(await db.rows(`select name, is_accepted from etl.source_company where source_key = 'U-1'`)).toEqual([{ name: 'Хорошая', is_accepted: true }]);
+    expect(await db.rows(`select reason, severity from etl.rejection where source_key = 'U-1' and resolved_at is null`)).toEqual([
+      { reason: 'newer_unparseable', severity: 'warning' }]);
   });
 });
 
 describe('what operators get wrong', () => {
+  it('refuses --encoding cp1251 for a file that is UTF-8, before landing anything', async () => {
+    const path = join(dir, 'utf8-not-cp1251.json');
+    writeFileSync(path, JSON.stringify([{ id: 'C-1', inn: INNS[6], title: 'ООО «Техпром»' }]));
+    const error = await failure(landFile(db.pool, options(path, { encoding: 'cp1251' })));
+    expect(error?.message).toContain('the file is UTF-8 (its first 64 KiB hold 12 non-ASCII characters, all well-formed UTF-8)');
+    expect(error?.message).toContain('land it without --encoding cp1251');
+    expect(await db.value(`select count(*) from staging.record where source_key = 'C-1'`)).toBe('0');
+  });
+
+  it('lands a file only under a file source, and MySQL only under a MySQL source', async () => {
+    const path = join(dir, 'wrong-kind.json');
+    writeFileSync(path, JSON.stringify([{ id: '6', name: 'FAKE FROM FILE' }]));
+    const file = await runCli(['land', 'file', path, '--source', 'store_a', '--entity', 'companies'], db.url);
+    expect(file.code).not.toBe(0);
+    expect(file.stderr).toContain("source 'store_a' is read from MySQL (land mysql --source store_a)");
+    const mysql = await runCli(['land', 'mysql', '--source', 'store_b'], db.url, { MYSQL_URL: 'mysql://root@127.0.0.1:3306/test' });
+    expect(mysql.code).not.toBe(0);
+    expect(mysql.stderr).toContain("source 'store_b' has no MySQL settings (sources.store_b.mysql in the config); the MySQL sources are 'store_a'");
+    expect(await db.value(`select count(*) from staging.record where source = 'store_a'`)).toBe('0');
+  });
+
   it('refuses a source no staging view maps before landing anything, naming the known ones', async () => {
     const path = join(dir, 'typo.json');
     writeFileSync(path, '[{"id": "X-1", "inn": "7707083893"}]');

@@ -47,7 +47,7 @@ describe.skipIf(!available)('MySQL loader and legacy datetimes', () => {
     const cfg = config({ batchSize: 2, timezone: '+03:00' });
     const first = await landMysql(db.pool, { url: my.url, source: 'store_a', config: cfg, quiet: true });
     const companies = first.tables[0]!;
-    expect(companies).toMatchObject({ rows: 7, landed: 7, undated: 3 });
+    expect(companies).toMatchObject({ rows: 7, landed: 7, undated: 4 });
     // the watermark: the newest real day, never a zero date or a NULL
     expect(companies.watermark).toEqual({ updatedAt: '2026-03-03 10:00:00', id: 7 });
     const landed = await db.rows<{ source_key: string; at: Date | null; created: string | null; issue: string | null }>(
@@ -63,19 +63,42 @@ describe.skipIf(!available)('MySQL loader and legacy datetimes', () => {
       ['7', '2026-03-03T07:00:00.000Z', '2026-01-10T10:00:00+03:00', null],
     ]);
 
-    // rows with no change time change without one: the next sync still sees them
+    // rows with no change time change without one: the next sync still sees them, the one
+    // with a date that is no day too; a dated row whose date a shop zeroes is read again
     await my.query(`update companies set name = 'First (new)' where id = 1`);
     await my.query(`update companies set name = 'Third (new)' where id = 3`);
+    await my.query(`update companies set name = 'Fifth (new)' where id = 5`);
+    await my.query(`update companies set name = 'Fourth (new)', updated_at = '0000-00-00 00:00:00' where id = 4`);
     const second = await landMysql(db.pool, { url: my.url, source: 'store_a', config: cfg, quiet: true });
-    expect(second.tables[0]).toMatchObject({ landed: 2, watermark: { updatedAt: '2026-03-03 10:00:00', id: 7 } });
+    expect(second.tables[0]).toMatchObject({ landed: 4, watermark: { updatedAt: '2026-03-03 10:00:00', id: 7 } });
     const third = await landMysql(db.pool, { url: my.url, source: 'store_a', config: cfg, quiet: true });
-    expect(third.tables[0]).toMatchObject({ landed: 0, undated: 3 });
+    expect(third.tables[0]).toMatchObject({ landed: 0, undated: 5 });
 
     await runTransform(db.pool);
-    const names = await db.rows(`select source_key, name from etl.source_company where source_key in ('1', '3') order by 1`);
-    expect(names).toEqual([{ source_key: '1', name: 'First (new)' }, { source_key: '3', name: 'Third (new)' }]);
+    // the latest read of a row wins, its change time or not (a version without one is placed by when it landed)
+    const names = await db.rows(`select source_key, name from etl.source_company where source_key in ('1', '3', '4', '5') order by 1`);
+    expect(names).toEqual([{ source_key: '1', name: 'First (new)' }, { source_key: '3', name: 'Third (new)' },
+      { source_key: '4', name: 'Fourth (new)' }, { source_key: '5', name: 'Fifth (new)' }]);
     expect(await db.rows(`select source_key, severity, value from etl.rejection where reason = 'updated_unparseable'`)).toEqual([
       { source_key: '5', severity: 'warning', value: '2026-00-15 10:00:00' }]);
+  });
+
+  it('refuses to mark most of a table deleted because the replica is empty or wrong, unless forced', async () => {
+    const other = await createTestDatabase();
+    const empty = await createTestMysql();
+    try {
+      await landMysql(other.pool, { url: my.url, source: 'store_a', config: config(), quiet: true });
+      await empty.query(`set session sql_mode = ''`);
+      for (const sql of SCHEMA) await empty.query(sql);
+      const error = await landMysql(other.pool, { url: empty.url, source: 'store_a', config: config(), reconcileDeletes: true, quiet: true }).then(() => null, (e: Error) => e);
+      expect(error?.message).toMatch(/--reconcile-deletes would mark 7 of 7 live records deleted \(the table has 0 rows\): that looks like an empty or wrong replica/);
+      expect(await other.value(`select count(*) from staging.record where is_deleted`)).toBe('0');
+      const forced = await landMysql(other.pool, { url: empty.url, source: 'store_a', config: config(), reconcileDeletes: true, forceDeletes: true, quiet: true });
+      expect(forced.tables[0]!.deleted).toBe(7);
+    } finally {
+      await other.drop();
+      await empty.drop();
+    }
   });
 
   it('lands rows whose key is NULL or empty, rejected key_missing, and keeps paging past them', async () => {
