@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { funnel } from '../audit/funnel.js';
+import { pushToDemoPortal } from '../crm/demo-portal.js';
 import { openDatabase } from '../db/connection.js';
 import { demoTargetProblem, markDemoDatabase } from '../db/demo-target.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.js';
@@ -47,6 +48,11 @@ async function demoCommand(values: { serve: boolean; databaseUrl?: string; force
   if (!target && process.env.DATABASE_URL) {
     log('demo: DATABASE_URL is not used: the demo runs on its own embedded PostgreSQL in .data/demo (--database-url URL runs it elsewhere)');
   }
+  if (process.env.BITRIX24_WEBHOOK_URL) {
+    // the demo's transforms would queue a push of the sample to that portal
+    log('demo: BITRIX24_WEBHOOK_URL is not used: the demo pushes to its own sandbox portal');
+    delete process.env.BITRIX24_WEBHOOK_URL;
+  }
   const sample = join(projectRoot(), '.data', 'sample');
   if (!existsSync(join(sample, REGISTRY_SNAPSHOT))) {
     log(`generating the small sample into ${sample}`);
@@ -77,6 +83,8 @@ async function demoCommand(values: { serve: boolean; databaseUrl?: string; force
     const again = await runTransform(db.pool, { onNotice: log });
     log(`registry: ${imported} companies in the snapshot, checks done in ${((Date.now() - started) / 1000).toFixed(1)}s; transform ${again.seconds.toFixed(1)}s`);
     process.stdout.write(`\n${await funnel(db.pool)}\n\n`);
+    const portal = await pushToDemoPortal(db.pool, db.url, log);
+    process.stdout.write(`${portal.summary}\n\n`);
     const connect = server
       ? `PGPASSWORD="$(cat ${server.passwordFile})" psql -h 127.0.0.1 -p ${server.port} -U postgres postgres`
       : 'psql with the URL you gave';
@@ -87,9 +95,11 @@ async function demoCommand(values: { serve: boolean; databaseUrl?: string; force
         `  select * from canonical.company limit 10;\n`,
     );
     if (values.serve) {
-      log('database is up; press Ctrl-C to stop it');
+      log(`database and sandbox portal are up; push to it again with BITRIX24_WEBHOOK_URL=${portal.sandbox.webhookUrl}` +
+        `${portal.sandbox.certFile ? ` NODE_EXTRA_CA_CERTS=${portal.sandbox.certFile}` : ''}; press Ctrl-C to stop them`);
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
     }
+    await portal.sandbox.stop();
     return 0;
   } finally {
     await db.close();

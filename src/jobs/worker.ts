@@ -9,6 +9,7 @@ import { RegistryConfigError, TransientRegistryError, type RegistryProvider } fr
 import { makeProvider, type JobContext } from './context.js';
 import { registryCheckTask } from './tasks/registry-check.js';
 import { registryRefreshTask } from './tasks/registry-refresh.js';
+import { crmPushTask } from './tasks/crm-push.js';
 import { transformTask } from './tasks/transform.js';
 
 /** Daily at 03:15: answers older than 30 days are asked again. */
@@ -72,6 +73,7 @@ function taskList(ctx: JobContext): TaskList {
     registry_check: registryCheckTask(ctx),
     registry_refresh: registryRefreshTask(ctx),
     transform: transformTask(ctx),
+    crm_push: crmPushTask(ctx),
   };
 }
 

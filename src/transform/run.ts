@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { queuePush } from '../crm/queue.js';
 import { fillPhoneDictionary } from './phones.js';
 
 export interface TransformStats {
@@ -41,6 +42,8 @@ export async function runTransform(
       // heap for every row (no visibility map), which the small runs after it would pay for.
       await client.query(`vacuum (analyze) ${REWRITTEN_TABLES.join(', ')}`);
     }
+    // the push follows a transform that wrote canonical rows (when a portal is configured)
+    await queuePush(pool, { companies: Number(stats.companies_written ?? 0), contacts: Number(stats.contacts_written ?? 0) });
     return { runId: Number(rows[0]!.run_id), phonesParsed, seconds, vacuumSeconds: (Date.now() - vacuumStarted) / 1000, stats };
   } finally {
     client.off('notice', notice);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { testPortal } from '../crm/helpers.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 /** What the demo would overwrite in a user's database. */
@@ -20,18 +21,29 @@ async function userDatabase(): Promise<TestDatabase> {
 }
 
 describe('demo never writes into the user\'s own database', () => {
-  it('with DATABASE_URL exported it runs on its own embedded PostgreSQL and leaves that database as it was', async () => {
+  it('with DATABASE_URL and BITRIX24_WEBHOOK_URL exported it runs on its own PostgreSQL and its own sandbox portal, leaving theirs as they were', async () => {
     const db = await userDatabase();
+    const portal = await testPortal(db, { https: false });
     try {
       const before = await userState(db);
       // the port the test run's own embedded server may have taken is not the demo's
-      const run = await runCli(['demo'], db.url, { EMBEDDED_PG_PORT: '' });
+      const run = await runCli(['demo'], db.url, { EMBEDDED_PG_PORT: '', BITRIX24_WEBHOOK_URL: portal.sandbox.webhookUrl });
       expect(run.code, run.stderr).toBe(0);
       expect(run.stderr).toMatch(/DATABASE_URL is not used: the demo runs on its own embedded PostgreSQL in \.data\/demo/);
+      expect(run.stderr).toMatch(/BITRIX24_WEBHOOK_URL is not used: the demo pushes to its own sandbox portal/);
       expect(run.stdout).toMatch(/companies: .* ready for the CRM/);
       expect(run.stdout).toMatch(/PGPASSWORD="\$\(cat .*demo[^"]*\.password\)" psql -h 127\.0\.0\.1 -p \d+ -U postgres postgres/);
+      // it ends with the push: to its own sandbox, which then holds the ready companies
+      expect(run.stdout).toMatch(/Pushed to the sandbox portal https:\/\/127\.0\.0\.1:\d+ \(import mode/);
+      const held = /The portal holds ([\d ]+) companies \(([\d ]+) requisites.*and ([\d ]+) contacts/.exec(run.stdout);
+      expect(held, run.stdout).not.toBeNull();
+      expect(Number(held![1]!.replaceAll(' ', ''))).toBeGreaterThan(1000);
+      expect(held![2]).toBe(held![1]);
+      expect(Number(held![3]!.replaceAll(' ', ''))).toBeGreaterThan(5000);
       expect(await userState(db)).toEqual(before);
+      expect(Number((await portal.db.query('select count(*) from call')).rows[0].count)).toBe(0);
     } finally {
+      await portal.stop();
       await db.drop();
     }
   });
