@@ -11,23 +11,43 @@ export interface CrmMultifield {
 export type MultifieldChange = { VALUE: string; VALUE_TYPE: string } | { ID: string; DELETE: 'Y' };
 
 /**
- * What to send for one multifield (PHONE or EMAIL) so the CRM holds our values without
- * losing a manager's: values we want that the CRM lacks are added (an item without ID is
- * added, the others stay); values we pushed before and no longer want are deleted ({ID,
- * DELETE: 'Y'}) if the CRM still has them. A value the manager added is never in `pushed`,
- * so it is never deleted.
+ * What to send for one multifield (PHONE or EMAIL) so the CRM gets our new values without
+ * losing a manager's: values we want, did not push before and the CRM lacks are added (an
+ * item without ID is added, the others stay); values we pushed before and no longer want are
+ * deleted ({ID, DELETE: 'Y'}) if the CRM still has them. A value the manager added is never in
+ * `pushed`, so it is never deleted; one of ours the manager deleted or rewrote is not added
+ * again while we keep wanting it.
  */
 export function multifieldChanges(kind: 'PHONE' | 'EMAIL', crm: readonly CrmMultifield[], pushed: readonly string[], wanted: readonly string[]): MultifieldChange[] {
   const inCrm = new Map(crm.map((item) => [sameValue(kind, item.VALUE), item]));
   const want = new Set(wanted.map((v) => sameValue(kind, v)));
+  const ours = new Set(pushed.map((v) => sameValue(kind, v)));
   const changes: MultifieldChange[] = [];
-  for (const value of wanted) if (!inCrm.has(sameValue(kind, value))) changes.push({ VALUE: value, VALUE_TYPE: 'WORK' });
+  for (const value of wanted) {
+    const key = sameValue(kind, value);
+    if (!inCrm.has(key) && !ours.has(key)) changes.push({ VALUE: value, VALUE_TYPE: 'WORK' });
+  }
   for (const value of pushed) {
     const key = sameValue(kind, value);
     const item = inCrm.get(key);
     if (item && !want.has(key)) changes.push({ ID: item.ID, DELETE: 'Y' });
   }
   return changes;
+}
+
+/**
+ * Our values of a multifield after `multifieldChanges` was sent: those pushed before and still
+ * wanted, and those it added. A value we want that was already in the CRM (a manager's) stays
+ * the manager's.
+ */
+export function ownedAfter(kind: 'PHONE' | 'EMAIL', crm: readonly CrmMultifield[], pushed: readonly string[], wanted: readonly string[]): string[] {
+  const want = new Set(wanted.map((v) => sameValue(kind, v)));
+  const inCrm = new Set(crm.map((item) => sameValue(kind, item.VALUE)));
+  const ours = new Set(pushed.map((v) => sameValue(kind, v)));
+  return [
+    ...pushed.filter((v) => want.has(sameValue(kind, v))),
+    ...wanted.filter((v) => !inCrm.has(sameValue(kind, v)) && !ours.has(sameValue(kind, v))),
+  ];
 }
 
 /**

@@ -134,6 +134,12 @@ export function addressFields(c: CompanyOut, requisiteRef: string | number): Rec
   return { TYPE_ID: LEGAL_ADDRESS, ENTITY_TYPE_ID: ENTITY_TYPE.requisite, ENTITY_ID: requisiteRef, ...addressValues(c) };
 }
 
+/** The fields a read of a requisite, bank detail or address selects: every one the push writes. */
+export const REQUISITE_SELECT = ['ID', 'RQ_INN', 'RQ_KPP', 'RQ_OGRN', 'RQ_OGRNIP', 'RQ_COMPANY_NAME', 'RQ_COMPANY_FULL_NAME',
+  'RQ_LAST_NAME', 'RQ_FIRST_NAME', 'RQ_SECOND_NAME'];
+export const BANK_SELECT = ['ID', 'RQ_BANK_NAME', 'RQ_BIK', 'RQ_ACC_NUM', 'RQ_COR_ACC_NUM'];
+export const ADDRESS_SELECT = ['TYPE_ID', 'ENTITY_ID', 'ADDRESS_1'];
+
 /** What a company's push writes, to keep as pushed. */
 export function pushedCompany(c: CompanyOut): PushedCompany {
   return { title: c.title, phones: c.phones, emails: c.emails, requisite: requisiteValues(c), bank: bankValues(c), address: addressValues(c) };

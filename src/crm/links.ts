@@ -13,6 +13,8 @@ export interface LinkRow {
   how: 'created' | 'adopted' | null;
   pushed_hash: string | null;
   pushed: unknown;
+  /** What an add in flight carried (set before it is sent). */
+  intent: unknown;
 }
 
 /** What a push learnt about one entity: the CRM's ids and what it now holds of ours. */
@@ -148,7 +150,7 @@ export class LinkStore {
          requisite_id = case when o.set_requisite then o.requisite_id else l.requisite_id end,
          bankdetail_id = case when o.set_bank then o.bankdetail_id else l.bankdetail_id end,
          has_address = coalesce(o.has_address, l.has_address), how = coalesce(o.how, l.how), mode = coalesce(o.mode, l.mode),
-         pushed_hash = o.pushed_hash, pushed = coalesce(o.pushed, l.pushed), pushed_at = now(), claimed_by = null, last_error = null,
+         pushed_hash = o.pushed_hash, pushed = coalesce(o.pushed, l.pushed), intent = null, pushed_at = now(), claimed_by = null, last_error = null,
          claimed_run = case when o.retake then null else l.claimed_run end
        from jsonb_to_recordset($3::jsonb) as o(id bigint, bitrix_id bigint, set_requisite boolean, requisite_id bigint, set_bank boolean,
          bankdetail_id bigint, has_address boolean, how text, mode text, pushed_hash uuid, pushed jsonb, retake boolean)
@@ -161,6 +163,29 @@ export class LinkStore {
     await this.pool.query(
       `update etl.crm_link set state = case when bitrix_id is null then 'failed' else state end, last_error = $4, claimed_by = null
        where portal = $1 and entity = $2 and canonical_id = $3`,
+      [this.portal, entity, canonicalId, error]);
+  }
+
+  /**
+   * What the adds about to be sent carry, per entity: if their answer is lost, the entity found
+   * in the CRM afterwards holds these values, not whatever the canonical row says by then.
+   */
+  async recordIntent(entity: CrmEntity, intents: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
+    if (intents.length === 0) return;
+    await this.pool.query(
+      `update etl.crm_link l set intent = i.intent, intent_at = now()
+       from jsonb_to_recordset($3::jsonb) as i(id bigint, intent jsonb)
+       where l.portal = $1 and l.entity = $2 and l.canonical_id = i.id`,
+      [this.portal, entity, JSON.stringify(intents.map(([id, intent]) => ({ id, intent })))]);
+  }
+
+  /**
+   * A linked entity the CRM no longer has under our ORIGIN_ID, nor under its id (deleted or
+   * merged away by a manager): failed, with the reason; it is not created again by itself.
+   */
+  async lost(entity: CrmEntity, canonicalId: string, error: string): Promise<void> {
+    await this.pool.query(
+      `update etl.crm_link set state = 'failed', claimed_by = null, last_error = $4 where portal = $1 and entity = $2 and canonical_id = $3`,
       [this.portal, entity, canonicalId, error]);
   }
 
@@ -203,4 +228,4 @@ export class LinkStore {
 }
 
 const LINK_COLUMNS = `l.canonical_id::text, l.bitrix_id::text, l.requisite_id::text, l.bankdetail_id::text, l.has_address, l.state, l.how,
-  l.pushed_hash::text, l.pushed`;
+  l.pushed_hash::text, l.pushed, l.intent`;

@@ -55,7 +55,11 @@ interface MethodState {
 export class PortalPacing {
   readonly stats: PacingStats = { requests: 0, refusedForBucket: 0, refusedForOperating: 0, waitedForBucketMs: 0, waitedForOperatingMs: 0 };
 
-  constructor(private readonly pool: pg.Pool, readonly portal: string, readonly limits: PortalLimits) {}
+  /**
+   * `portal`: the bucket's key (the portal keeps one per client address, whatever the webhook);
+   * `webhook`: the execution time's key (the portal counts it per webhook and method).
+   */
+  constructor(private readonly pool: pg.Pool, readonly portal: string, readonly webhook: string, readonly limits: PortalLimits) {}
 
   /** Waits until a request with these methods (and units of work each: commands, or items for an import) may go. */
   async slot(methods: ReadonlyMap<string, number>): Promise<void> {
@@ -82,7 +86,7 @@ export class PortalPacing {
    */
   async unitsPerRequest(method: string): Promise<number> {
     const { rows } = await this.pool.query<{ cost_per_unit: number | null }>(
-      'select cost_per_unit from etl.crm_operating where portal = $1 and method = $2', [this.portal, method]);
+      'select cost_per_unit from etl.crm_operating where portal = $1 and method = $2', [this.webhook, method]);
     const cost = rows[0]?.cost_per_unit ?? null;
     if (cost === null || cost <= 0) return Infinity;
     return Math.max(1, Math.floor((this.limits.operatingLimit * 0.5) / cost));
@@ -101,7 +105,7 @@ export class PortalPacing {
       `insert into etl.crm_operating as o (portal, method, blocked_until) values ($1, $2, clock_timestamp() + interval '10 seconds')
        on conflict (portal, method) do update set blocked_until =
          greatest(clock_timestamp() + interval '10 seconds', o.reset_at + interval '1 second'), updated_at = now()`,
-      [this.portal, method]);
+      [this.webhook, method]);
   }
 
   /**
@@ -117,8 +121,13 @@ export class PortalPacing {
       await client.query('begin');
       const { rows } = await client.query<MethodState>(
         `select method, operating, reset_at, cost_per_unit, minutes, blocked_until from etl.crm_operating
-         where portal = $1 and method = $2 for update`, [this.portal, method]);
+         where portal = $1 and method = $2 for update`, [this.webhook, method]);
       const before = rows[0];
+      // answers of two processes may arrive out of order: an older reading of the same window is no news
+      if (before && before.reset_at && resetAt && resetAt.getTime() === before.reset_at.getTime() && time.operating <= before.operating) {
+        await client.query('commit');
+        return;
+      }
       const grew = before ? time.operating - before.operating : time.operating;
       const minutes = { ...(before?.minutes ?? {}) };
       const now = Date.now() / 1000;
@@ -135,7 +144,7 @@ export class PortalPacing {
          values ($1, $2, $3, $4, $5, $6)
          on conflict (portal, method) do update set operating = excluded.operating, reset_at = excluded.reset_at,
            cost_per_unit = excluded.cost_per_unit, minutes = excluded.minutes, updated_at = now()`,
-        [this.portal, method, time.operating, resetAt, cost, JSON.stringify(minutes)]);
+        [this.webhook, method, time.operating, resetAt, cost, JSON.stringify(minutes)]);
       await client.query('commit');
     } catch (e) {
       await client.query('rollback').catch(() => {});
@@ -149,7 +158,7 @@ export class PortalPacing {
   private async operatingWait(methods: ReadonlyMap<string, number>): Promise<number> {
     const { rows } = await this.pool.query<MethodState>(
       `select method, operating, reset_at, cost_per_unit, minutes, blocked_until from etl.crm_operating
-       where portal = $1 and method = any($2)`, [this.portal, [...methods.keys()]]);
+       where portal = $1 and method = any($2)`, [this.webhook, [...methods.keys()]]);
     const now = Date.now();
     let wait = 0;
     for (const state of rows) {

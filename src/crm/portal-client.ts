@@ -53,7 +53,7 @@ export class PortalClient {
   /** Commands sent in batches (a measure of throughput: the ceiling is drain × 50 a second). */
   commands = 0;
 
-  constructor(private readonly transport: RestTransport, readonly pacing: PortalPacing) {}
+  constructor(private readonly transport: RestTransport, readonly pacing: PortalPacing, private readonly log: (line: string) => void = () => {}) {}
 
   async read(method: string, params: Record<string, unknown>): Promise<RestAnswer> {
     for (let attempt = 1; ; attempt++) {
@@ -79,6 +79,25 @@ export class PortalClient {
   }
 
   private async sendBatch(commands: readonly Command[], readOnly: boolean, units?: ReadonlyMap<string, number>): Promise<BatchAnswer> {
+    const answer = await this.sendOnce(commands, readOnly, units);
+    if (!readOnly) return answer;
+    // reads the portal refused before running them (a method over its time) are sent again
+    for (let round = 1; round <= READ_TRIES * 5; round++) {
+      const refused = commands.filter((c) => REFUSED_BEFORE_RUNNING.has(answer.errors.get(c.key)?.code ?? ''));
+      if (refused.length === 0) break;
+      const again = await this.sendOnce(refused, true, units);
+      for (const c of refused) {
+        answer.errors.delete(c.key);
+        const error = again.errors.get(c.key);
+        if (error) answer.errors.set(c.key, error);
+        if (again.results.has(c.key)) answer.results.set(c.key, again.results.get(c.key));
+        if (again.totals.has(c.key)) answer.totals.set(c.key, again.totals.get(c.key)!);
+      }
+    }
+    return answer;
+  }
+
+  private async sendOnce(commands: readonly Command[], readOnly: boolean, units?: ReadonlyMap<string, number>): Promise<BatchAnswer> {
     const perMethod = new Map<string, number>([['batch', 1]]);
     for (const c of commands) perMethod.set(c.method, (perMethod.get(c.method) ?? 0) + (units?.get(c.key) ?? 1));
     for (let attempt = 1; ; attempt++) {
@@ -87,11 +106,31 @@ export class PortalClient {
         const answer = await this.transport.batch(commands);
         this.commands += commands.length;
         await this.observeBatch(commands, answer, units);
+        await this.refusedInside(commands, answer);
         return answer;
       } catch (e) {
         await this.afterFailure(e, 'batch', attempt, readOnly);
       }
     }
+  }
+
+  /**
+   * Commands the portal refused inside a batch that it answered (it refuses a method over its
+   * execution time per command when it charges inner methods): the method waits, as after a 429.
+   */
+  private async refusedInside(commands: readonly Command[], answer: BatchAnswer): Promise<void> {
+    const blocked = new Set<string>();
+    let bucket = false;
+    for (const c of commands) {
+      const code = answer.errors.get(c.key)?.code;
+      if (code === 'OPERATION_TIME_LIMIT') blocked.add(c.method);
+      if (code === 'QUERY_LIMIT_EXCEEDED') bucket = true;
+    }
+    for (const method of blocked) {
+      this.log(`push: the portal refused ${method} for its execution time (OPERATION_TIME_LIMIT); it waits until the window frees`);
+      await this.pacing.methodBlocked(method);
+    }
+    if (bucket) await this.pacing.bucketFull();
   }
 
   /** Each command's time is charged to its own method (the docs; the portal may charge `batch` instead, then both are watched). */
@@ -116,11 +155,13 @@ export class PortalClient {
       const reason = stopReason(e);
       if (reason) throw new PushStoppedError(reason);
       if (e.code === 'QUERY_LIMIT_EXCEEDED') {
+        if (attempt === 1 || attempt % 10 === 0) this.log(`push: the portal refused a request for its request limit (503 QUERY_LIMIT_EXCEEDED, ${attempt} in a row); backing off`);
         await this.pacing.bucketFull();
         await sleep(backoff(attempt));
         return;
       }
       if (e.code === 'OPERATION_TIME_LIMIT') {
+        this.log(`push: the portal refused ${method} for its execution time (429 OPERATION_TIME_LIMIT); it waits until the window frees`);
         await this.pacing.methodBlocked(method);
         return;
       }

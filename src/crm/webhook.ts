@@ -4,8 +4,10 @@ import { maskUrl } from '../secrets.js';
 export interface Webhook {
   /** The URL methods are appended to (ends with a slash). */
   base: string;
-  /** host/user: names the portal and webhook in our tables and messages, never the secret. */
+  /** The portal's host: names the CRM in our tables (every user's webhook sees the same CRM) and its request bucket (kept per portal and address). */
   portal: string;
+  /** host/user: the webhook, whose execution time per method the portal counts. Never the secret. */
+  webhook: string;
   /** The URL with its secret masked, for messages. */
   shown: string;
 }
@@ -37,7 +39,8 @@ export function parseWebhook(url: string | undefined, setting = 'BITRIX24_WEBHOO
   }
   return {
     base: `${parsed.protocol}//${parsed.host}/rest/${match[1]}/${match[2]}/`,
-    portal: `${parsed.host}/${match[1]}`,
+    portal: parsed.host,
+    webhook: `${parsed.host}/${match[1]}`,
     shown: maskUrl(`${parsed.protocol}//${parsed.host}/rest/${match[1]}/${match[2]}/`),
   };
 }

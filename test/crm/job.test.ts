@@ -33,7 +33,7 @@ describe('the crm_push job', () => {
         { sourceKey: key, updatedAt: isoMicros('2026-11-20T10:00:00Z'), isDeleted: false, payload: { id: key, inn: '7736050003', title: `ПАО ${key}` } }]);
       await runTransform(db.pool);
     }
-    const portalKey = `${new URL(portal.sandbox.url).host}/1`;
+    const portalKey = new URL(portal.sandbox.url).host;
     expect(await db.rows(`select q.queue_name, j.payload from graphile_worker._private_jobs j
       join graphile_worker._private_tasks t on t.id = j.task_id left join graphile_worker._private_job_queues q on q.id = j.job_queue_id
       where t.identifier = 'crm_push'`)).toEqual([{ queue_name: `crm_push:${portalKey}`, payload: { portal: portalKey } }]);

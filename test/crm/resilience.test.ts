@@ -19,7 +19,7 @@ afterAll(async () => {
 
 const fast = { bucket: { size: 50, drainPerSecond: 50 }, operating: { importItemSeconds: 0.001 } };
 const fastLimits = { limits: { drain: 50 } };
-const portalKey = (portal: TestPortal) => `${new URL(portal.sandbox.url).host}/1`;
+const portalKey = (portal: TestPortal) => new URL(portal.sandbox.url).host;
 
 /** Every ready company and contact is in the portal exactly once, and linked to it. */
 async function exactlyOnce(portal: TestPortal): Promise<void> {
