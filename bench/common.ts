@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { loadMysqlDump } from '../src/generate/load-mysql.js';
 import { migrate } from '../src/db/migrate.js';
 import { projectRoot } from '../src/db/paths.js';
 import { generate, type GenerateOptions, type ManifestFile, type Truth } from '../src/generate/index.js';
@@ -77,3 +79,38 @@ export function psql(url: string, command: string): void {
 }
 
 export const seconds = (s: number) => `${s.toFixed(1)} s`;
+
+/** A fresh MariaDB database (MYSQL_URL's server) holding a generated store A dump; its URL. */
+export async function mariadbWithDump(database: string, dump: string): Promise<string> {
+  const server = new URL(process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test');
+  const admin = await mysql.createConnection({ uri: server.toString() });
+  await admin.query(`drop database if exists ${database}`);
+  await admin.query(`create database ${database}`);
+  await admin.end();
+  server.pathname = `/${database}`;
+  await loadMysqlDump(server.toString(), dump);
+  return server.toString();
+}
+
+/** USER_HZ, the unit of /proc times: 100 on x86 and arm Linux (`getconf CLK_TCK`). */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU seconds a process has used so far (user + system, from /proc), or null once it is
+ * gone: how a benchmark tells apart what PostgreSQL's backends spent for each client.
+ */
+export function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds the whole machine has used so far (every core, not idle), from /proc/stat. */
+export function machineCpuSeconds(): number {
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+}

@@ -1,4 +1,4 @@
-import { BATCH_MAX, commandKey, rowsOf, sendPieces, type Piece } from './batches.js';
+import { BATCH_MAX, commandKey, rowsOf, type Piece } from './batches.js';
 import { recordFailure, type PushContext } from './context.js';
 import {
   addressFields, bankAddFields, companyAddFields, companyImportItem, ENTITY_TYPE, LEGAL_ADDRESS, ORIGINATOR, pushedCompany,
@@ -17,10 +17,12 @@ export const IMPORT_MAX = 20;
  * (crm.requisite.list, 25 INNs a command) and adopted if it is there; the others are created
  * as one chain each inside a batch — the company (crm.item.batchImport in import mode, no
  * automation; crm.company.add otherwise), its requisite, bank detail and legal address,
- * linked by $result references. An add whose batch got no answer is looked up by ORIGIN_ID
- * before anything is sent again.
+ * linked by $result references. Returns once the lookups are done and the creating batches
+ * queued; `sending` settles when they are answered and recorded. An add whose batch got no
+ * answer stays 'sending', to be looked up by ORIGIN_ID (inspectUnknown) before anything is
+ * sent again.
  */
-export async function createCompanies(ctx: PushContext, ids: readonly string[]): Promise<void> {
+export async function createCompanies(ctx: PushContext, ids: readonly string[]): Promise<{ sending: Promise<void> }> {
   const out = await ctx.links.out<CompanyOut>('company', ids);
   await ctx.links.forget('company', ids.filter((id) => !out.has(id))); // no longer ready since it was claimed
   const existing = await findByInn(ctx, [...out.values()]);
@@ -38,8 +40,7 @@ export async function createCompanies(ctx: PushContext, ids: readonly string[]):
   ctx.stats.company.adopted += adopted.length;
   const toCreate = [...out.values()].filter((c) => !existing.has(c.inn));
   const pieces = ctx.mode === 'import' ? importPieces(ctx, toCreate) : addPieces(ctx, toCreate);
-  await sendPieces(ctx.client, pieces, { write: true, concurrency: ctx.concurrency }, (batch, answer) => settleCreated(ctx, batch, answer));
-  await inspectUnknown(ctx, true);
+  return { sending: ctx.sender.send(pieces, { write: true }, (batch, answer) => settleCreated(ctx, batch, answer)) };
 }
 
 /** One company's chain after the company itself: requisite, bank detail, legal address. */
@@ -192,7 +193,7 @@ export async function findByInn(ctx: PushContext, companies: readonly CompanyOut
       item: chunk,
     });
   }
-  await sendPieces(ctx.client, pieces, { write: false, concurrency: ctx.concurrency }, async (batch, answer) => {
+  await ctx.sender.send(pieces, { write: false }, async (batch, answer) => {
     if (answer instanceof UnknownOutcomeError) throw answer;
     for (const piece of batch) {
       const key = piece.commands[0]!.key;
@@ -276,7 +277,7 @@ export async function listByKey(
   for (let i = 0; i < keys.length; i += 50) pieces.push(command(keys.slice(i, i + 50), 0));
   while (pieces.length > 0) {
     const more: typeof pieces = [];
-    await sendPieces(ctx.client, pieces.splice(0), { write: false, concurrency: ctx.concurrency }, async (batch, answer) => {
+    await ctx.sender.send(pieces.splice(0), { write: false }, async (batch, answer) => {
       if (answer instanceof UnknownOutcomeError) throw answer;
       for (const piece of batch) {
         const key = piece.commands[0]!.key;

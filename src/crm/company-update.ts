@@ -1,4 +1,4 @@
-import { commandKey, rowsOf, sendPieces, type Piece } from './batches.js';
+import { commandKey, rowsOf, type Piece } from './batches.js';
 import { recordFailure, type PushContext } from './context.js';
 import { multifieldChanges, scalarChanges, type CrmMultifield } from './diff.js';
 import {
@@ -74,7 +74,7 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
     if (commands.length > 0) readPieces.push({ commands, item: w });
   }
   const missing = new Set<Work>();
-  await sendPieces(ctx.client, readPieces, { write: false, concurrency: ctx.concurrency }, async (batch, answer) => {
+  await ctx.sender.send(readPieces, { write: false }, async (batch, answer) => {
     if (answer instanceof UnknownOutcomeError) throw answer;
     for (const piece of batch) {
       const w = piece.item;
@@ -177,7 +177,7 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
     await ctx.links.linked('company', item.w.company.company_id, { bitrixId: item.w.bitrixId, pushedHash: item.w.company.out_hash, pushed: item.next });
     ctx.stats.company.unchanged += 1;
   }
-  await sendPieces(ctx.client, writePieces.filter((p) => p.commands.length > 0), { write: true, concurrency: ctx.concurrency }, async (batch, answer) => {
+  await ctx.sender.send(writePieces.filter((p) => p.commands.length > 0), { write: true }, async (batch, answer) => {
     for (const { item } of batch) await settleUpdate(ctx, item, answer);
     ctx.progress();
   });

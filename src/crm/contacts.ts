@@ -1,4 +1,4 @@
-import { commandKey, rowsOf, sendPieces, type Piece } from './batches.js';
+import { commandKey, rowsOf, type Piece } from './batches.js';
 import { IMPORT_MAX, listByKey, outcomeOf } from './companies.js';
 import { recordFailure, type PushContext } from './context.js';
 import { multifieldChanges, scalarChanges, type CrmMultifield } from './diff.js';
@@ -18,9 +18,11 @@ interface NewContact {
  * contacts by phone and e-mail (crm.duplicate.findbycomm, 20 values a command, then the
  * candidates' companies) and adopted when one shares a phone or e-mail; contacts of companies
  * this push created cannot be in the CRM yet. The rest are created: crm.item.batchImport, 20
- * a command, in import mode; crm.contact.add otherwise.
+ * a command, in import mode; crm.contact.add otherwise. Returns once those batches are
+ * queued; `sending` settles when they are answered and recorded (an add without an answer
+ * stays 'sending' for inspectUnknownContacts).
  */
-export async function createContacts(ctx: PushContext, ids: readonly string[]): Promise<void> {
+export async function createContacts(ctx: PushContext, ids: readonly string[]): Promise<{ sending: Promise<void> }> {
   const out = await ctx.links.out<ContactOut>('contact', ids);
   const companies = await ctx.links.companyIds([...new Set([...out.values()].map((c) => c.company_id))]);
   const contacts: NewContact[] = [];
@@ -63,8 +65,7 @@ export async function createContacts(ctx: PushContext, ids: readonly string[]): 
     }
   }
   const maxUnits = await ctx.client.pacing.unitsPerRequest(ctx.mode === 'import' ? 'crm.item.batchImport' : 'crm.contact.add');
-  await sendPieces(ctx.client, pieces, { write: true, concurrency: ctx.concurrency, maxUnits }, (batch, answer) => settleCreated(ctx, batch, answer));
-  await inspectUnknownContacts(ctx, true);
+  return { sending: ctx.sender.send(pieces, { write: true, maxUnits }, (batch, answer) => settleCreated(ctx, batch, answer)) };
 }
 
 async function settleCreated(ctx: PushContext, pieces: Piece<Array<NewContact & { index: number | null }>>[], answer: BatchAnswer | UnknownOutcomeError): Promise<void> {
@@ -119,7 +120,7 @@ async function findInCompanies(ctx: PushContext, contacts: readonly NewContact[]
       pieces.push({ commands: [{ key: commandKey('dup'), method: 'crm.duplicate.findbycomm', params: { type, values: values.slice(i, i + 20), entity_type: 'CONTACT' } }], item: null });
     }
   }
-  await sendPieces(ctx.client, pieces, { write: false, concurrency: ctx.concurrency }, async (batch, answer) => {
+  await ctx.sender.send(pieces, { write: false }, async (batch, answer) => {
     if (answer instanceof UnknownOutcomeError) throw answer;
     for (const piece of batch) {
       const key = piece.commands[0]!.key;
@@ -137,7 +138,7 @@ async function findInCompanies(ctx: PushContext, contacts: readonly NewContact[]
   for (let i = 0; i < ids.length; i += 50) {
     listPieces.push({ commands: [{ key: commandKey('cl'), method: 'crm.contact.list', params: { filter: { '@ID': ids.slice(i, i + 50) }, select: ['ID', 'COMPANY_ID', 'PHONE', 'EMAIL'], order: { ID: 'ASC' } } }], item: null });
   }
-  await sendPieces(ctx.client, listPieces, { write: false, concurrency: ctx.concurrency }, async (batch, answer) => {
+  await ctx.sender.send(listPieces, { write: false }, async (batch, answer) => {
     if (answer instanceof UnknownOutcomeError) throw answer;
     for (const piece of batch) {
       for (const row of rowsOf(answer.results.get(piece.commands[0]!.key))) {
@@ -206,8 +207,8 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
     work.push({ row, contact, companyId: company.bitrixId, pushed, read: commandKey('kg') });
   }
   const crm = new Map<Work, Record<string, unknown>>();
-  await sendPieces(ctx.client, work.map((w) => ({ commands: [{ key: w.read, method: 'crm.contact.get', params: { id: Number(w.row.bitrix_id) } }], item: w })),
-    { write: false, concurrency: ctx.concurrency }, async (batch, answer) => {
+  await ctx.sender.send(work.map((w) => ({ commands: [{ key: w.read, method: 'crm.contact.get', params: { id: Number(w.row.bitrix_id) } }], item: w })),
+    { write: false }, async (batch, answer) => {
       if (answer instanceof UnknownOutcomeError) throw answer;
       for (const { item: w } of batch) {
         const error = answer.errors.get(w.read);
@@ -251,7 +252,7 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
     await ctx.links.linked('contact', item.w.contact.contact_id, { bitrixId: Number(item.w.row.bitrix_id), pushedHash: item.w.contact.out_hash, pushed: item.next });
     ctx.stats.contact.unchanged += 1;
   }
-  await sendPieces(ctx.client, pieces.filter((p) => p.commands.length > 0), { write: true, concurrency: ctx.concurrency }, async (batch, answer) => {
+  await ctx.sender.send(pieces.filter((p) => p.commands.length > 0), { write: true }, async (batch, answer) => {
     for (const piece of batch) {
       const { w, next } = piece.item;
       if (answer instanceof UnknownOutcomeError) continue; // an update sent again writes the same values: the next run does

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { BatchSender } from './batches.js';
 import type { CrmEntity, LinkStore } from './links.js';
 import type { PortalClient } from './portal-client.js';
 
@@ -34,8 +35,8 @@ export interface PushContext {
   mode: PushMode;
   /** Requisite preset ids on this portal, found by XML_ID. */
   presets: { company: number; individual: number };
-  /** Batches in flight at once. */
-  concurrency: number;
+  /** Sends every batch of the push, a bounded number in flight. */
+  sender: BatchSender;
   stats: PushStats;
   runId: number;
   log: (line: string) => void;

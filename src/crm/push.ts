@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { formatCount, formatDuration } from '../land/progress.js';
-import { rowsOf } from './batches.js';
+import { BatchSender, rowsOf } from './batches.js';
 import { createCompanies, inspectUnknown, reconcileCompanies } from './companies.js';
 import { createContacts, inspectUnknownContacts, updateContacts } from './contacts.js';
 import { emptyStats, type PushContext, type PushMode, type PushStats } from './context.js';
@@ -74,9 +74,10 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     'insert into etl.crm_push_run (portal, mode, dry_run) values ($1, $2, $3) returning run_id', [webhook.portal, mode, o.dryRun ?? false]);
   const stats = emptyStats();
   const reporter = new PushProgress(log, o.progressSeconds ?? 10, limits, client);
+  const sender = new BatchSender(client, o.concurrency ?? 2);
   const ctx: PushContext = {
-    pool, client, links: new LinkStore(pool, webhook.portal, session, Number(run!.run_id)), mode, presets: { company: 0, individual: 0 },
-    concurrency: o.concurrency ?? 2, stats, runId: Number(run!.run_id), log, progress: () => reporter.tick(stats),
+    pool, client, sender, links: new LinkStore(pool, webhook.portal, session, Number(run!.run_id)), mode, presets: { company: 0, individual: 0 },
+    stats, runId: Number(run!.run_id), log, progress: () => reporter.tick(stats),
   };
   let result: PushResult | undefined;
   let departed = { company: 0, contact: 0 };
@@ -94,37 +95,37 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     const chunk = o.chunk ?? 400;
     const companies = await ctx.links.work('company');
     reporter.total = companies.fresh.length + companies.changed.length;
-    await eachChunk(companies.fresh, chunk, o.limit, async (ids) => {
+    await eachChunk(sender, companies.fresh, chunk, o.limit, async (ids) => {
       const claimed = await ctx.links.claimNew('company', ids);
-      if (claimed.length > 0) await createCompanies(ctx, claimed);
-      return claimed.length;
+      return { taken: claimed.length, ...(claimed.length > 0 ? await createCompanies(ctx, claimed) : {}) };
     });
     // changed, and those this run adopted (their phones and e-mails are added now)
     const again = await ctx.links.work('company');
-    await eachChunk(again.changed, chunk, undefined, async (ids) => {
+    await eachChunk(sender, again.changed, chunk, undefined, async (ids) => {
       const rows = await ctx.links.claimChanged('company', ids);
       if (rows.length > 0) await reconcileCompanies(ctx, rows);
-      return rows.length;
+      return { taken: rows.length };
     });
     await inspectUnknown(ctx, true);
     const contacts = await ctx.links.work('contact');
     reporter.total += contacts.fresh.length + contacts.changed.length;
-    await eachChunk(contacts.fresh, chunk * 5, undefined, async (ids) => {
+    await eachChunk(sender, contacts.fresh, chunk * 5, undefined, async (ids) => {
       const claimed = await ctx.links.claimNew('contact', ids);
-      if (claimed.length > 0) await createContacts(ctx, claimed);
-      return claimed.length;
+      return { taken: claimed.length, ...(claimed.length > 0 ? await createContacts(ctx, claimed) : {}) };
     });
     const contactsAgain = await ctx.links.work('contact');
-    await eachChunk(contactsAgain.changed, chunk * 5, undefined, async (ids) => {
+    await eachChunk(sender, contactsAgain.changed, chunk * 5, undefined, async (ids) => {
       const rows = await ctx.links.claimChanged('contact', ids);
       if (rows.length > 0) await updateContacts(ctx, rows);
-      return rows.length;
+      return { taken: rows.length };
     });
     await inspectUnknownContacts(ctx, true);
     departed = await countUnchanged(ctx, started);
     result = finish();
     return result;
   } finally {
+    // answers still on their way are recorded before the session lets its rows go
+    await sender.idle();
     const final = result ?? finish();
     await pool.query('update etl.crm_push_run set finished_at = now(), stats = $2 where run_id = $1',
       [ctx.runId, JSON.stringify({ ...final.stats, pacing: final.pacing, commands: final.commands, departed: final.departed, stopped: result === undefined })]).catch(() => {});
@@ -153,15 +154,34 @@ async function findPresets(ctx: PushContext): Promise<{ company: number; individ
   return { company, individual };
 }
 
-/** Works through ids a chunk at a time; `limit` caps what `work` says it took. */
-async function eachChunk(ids: readonly string[], chunk: number, limit: number | undefined, work: (ids: string[]) => Promise<number>): Promise<void> {
-  let taken = 0;
-  for (let i = 0; i < ids.length; i += chunk) {
-    const room = limit === undefined ? chunk : Math.min(chunk, limit - taken);
-    if (room <= 0) return;
-    taken += await work(ids.slice(i, i + room));
-    if (room < chunk) i -= chunk - room;
+/**
+ * Works through ids a chunk at a time; `limit` caps what `work` says it took. A chunk's
+ * batches may still be on their way (`sending`) while the next chunk is prepared, as soon as
+ * the sender has fewer batches waiting than it keeps in flight; all are settled on return.
+ */
+async function eachChunk(
+  sender: BatchSender, ids: readonly string[], chunk: number, limit: number | undefined,
+  work: (ids: string[]) => Promise<{ taken: number; sending?: Promise<void> }>,
+): Promise<void> {
+  const sending: Promise<void>[] = [];
+  try {
+    let taken = 0;
+    for (let i = 0; i < ids.length; i += chunk) {
+      const room = limit === undefined ? chunk : Math.min(chunk, limit - taken);
+      if (room <= 0 || sender.failed) break; // a failed sender: nothing more is claimed, the failure is thrown below
+      const done = await work(ids.slice(i, i + room));
+      taken += done.taken;
+      if (done.sending) {
+        done.sending.catch(() => {}); // awaited below; a failure also stops the sender
+        sending.push(done.sending);
+        await sender.hungry();
+      }
+      if (room < chunk) i -= chunk - room;
+    }
+  } finally {
+    await Promise.allSettled(sending);
   }
+  await Promise.all(sending);
 }
 
 /** Linked and unchanged since before this run; and linked entities that left the clean base (reported, never deleted). */

@@ -108,7 +108,7 @@ describe('push when things go wrong', () => {
 
   it('a 503 storm (another client filled the bucket) and a method\'s exhausted operating time are waited out', async () => {
     // the portal's bucket is far smaller than the push believes: it refuses, and the push backs off
-    const small = await testPortal(db, { bucket: { size: 4, drainPerSecond: 4 }, operating: { importItemSeconds: 0.001 } });
+    const small = await testPortal(db, { bucket: { size: 2, drainPerSecond: 1 }, operating: { importItemSeconds: 0.001 } });
     // a method gets 2 s of execution per 4 s: imports cost 0.05 s an item
     const slow = await testPortal(db, { ...fast, operating: { limitSeconds: 2, windowSeconds: 4, importItemSeconds: 0.05 } });
     try {
