@@ -6,7 +6,7 @@
 -- add that creates the entity is sent (state 'sending', claimed_by the pushing session), so a
 -- crash leaves evidence; the outcome replaces it ('linked' with the Bitrix ids, or 'failed').
 create table etl.crm_link (
-  portal            text not null,          -- the portal's host (every webhook of a portal sees the same CRM), never a secret
+  portal            text not null,          -- host/user of the webhook, never its secret
   entity            text not null check (entity in ('company', 'contact')),
   canonical_id      bigint not null,
   bitrix_id         bigint,                 -- the CRM company or contact
@@ -20,7 +20,6 @@ create table etl.crm_link (
   claimed_run       bigint,                 -- the push run that last took it (a run takes a row once)
   pushed_hash       uuid,                   -- md5 of what was last pushed (etl.crm_*_out.out_hash)
   pushed            jsonb,                  -- what was last pushed: only those values are ever changed or removed
-  intent            jsonb,                  -- what an add in flight carries: what the CRM holds if the add was done
   intent_at         timestamptz,
   pushed_at         timestamptz,
   last_error        text,
@@ -54,8 +53,7 @@ create table etl.crm_push_run (
   stats        jsonb not null default '{}'
 );
 
--- Grain: one row per portal (its host: the portal keeps one bucket per client address,
--- whichever webhook calls). The leaky bucket every pushing process shares: requests are
+-- Grain: one row per portal. The leaky bucket every pushing process shares: requests are
 -- spaced 1/drain apart after a burst of `size` (the generic cell rate algorithm: `tat` is
 -- the bucket's theoretical empty time), taken under a row lock.
 create table etl.crm_pacing (
@@ -65,8 +63,7 @@ create table etl.crm_pacing (
   pause_reason  text
 );
 
--- Grain: one row per (webhook, method), the webhook as host/user in the portal column: the
--- portal counts execution time per webhook and method. The portal's own account of the method's execution
+-- Grain: one row per (portal, method): the portal's own account of the method's execution
 -- time in its window (time.operating, time.operating_reset_at), so every process approaches
 -- the limit instead of hitting it; blocked_until after a 429 OPERATION_TIME_LIMIT.
 create table etl.crm_operating (

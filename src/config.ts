@@ -118,6 +118,11 @@ const crmSchema = z.strictObject({
   operatingLimit: positive,
   /** A certificate authority to trust for the portal (a sandbox's self-signed certificate). */
   caFile: text,
+  /**
+   * Seconds after a write got no answer before its entities are looked up in the CRM: the
+   * portal may still be running the request (it gives up on one after 60 s).
+   */
+  settleSeconds: z.number().nonnegative(),
 });
 
 export const configSchema = z.strictObject({

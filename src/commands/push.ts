@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config.js';
-import { push, type PushResult } from '../crm/push.js';
+import { push, pushOptionsFromConfig, type PushResult } from '../crm/push.js';
 import { PushStoppedError } from '../crm/portal-client.js';
 import { WebhookError } from '../crm/webhook.js';
 import { formatCount } from '../land/progress.js';
@@ -44,16 +43,15 @@ async function pushCommand(flags: PushFlags): Promise<number> {
   const crm = loadConfig().crm ?? {};
   let result: PushResult;
   try {
+    const configured = pushOptionsFromConfig(crm);
     result = await withDatabase((db) => push(db.pool, {
+      ...configured,
       webhookUrl: process.env.BITRIX24_WEBHOOK_URL,
-      mode: flags.mode ?? crm.mode ?? 'import',
-      plan: flags.plan ?? crm.plan ?? 'standard',
-      limits: { ...(crm.bucketSize ? { size: crm.bucketSize } : {}), ...(crm.drain ? { drain: crm.drain } : {}), ...(crm.operatingLimit ? { operatingLimit: crm.operatingLimit } : {}) },
+      mode: flags.mode ?? configured.mode,
+      plan: flags.plan ?? configured.plan,
       dryRun: flags.dryRun,
       limit: flags.limit,
-      concurrency: flags.concurrency ?? crm.concurrency,
-      chunk: crm.chunk,
-      ca: crm.caFile ? readFileSync(crm.caFile) : undefined,
+      concurrency: flags.concurrency ?? configured.concurrency,
       log,
       progressSeconds: flags.progressSeconds,
     }), { poolSize: 8 });
@@ -76,7 +74,7 @@ function describe(r: PushResult): string {
     return [
       `push --dry-run to ${r.portal} (${r.mode} mode), nothing written:`,
       `  companies: ${n(p.company.create)} to create, ${n(p.company.adopt)} to adopt (already in the CRM by INN), ${n(p.company.update)} to update, ${n(p.company.unchanged)} unchanged`,
-      `  contacts:  ${n(p.contact.create)} to create, ${n(p.contact.checkedFirst)} to look for in adopted companies first, ${n(p.contact.update)} to update, ${n(p.contact.unchanged)} unchanged`,
+      `  contacts:  ${n(p.contact.create)} to create, ${n(p.contact.checkedFirst)} to look for first among their companies' contacts in the CRM, ${n(p.contact.update)} to update, ${n(p.contact.unchanged)} unchanged`,
       ...(p.examples.create.length ? ['  would create, for example:', ...p.examples.create.map((x) => `    ${x}`)] : []),
       ...(p.examples.adopt.length ? ['  would adopt:', ...p.examples.adopt.map((x) => `    ${x}`)] : []),
       ...(p.examples.update.length ? ['  would update:', ...p.examples.update.map((x) => `    ${x}`)] : []),
@@ -91,6 +89,7 @@ function describe(r: PushResult): string {
     line('contacts: ', r.stats.contact),
     `  ${n(r.pacing.requests)} requests (${rate(r.pacing.requests)}/s), ${n(r.commands)} commands in batches (${rate(r.commands)}/s); ` +
       `refused by the portal: ${r.pacing.refusedForBucket} for its request limit, ${r.pacing.refusedForOperating} for operating time`,
+    ...(r.stats.refused ? [`  ${n(r.stats.refused)} writes the portal refused before running them (its limits): sent by the next push`] : []),
     ...(r.stats.unknownOutcomes ? [`  ${n(r.stats.unknownOutcomes)} adds got no answer and were looked up in the CRM before anything was sent again`] : []),
     ...(r.stats.company.failed + r.stats.contact.failed ? ['  failures and the portal\'s words: select * from etl.crm_push_error where run_id = ' + r.runId] : []),
     ...(r.departed.company + r.departed.contact

@@ -1,10 +1,11 @@
 import { BATCH_MAX, commandKey, rowsOf, type Piece } from './batches.js';
-import { recordFailure, type PushContext } from './context.js';
+import { recordFailure, recordPartFailure, type PushContext } from './context.js';
 import {
-  addressFields, bankAddFields, companyAddFields, companyImportItem, ENTITY_TYPE, LEGAL_ADDRESS, ORIGINATOR, pushedCompany,
-  requisiteAddFields, type CompanyOut,
+  addressFields, bankAddFields, companyAddFields, companyImportItem, ENTITY_TYPE, LEGAL_ADDRESS, pushedCompany,
+  requisiteAddFields, type CompanyOut, type PushedCompany,
 } from './fields.js';
 import type { LinkRow, Linked } from './links.js';
+import { listByKey, outcomeOf, resolveUnknown } from './lookups.js';
 import { PushStoppedError, REFUSED_BEFORE_RUNNING, UnknownOutcomeError } from './portal-client.js';
 import type { BatchAnswer, Command } from './rest.js';
 import { updateCompanies } from './company-update.js';
@@ -39,7 +40,9 @@ export async function createCompanies(ctx: PushContext, ids: readonly string[]):
   await ctx.links.linkedMany('company', adopted);
   ctx.stats.company.adopted += adopted.length;
   const toCreate = [...out.values()].filter((c) => !existing.has(c.inn));
-  const pieces = ctx.mode === 'import' ? importPieces(ctx, toCreate) : addPieces(ctx, toCreate);
+  // what each add carries, kept before it is sent: an entity found after a lost answer holds this
+  await ctx.links.recordIntent('company', toCreate.map((c) => [c.company_id, pushedCompany(c)] as const));
+  const pieces = ctx.mode === 'import' ? importPieces(ctx, toCreate, await ctx.client.pacing.unitsPerRequest('crm.item.batchImport')) : addPieces(ctx, toCreate);
   return { sending: ctx.sender.send(pieces, { write: true }, (batch, answer) => settleCreated(ctx, batch, answer)) };
 }
 
@@ -74,15 +77,19 @@ function requisiteChain(ctx: PushContext, company: CompanyOut, companyRef: strin
   return { commands, keys: { requisite, bank, address } };
 }
 
-/** Import mode: up to 20 companies per crm.item.batchImport, with their chains, within one batch. */
-function importPieces(ctx: PushContext, companies: readonly CompanyOut[]): Piece<ChainKeys[]>[] {
+/**
+ * Import mode: up to 20 companies per crm.item.batchImport (fewer when the method's execution
+ * time allows fewer a request), with their chains, within one batch.
+ */
+function importPieces(ctx: PushContext, companies: readonly CompanyOut[], perRequest: number): Piece<ChainKeys[]>[] {
   const pieces: Piece<ChainKeys[]>[] = [];
+  const most = Math.max(1, Math.min(IMPORT_MAX, perRequest));
   let i = 0;
   while (i < companies.length) {
     const key = commandKey('ci');
     const chains: ChainKeys[] = [];
     const dependents: Command[] = [];
-    while (i < companies.length && chains.length < IMPORT_MAX) {
+    while (i < companies.length && chains.length < most) {
       const company = companies[i]!;
       const chain = requisiteChain(ctx, company, `$result[${key}][items][${chains.length}][item][id]`);
       if (1 + dependents.length + chain.commands.length > BATCH_MAX) break;
@@ -106,28 +113,17 @@ function addPieces(ctx: PushContext, companies: readonly CompanyOut[]): Piece<Ch
   });
 }
 
-/** The id a command answered, or the error it got. */
-export function outcomeOf(answer: BatchAnswer, key: string, itemIndex: number | null = null): { id: number | null; error: { code: string; description: string } | null } {
-  const error = answer.errors.get(key);
-  if (error) return { id: null, error };
-  const result = answer.results.get(key);
-  if (itemIndex !== null) {
-    const entry = (result as { items?: Array<{ item?: { id?: unknown }; error?: unknown; error_description?: unknown }> } | undefined)?.items?.[itemIndex];
-    if (entry?.item?.id !== undefined) return { id: Number(entry.item.id), error: null };
-    return { id: null, error: { code: String(entry?.error ?? ''), description: String(entry?.error_description ?? 'no answer for this item') } };
-  }
-  if (result === undefined) return { id: null, error: { code: '', description: 'the batch has no answer for this command' } };
-  return { id: typeof result === 'number' || typeof result === 'string' ? Number(result) : null, error: null };
-}
-
 async function settleCreated(ctx: PushContext, pieces: Piece<ChainKeys[]>[], answer: BatchAnswer | UnknownOutcomeError): Promise<void> {
   if (answer instanceof UnknownOutcomeError) {
     // stays 'sending': looked up by ORIGIN_ID before anything is sent again
-    ctx.stats.unknownOutcomes += pieces.reduce((n, p) => n + p.item.length, 0);
-    ctx.log(`push: ${answer.message}`);
+    const ids = pieces.flatMap((p) => p.item.map((c) => c.company.company_id));
+    ctx.stats.unknownOutcomes += ids.length;
+    ctx.log(`push: ${answer.message} (companies ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ` and ${ids.length - 5} more` : ''})`);
+    await ctx.links.unanswered('company', ids);
     return;
   }
   const linked: Array<[string, Linked]> = [];
+  const failures: Array<readonly [string, string, { code: string; description: string }]> = [];
   for (const piece of pieces) {
     for (const chain of piece.item) {
       const company = chain.company;
@@ -141,7 +137,8 @@ async function settleCreated(ctx: PushContext, pieces: Piece<ChainKeys[]>[], ans
             'crm.company.add and so starts the portal\'s automation rules and business processes for every company it creates');
         }
         if (REFUSED_BEFORE_RUNNING.has(made.error.code)) {
-          await ctx.links.forget('company', [company.company_id]); // not made: claimed again as new
+          await ctx.links.forget('company', [company.company_id]); // not made: created by the next push
+          ctx.stats.refused += 1;
           continue;
         }
         await recordFailure(ctx, 'company', company.company_id, method, made.error.code, made.error.description);
@@ -151,12 +148,9 @@ async function settleCreated(ctx: PushContext, pieces: Piece<ChainKeys[]>[], ans
       const requisite = outcomeOf(answer, chain.requisite);
       const bank = chain.bank ? outcomeOf(answer, chain.bank) : null;
       const address = chain.address ? outcomeOf(answer, chain.address) : null;
+      const partErrors: Array<[string, { code: string; description: string }]> = [];
       for (const [part, got, partMethod] of [[requisite, true, 'crm.requisite.add'], [bank, !!chain.bank, 'crm.requisite.bankdetail.add'], [address, !!chain.address, 'crm.address.add']] as const) {
-        if (got && part?.error && !REFUSED_BEFORE_RUNNING.has(part.error.code)) {
-          await ctx.pool.query(
-            `insert into etl.crm_push_error (run_id, portal, entity, canonical_id, method, code, description) values ($1, $2, 'company', $3, $4, $5, $6)`,
-            [ctx.runId, ctx.links.portal, company.company_id, partMethod, part.error.code, part.error.description]);
-        }
+        if (got && part?.error && !REFUSED_BEFORE_RUNNING.has(part.error.code)) partErrors.push([partMethod, part.error]);
       }
       const pushed = pushedCompany(company);
       const complete = !requisite.error && !bank?.error && !address?.error;
@@ -171,9 +165,12 @@ async function settleCreated(ctx: PushContext, pieces: Piece<ChainKeys[]>[], ans
         pushed: { ...pushed, requisite: requisite.error ? null : pushed.requisite, bank: bank?.error ? null : pushed.bank, address: address?.error ? null : pushed.address },
       }]);
       ctx.stats.company.created += 1;
+      ctx.createdCompanies.add(company.company_id);
+      failures.push(...partErrors.map(([m, e]) => [company.company_id, m, e] as const));
     }
   }
   await ctx.links.linkedMany('company', linked);
+  for (const [id, method, error] of failures) await recordPartFailure(ctx, 'company', id, method, error.code, error.description);
   ctx.progress();
 }
 
@@ -218,86 +215,39 @@ export async function findByInn(ctx: PushContext, companies: readonly CompanyOut
 }
 
 /**
- * Companies left 'sending' — by a push that died, or by this one after a batch got no answer —
- * looked up in the CRM by ORIGINATOR_ID and ORIGIN_ID, with their requisite, bank detail and
- * legal address: found ones are linked with what they have (what is missing is added by the
- * next step), the rest are forgotten and created again.
+ * Companies left 'sending' (a dead push, an answer lost), found again in the CRM: linked with
+ * what they have — their requisite, bank detail and legal address looked up too — and with, as
+ * pushed, what the lost add carried (its intent), or for a company that was linked before (an
+ * update whose answer was lost), what was pushed before it; what is missing is added, and what
+ * differs sent again, by the next step. Those not found are created again (see resolveUnknown).
  */
 export async function inspectUnknown(ctx: PushContext, ownToo: boolean): Promise<void> {
-  const rows = await ctx.links.claimUnknown('company', ownToo);
-  if (rows.length === 0) return;
-  const ids = rows.map((r) => r.canonical_id);
-  const companies = await listByKey(ctx, 'crm.company.list', { ORIGINATOR_ID: ORIGINATOR }, '@ORIGIN_ID', ids, ['ID', 'ORIGIN_ID'], 'ORIGIN_ID');
-  const bitrixIds = [...companies.values()].map((c) => c[0]!);
-  const requisites = await listByKey(ctx, 'crm.requisite.list', { ENTITY_TYPE_ID: ENTITY_TYPE.company }, '@ENTITY_ID', bitrixIds, ['ID', 'ENTITY_ID'], 'ENTITY_ID');
-  const requisiteIds = [...requisites.values()].map((r) => r[0]!);
-  const banks = await listByKey(ctx, 'crm.requisite.bankdetail.list', {}, '@ENTITY_ID', requisiteIds, ['ID', 'ENTITY_ID'], 'ENTITY_ID');
-  const addresses = await listByKey(ctx, 'crm.address.list', { TYPE_ID: LEGAL_ADDRESS, ENTITY_TYPE_ID: ENTITY_TYPE.requisite }, '@ENTITY_ID', requisiteIds, ['ENTITY_ID', 'TYPE_ID'], 'ENTITY_ID', 'ENTITY_ID');
-  const out = await ctx.links.out<CompanyOut>('company', ids);
-  const gone: string[] = [];
-  for (const row of rows) {
-    const found = companies.get(row.canonical_id);
-    if (!found) {
-      gone.push(row.canonical_id);
-      continue;
+  await resolveUnknown(ctx, 'company', ownToo, async (found) => {
+    if (found.length === 0) return;
+    const requisites = await listByKey(ctx, 'crm.requisite.list', { ENTITY_TYPE_ID: ENTITY_TYPE.company }, '@ENTITY_ID', found.map((f) => f.bitrixId), ['ID', 'ENTITY_ID'], 'ENTITY_ID');
+    const requisiteIds = [...requisites.values()].map((r) => r[0]!);
+    const banks = await listByKey(ctx, 'crm.requisite.bankdetail.list', {}, '@ENTITY_ID', requisiteIds, ['ID', 'ENTITY_ID'], 'ENTITY_ID');
+    const addresses = await listByKey(ctx, 'crm.address.list', { TYPE_ID: LEGAL_ADDRESS, ENTITY_TYPE_ID: ENTITY_TYPE.requisite }, '@ENTITY_ID', requisiteIds, ['ENTITY_ID', 'TYPE_ID'], 'ENTITY_ID', 'ENTITY_ID');
+    const linked: Array<[string, Linked]> = [];
+    for (const { row, bitrixId } of found) {
+      const requisiteId = requisites.get(String(bitrixId))?.[0] ?? null;
+      const bankId = requisiteId === null ? null : banks.get(String(requisiteId))?.[0] ?? null;
+      const hasAddress = requisiteId !== null && addresses.has(String(requisiteId));
+      const before = row.pushed as PushedCompany | null;
+      const intent = row.intent as PushedCompany | null;
+      // a part counts as ours, with the values it was sent with, only if the CRM has it
+      const basis = before ?? intent;
+      const pushed = basis && {
+        ...basis,
+        requisite: requisiteId === null ? null : before?.requisite ?? intent?.requisite ?? null,
+        bank: bankId === null ? null : before?.bank ?? intent?.bank ?? null,
+        address: hasAddress ? before?.address ?? intent?.address ?? null : null,
+      };
+      linked.push([row.canonical_id, { bitrixId, requisiteId, bankdetailId: bankId, hasAddress, how: row.how ?? 'created', pushedHash: null, pushed: pushed ?? undefined }]);
+      if (row.bitrix_id === null) ctx.stats.company.created += 1;
     }
-    if (found.length > 1) {
-      ctx.stats.duplicatesFound += found.length - 1;
-      ctx.log(`push: company ${row.canonical_id} is in the CRM ${found.length} times (ids ${found.join(', ')}); linked to ${found[0]}`);
-    }
-    const requisiteId = requisites.get(String(found[0]))?.[0] ?? null;
-    const bankId = requisiteId === null ? null : banks.get(String(requisiteId))?.[0] ?? null;
-    const hasAddress = requisiteId !== null && addresses.has(String(requisiteId));
-    const company = out.get(row.canonical_id);
-    const pushed = company ? pushedCompany(company) : null;
-    await ctx.links.linked('company', row.canonical_id, {
-      bitrixId: found[0]!, requisiteId, bankdetailId: bankId, hasAddress, how: 'created', pushedHash: null,
-      pushed: pushed && { ...pushed, requisite: requisiteId === null ? null : pushed.requisite, bank: bankId === null ? null : pushed.bank, address: hasAddress ? pushed.address : null },
-    });
-    ctx.stats.company.created += 1;
-  }
-  await ctx.links.forget('company', gone);
-}
-
-/**
- * Rows of a list method for many keys at once (`@FIELD` filter, 50 keys a command), grouped by
- * `groupBy`: each group's values of `pick` (ID by default), lowest first. Pages past the first
- * are read with `start`.
- */
-export async function listByKey(
-  ctx: PushContext, method: string, filter: Record<string, unknown>, inField: string, keys: ReadonlyArray<string | number>,
-  select: string[], groupBy: string, pick = 'ID',
-): Promise<Map<string, number[]>> {
-  const grouped = new Map<string, number[]>();
-  const pieces: Piece<{ chunk: ReadonlyArray<string | number>; start: number }>[] = [];
-  const command = (chunk: ReadonlyArray<string | number>, start: number): Piece<{ chunk: ReadonlyArray<string | number>; start: number }> => ({
-    commands: [{ key: commandKey('ls'), method, params: { filter: { ...filter, [inField]: chunk }, select, order: { ID: 'ASC' }, start } }],
-    item: { chunk, start },
+    await ctx.links.linkedMany('company', linked);
   });
-  for (let i = 0; i < keys.length; i += 50) pieces.push(command(keys.slice(i, i + 50), 0));
-  while (pieces.length > 0) {
-    const more: typeof pieces = [];
-    await ctx.sender.send(pieces.splice(0), { write: false }, async (batch, answer) => {
-      if (answer instanceof UnknownOutcomeError) throw answer;
-      for (const piece of batch) {
-        const key = piece.commands[0]!.key;
-        const error = answer.errors.get(key);
-        if (error) throw new PushStoppedError(`${method} failed while looking entities up: ${error.code} ${error.description}`);
-        const rows = rowsOf(answer.results.get(key));
-        for (const row of rows) {
-          const group = String(row[groupBy]);
-          const list = grouped.get(group) ?? [];
-          list.push(Number(row[pick]));
-          grouped.set(group, list);
-        }
-        const total = answer.totals.get(key);
-        if (rows.length >= 50 && (total === undefined || total > piece.item.start + rows.length)) more.push(command(piece.item.chunk, piece.item.start + 50));
-      }
-    });
-    pieces.push(...more);
-  }
-  for (const list of grouped.values()) list.sort((a, b) => a - b);
-  return grouped;
 }
 
 /** Linked companies whose row changed since the last push, or whose chain is not complete. */

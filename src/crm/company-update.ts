@@ -1,14 +1,14 @@
 import { commandKey, rowsOf, type Piece } from './batches.js';
-import { recordFailure, type PushContext } from './context.js';
-import { multifieldChanges, scalarChanges, type CrmMultifield } from './diff.js';
+import { recordFailure, recordPartFailure, type PushContext } from './context.js';
+import { multifieldChanges, ownedAfter, scalarChanges, type CrmMultifield } from './diff.js';
 import {
-  addressFields, addressValues, bankAddFields, bankValues, ENTITY_TYPE, LEGAL_ADDRESS, requisiteValues, sameValue,
-  type CompanyOut, type PushedCompany,
+  ADDRESS_SELECT, addressFields, addressValues, BANK_SELECT, bankAddFields, bankValues, ENTITY_TYPE, LEGAL_ADDRESS, REQUISITE_SELECT,
+  requisiteValues, sameValue, type CompanyOut, type PushedCompany,
 } from './fields.js';
 import type { LinkRow } from './links.js';
+import { outcomeOf } from './lookups.js';
 import { REFUSED_BEFORE_RUNNING, UnknownOutcomeError } from './portal-client.js';
 import type { BatchAnswer, Command } from './rest.js';
-import { outcomeOf } from './companies.js';
 
 type RequisiteChain = (ctx: PushContext, company: CompanyOut, companyRef: string | number) => {
   commands: Command[];
@@ -23,6 +23,8 @@ interface Work {
   requisiteId: number | null;
   reads: { company?: string; requisite?: string; bank?: string; address?: string };
   crm: { company?: Record<string, unknown>; requisite?: Record<string, unknown>; bank?: Record<string, unknown>; address?: Record<string, unknown> };
+  /** A part could not be read: its changes wait, and the row is not recorded as pushed. */
+  unread: boolean;
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
@@ -45,7 +47,7 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
     const company = out.get(row.canonical_id);
     if (!company) continue;
     const pushed = (row.pushed ?? { title: null, phones: [], emails: [], requisite: null, bank: null, address: null }) as PushedCompany;
-    work.push({ row, company, pushed, bitrixId: Number(row.bitrix_id), requisiteId: row.requisite_id ? Number(row.requisite_id) : null, reads: {}, crm: {} });
+    work.push({ row, company, pushed, bitrixId: Number(row.bitrix_id), requisiteId: row.requisite_id ? Number(row.requisite_id) : null, reads: {}, crm: {}, unread: false });
   }
   // reads: what the CRM holds of what we would change
   const readPieces: Piece<Work>[] = [];
@@ -59,16 +61,16 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
     if (!adopted && w.requisiteId !== null) {
       if (w.pushed.requisite && !same(w.pushed.requisite, requisiteValues(w.company))) {
         w.reads.requisite = commandKey('rqg');
-        commands.push({ key: w.reads.requisite, method: 'crm.requisite.list', params: { filter: { ID: w.requisiteId }, select: ['ID', 'RQ_*', 'NAME'] } });
+        commands.push({ key: w.reads.requisite, method: 'crm.requisite.list', params: { filter: { ID: w.requisiteId }, select: REQUISITE_SELECT } });
       }
       if (w.row.bankdetail_id && w.pushed.bank && !same(w.pushed.bank, bankValues(w.company))) {
         w.reads.bank = commandKey('bdg');
-        commands.push({ key: w.reads.bank, method: 'crm.requisite.bankdetail.list', params: { filter: { ID: Number(w.row.bankdetail_id) }, select: ['ID', 'RQ_*'] } });
+        commands.push({ key: w.reads.bank, method: 'crm.requisite.bankdetail.list', params: { filter: { ID: Number(w.row.bankdetail_id) }, select: BANK_SELECT } });
       }
       if (w.row.has_address && w.pushed.address && !same(w.pushed.address, addressValues(w.company))) {
         w.reads.address = commandKey('adg');
         commands.push({ key: w.reads.address, method: 'crm.address.list', params: {
-          filter: { TYPE_ID: LEGAL_ADDRESS, ENTITY_TYPE_ID: ENTITY_TYPE.requisite, ENTITY_ID: w.requisiteId }, select: ['ADDRESS_1', 'ADDRESS_2', 'CITY'] } });
+          filter: { TYPE_ID: LEGAL_ADDRESS, ENTITY_TYPE_ID: ENTITY_TYPE.requisite, ENTITY_ID: w.requisiteId }, select: ADDRESS_SELECT } });
       }
     }
     if (commands.length > 0) readPieces.push({ commands, item: w });
@@ -88,9 +90,20 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
         }
         w.crm.company = answer.results.get(w.reads.company) as Record<string, unknown>;
       }
-      if (w.reads.requisite) w.crm.requisite = rowsOf(answer.results.get(w.reads.requisite))[0];
-      if (w.reads.bank) w.crm.bank = rowsOf(answer.results.get(w.reads.bank))[0];
-      if (w.reads.address) w.crm.address = rowsOf(answer.results.get(w.reads.address))[0];
+      for (const [part, method, what] of [['requisite', 'crm.requisite.list', 'requisite'], ['bank', 'crm.requisite.bankdetail.list', 'bank detail'], ['address', 'crm.address.list', 'legal address']] as const) {
+        const key = w.reads[part];
+        if (!key) continue;
+        const error = answer.errors.get(key);
+        const row = error ? undefined : rowsOf(answer.results.get(key))[0];
+        if (row) {
+          w.crm[part] = row;
+          continue;
+        }
+        // not readable, or gone (a manager deleted it): its changes wait, and are not taken for pushed
+        w.unread = true;
+        await recordPartFailure(ctx, 'company', w.company.company_id, method, error?.code ?? 'NOT_FOUND',
+          error?.description ?? `the company's ${what} is no longer in the CRM (deleted by a manager?); its changes are not sent`);
+      }
     }
   });
 
@@ -115,13 +128,7 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
         const crmItems = (Array.isArray(w.crm.company[kind]) ? w.crm.company[kind] : []) as CrmMultifield[];
         const changes = multifieldChanges(kind, crmItems, w.pushed[list], w.company[list]);
         if (changes.length > 0) fields[kind] = changes;
-        // ours now: what we pushed and still want, and what this update adds
-        const wanted = new Set(w.company[list].map((v) => sameValue(kind, v)));
-        const inCrm = new Set(crmItems.map((i) => sameValue(kind, i.VALUE)));
-        next[list] = [
-          ...w.pushed[list].filter((v) => wanted.has(sameValue(kind, v))),
-          ...w.company[list].filter((v) => !inCrm.has(sameValue(kind, v))),
-        ];
+        next[list] = ownedAfter(kind, crmItems, w.pushed[list], w.company[list]);
       }
       if (Object.keys(fields).length > 0) {
         keys.company = commandKey('cu');
@@ -174,9 +181,12 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
   }
   const quiet = writePieces.filter((p) => p.commands.length === 0);
   for (const { item } of quiet) {
-    await ctx.links.linked('company', item.w.company.company_id, { bitrixId: item.w.bitrixId, pushedHash: item.w.company.out_hash, pushed: item.next });
+    await ctx.links.linked('company', item.w.company.company_id, { bitrixId: item.w.bitrixId, pushedHash: item.w.unread ? null : item.w.company.out_hash, pushed: item.next });
     ctx.stats.company.unchanged += 1;
   }
+  // parts about to be added: what they carry, in case their answer is lost
+  await ctx.links.recordIntent('company', writePieces.filter((p) => p.item.parts.requisite || p.item.parts.bank || p.item.parts.address)
+    .map((p) => [p.item.w.company.company_id, { ...p.item.next, requisite: requisiteValues(p.item.w.company), bank: bankValues(p.item.w.company), address: addressValues(p.item.w.company) }] as const));
   await ctx.sender.send(writePieces.filter((p) => p.commands.length > 0), { write: true }, async (batch, answer) => {
     for (const { item } of batch) await settleUpdate(ctx, item, answer);
     ctx.progress();
@@ -189,26 +199,33 @@ async function settleUpdate(
   item: { w: Work; next: PushedCompany; keys: Record<string, string | null>; parts: { requisite: string | null; bank: string | null; address: string | null } },
   answer: BatchAnswer | UnknownOutcomeError,
 ): Promise<void> {
-  const { w, next, keys, parts } = item;
+  const { w, keys, parts } = item;
   if (answer instanceof UnknownOutcomeError) {
-    // updates are safe to send again (the same values); a part it added may be there: looked up before it is added again
-    ctx.log(`push: ${answer.message}`);
+    // an update sent again writes the same values: the next push does, as the row stays changed;
+    // a part it added may be there: looked up before it is added again
+    ctx.log(`push: ${answer.message} (company ${w.company.company_id})`);
     if (parts.requisite || parts.bank || parts.address) {
-      await ctx.links.markUnknown('company', w.company.company_id);
+      await ctx.links.unanswered('company', [w.company.company_id]);
       ctx.stats.unknownOutcomes += 1;
     }
     return;
   }
-  let complete = true;
-  for (const [key, method] of [[keys.company, 'crm.company.update'], [keys.requisite, 'crm.requisite.update'], [keys.bank, 'crm.requisite.bankdetail.update'], [keys.address, 'crm.address.update']] as const) {
+  let refused = false;
+  const failures: Array<[string, { code: string; description: string }]> = [];
+  const failure = async (method: string, error: { code: string; description: string }) => {
+    if (REFUSED_BEFORE_RUNNING.has(error.code)) refused = true;
+    else failures.push([method, error]);
+  };
+  // the batch runs every command (halt=0): updates that failed keep what was pushed before,
+  // parts that were added are kept whatever else failed
+  const next: PushedCompany = { ...item.next };
+  for (const [key, method, field] of [[keys.company, 'crm.company.update', null], [keys.requisite, 'crm.requisite.update', 'requisite'],
+    [keys.bank, 'crm.requisite.bankdetail.update', 'bank'], [keys.address, 'crm.address.update', 'address']] as const) {
     const error = key ? answer.errors.get(key) : undefined;
     if (!error) continue;
-    complete = false;
-    if (!REFUSED_BEFORE_RUNNING.has(error.code)) await recordFailure(ctx, 'company', w.company.company_id, method, error.code, error.description);
-  }
-  if (!complete) {
-    ctx.stats.company.failed += 1;
-    return;
+    await failure(method, error);
+    if (field === null) Object.assign(next, { title: w.pushed.title, phones: w.pushed.phones, emails: w.pushed.emails });
+    else next[field] = w.pushed[field] as never;
   }
   let requisiteId: number | null | undefined;
   let bankdetailId: number | null | undefined;
@@ -216,23 +233,29 @@ async function settleUpdate(
   if (parts.requisite) {
     const rq = outcomeOf(answer, parts.requisite);
     requisiteId = rq.id;
-    if (rq.error) complete = false;
+    if (rq.error) await failure('crm.requisite.add', rq.error);
     else next.requisite = requisiteValues(w.company);
   }
   if (parts.bank) {
     const bd = outcomeOf(answer, parts.bank);
     bankdetailId = bd.id;
-    if (bd.error) complete = false;
+    if (bd.error) await failure('crm.requisite.bankdetail.add', bd.error);
     else next.bank = bankValues(w.company);
   }
   if (parts.address) {
     const ad = outcomeOf(answer, parts.address);
     hasAddress = !ad.error;
-    if (ad.error) complete = false;
+    if (ad.error) await failure('crm.address.add', ad.error);
     else next.address = addressValues(w.company);
   }
+  const complete = !w.unread && !refused && failures.length === 0;
   await ctx.links.linked('company', w.company.company_id, {
     bitrixId: w.bitrixId, requisiteId, bankdetailId, hasAddress, pushedHash: complete ? w.company.out_hash : null, pushed: next,
   });
-  ctx.stats.company.updated += 1;
+  // kept after the link, which clears the row's last error; what failed or was refused stays
+  // changed: the next push reads and sends it again
+  for (const [method, error] of failures) await recordPartFailure(ctx, 'company', w.company.company_id, method, error.code, error.description);
+  if (failures.length > 0) ctx.stats.company.failed += 1;
+  else if (refused) ctx.stats.refused += 1;
+  else ctx.stats.company.updated += 1;
 }

@@ -1,9 +1,10 @@
 import { commandKey, rowsOf, type Piece } from './batches.js';
-import { IMPORT_MAX, listByKey, outcomeOf } from './companies.js';
+import { IMPORT_MAX } from './companies.js';
 import { recordFailure, type PushContext } from './context.js';
-import { multifieldChanges, scalarChanges, type CrmMultifield } from './diff.js';
+import { multifieldChanges, ownedAfter, scalarChanges, type CrmMultifield } from './diff.js';
 import { contactAddFields, contactImportItem, contactValues, ENTITY_TYPE, ORIGINATOR, pushedContact, sameValue, type ContactOut, type PushedContact } from './fields.js';
 import type { LinkRow, Linked } from './links.js';
+import { outcomeOf, resolveUnknown } from './lookups.js';
 import { PushStoppedError, REFUSED_BEFORE_RUNNING, UnknownOutcomeError } from './portal-client.js';
 import type { BatchAnswer, Command } from './rest.js';
 
@@ -14,13 +15,14 @@ interface NewContact {
 
 /**
  * Contacts this session claimed as new, under their company's Bitrix id. A contact of a
- * company that was already in the CRM (adopted) is first looked for among that company's
- * contacts by phone and e-mail (crm.duplicate.findbycomm, 20 values a command, then the
- * candidates' companies) and adopted when one shares a phone or e-mail; contacts of companies
- * this push created cannot be in the CRM yet. The rest are created: crm.item.batchImport, 20
- * a command, in import mode; crm.contact.add otherwise. Returns once those batches are
- * queued; `sending` settles when they are answered and recorded (an add without an answer
- * stays 'sending' for inspectUnknownContacts).
+ * company that was in the CRM before this push (adopted, or created by an earlier push: a
+ * manager may have added its people since) is first looked for among that company's contacts
+ * by phone and e-mail (crm.duplicate.findbycomm, 20 values a command, then the candidates'
+ * companies) and adopted when one shares a phone or e-mail; contacts of companies this push
+ * created cannot be in the CRM yet. The rest are created: crm.item.batchImport, 20 a
+ * command, in import mode; crm.contact.add otherwise. Returns once those batches are queued;
+ * `sending` settles when they are answered and recorded (an add without an answer stays
+ * 'sending' for inspectUnknownContacts).
  */
 export async function createContacts(ctx: PushContext, ids: readonly string[]): Promise<{ sending: Promise<void> }> {
   const out = await ctx.links.out<ContactOut>('contact', ids);
@@ -34,8 +36,8 @@ export async function createContacts(ctx: PushContext, ids: readonly string[]): 
     else contacts.push({ contact, companyId: company.bitrixId });
   }
   await ctx.links.forget('contact', orphans);
-  const adoptedCompanies = new Set([...companies].filter(([, c]) => c.how === 'adopted').map(([, c]) => c.bitrixId));
-  const existing = await findInCompanies(ctx, contacts.filter((c) => adoptedCompanies.has(c.companyId)));
+  const olderCompanies = new Set([...companies].filter(([id]) => !ctx.createdCompanies.has(id)).map(([, c]) => c.bitrixId));
+  const existing = await findInCompanies(ctx, contacts.filter((c) => olderCompanies.has(c.companyId)));
   const adopted: Array<[string, Linked]> = [];
   for (const c of contacts) {
     const found = existing.get(c.contact.contact_id);
@@ -47,6 +49,8 @@ export async function createContacts(ctx: PushContext, ids: readonly string[]): 
   await ctx.links.linkedMany('contact', adopted);
   ctx.stats.contact.adopted += adopted.length;
   const toCreate = contacts.filter((c) => !existing.has(c.contact.contact_id));
+  // what each add carries, kept before it is sent: a contact found after a lost answer holds this
+  await ctx.links.recordIntent('contact', toCreate.map((c) => [c.contact.contact_id, pushedContact(c.contact, c.companyId)] as const));
   const pieces: Piece<Array<NewContact & { index: number | null }>>[] = [];
   if (ctx.mode === 'import') {
     for (let i = 0; i < toCreate.length; i += IMPORT_MAX) {
@@ -70,8 +74,11 @@ export async function createContacts(ctx: PushContext, ids: readonly string[]): 
 
 async function settleCreated(ctx: PushContext, pieces: Piece<Array<NewContact & { index: number | null }>>[], answer: BatchAnswer | UnknownOutcomeError): Promise<void> {
   if (answer instanceof UnknownOutcomeError) {
-    ctx.stats.unknownOutcomes += pieces.reduce((n, p) => n + p.item.length, 0);
-    ctx.log(`push: ${answer.message}`);
+    // stays 'sending': looked up by ORIGIN_ID before anything is sent again
+    const ids = pieces.flatMap((p) => p.item.map((c) => c.contact.contact_id));
+    ctx.stats.unknownOutcomes += ids.length;
+    ctx.log(`push: ${answer.message} (contacts ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ` and ${ids.length - 5} more` : ''})`);
+    await ctx.links.unanswered('contact', ids);
     return;
   }
   const linked: Array<[string, Linked]> = [];
@@ -87,7 +94,8 @@ async function settleCreated(ctx: PushContext, pieces: Piece<Array<NewContact & 
             'CRM "Import" permission for contacts (CRM settings → Access permissions), or push with --mode add, which starts the portal\'s automation for every contact it creates');
         }
         if (REFUSED_BEFORE_RUNNING.has(made.error.code)) {
-          await ctx.links.forget('contact', [c.contact.contact_id]);
+          await ctx.links.forget('contact', [c.contact.contact_id]); // not made: created by the next push
+          ctx.stats.refused += 1;
           continue;
         }
         await recordFailure(ctx, 'contact', c.contact.contact_id, method, made.error.code, made.error.description);
@@ -160,33 +168,21 @@ async function findInCompanies(ctx: PushContext, contacts: readonly NewContact[]
   return found;
 }
 
-/** Contacts left 'sending': looked up by ORIGIN_ID; found ones linked, the rest created again. */
+/**
+ * Contacts left 'sending' (a dead push, an answer lost), found again in the CRM: linked with,
+ * as pushed, what the lost add carried (its intent); what differs is sent by the next step.
+ * Those not found are created again (see resolveUnknown).
+ */
 export async function inspectUnknownContacts(ctx: PushContext, ownToo: boolean): Promise<void> {
-  const rows = await ctx.links.claimUnknown('contact', ownToo);
-  if (rows.length === 0) return;
-  const ids = rows.map((r) => r.canonical_id);
-  const inCrm = await listByKey(ctx, 'crm.contact.list', { ORIGINATOR_ID: ORIGINATOR }, '@ORIGIN_ID', ids, ['ID', 'ORIGIN_ID'], 'ORIGIN_ID');
-  const out = await ctx.links.out<ContactOut>('contact', ids);
-  const companies = await ctx.links.companyIds([...new Set([...out.values()].map((c) => c.company_id))]);
-  const gone: string[] = [];
-  for (const row of rows) {
-    const found = inCrm.get(row.canonical_id);
-    if (!found) {
-      gone.push(row.canonical_id);
-      continue;
+  await resolveUnknown(ctx, 'contact', ownToo, async (found) => {
+    const linked: Array<[string, Linked]> = [];
+    for (const { row, bitrixId } of found) {
+      const pushed = (row.pushed ?? row.intent ?? undefined) as PushedContact | undefined;
+      linked.push([row.canonical_id, { bitrixId, how: row.how ?? 'created', pushedHash: null, pushed }]);
+      if (row.bitrix_id === null) ctx.stats.contact.created += 1;
     }
-    if (found.length > 1) {
-      ctx.stats.duplicatesFound += found.length - 1;
-      ctx.log(`push: contact ${row.canonical_id} is in the CRM ${found.length} times (ids ${found.join(', ')}); linked to ${found[0]}`);
-    }
-    const contact = out.get(row.canonical_id);
-    const companyId = contact ? companies.get(contact.company_id)?.bitrixId ?? null : null;
-    await ctx.links.linked('contact', row.canonical_id, {
-      bitrixId: found[0]!, how: 'created', pushedHash: null, pushed: contact && companyId !== null ? pushedContact(contact, companyId) : undefined,
-    });
-    ctx.stats.contact.created += 1;
-  }
-  await ctx.links.forget('contact', gone);
+    await ctx.links.linkedMany('contact', linked);
+  });
 }
 
 /**
@@ -239,9 +235,7 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
       const items = (Array.isArray(current[kind]) ? current[kind] : []) as CrmMultifield[];
       const changes = multifieldChanges(kind, items, w.pushed[list], w.contact[list]);
       if (changes.length > 0) fields[kind] = changes;
-      const wanted = new Set(w.contact[list].map((v) => sameValue(kind, v)));
-      const inCrm = new Set(items.map((i) => sameValue(kind, i.VALUE)));
-      next[list] = [...w.pushed[list].filter((v) => wanted.has(sameValue(kind, v))), ...w.contact[list].filter((v) => !inCrm.has(sameValue(kind, v)))];
+      next[list] = ownedAfter(kind, items, w.pushed[list], w.contact[list]);
     }
     const commands: Command[] = Object.keys(fields).length > 0
       ? [{ key: commandKey('ku'), method: 'crm.contact.update', params: { id: Number(w.row.bitrix_id), fields, params: { REGISTER_SONET_EVENT: 'N' } } }]
@@ -258,8 +252,12 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
       if (answer instanceof UnknownOutcomeError) continue; // an update sent again writes the same values: the next run does
       const error = answer.errors.get(piece.commands[0]!.key);
       if (error) {
-        if (!REFUSED_BEFORE_RUNNING.has(error.code)) await recordFailure(ctx, 'contact', w.contact.contact_id, 'crm.contact.update', error.code, error.description);
-        ctx.stats.contact.failed += 1;
+        if (REFUSED_BEFORE_RUNNING.has(error.code)) {
+          ctx.stats.refused += 1; // the row stays changed: the next push sends it
+        } else {
+          await recordFailure(ctx, 'contact', w.contact.contact_id, 'crm.contact.update', error.code, error.description);
+          ctx.stats.contact.failed += 1;
+        }
         continue;
       }
       await ctx.links.linked('contact', w.contact.contact_id, { bitrixId: Number(w.row.bitrix_id), pushedHash: w.contact.out_hash, pushed: next });

@@ -13,8 +13,9 @@ export interface LinkRow {
   how: 'created' | 'adopted' | null;
   pushed_hash: string | null;
   pushed: unknown;
-  /** What an add in flight carried (set before it is sent). */
+  /** What an add in flight carried (set before it is sent), and when its answer was last awaited. */
   intent: unknown;
+  intent_at: Date | null;
 }
 
 /** What a push learnt about one entity: the CRM's ids and what it now holds of ours. */
@@ -150,7 +151,8 @@ export class LinkStore {
          requisite_id = case when o.set_requisite then o.requisite_id else l.requisite_id end,
          bankdetail_id = case when o.set_bank then o.bankdetail_id else l.bankdetail_id end,
          has_address = coalesce(o.has_address, l.has_address), how = coalesce(o.how, l.how), mode = coalesce(o.mode, l.mode),
-         pushed_hash = o.pushed_hash, pushed = coalesce(o.pushed, l.pushed), intent = null, pushed_at = now(), claimed_by = null, last_error = null,
+         pushed_hash = o.pushed_hash, pushed = coalesce(o.pushed, l.pushed), intent = null, pushed_at = now(), claimed_by = null,
+         last_error = case when o.pushed_hash is null then l.last_error end,
          claimed_run = case when o.retake then null else l.claimed_run end
        from jsonb_to_recordset($3::jsonb) as o(id bigint, bitrix_id bigint, set_requisite boolean, requisite_id bigint, set_bank boolean,
          bankdetail_id bigint, has_address boolean, how text, mode text, pushed_hash uuid, pushed jsonb, retake boolean)
@@ -189,10 +191,16 @@ export class LinkStore {
       [this.portal, entity, canonicalId, error]);
   }
 
-  /** A write that may have added parts got no answer: the row is looked up again before anything more is sent. */
-  async markUnknown(entity: CrmEntity, canonicalId: string): Promise<void> {
-    await this.pool.query(`update etl.crm_link set state = 'sending' where portal = $1 and entity = $2 and canonical_id = $3`,
-      [this.portal, entity, canonicalId]);
+  /**
+   * Writes that got no answer (the connection dropped, a gateway's page): their rows stay, or
+   * become, 'sending', and are looked up — once the portal cannot still be running them —
+   * before anything more is sent about them.
+   */
+  async unanswered(entity: CrmEntity, canonicalIds: readonly string[]): Promise<void> {
+    if (canonicalIds.length === 0) return;
+    await this.pool.query(
+      `update etl.crm_link set state = 'sending', intent_at = now() where portal = $1 and entity = $2 and canonical_id = any($3::bigint[])`,
+      [this.portal, entity, canonicalIds]);
   }
 
   /** Looked up after an unknown outcome and not in the CRM: as if never sent. */
@@ -228,4 +236,4 @@ export class LinkStore {
 }
 
 const LINK_COLUMNS = `l.canonical_id::text, l.bitrix_id::text, l.requisite_id::text, l.bankdetail_id::text, l.has_address, l.state, l.how,
-  l.pushed_hash::text, l.pushed, l.intent`;
+  l.pushed_hash::text, l.pushed, l.intent, l.intent_at`;

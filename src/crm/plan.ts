@@ -12,8 +12,9 @@ export interface PushPlan {
 /**
  * What a push would do, without writing to the portal: new companies are looked up by INN
  * (reads only) to tell those it would adopt from those it would create; changed rows are those
- * whose content differs from what was pushed. Contacts of companies it would adopt are
- * checked against the CRM by phone and e-mail at push time (counted as checkedFirst).
+ * whose content differs from what was pushed. New contacts of companies already in the CRM
+ * (adopted now, or linked by an earlier push: a manager may have added their people) are
+ * looked for by phone and e-mail at push time (counted as checkedFirst).
  */
 export async function planPush(ctx: PushContext): Promise<PushPlan> {
   const portal = ctx.links.portal;
@@ -41,7 +42,7 @@ export async function planPush(ctx: PushContext): Promise<PushPlan> {
       (select count(*) from contact where state = 'linked' and same) as contact_unchanged,
       (select count(*) from contact where state is null or state <> 'linked') as contact_new,
       (select count(*) from contact c where (c.state is null or c.state <> 'linked')
-         and c.company_id = any($2::bigint[])) as contact_checked,
+         and (c.company_id = any($2::bigint[]) or exists (select from company co where co.company_id = c.company_id and co.state = 'linked'))) as contact_checked,
       (select string_agg(inn || ' ' || title, '\n' order by company_id) from (select * from company where state = 'linked' and not same order by company_id limit 10) u) as update_examples`,
     [portal, newCompanies.filter((c) => existing.has(c.inn)).map((c) => c.company_id)]);
   const adopt = newCompanies.filter((c) => existing.has(c.inn));

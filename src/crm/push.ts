@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type pg from 'pg';
+import type { Config } from '../config.js';
 import { formatCount, formatDuration } from '../land/progress.js';
 import { BatchSender, rowsOf } from './batches.js';
 import { createCompanies, inspectUnknown, reconcileCompanies } from './companies.js';
@@ -35,6 +37,24 @@ export interface PushOptions {
   log?: (line: string) => void;
   /** Seconds between progress lines; 0 for none. */
   progressSeconds?: number;
+  /**
+   * Seconds after a write got no answer before its entities are looked up (default 90: the
+   * portal gives up on a request after 60 s, and may still be writing until then).
+   */
+  settleSeconds?: number;
+}
+
+/** The options the configuration's crm section sets (the command line may override them). */
+export function pushOptionsFromConfig(crm: NonNullable<Config['crm']>): Pick<PushOptions, 'mode' | 'plan' | 'limits' | 'concurrency' | 'chunk' | 'ca' | 'settleSeconds'> {
+  return {
+    mode: crm.mode,
+    plan: crm.plan,
+    limits: { ...(crm.bucketSize ? { size: crm.bucketSize } : {}), ...(crm.drain ? { drain: crm.drain } : {}), ...(crm.operatingLimit ? { operatingLimit: crm.operatingLimit } : {}) },
+    concurrency: crm.concurrency,
+    chunk: crm.chunk,
+    ca: crm.caFile ? readFileSync(crm.caFile) : undefined,
+    settleSeconds: crm.settleSeconds,
+  };
 }
 
 export interface PushResult {
@@ -78,6 +98,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
   const ctx: PushContext = {
     pool, client, sender, links: new LinkStore(pool, webhook.portal, session, Number(run!.run_id)), mode, presets: { company: 0, individual: 0 },
     stats, runId: Number(run!.run_id), log, progress: () => reporter.tick(stats),
+    settleMs: (o.settleSeconds ?? 90) * 1000, createdCompanies: new Set(),
   };
   let result: PushResult | undefined;
   let departed = { company: 0, contact: 0 };

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { Task } from 'graphile-worker';
 import { loadConfig } from '../../config.js';
 import { PushStoppedError } from '../../crm/portal-client.js';
-import { push } from '../../crm/push.js';
+import { push, pushOptionsFromConfig } from '../../crm/push.js';
 import type { JobContext } from '../context.js';
 
 export interface CrmPushPayload {
@@ -29,17 +28,15 @@ export function crmPushTask(ctx: JobContext): Task {
     const crm = loadConfig().crm ?? {};
     try {
       const result = await push(ctx.pool, {
+        ...pushOptionsFromConfig(crm),
         webhookUrl: process.env.BITRIX24_WEBHOOK_URL,
-        mode: crm.mode, plan: crm.plan, concurrency: crm.concurrency, chunk: crm.chunk,
-        limits: { ...(crm.bucketSize ? { size: crm.bucketSize } : {}), ...(crm.drain ? { drain: crm.drain } : {}), ...(crm.operatingLimit ? { operatingLimit: crm.operatingLimit } : {}) },
-        ca: crm.caFile ? readFileSync(crm.caFile) : undefined,
         log: (line) => helpers.logger.info(line),
         progressSeconds: 60,
       });
       const s = result.stats;
       helpers.logger.info(`crm_push run ${result.runId} to ${result.portal}: companies ${s.company.created} created, ${s.company.adopted} adopted, ` +
         `${s.company.updated} updated, ${s.company.failed} failed; contacts ${s.contact.created} created, ${s.contact.adopted} adopted, ` +
-        `${s.contact.updated} updated, ${s.contact.failed} failed; ${result.pacing.requests} requests in ${result.seconds.toFixed(1)}s`);
+        `${s.contact.updated} updated, ${s.contact.failed} failed; ${s.refused} refused by the portal's limits; ${result.pacing.requests} requests in ${result.seconds.toFixed(1)}s`);
     } catch (e) {
       if (!(e instanceof PushStoppedError)) throw e;
       helpers.logger.error(`crm_push to ${payload.portal} stopped: ${e.message}`);

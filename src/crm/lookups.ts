@@ -1,0 +1,114 @@
+import { commandKey, rowsOf, type Piece } from './batches.js';
+import { recordFailure, type PushContext } from './context.js';
+import { ORIGINATOR } from './fields.js';
+import type { CrmEntity, LinkRow } from './links.js';
+import { PushStoppedError, UnknownOutcomeError } from './portal-client.js';
+import type { BatchAnswer } from './rest.js';
+
+/** The id a command answered, or the error it got. */
+export function outcomeOf(answer: BatchAnswer, key: string, itemIndex: number | null = null): { id: number | null; error: { code: string; description: string } | null } {
+  const error = answer.errors.get(key);
+  if (error) return { id: null, error };
+  const result = answer.results.get(key);
+  if (itemIndex !== null) {
+    const entry = (result as { items?: Array<{ item?: { id?: unknown }; error?: unknown; error_description?: unknown }> } | undefined)?.items?.[itemIndex];
+    if (entry?.item?.id !== undefined) return { id: Number(entry.item.id), error: null };
+    return { id: null, error: { code: String(entry?.error ?? ''), description: String(entry?.error_description ?? 'no answer for this item') } };
+  }
+  if (result === undefined) return { id: null, error: { code: '', description: 'the batch has no answer for this command' } };
+  return { id: typeof result === 'number' || typeof result === 'string' ? Number(result) : null, error: null };
+}
+
+/**
+ * Rows of a list method for many keys at once (`@FIELD` filter, 50 keys a command), grouped by
+ * `groupBy`: each group's values of `pick` (ID by default), lowest first. Pages past the first
+ * are read with `start`.
+ */
+export async function listByKey(
+  ctx: PushContext, method: string, filter: Record<string, unknown>, inField: string, keys: ReadonlyArray<string | number>,
+  select: string[], groupBy: string, pick = 'ID',
+): Promise<Map<string, number[]>> {
+  const grouped = new Map<string, number[]>();
+  const pieces: Piece<{ chunk: ReadonlyArray<string | number>; start: number }>[] = [];
+  const command = (chunk: ReadonlyArray<string | number>, start: number): Piece<{ chunk: ReadonlyArray<string | number>; start: number }> => ({
+    commands: [{ key: commandKey('ls'), method, params: { filter: { ...filter, [inField]: chunk }, select, order: { ID: 'ASC' }, start } }],
+    item: { chunk, start },
+  });
+  for (let i = 0; i < keys.length; i += 50) pieces.push(command(keys.slice(i, i + 50), 0));
+  while (pieces.length > 0) {
+    const more: typeof pieces = [];
+    await ctx.sender.send(pieces.splice(0), { write: false }, async (batch, answer) => {
+      if (answer instanceof UnknownOutcomeError) throw answer;
+      for (const piece of batch) {
+        const key = piece.commands[0]!.key;
+        const error = answer.errors.get(key);
+        if (error) throw new PushStoppedError(`${method} failed while looking entities up: ${error.code} ${error.description}`);
+        const rows = rowsOf(answer.results.get(key));
+        for (const row of rows) {
+          const group = String(row[groupBy]);
+          const list = grouped.get(group) ?? [];
+          list.push(Number(row[pick]));
+          grouped.set(group, list);
+        }
+        const total = answer.totals.get(key);
+        if (rows.length >= 50 && (total === undefined || total > piece.item.start + rows.length)) more.push(command(piece.item.chunk, piece.item.start + 50));
+      }
+    });
+    pieces.push(...more);
+  }
+  for (const list of grouped.values()) list.sort((a, b) => a - b);
+  return grouped;
+}
+
+/** An entity found again after an unknown outcome: its row and its id in the CRM. */
+export interface Found {
+  row: LinkRow;
+  bitrixId: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Entities left 'sending' — by a push that died, or by this one after a batch got no answer —
+ * looked up in the CRM before anything is sent again: by ORIGINATOR_ID and ORIGIN_ID, and a
+ * row that already had a Bitrix id (an update that may have added parts) also by that id.
+ * The lookup waits until the lost batch can no longer be running at the portal (it gives up
+ * on a request after 60 s). Found entities go to `relink` with their row (its `intent`: what
+ * the lost add carried); the others are forgotten and created again, or, when they had a
+ * Bitrix id the CRM no longer knows (deleted or merged away by a manager), failed with why.
+ */
+export async function resolveUnknown(ctx: PushContext, entity: CrmEntity, ownToo: boolean, relink: (found: Found[]) => Promise<void>): Promise<void> {
+  const rows = await ctx.links.claimUnknown(entity, ownToo);
+  if (rows.length === 0) return;
+  const youngest = Math.max(...rows.map((r) => r.intent_at?.getTime() ?? 0));
+  const wait = youngest + ctx.settleMs - Date.now();
+  if (wait > 0) {
+    ctx.log(`push: ${rows.length} ${entity === 'company' ? 'companies' : 'contacts'} got no answer; waiting ${Math.ceil(wait / 1000)}s, ` +
+      'until the portal cannot still be writing them, before looking them up');
+    await sleep(wait);
+  }
+  const method = entity === 'company' ? 'crm.company.list' : 'crm.contact.list';
+  const byOrigin = await listByKey(ctx, method, { ORIGINATOR_ID: ORIGINATOR }, '@ORIGIN_ID', rows.map((r) => r.canonical_id), ['ID', 'ORIGIN_ID'], 'ORIGIN_ID');
+  const missed = rows.filter((r) => !byOrigin.has(r.canonical_id) && r.bitrix_id !== null);
+  const byId = missed.length > 0 ? await listByKey(ctx, method, {}, '@ID', missed.map((r) => Number(r.bitrix_id)), ['ID'], 'ID') : new Map<string, number[]>();
+  const found: Found[] = [];
+  const forget: string[] = [];
+  for (const row of rows) {
+    const ids = byOrigin.get(row.canonical_id) ?? (row.bitrix_id !== null && byId.has(row.bitrix_id) ? [Number(row.bitrix_id)] : undefined);
+    if (ids) {
+      if (ids.length > 1) {
+        ctx.stats.duplicatesFound += ids.length - 1;
+        ctx.log(`push: ${entity} ${row.canonical_id} is in the CRM ${ids.length} times (ids ${ids.join(', ')}); linked to ${ids[0]}`);
+      }
+      found.push({ row, bitrixId: ids[0]! });
+    } else if (row.bitrix_id !== null) {
+      await recordFailure(ctx, entity, row.canonical_id, method, 'NOT_FOUND',
+        `${entity} ${row.bitrix_id} is no longer in the CRM, by our ORIGIN_ID nor by its id: deleted or merged away in the CRM; it is not created again`);
+      await ctx.links.lost(entity, row.canonical_id, `${entity} ${row.bitrix_id} is gone from the CRM (deleted or merged away)`);
+    } else {
+      forget.push(row.canonical_id);
+    }
+  }
+  await relink(found);
+  await ctx.links.forget(entity, forget);
+}
