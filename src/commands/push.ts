@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig } from '../config.js';
 import { push, type PushResult } from '../crm/push.js';
 import { PushStoppedError } from '../crm/portal-client.js';
 import { WebhookError } from '../crm/webhook.js';
 import { formatCount } from '../land/progress.js';
-import { UsageError, log, withDatabase } from './context.js';
+import { configuration, UsageError, log, withDatabase } from './context.js';
 import { action, nonNegativeInt, positiveInt } from './define.js';
 
 interface PushFlags {
@@ -41,7 +40,7 @@ export function definePush(program: Command): void {
 }
 
 async function pushCommand(flags: PushFlags): Promise<number> {
-  const crm = loadConfig().crm ?? {};
+  const crm = configuration().crm ?? {};
   let result: PushResult;
   try {
     result = await withDatabase((db) => push(db.pool, {
