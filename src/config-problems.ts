@@ -3,6 +3,9 @@ import type { z } from 'zod';
 /** A configuration the user must fix before anything runs: printed without a stack, exit code 2. */
 export class ConfigError extends Error {}
 
+/** A usage error (a bad argument, a source of the wrong kind): printed without a stack, exit code 2. */
+export class UsageError extends Error {}
+
 type Issue = z.core.$ZodIssue;
 type AnySchema = z.core.$ZodType;
 

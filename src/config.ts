@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import type { Entity } from './land/record.js';
-import { ConfigError, parseWith } from './config-problems.js';
+import { ConfigError, parseWith, UsageError } from './config-problems.js';
 
-export { ConfigError } from './config-problems.js';
+export { ConfigError, UsageError } from './config-problems.js';
 
 const text = z.string().min(1);
 const positiveInt = z.number().int().positive();
@@ -177,12 +177,17 @@ const BUILT_IN: Record<string, Partial<SourceConfig>> = {
 
 const DEFAULT_FIELDS: RecordFields = { key: 'id', updated: 'updated' };
 
+/** The configuration file: B2B_ETL_CONFIG, else b2b-etl.config.json in the working folder. */
+export function configPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.B2B_ETL_CONFIG ?? 'b2b-etl.config.json';
+}
+
 /**
  * The declarative configuration: b2b-etl.config.json in the working folder, or the file
  * named by B2B_ETL_CONFIG, checked whole: every problem is reported with its path at once.
  * Secrets never live here; they come from the environment.
  */
-export function loadConfig(path = process.env.B2B_ETL_CONFIG ?? 'b2b-etl.config.json'): Config {
+export function loadConfig(path = configPath()): Config {
   if (!existsSync(path)) {
     if (process.env.B2B_ETL_CONFIG) throw new ConfigError(`${path}: configuration file not found (named by B2B_ETL_CONFIG)`);
     return { sources: {} };
@@ -198,15 +203,39 @@ export function loadConfig(path = process.env.B2B_ETL_CONFIG ?? 'b2b-etl.config.
 
 /** The configuration in `body` (JSON text), validated; `name` says where it came from in messages. */
 export function parseConfig(body: string, name: string): Config {
-  return parseWith(configSchema, body, name);
+  // editors on Windows save UTF-8 with a byte order mark, which JSON.parse refuses
+  return parseWith(configSchema, body.replace(/^\uFEFF/, ''), name);
+}
+
+/**
+ * Refuses source names the warehouse knows nothing of (a typo such as sotre_b would
+ * otherwise configure nothing, silently): a name must be built in, have its own mysql or
+ * kafka section, or be mapped by a staging view (`mapped`: staging.mapped_source's sources).
+ */
+export function checkSourceNames(config: Config, mapped: readonly string[], name = configPath()): void {
+  const own = Object.entries(config.sources).filter(([, s]) => s.mysql || s.kafka).map(([source]) => source);
+  const known = [...new Set([...Object.keys(BUILT_IN), ...mapped, ...own])].sort();
+  const unknown = Object.keys(config.sources).filter((source) => !known.includes(source));
+  if (unknown.length === 0) return;
+  throw new ConfigError(`${name}: ${unknown.length} problem${unknown.length === 1 ? '' : 's'}, nothing was run:\n  ` +
+    unknown.map((source) => `sources.${source}: unknown source (known: ${known.join(', ')}; a source of your own needs a mysql or kafka section, ` +
+      'or a mapping view in staging.mapped_source for its files)').join('\n  '));
 }
 
 export function registryConfig(config: Config): RegistryConfig {
   return { ...REGISTRY_DEFAULTS, ...config.registry };
 }
 
+/** Whether a source is read from MySQL (built in, or given a mysql section). */
+export function isMysqlSource(config: Config, source: string): boolean {
+  return Boolean(BUILT_IN[source]?.mysql ?? config.sources[source]?.mysql);
+}
+
+/** A MySQL source's settings, defaults filled in; a source with no mysql section (built in or configured) is refused. */
 export function mysqlSource(config: Config, source: string): MysqlSourceConfig {
-  const given = { ...BUILT_IN[source]?.mysql, ...config.sources[source]?.mysql };
+  const configured = config.sources[source]?.mysql;
+  if (!BUILT_IN[source]?.mysql && !configured) throw new UsageError(notA('MySQL', 'mysql', config, source));
+  const given = { ...BUILT_IN[source]?.mysql, ...configured };
   return {
     ...MYSQL_DEFAULTS,
     ...given,
@@ -215,12 +244,30 @@ export function mysqlSource(config: Config, source: string): MysqlSourceConfig {
   };
 }
 
-export function kafkaSource(config: Config, source: string): KafkaSourceConfig {
-  const given = { ...BUILT_IN[source]?.kafka, ...config.sources[source]?.kafka };
+/**
+ * A Kafka source's settings, defaults filled in, `chosen` (--topic, --group) over them. A
+ * source with no kafka section is refused rather than consumed with defaults: its event
+ * format, time zone and record source were never said, so a mistyped store_b for
+ * store_b_events would join a group and land events under the wrong settings.
+ */
+export function kafkaSource(config: Config, source: string, chosen: { topic?: string; groupId?: string } = {}): KafkaSourceConfig {
+  const configured = config.sources[source]?.kafka;
+  if (!BUILT_IN[source]?.kafka && !configured) throw new UsageError(notA('Kafka', 'kafka', config, source));
+  const given = { ...BUILT_IN[source]?.kafka, ...configured };
   const zone = config.sources[source]?.timezone;
   const merged = { ...KAFKA_DEFAULTS, groupId: 'b2b-etl', recordSource: source, ...(zone ? { timezone: zone } : {}), ...given };
-  if (!merged.topic) throw new ConfigError(`source ${source}: no sources.${source}.kafka.topic configured (b2b-etl.config.json)`);
-  return { ...merged, topic: merged.topic };
+  if (chosen.groupId) merged.groupId = chosen.groupId;
+  const topic = chosen.topic ?? merged.topic;
+  if (!topic) throw new ConfigError(`source ${source}: no sources.${source}.kafka.topic configured (b2b-etl.config.json) and no --topic given`);
+  return { ...merged, topic };
+}
+
+/** "store_b is not a Kafka source: …", naming the sources of that kind. */
+function notA(kind: string, section: 'mysql' | 'kafka', config: Config, source: string): string {
+  const builtIn = Object.entries(BUILT_IN).filter(([, s]) => s[section]).map(([name]) => `${name} (built in)`);
+  const own = Object.entries(config.sources).filter(([, s]) => s[section]).map(([name]) => name);
+  return `${source} is not a ${kind} source: the ${kind} sources are ${[...builtIn, ...own.filter((n) => !BUILT_IN[n])].join(', ')}; ` +
+    `another needs its sources.NAME.${section} section in ${configPath()}`;
 }
 
 export function recordFields(config: Config, source: string, entity: Entity): RecordFields {
@@ -265,4 +312,44 @@ export function kafkaConnection(config: Config, env: NodeJS.ProcessEnv = process
     connection.sasl = { mechanism: k.sasl.mechanism, username: env.KAFKA_SASL_USERNAME!, password: env.KAFKA_SASL_PASSWORD! } as SASLOptions;
   }
   return connection;
+}
+
+/** A broker as kafkajs takes it: host:port, no scheme, no credentials. */
+const BROKER = /^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?):(\d{1,5})$/;
+
+/**
+ * KAFKA_BROKERS (default 127.0.0.1:9092) as host:port entries. Anything else is refused
+ * naming the variable: kafkajs would retry a port it cannot read forever. An entry holding
+ * credentials is not quoted (they are masked anyway, but are never echoed in the first place).
+ */
+export function kafkaBrokers(env: NodeJS.ProcessEnv = process.env): string[] {
+  const entries = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean);
+  const problems = entries.map((entry) => {
+    if (entry.includes('@')) return 'an entry holds credentials (USER:PASSWORD@): SASL credentials go in KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD';
+    const match = BROKER.exec(entry);
+    if (!match) return `'${entry}' is not host:port`;
+    const port = Number(match[2]);
+    return port >= 1 && port <= 65535 ? null : `'${entry}' has port ${match[2]}, outside 1-65535`;
+  }).filter((problem) => problem !== null);
+  if (entries.length === 0) problems.push('it is empty');
+  if (problems.length > 0) {
+    throw new ConfigError(`KAFKA_BROKERS must list the brokers as host:port, separated by commas (kafka1:9092,kafka2:9092): ${problems.join('; ')}; nothing was consumed`);
+  }
+  return entries;
+}
+
+/** Schemes MYSQL_URL may have: the client reads any, so a postgres:// URL would be tried as MySQL until it timed out. */
+const MYSQL_SCHEMES = ['mysql:', 'mariadb:'];
+
+/** MYSQL_URL, checked before anything connects: set, a URL, a MySQL one. */
+export function mysqlUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const url = env.MYSQL_URL;
+  const form = 'mysql://USER@HOST:3306/DATABASE (a password goes after the user and a colon, its @ / : ? # % written as %40 %2F %3A %3F %23 %25)';
+  if (!url) throw new UsageError(`MYSQL_URL is not set: the source replica as ${form}`);
+  if (!URL.canParse(url)) throw new ConfigError(`MYSQL_URL is not a URL: give the source replica as ${form}; nothing was landed`);
+  const scheme = new URL(url).protocol;
+  if (!MYSQL_SCHEMES.includes(scheme)) {
+    throw new ConfigError(`MYSQL_URL is a ${scheme}// URL; store A's replica is MySQL or MariaDB: ${form}; nothing was landed`);
+  }
+  return url;
 }

@@ -1,8 +1,11 @@
 -- etl.why('7707083893') or etl.why('store_b:B-17'): the story of a company (by INN) or of
 -- one source record, in plain words: where it came from, every version landed, every
 -- rejection and merge with its reason, the registry answer, and what canonical row it became.
--- A record is headed source:key (entity): one key may name a company and a contact.
--- Grain: one row per fact, in reading order.
+-- Every fact is under a heading (record): the canonical company first, as
+-- "canonical company ID (INN …)" with the registry's answer for its INN (an INN no canonical
+-- company has: "INN … (no canonical company)"), then each source record as source:key (entity):
+-- one key may name a company and a contact.
+-- Grain: one row per fact, in reading order: heading by heading, each heading's facts together.
 create or replace function etl.why(subject text)
 returns table (record text, at timestamptz, kind text, story text)
 language sql stable as $$
@@ -23,7 +26,7 @@ language sql stable as $$
   ),
 
   company_now as (
-    select distinct c.*
+    select distinct c.*, format('canonical company %s (INN %s)', c.company_id, c.inn) as label
     from canonical.company c
     where c.inn = etl.strip_spaces(subject)
        or c.company_id in (select cs.company_id from canonical.company_source cs join wanted w using (source, entity, source_key))
@@ -35,22 +38,23 @@ language sql stable as $$
   ),
 
   facts as (
-    select null::text as record, c.updated_at as at, 'canonical' as kind, 1 as step,
+    select 1 as section, c.label as record, c.updated_at as at, 'canonical' as kind, 1 as step,
       format('canonical company %s: %s, INN %s%s, %s source record(s)%s',
         c.company_id, coalesce(c.name, '(no name)'), c.inn, coalesce(', KPP ' || c.kpp, ''),
         c.source_count, case when c.is_deleted then ', marked deleted (no accepted source left)' else '' end) as story
     from company_now c
 
     union all
-    select null, l.fetched_at, 'registry', 2,
+    select 1, coalesce(c.label, format('INN %s (no canonical company)', l.inn)), l.fetched_at, 'registry', 2,
       format('registry (%s) says %s%s: %s, fetched %s, valid until %s', l.provider, coalesce(l.status, 'not found'),
         coalesce(', liquidated ' || l.liquidation_date, ''), coalesce(l.full_name, l.short_name, '-'),
         to_char(l.fetched_at, 'YYYY-MM-DD HH24:MI'), to_char(l.expires_at, 'YYYY-MM-DD'))
     from etl.registry_lookup l
+    left join company_now c using (inn)
     where l.inn = etl.strip_spaces(subject) or l.inn in (select inn from company_now)
 
     union all
-    select w.label, r.landed_at, 'landed', 3,
+    select 2, w.label, r.landed_at, 'landed', 3,
       format('%s %s version landed in batch %s from %s%s%s', w.source, w.entity, r.batch_id, b.origin,
         coalesce(', source updated ' || to_char(r.source_updated_at, 'YYYY-MM-DD HH24:MI'), ''),
         case when r.payload is null then ', unparseable: ' || left(r.raw_text, 80)
@@ -60,7 +64,7 @@ language sql stable as $$
     join staging.batch b using (batch_id)
 
     union all
-    select w.label, coalesce(r.resolved_at, r.last_seen_at), 'rejection', 4,
+    select 2, w.label, coalesce(r.resolved_at, r.last_seen_at), 'rejection', 4,
       format('%s %s: %s%s; first seen %s%s', r.severity, r.reason, r.detail,
         coalesce(' (value ' || quote_literal(r.value) || ')', ''), to_char(r.first_seen_at, 'YYYY-MM-DD HH24:MI'),
         case when r.resolved_at is null then ', still applies'
@@ -69,20 +73,20 @@ language sql stable as $$
     join etl.rejection r on r.source = w.source and r.entity = w.entity and r.source_key = w.source_key
 
     union all
-    select w.label, m.merged_at, 'merge', 5,
+    select 2, w.label, m.merged_at, 'merge', 5,
       format('merged into canonical %s %s by rule %s%s', m.entity, m.canonical_id, m.rule, coalesce(' (' || m.value || ')', ''))
     from labelled w
     join etl.merge m on m.source = w.source and m.source_key = w.source_key and m.entity = w.entity
 
     union all
-    select w.label, cs.linked_at, 'became', 6,
+    select 2, w.label, cs.linked_at, 'became', 6,
       format('feeds canonical company %s (INN %s)', cs.company_id, c.inn)
     from labelled w
     join canonical.company_source cs using (source, entity, source_key)
     join canonical.company c using (company_id)
 
     union all
-    select w.label, cs.linked_at, 'became', 6,
+    select 2, w.label, cs.linked_at, 'became', 6,
       format('feeds canonical contact %s (%s) of company %s', cs.contact_id,
         concat_ws(' ', c.last_name, c.first_name, c.middle_name), c.company_id)
     from labelled w
@@ -90,14 +94,14 @@ language sql stable as $$
     join canonical.contact c using (contact_id)
 
     union all
-    select w.label, null, 'dropped', 6,
+    select 2, w.label, null, 'dropped', 6,
       'feeds no canonical row: ' || case when s.is_deleted then 'deleted at the source' else 'rejected, see above' end
     from labelled w
     join etl.source_company s on s.source = w.source and s.source_key = w.source_key and w.entity = 'company'
     where not s.is_accepted
 
     union all
-    select w.label, null, 'dropped', 6,
+    select 2, w.label, null, 'dropped', 6,
       'feeds no canonical row: ' || case when s.is_deleted then 'deleted at the source' else 'rejected, see above' end
     from labelled w
     join etl.source_contact s on s.source = w.source and s.source_key = w.source_key and w.entity = 'contact'
@@ -106,5 +110,5 @@ language sql stable as $$
 
   select record, at, kind, story
   from facts
-  order by record nulls first, step, at nulls last, story
+  order by section, record, step, at nulls last, story
 $$;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { kafkaConnection, kafkaSource, loadConfig } from '../config.js';
+import { kafkaBrokers, kafkaConnection, kafkaSource } from '../config.js';
 import { KafkaConsumer } from '../consume/consumer.js';
-import { log, withDatabase } from './context.js';
+import { configuration, log, withDatabase } from './context.js';
 import { action, nonNegativeNumber, requireOptions } from './define.js';
 
 interface ConsumeFlags {
@@ -30,12 +30,9 @@ export function defineConsume(program: Command): void {
 }
 
 async function consumeTopic(flags: ConsumeFlags): Promise<number> {
-  const loaded = loadConfig();
-  const config = kafkaSource(loaded, flags.source);
-  const connection = kafkaConnection(loaded);
-  if (flags.topic) config.topic = flags.topic;
-  if (flags.group) config.groupId = flags.group;
-  const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean);
+  const config = kafkaSource(configuration(), flags.source, { topic: flags.topic, groupId: flags.group });
+  const connection = kafkaConnection(configuration());
+  const brokers = kafkaBrokers();
 
   await withDatabase(async (db) => {
     const consumer = new KafkaConsumer(db.pool, {

@@ -17,22 +17,6 @@ export function action<A extends unknown[]>(run: (...args: A) => Promise<number>
   };
 }
 
-/**
- * Registers a command written as `(args) => exit code` that parses its own arguments:
- * everything after its name reaches it untouched, `--help` included.
- */
-export function addPlainCommand(program: Command, name: string, summary: string, run: (args: string[]) => Promise<number>): Command {
-  return program
-    .command(name)
-    .summary(summary)
-    .description(`${summary} (${name} --help lists its options)`)
-    .helpOption(false)
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .argument('[args...]')
-    .action(action(async (_args: string[], _options: unknown, command: Command) => run(command.args)));
-}
-
 /** Commander option parsers: a bad value is a usage error naming the option. */
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -43,6 +27,28 @@ export function positiveInt(value: string): number {
 export function nonNegativeInt(value: string): number {
   const n = Number(value);
   if (!(Number.isInteger(n) && n >= 0)) throw new InvalidArgumentError('Expected a whole number, 0 or more.');
+  return n;
+}
+
+/**
+ * A day, or a day and time, as YYYY-MM-DD[ HH:MM[:SS]]: a real one (no 2026-02-30, no 24:00),
+ * since a source's DATETIME comparison would take an impossible day without a word.
+ */
+export function calendarTime(value: string): string {
+  const match = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?$/.exec(value);
+  if (!match) throw new InvalidArgumentError('Expected a date, YYYY-MM-DD or YYYY-MM-DD HH:MM:SS.');
+  const [year, month, day, hour = 0, minute = 0, second = 0] = match.slice(1).map((part) => (part === undefined ? undefined : Number(part)));
+  const date = new Date(Date.UTC(year!, month! - 1, day!));
+  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month! - 1 || date.getUTCDate() !== day) {
+    throw new InvalidArgumentError(`There is no such day as ${match[1]}-${match[2]}-${match[3]}.`);
+  }
+  if (hour! > 23 || minute! > 59 || second! > 59) throw new InvalidArgumentError('Expected a time of day from 00:00:00 to 23:59:59.');
+  return value;
+}
+
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!(value.trim() !== '' && Number.isFinite(n) && n > 0)) throw new InvalidArgumentError('Expected a number above 0.');
   return n;
 }
 

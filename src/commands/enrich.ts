@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { loadConfig, registryConfig } from '../config.js';
+import { registryConfig } from '../config.js';
 import { queueStaleChecks } from '../jobs/tasks/registry-refresh.js';
 import { drainQueue, runWorker } from '../jobs/worker.js';
 import { checkQueue, currentPauses, describePause, liftPause } from '../registry/pause.js';
 import { importSnapshot } from '../registry/snapshot.js';
 import { runTransform } from '../transform/run.js';
-import { log, withDatabase } from './context.js';
+import { configuration, log, withDatabase } from './context.js';
 import { action, positiveInt } from './define.js';
 
 /** `b2b-etl worker`, `enrich` and `registry import`: the registry (EGRUL) check. */
@@ -47,7 +47,7 @@ export function defineEnrich(program: Command): void {
 
 /** `b2b-etl worker`: graphile-worker jobs (registry checks, transform, daily refresh) until SIGTERM. */
 async function workerCommand(flags: { concurrency?: number }): Promise<number> {
-  const registry = registryConfig(loadConfig());
+  const registry = registryConfig(configuration());
   const concurrency = flags.concurrency ?? registry.concurrency;
   await withDatabase(async (db) => {
     const worker = await runWorker({ pool: db.pool, registry, log, concurrency });
@@ -69,7 +69,7 @@ async function workerCommand(flags: { concurrency?: number }): Promise<number> {
  * the provider refused our settings (a wrong token or URL), so a scheduler sees it.
  */
 async function enrichCommand(flags: { refreshOlderThan?: string; concurrency?: number }): Promise<number> {
-  const registry = registryConfig(loadConfig());
+  const registry = registryConfig(configuration());
   const concurrency = flags.concurrency ?? registry.concurrency;
   return withDatabase(async (db) => {
     if (flags.refreshOlderThan) {

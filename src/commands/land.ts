@@ -1,12 +1,12 @@
 import { Option, type Command } from 'commander';
-import { loadConfig, mysqlSource, recordFields } from '../config.js';
+import { mysqlSource, mysqlUrl, recordFields } from '../config.js';
 import { landFile } from '../land/file.js';
 import { landMysql } from '../land/mysql.js';
 import type { FileEncoding, FileFormat } from '../land/file-reader.js';
 import { parseEntity } from '../land/record.js';
-import { assertSourceKind } from '../land/sources.js';
-import { UsageError, log, withDatabase } from './context.js';
-import { action, nonNegativeInt, positiveInt, requireOptions } from './define.js';
+import { assertFileSource } from '../land/sources.js';
+import { configuration, UsageError, log, withDatabase } from './context.js';
+import { action, calendarTime, nonNegativeInt, positiveInt, requireOptions } from './define.js';
 
 interface LandFileFlags {
   source: string;
@@ -62,7 +62,7 @@ export function defineLand(program: Command): void {
       'The first run, or --full, reads everything; later runs start lagSeconds before the watermark.')
     .option('--source <name>', 'the MySQL source (as in b2b-etl.config.json; store_a is built in)')
     .option('--full', 'read every row instead of from the watermark', false)
-    .option('--since <date>', 'start an incremental sync at this time (YYYY-MM-DD[ HH:MM:SS]) instead of the watermark')
+    .option('--since <date>', 'start an incremental sync at this time (YYYY-MM-DD[ HH:MM:SS]) instead of the watermark', calendarTime)
     .option('--reconcile-deletes', 'land a deletion for every record the table no longer has', false)
     .option('--force-deletes', 'with --reconcile-deletes: even when more than half of a table\'s live records would go', false)
     .option('--batch-size <n>', 'rows per page (default 5000)', positiveInt)
@@ -72,8 +72,8 @@ export function defineLand(program: Command): void {
 }
 
 async function landFileCommand(file: string, flags: LandFileFlags): Promise<number> {
-  const config = loadConfig();
-  assertSourceKind(config, flags.source, 'file');
+  const config = configuration();
+  assertFileSource(config, flags.source);
   const encoding = flags.encoding ?? config.sources[flags.source]?.encoding ?? 'utf8';
   const entity = parseEntity(flags.entity);
   await withDatabase((db) =>
@@ -96,11 +96,8 @@ async function landFileCommand(file: string, flags: LandFileFlags): Promise<numb
 
 async function landMysqlCommand(flags: LandMysqlFlags): Promise<number> {
   if (flags.full && flags.since) throw new UsageError('--full reads everything; --since starts an incremental sync elsewhere: give one of them');
-  const url = process.env.MYSQL_URL;
-  if (!url) throw new UsageError('MYSQL_URL is not set: the source replica as mysql://USER@HOST:3306/DATABASE (a password goes after the user and a colon)');
-  const settings = loadConfig();
-  assertSourceKind(settings, flags.source, 'mysql');
-  const config = mysqlSource(settings, flags.source);
+  const config = mysqlSource(configuration(), flags.source);
+  const url = mysqlUrl();
   if (flags.batchSize) config.batchSize = flags.batchSize;
   await withDatabase((db) =>
     landMysql(db.pool, {

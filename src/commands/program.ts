@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { defineConsume } from './consume.js';
-import { NotMigratedError, UsageError } from './context.js';
-import { addPlainCommand, takeExitCode } from './define.js';
+import { forgetConfiguration, configuration, NotMigratedError, UsageError } from './context.js';
+import { takeExitCode } from './define.js';
 import { defineDemo } from './demo.js';
 import { defineEnrich } from './enrich.js';
 import { defineGenerate } from './generate.js';
@@ -14,8 +14,10 @@ import { defineMigrate } from './migrate.js';
 import { definePush } from './push.js';
 import { defineStatus } from './status.js';
 import { defineTransform } from './transform.js';
+import { defineSandbox } from './sandbox.js';
 import { defineWhy } from './why.js';
 import { projectRoot } from '../db/paths.js';
+import { UnknownSourceError } from '../land/sources.js';
 import { mask } from '../secrets.js';
 
 /** Exit codes: the README's "Exit codes" section says the same. */
@@ -36,15 +38,14 @@ Exit codes: 0 done, 1 failed, 2 wrong usage or configuration (nothing was done).
 
 /**
  * The program. Its settings are set before any command is added: commander copies them to a
- * command when it is created. A command written as \`(args) => Promise<exit code>\` that
- * parses its own arguments is added with addPlainCommand(program, name, summary, fn).
+ * command when it is created.
  */
 export function buildProgram(): Command {
   const program = new Command('b2b-etl')
     .description('Merges store A and store B customer bases into one clean base.')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for a command')
-    .helpCommand('help [command]', 'show help for a command')
+    .helpCommand('help [command...]', 'show help for a command')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => process.stdout.write(text),
@@ -53,7 +54,11 @@ export function buildProgram(): Command {
       outputError: () => {},
     })
     .showSuggestionAfterError(true)
-    .addHelpText('after', ENVIRONMENT);
+    .addHelpText('after', ENVIRONMENT)
+    // the configuration file is checked whole before any command runs, whether it reads it or not
+    .hook('preAction', () => {
+      configuration();
+    });
   defineMigrate(program);
   defineLand(program);
   defineConsume(program);
@@ -65,18 +70,20 @@ export function buildProgram(): Command {
   defineGrant(program);
   defineGenerate(program);
   defineDemo(program);
-  addPlainCommand(program, 'sandbox', 'a local Bitrix24 portal (its REST webhook API) to push to and test against',
-    (args) => import('./sandbox.js').then((m) => m.sandboxCommand(args)));
+  defineSandbox(program);
   return program;
 }
 
 export async function main(argv: string[], program = buildProgram()): Promise<number> {
+  forgetConfiguration();
+  let words = argv;
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    words = helpAsOption(program, argv);
+    await program.parseAsync(words, { from: 'user' });
     return takeExitCode();
   } catch (e) {
-    if (e instanceof CommanderError) return commanderExit(e, program, argv);
-    const usage = e instanceof UsageError || e instanceof ConfigError;
+    if (e instanceof CommanderError) return commanderExit(e, program, words);
+    const usage = e instanceof UsageError || e instanceof ConfigError || e instanceof UnknownSourceError;
     const known = usage || e instanceof NotMigratedError;
     const message = e instanceof Error ? e.message : String(e);
     process.stderr.write(`b2b-etl: ${mask(message)}\n`);
@@ -86,10 +93,37 @@ export async function main(argv: string[], program = buildProgram()): Promise<nu
   }
 }
 
+/**
+ * `help land file` (or `land help file`) as `land file --help`. Commander's help command reads
+ * one word only and answers a word it does not know with the program's help and no message;
+ * here such a word is handed to the parse in place of a command, which names it as unknown
+ * (with a suggestion) — never run: only a command group, which has no action, gets it.
+ */
+function helpAsOption(program: Command, argv: string[]): string[] {
+  let command = program;
+  let at = 0;
+  for (let next; at < argv.length && (next = subcommand(command, argv[at]!)); at++) command = next;
+  if (argv[at] !== 'help' || command.commands.length === 0) return argv;
+  const path = argv.slice(0, at);
+  for (const word of argv.slice(at + 1)) {
+    const next = subcommand(command, word);
+    if (!next && command.commands.length > 0) return [...path, word];
+    if (!next) throw new UsageError(`help: ${path.join(' ')} has no subcommand '${word}'; see b2b-etl help ${path.join(' ')}`);
+    path.push(word);
+    command = next;
+  }
+  return [...path, '--help'];
+}
+
+function subcommand(command: Command, word: string): Command | undefined {
+  return command.commands.find((c) => c.name() === word || c.aliases().includes(word));
+}
+
 /** Help and --version are done; every other commander error is a usage error, said in one sentence. */
 function commanderExit(e: CommanderError, program: Command, argv: string[]): number {
   if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return DONE;
-  if (e.code === 'commander.help') return USAGE; // a command group without its subcommand: the help was shown
+  // help asked for is done; a command group given without its subcommand shows its help as an error
+  if (e.code === 'commander.help') return e.exitCode === 0 ? DONE : USAGE;
   const path = commandPath(program, argv);
   const sentence = e.message.replace(/^error: /, '').replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
     .replace(/\s*\n\s*/g, ' ').replace(/\.$/, '');
@@ -102,7 +136,7 @@ function commandPath(program: Command, argv: string[]): string {
   const words: string[] = [];
   let command = program;
   for (const word of argv) {
-    const next = command.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    const next = subcommand(command, word);
     if (!next) break;
     words.push(word);
     command = next;

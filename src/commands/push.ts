@@ -1,10 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig } from '../config.js';
 import { push, pushOptionsFromConfig, type PushResult } from '../crm/push.js';
 import { PushStoppedError } from '../crm/portal-client.js';
 import { WebhookError } from '../crm/webhook.js';
 import { formatCount } from '../land/progress.js';
-import { UsageError, log, withDatabase } from './context.js';
+import { configuration, UsageError, log, withDatabase } from './context.js';
 import { action, nonNegativeInt, positiveInt } from './define.js';
 
 interface PushFlags {
@@ -40,7 +39,7 @@ export function definePush(program: Command): void {
 }
 
 async function pushCommand(flags: PushFlags): Promise<number> {
-  const crm = loadConfig().crm ?? {};
+  const crm = configuration().crm ?? {};
   let result: PushResult;
   try {
     const configured = pushOptionsFromConfig(crm);

@@ -1,78 +1,96 @@
-import { parseArgs } from 'node:util';
-import { startSandbox, type SandboxOptions } from '../crm/sandbox/index.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { SandboxOptions } from '../crm/sandbox/index.js';
 import { openDatabase, redactUrl } from '../db/connection.js';
 import { UsageError, log } from './context.js';
+import { action, nonNegativeNumber, positiveInt, positiveNumber } from './define.js';
 
-const USAGE = `usage: b2b-etl sandbox [--port N] [--plan standard|enterprise] [--http] [--host H] [options]
-  a local Bitrix24 portal (REST webhook API) with its data in PostgreSQL (DATABASE_URL, or the embedded one)
-  --schema NAME               its schema (default bitrix_sandbox); a restart keeps the portal's contents
-  --secret S                  the webhook secret (default: made up on first start, then kept)
-  --cert-dir DIR              where the self-signed certificate is kept (default .data/sandbox)
-  --bucket-size N --drain N   the request bucket (default by plan: 50 and 2/s, enterprise 250 and 5/s)
-  --operating-limit S         seconds of execution a method may use per window (default 480)
-  --operating-window S        the window (default 600)
-  --command-seconds S         simulated execution time charged per command (default: the real time)
-  --import-item-seconds S     simulated time per imported item (default 1.19)
-  --batch-charge inner|batch  which method a batch is charged to (default inner, as the docs say)
-  --no-import-right           the webhook's user lacks the import right
-  --auth-error-status 401|403 status of INVALID_CREDENTIALS (default 401, as the server code does)
-  --https-required            over --http, refuse webhooks with "Https required." as the cloud does`;
+interface SandboxFlags {
+  port?: number;
+  plan: 'standard' | 'enterprise';
+  http: boolean;
+  host?: string;
+  schema?: string;
+  secret?: string;
+  certDir?: string;
+  bucketSize?: number;
+  drain?: number;
+  operatingLimit?: number;
+  operatingWindow?: number;
+  commandSeconds?: number;
+  importItemSeconds?: number;
+  batchCharge?: 'inner' | 'batch';
+  importRight: boolean;
+  authErrorStatus: '401' | '403';
+  httpsRequired: boolean;
+}
 
-function number(value: string | undefined, name: string, check: (n: number) => boolean = (n) => n >= 0): number | undefined {
-  if (value === undefined) return undefined;
+function port(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || !check(n)) throw new UsageError(`${name} must be a number, got '${value}'\n${USAGE}`);
+  if (!(/^\d+$/.test(value) && n < 65536)) throw new InvalidArgumentError('Expected a port from 0 to 65535 (0: any free one).');
   return n;
 }
 
-function oneOf<T extends string>(value: string | undefined, name: string, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!allowed.includes(value as T)) throw new UsageError(`${name} must be one of ${allowed.join(', ')}, got '${value}'`);
-  return value as T;
+function secret(value: string): string {
+  if (!/^[A-Za-z0-9]{8,64}$/.test(value)) throw new InvalidArgumentError('Expected 8 to 64 letters and digits.');
+  return value;
 }
 
 /** `b2b-etl sandbox`: serves the sandbox portal until SIGTERM or SIGINT. */
-export async function sandboxCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      port: { type: 'string' }, plan: { type: 'string' }, http: { type: 'boolean', default: false }, host: { type: 'string' },
-      schema: { type: 'string' }, secret: { type: 'string' }, 'cert-dir': { type: 'string' },
-      'bucket-size': { type: 'string' }, drain: { type: 'string' }, 'operating-limit': { type: 'string' },
-      'operating-window': { type: 'string' }, 'command-seconds': { type: 'string' }, 'import-item-seconds': { type: 'string' },
-      'batch-charge': { type: 'string' }, 'no-import-right': { type: 'boolean', default: false },
-      'auth-error-status': { type: 'string' }, 'https-required': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const plan = oneOf(values.plan, '--plan', ['standard', 'enterprise'] as const) ?? 'standard';
-  const size = number(values['bucket-size'], '--bucket-size', (n) => n >= 1);
-  const drain = number(values.drain, '--drain', (n) => n > 0);
-  if (values.secret !== undefined && !/^[A-Za-z0-9]{8,64}$/.test(values.secret)) throw new UsageError('--secret must be 8 to 64 letters and digits');
+export function defineSandbox(program: Command): void {
+  program
+    .command('sandbox')
+    .summary('a local Bitrix24 portal (its REST webhook API) to push to and test against')
+    .description('Serves a local imitation of a Bitrix24 portal\'s REST webhook API until SIGTERM or SIGINT, with its data in ' +
+      'PostgreSQL (DATABASE_URL, or the embedded one), and prints its webhook URL. HTTPS with a self-signed certificate made ' +
+      'on first start; Node clients trust it with NODE_EXTRA_CA_CERTS.')
+    .option('--port <n>', 'the port (default: a free one)', port)
+    .addOption(new Option('--plan <plan>', 'the portal\'s plan: its request bucket').choices(['standard', 'enterprise']).default('standard'))
+    .option('--http', 'serve plain HTTP instead of HTTPS', false)
+    .option('--host <host>', 'the address to listen on (default 127.0.0.1)')
+    .option('--schema <name>', 'its schema (default bitrix_sandbox); a restart keeps the portal\'s contents')
+    .option('--secret <s>', 'the webhook secret (default: made up on first start, then kept)', secret)
+    .option('--cert-dir <dir>', 'where the self-signed certificate is kept (default .data/sandbox)')
+    .option('--bucket-size <n>', 'requests the bucket holds (default by plan: 50, enterprise 250)', positiveInt)
+    .option('--drain <n>', 'requests per second the bucket drains (default by plan: 2, enterprise 5)', positiveNumber)
+    .option('--operating-limit <s>', 'seconds of execution a method may use per window (default 480)', positiveNumber)
+    .option('--operating-window <s>', 'the window (default 600)', positiveNumber)
+    .option('--command-seconds <s>', 'simulated execution time charged per command (default: the real time)', nonNegativeNumber)
+    .option('--import-item-seconds <s>', 'simulated time per imported item (default 1.19)', nonNegativeNumber)
+    .addOption(new Option('--batch-charge <method>', 'which method a batch is charged to (default inner, as the docs say)').choices(['inner', 'batch']))
+    .option('--no-import-right', 'the webhook\'s user lacks the import right')
+    .addOption(new Option('--auth-error-status <status>', 'status of INVALID_CREDENTIALS (401 as the server code does)').choices(['401', '403']).default('401'))
+    .option('--https-required', 'over --http, refuse webhooks with "Https required." as the cloud does', false)
+    .action(action((flags: SandboxFlags) => sandboxCommand(flags)));
+}
+
+async function sandboxCommand(flags: SandboxFlags): Promise<number> {
+  const { plan } = flags;
+  const bucket = flags.bucketSize !== undefined || flags.drain !== undefined
+    ? { size: flags.bucketSize ?? (plan === 'enterprise' ? 250 : 50), drainPerSecond: flags.drain ?? (plan === 'enterprise' ? 5 : 2) }
+    : undefined;
   const options: Omit<SandboxOptions, 'databaseUrl'> = {
-    schema: values.schema,
-    host: values.host,
-    port: number(values.port, '--port', (n) => Number.isInteger(n) && n >= 0 && n < 65536),
-    https: !values.http,
-    certDir: values['cert-dir'],
+    schema: flags.schema,
+    host: flags.host,
+    port: flags.port,
+    https: !flags.http,
+    certDir: flags.certDir,
     plan,
-    bucket: size !== undefined || drain !== undefined ? { size: size ?? (plan === 'enterprise' ? 250 : 50), drainPerSecond: drain ?? (plan === 'enterprise' ? 5 : 2) } : undefined,
+    bucket,
     operating: {
-      limitSeconds: number(values['operating-limit'], '--operating-limit', (n) => n > 0),
-      windowSeconds: number(values['operating-window'], '--operating-window', (n) => n > 0),
-      commandSeconds: number(values['command-seconds'], '--command-seconds'),
-      importItemSeconds: number(values['import-item-seconds'], '--import-item-seconds'),
-      charge: oneOf(values['batch-charge'], '--batch-charge', ['inner', 'batch'] as const),
+      limitSeconds: flags.operatingLimit,
+      windowSeconds: flags.operatingWindow,
+      commandSeconds: flags.commandSeconds,
+      importItemSeconds: flags.importItemSeconds,
+      charge: flags.batchCharge,
     },
-    importRight: !values['no-import-right'],
-    secret: values.secret,
-    authErrorStatus: oneOf(values['auth-error-status'], '--auth-error-status', ['401', '403'] as const) === '403' ? 403 : 401,
-    httpsRequired: values['https-required'],
+    importRight: flags.importRight,
+    secret: flags.secret,
+    authErrorStatus: flags.authErrorStatus === '403' ? 403 : 401,
+    httpsRequired: flags.httpsRequired,
     log,
   };
+  // the portal's modules (certificates, the HTTP server) load only for this command
+  const { startSandbox } = await import('../crm/sandbox/index.js');
   const db = await openDatabase({ log });
   try {
     const sandbox = await startSandbox({ ...options, databaseUrl: db.url }).catch((e: unknown) => {
@@ -81,14 +99,14 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       if (code === 'ECONNREFUSED' || code === '28P01' || code === '3D000') throw new UsageError(`sandbox: cannot use the database at DATABASE_URL ${redactUrl(db.url)}: ${(e as Error).message}`);
       throw e;
     });
-    log(`sandbox portal (${plan} plan) at ${sandbox.url}, its data in schema ${options.schema ?? 'bitrix_sandbox'} of ${redactUrl(db.url)}`);
-    if (sandbox.certFile) log(`certificate: ${sandbox.certFile} (trust it with NODE_EXTRA_CA_CERTS=${sandbox.certFile})`);
-    log(`faults and the call log: ${sandbox.url}/_sandbox/<secret>/faults and /calls; SIGTERM or Ctrl-C stops it`);
-    // listening for the signal before the URL is out: whoever reads it may stop us at once
+    // listening for the signal before the URL is out: whoever reads the URL may stop us at once
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGTERM', () => resolve());
       process.once('SIGINT', () => resolve());
     });
+    log(`sandbox portal (${plan} plan) at ${sandbox.url}, its data in schema ${options.schema ?? 'bitrix_sandbox'} of ${redactUrl(db.url)}`);
+    if (sandbox.certFile) log(`certificate: ${sandbox.certFile} (trust it with NODE_EXTRA_CA_CERTS=${sandbox.certFile})`);
+    log(`faults and the call log: ${sandbox.url}/_sandbox/<secret>/faults and /calls; SIGTERM or Ctrl-C stops it`);
     process.stdout.write(`${sandbox.webhookUrl}\n`);
     await stopped;
     await sandbox.stop();

@@ -16,7 +16,7 @@ export function defineWhy(program: Command): void {
 async function whyCommand(subject: string): Promise<number> {
   if (!subject.trim()) throw new UsageError('why: give an INN or SOURCE:KEY, e.g. b2b-etl why store_b:B-17');
   const lines = await withDatabase(async (db) => {
-    const { rows } = await db.pool.query<{ record: string | null; at: Date | null; kind: string; story: string }>(
+    const { rows } = await db.pool.query<{ record: string; at: Date | null; kind: string; story: string }>(
       'select record, at, kind, story from etl.why($1)',
       [subject],
     );
@@ -26,14 +26,18 @@ async function whyCommand(subject: string): Promise<number> {
     process.stdout.write(`nothing is known about ${subject}: no source record, rejection or canonical row matches it\n`);
     return 1;
   }
-  let current: string | null | undefined;
+  // top-down: each heading once, its facts under it, a blank line between headings
+  let current: string | undefined;
+  const out: string[] = [];
   for (const line of lines) {
     if (line.record !== current) {
+      if (current !== undefined) out.push('');
       current = line.record;
-      process.stdout.write(current ? `\n${current}\n` : '');
+      out.push(current);
     }
     const at = line.at ? line.at.toISOString().slice(0, 16).replace('T', ' ') : '                ';
-    process.stdout.write(`  ${at}  ${line.kind.padEnd(9)}  ${line.story}\n`);
+    out.push(`  ${at}  ${line.kind.padEnd(9)}  ${line.story}`);
   }
+  process.stdout.write(`${out.join('\n')}\n`);
   return 0;
 }

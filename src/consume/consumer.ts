@@ -27,10 +27,13 @@ export interface ConsumeOptions {
 }
 
 export interface ConsumeStats {
+  /** Messages this consumer landed. */
   messages: number;
+  /** New record versions they made (a message repeating a version lands none). */
   landed: number;
   unparseable: number;
   cp1251: number;
+  /** Messages handed to this consumer that were landed before it saw them (an earlier run, another member); each counted once. */
   skipped: number;
   batches: number;
   transforms: number;
@@ -49,6 +52,11 @@ export class KafkaConsumer {
   private readonly kafka: Kafka;
   private readonly consumer: Consumer;
   private readonly landedUpTo = new Map<number, bigint>();
+  /**
+   * Per partition, the offset after the last message counted. Kafka hands a message again
+   * after a seek or a rebalance; one this consumer counted already is not counted twice.
+   */
+  private readonly countedUpTo = new Map<number, bigint>();
   private readonly scheduler: TransformScheduler | null;
   private readonly log: (line: string) => void;
   private readonly events: EventSettings;
@@ -229,8 +237,11 @@ export class KafkaConsumer {
       });
     }
     this.landedUpTo.set(partition, lastOffset + 1n);
+    const counted = this.countedUpTo.get(partition) ?? -1n;
+    const firstSeen = batch.messages.filter((m) => BigInt(m.offset) >= counted).length;
+    if (lastOffset + 1n > counted) this.countedUpTo.set(partition, lastOffset + 1n);
     this.stats.messages += counts.messages;
-    this.stats.skipped += batch.messages.length - counts.messages;
+    this.stats.skipped += Math.max(firstSeen - counts.messages, 0);
     this.stats.landed += landed;
     this.stats.unparseable += counts.unparseable;
     this.stats.cp1251 += counts.cp1251;

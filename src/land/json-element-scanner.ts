@@ -5,17 +5,13 @@
  * visitor as its bytes, its byte offset and where a few wanted top-level fields' values lie
  * (the source key, the change time). Only nesting and strings are tracked; the server's JSON
  * parser checks each record when it lands, and a record it refuses is located again.
- * Memory holds one chunk and one record, whatever the document's size.
+ * Memory holds one chunk and one record, whatever the document's size; time grows with the
+ * document's length, however long its records.
  */
 
-/** What the scanner knows of the record being visited (valid during the visit only). */
-export interface RecordFields {
-  /** Start and end in the visited buffer of each wanted field's JSON text; -1 when absent or not a scalar. */
-  readonly starts: readonly number[];
-  readonly ends: readonly number[];
-  /** Whitespace between its tokens: compact it before hashing or landing. */
-  readonly spaced: boolean;
-}
+import { Byte, CarryBuffer, endsScalar, isSpace, RecordReader, scanString, type RecordFields } from './json-record-reader.js';
+
+export type { RecordFields } from './json-record-reader.js';
 
 /** Called for each record: its bytes are buf[start, end), at `offset` in the whole (decompressed) document. */
 export type RecordVisitor = (buf: Buffer, start: number, end: number, offset: number, fields: RecordFields) => void;
@@ -57,22 +53,17 @@ export class JsonStructureError extends Error {
   }
 }
 
-const OPEN_OBJECT = 123; // {
-const CLOSE_OBJECT = 125; // }
-const OPEN_ARRAY = 91; // [
-const CLOSE_ARRAY = 93; // ]
-const QUOTE = 34; // "
-const BACKSLASH = 92; // \
-const COMMA = 44; // ,
-const COLON = 58; // :
 const NEWLINE = 10;
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const EMPTY = Buffer.alloc(0);
-/** How much of a new chunk is joined to a record cut by the last one. */
+/** How much of a new chunk is joined to a token cut by the last one before the rest: most end early in it. */
 const HEAD = 64 << 10;
 
 /** What may come next in a container outside the records. */
 const enum Expect { Value, ValueOrClose, Key, KeyOrClose, Colon, CommaOrClose }
+
+/** A token cut by a chunk's end: a record, or a string or scalar outside the records, and where its scan goes on. */
+const enum Cut { Record, String, Scalar }
 
 /** A JSON number or literal. */
 const SCALAR = /^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)$/;
@@ -84,7 +75,7 @@ const SCALAR = /^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|fa
 function checkedString(buf: Buffer, open: number, close: number, at: number, decode: boolean): string | null {
   let plain = true;
   for (let j = open + 1; j < close; j++) {
-    if (buf[j]! < 0x20 || buf[j] === BACKSLASH) {
+    if (buf[j]! < 0x20 || buf[j] === Byte.Backslash) {
       plain = false;
       break;
     }
@@ -97,151 +88,32 @@ function checkedString(buf: Buffer, open: number, close: number, at: number, dec
   }
 }
 
-function isSpace(c: number): boolean {
-  return c === 32 || c === 10 || c === 13 || c === 9;
+/** How much work a document took: every byte is read once, and only bytes of tokens cut by a chunk's end are copied. */
+export interface ScanWork {
+  /** Bytes the scan read (a byte read again counts again). */
+  readonly scanned: number;
+  /** Bytes copied to be kept across chunks. */
+  readonly copied: number;
 }
 
-/** Index of the quote that closes the string whose content starts at `from`, or -1. */
-function stringEnd(buf: Buffer, from: number, end: number): number {
-  for (let j = from; j < end; j++) {
-    const c = buf[j]!;
-    if (c === QUOTE) return j;
-    if (c === BACKSLASH) j += 1;
-  }
-  return -1;
-}
-
-/** Scanning one record: its wanted fields and whether it holds whitespace between tokens. */
-class ElementReader implements RecordFields {
-  private readonly wanted: Buffer[];
-  readonly starts: number[];
-  readonly ends: number[];
-  spaced = false;
-
-  constructor(fields: readonly string[]) {
-    this.wanted = fields.map((f) => Buffer.from(f));
-    this.starts = fields.map(() => -1);
-    this.ends = fields.map(() => -1);
-  }
-
-  /**
-   * Reads the value starting at `from` (not whitespace). Returns the index after its last
-   * byte, or -1 when `end` comes first. A scalar ends at the first byte that cannot be in it.
-   */
-  read(buf: Buffer, from: number, end: number): number {
-    this.starts.fill(-1);
-    this.spaced = false;
-    const first = buf[from]!;
-    if (first === QUOTE) {
-      const close = stringEnd(buf, from + 1, end);
-      return close < 0 ? -1 : close + 1;
-    }
-    if (first !== OPEN_OBJECT && first !== OPEN_ARRAY) {
-      for (let i = from; i < end; i++) {
-        const c = buf[i]!;
-        if (c === COMMA || c === CLOSE_ARRAY || c === CLOSE_OBJECT || isSpace(c)) return i;
-      }
-      return -1;
-    }
-    const inObject = first === OPEN_OBJECT;
-    let depth = 0;
-    let expectKey = false; // at the record's own level: the next string is a key
-    let field = -1; // the wanted field whose value comes next
-    let valueStart = -1; // where a wanted field's number or literal began
-    let valueEnd = -1;
-    for (let i = from; i < end; i++) {
-      const c = buf[i]!;
-      if (c === QUOTE) {
-        const close = stringEnd(buf, i + 1, end);
-        if (close < 0) return -1;
-        if (depth === 1) {
-          if (expectKey) {
-            field = this.match(buf, i + 1, close);
-            expectKey = false;
-          } else if (field >= 0) {
-            this.starts[field] = i;
-            this.ends[field] = close + 1;
-            field = -1;
-          }
-        }
-        i = close;
-        continue;
-      }
-      switch (c) {
-        case OPEN_OBJECT:
-        case OPEN_ARRAY:
-          depth += 1;
-          if (depth === 1) expectKey = inObject;
-          else if (depth === 2) field = -1; // a wanted field holding an object or array is not a key
-          break;
-        case CLOSE_OBJECT:
-        case CLOSE_ARRAY:
-          if (depth === 1 && valueStart >= 0) {
-            this.starts[field] = valueStart;
-            this.ends[field] = valueEnd;
-            valueStart = -1;
-          }
-          depth -= 1;
-          if (depth === 0) return i + 1;
-          break;
-        case COMMA:
-          if (depth === 1) {
-            if (valueStart >= 0) {
-              this.starts[field] = valueStart;
-              this.ends[field] = valueEnd;
-              valueStart = -1;
-            }
-            expectKey = inObject;
-            field = -1;
-          }
-          break;
-        case COLON:
-          break;
-        case 32:
-        case 10:
-        case 13:
-        case 9:
-          this.spaced = true;
-          break;
-        default:
-          if (depth === 1 && field >= 0) {
-            if (valueStart < 0) valueStart = i;
-            valueEnd = i + 1;
-          }
-      }
-    }
-    return -1;
-  }
-
-  private match(buf: Buffer, start: number, end: number): number {
-    const length = end - start;
-    outer: for (let f = 0; f < this.wanted.length; f++) {
-      const name = this.wanted[f]!;
-      if (name.length !== length) continue;
-      for (let k = 0; k < length; k++) if (buf[start + k] !== name[k]) continue outer;
-      return f;
-    }
-    // a key spelled with escapes ("i\u0064") is the same key as the plain one
-    let escaped = false;
-    for (let k = start; k < end && !escaped; k++) escaped = buf[k] === BACKSLASH;
-    if (!escaped) return -1;
-    try {
-      const key = JSON.parse(buf.toString('utf8', start - 1, end + 1)) as string;
-      return this.wanted.findIndex((name) => name.toString() === key);
-    } catch {
-      return -1; // not a valid string: the server refuses the record
-    }
-  }
-}
-
-/** The elements of one array (top level or at a key path) of a JSON document. */
+/**
+ * The elements of one array (top level or at a key path) of a JSON document. A token cut by
+ * a chunk's end — a record, a key, a value outside the records — is copied out of the chunk
+ * (whose memory the reader fills again) into a buffer of its own, and its scan goes on there
+ * from where it stopped as the next chunks come: time and copies in proportion to its length.
+ */
 export class JsonArrayScanner {
   private readonly path: string[];
-  private readonly element: ElementReader;
-  /** Bytes not yet consumed: a record or a key cut by the chunk's end. */
-  private carry: Buffer = EMPTY;
-  /** Document offset of carry[0] (while scanning: of the scanned buffer's first byte). */
+  private readonly record: RecordReader;
+  /** The cut token's bytes from its first; its document offset; what it is and where its scan goes on. */
+  private readonly pending = new CarryBuffer();
+  private pendingOffset = 0;
+  private cut: Cut | null = null;
+  private resumeAt = 0;
+  /** Document offset of the first byte of the chunk being fed (after a feed: of the next one). */
   private base = 0;
+  /** The first bytes, while they may still be a cut byte order mark. */
+  private head: Buffer = EMPTY;
   /** Open containers outside the records: the byte that opened each. */
   private readonly stack: number[] = [];
   /** Whether each open container lies on the path to the wanted array. */
@@ -255,14 +127,19 @@ export class JsonArrayScanner {
   private found = false;
   private rootDone = false;
   private started = false;
+  private scanned = 0;
 
   constructor(path: string | undefined, fields: readonly string[] = []) {
     this.path = path ? path.split('.') : [];
-    this.element = new ElementReader(fields);
+    this.record = new RecordReader(fields);
   }
 
   /** Set when the document broke; the records before the break were still returned. */
   error: JsonStructureError | null = null;
+
+  get work(): ScanWork {
+    return { scanned: this.scanned, copied: this.pending.copied };
+  }
 
   /** Visits the records this chunk completes (up to a structural error, which sets `error`). */
   feed(chunk: Buffer, visit: RecordVisitor): void {
@@ -270,39 +147,35 @@ export class JsonArrayScanner {
     try {
       if (!this.started) {
         // a byte order mark opens the document, also when the first chunks cut it
-        const head = Buffer.concat([this.carry, chunk]);
+        const head = Buffer.concat([this.head, chunk]);
         if (head.length < BOM.length && BOM.subarray(0, head.length).equals(head)) {
-          this.carry = head;
+          this.head = head;
           return;
         }
         this.started = true;
-        this.carry = EMPTY;
+        this.head = EMPTY;
         chunk = head;
         if (head.subarray(0, 3).equals(BOM)) {
           this.base = 3;
           chunk = head.subarray(3);
         }
       }
-      let buf = chunk;
       let from = 0;
-      if (this.carry.length > 0) {
-        // A record or key cut by the last chunk's end: finish it on the chunk's head joined to
-        // it, then go on in the chunk itself (no copy of the whole chunk).
-        const carried = this.carry.length;
-        const head = Buffer.concat([this.carry, chunk.subarray(0, HEAD)]);
-        const used = this.scan(head, 0, visit);
-        if (used >= carried) {
-          this.base += carried;
-          from = used - carried;
-        } else {
-          // longer than the head: join it all
-          buf = Buffer.concat([this.carry.subarray(used), chunk]);
-          this.base += used;
+      if (this.cut !== null) {
+        from = this.finishCut(chunk, visit);
+        if (from < 0) {
+          this.base += chunk.length;
+          return;
         }
       }
-      const consumed = this.scan(buf, from, visit);
-      this.carry = buf.subarray(consumed);
-      this.base += consumed;
+      const consumed = this.scan(chunk, from, visit);
+      if (this.cut !== null) {
+        this.pending.append(chunk, consumed, chunk.length);
+        this.pendingOffset = this.base + consumed;
+        this.resumeAt -= consumed;
+        if (this.cut === Cut.Record) this.record.rebase(consumed);
+      }
+      this.base += chunk.length;
     } catch (e) {
       if (!(e instanceof JsonStructureError)) throw e;
       this.error = e;
@@ -312,9 +185,10 @@ export class JsonArrayScanner {
   /** Checks that the document ended where it should (an array has no record left to visit). */
   end(_visit?: RecordVisitor): void {
     if (this.error) return;
-    const at = this.base + this.carry.length;
-    if (this.carry.some((c) => !isSpace(c))) {
-      throw new JsonStructureError(at, this.carry[0] === QUOTE ? 'unexpected end of file inside a string' : 'unexpected end of file: the document is not closed');
+    const at = this.base + this.head.length;
+    const rest = this.started ? this.pending.buf.subarray(0, this.pending.length) : this.head;
+    if (rest.some((c) => !isSpace(c))) {
+      throw new JsonStructureError(at, rest[0] === Byte.Quote ? 'unexpected end of file inside a string' : 'unexpected end of file: the document is not closed');
     }
     if (this.stack.length > 0) throw new JsonStructureError(at, 'unexpected end of file: the document is not closed');
     if (!this.found) {
@@ -323,13 +197,64 @@ export class JsonArrayScanner {
   }
 
   /**
-   * Consumes whole tokens and records; returns where the unconsumed bytes start. Outside the
-   * records every token is checked against JSON's grammar (nobody else sees those bytes);
-   * a record's own bytes are checked by the server when it lands.
+   * Goes on with the cut token in the bytes of `chunk`, copying them after it: a little
+   * first, then, for a token longer than that, the rest. Returns the index in the chunk
+   * after the token, or -1 when the chunk ends first (the token stays cut).
+   */
+  private finishCut(chunk: Buffer, visit: RecordVisitor): number {
+    let taken = 0;
+    while (taken < chunk.length) {
+      const step = taken === 0 ? Math.min(chunk.length, HEAD) : chunk.length - taken;
+      const before = this.pending.length;
+      this.pending.append(chunk, taken, taken + step);
+      taken += step;
+      const end = this.finishToken(visit);
+      if (end >= 0) {
+        this.pending.clear();
+        this.cut = null;
+        return taken - step + (end - before);
+      }
+    }
+    return -1;
+  }
+
+  /** The cut token read on over the pending bytes: the index after it, or -1 when they end first. */
+  private finishToken(visit: RecordVisitor): number {
+    const buf = this.pending.buf;
+    const length = this.pending.length;
+    const from = this.resumeAt;
+    let end: number;
+    if (this.cut === Cut.Record) {
+      end = this.record.resume(buf, length);
+      if (end >= 0) {
+        visit(buf, 0, end, this.pendingOffset, this.record);
+        this.valueDone();
+      }
+    } else if (this.cut === Cut.String) {
+      const close = scanString(buf, from, length);
+      end = close < 0 ? -1 : close + 1;
+      if (close >= 0) this.stringToken(buf, 0, close, this.pendingOffset);
+      else this.resumeAt = ~close;
+    } else {
+      end = from;
+      while (end < length && !endsScalar(buf[end]!)) end += 1;
+      if (end < length) this.scalarToken(buf, 0, end, this.pendingOffset);
+      else end = -1;
+    }
+    if (end < 0 && this.cut !== Cut.String) this.resumeAt = length;
+    this.scanned += (end < 0 ? length : end) - from;
+    return end;
+  }
+
+  /**
+   * Consumes whole tokens and records from buf[from]; returns where a token cut by the
+   * buffer's end starts (setting `cut`), or the buffer's length. Outside the records every
+   * token is checked against JSON's grammar (nobody else sees those bytes); a record's own
+   * bytes are checked by the server when it lands.
    */
   private scan(buf: Buffer, from: number, visit: RecordVisitor): number {
     const length = buf.length;
-    const shallow = this.path.length + 1;
+    this.scanned += length - from;
     let i = from;
     while (i < length) {
       const c = buf[i]!;
@@ -339,65 +264,65 @@ export class JsonArrayScanner {
       }
       if (this.rootDone) throw new JsonStructureError(this.base + i, 'unexpected text after the end of the document');
       const depth = this.stack.length;
-      const inObject = depth > 0 && this.stack[depth - 1] === OPEN_OBJECT;
+      const inObject = depth > 0 && this.stack[depth - 1] === Byte.OpenObject;
       const state = depth === 0 ? Expect.Value : this.expect[depth - 1]!;
       const at = this.base + i;
       if (state === Expect.CommaOrClose) {
-        if (c === COMMA) {
+        if (c === Byte.Comma) {
           this.expect[depth - 1] = inObject ? Expect.Key : Expect.Value;
           i += 1;
           continue;
         }
-        if (c !== (inObject ? CLOSE_OBJECT : CLOSE_ARRAY)) {
+        if (c !== (inObject ? Byte.CloseObject : Byte.CloseArray)) {
           throw new JsonStructureError(at, depth === this.arrayDepth ? "expected ',' or ']' after a record" : `expected ',' or '${inObject ? '}' : ']'}'`);
         }
       } else if (state === Expect.Colon) {
-        if (c !== COLON) throw new JsonStructureError(at, "expected ':' after a key");
-        if (depth < shallow) this.keys[depth - 1] = this.lastString;
+        if (c !== Byte.Colon) throw new JsonStructureError(at, "expected ':' after a key");
+        if (depth < this.path.length + 1) this.keys[depth - 1] = this.lastString;
         this.expect[depth - 1] = Expect.Value;
         i += 1;
         continue;
       } else if (state === Expect.Key || state === Expect.KeyOrClose) {
-        if (c === QUOTE) {
-          const close = stringEnd(buf, i + 1, length);
-          if (close < 0) return i;
-          const key = checkedString(buf, i, close, at, depth < shallow);
-          if (depth < shallow) this.lastString = key;
-          this.expect[depth - 1] = Expect.Colon;
-          i = close + 1;
+        if (c === Byte.Quote) {
+          i = this.stringAt(buf, i, at);
+          if (i < 0) return ~i;
           continue;
         }
-        if (!(c === CLOSE_OBJECT && state === Expect.KeyOrClose)) throw new JsonStructureError(at, 'expected a key in quotes');
-      } else if (!(c === CLOSE_ARRAY && state === Expect.ValueOrClose)) {
+        if (!(c === Byte.CloseObject && state === Expect.KeyOrClose)) throw new JsonStructureError(at, 'expected a key in quotes');
+      } else if (!(c === Byte.CloseArray && state === Expect.ValueOrClose)) {
         // a value must come
-        if (c === COMMA || c === COLON || c === CLOSE_OBJECT || c === CLOSE_ARRAY) throw new JsonStructureError(at, 'expected a value');
+        if (c === Byte.Comma || c === Byte.Colon || c === Byte.CloseObject || c === Byte.CloseArray) throw new JsonStructureError(at, 'expected a value');
         if (depth > 0 && depth === this.arrayDepth) {
-          const next = this.element.read(buf, i, length);
-          if (next < 0) return i;
-          visit(buf, i, next, at, this.element);
+          const next = this.record.read(buf, i, length);
+          if (next < 0) {
+            this.cut = Cut.Record;
+            this.resumeAt = length;
+            return i;
+          }
+          visit(buf, i, next, at, this.record);
           this.valueDone();
           i = next;
           continue;
         }
-        if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+        if (c === Byte.OpenObject || c === Byte.OpenArray) {
           this.open(c, depth, at);
           i += 1;
           continue;
         }
-        if (c === QUOTE) {
-          const close = stringEnd(buf, i + 1, length);
-          if (close < 0) return i;
-          checkedString(buf, i, close, at, false);
-          this.valueDone();
-          i = close + 1;
+        if (c === Byte.Quote) {
+          i = this.stringAt(buf, i, at);
+          if (i < 0) return ~i;
           continue;
         }
         // a number or a literal: up to the first byte that cannot follow it in JSON
         let end = i;
-        while (end < length && !isSpace(buf[end]!) && buf[end] !== COMMA && buf[end] !== CLOSE_ARRAY && buf[end] !== CLOSE_OBJECT) end += 1;
-        if (end === length) return i;
-        if (!SCALAR.test(buf.toString('latin1', i, end))) throw new JsonStructureError(at, `unexpected '${buf.toString('utf8', i, Math.min(end, i + 20))}'`);
-        this.valueDone();
+        while (end < length && !endsScalar(buf[end]!)) end += 1;
+        if (end === length) {
+          this.cut = Cut.Scalar;
+          this.resumeAt = end;
+          return i;
+        }
+        this.scalarToken(buf, i, end, at);
         i = end;
         continue;
       }
@@ -406,7 +331,7 @@ export class JsonArrayScanner {
       this.onPath.pop();
       this.keys.pop();
       this.expect.pop();
-      if (open !== (c === CLOSE_OBJECT ? OPEN_OBJECT : OPEN_ARRAY)) throw new JsonStructureError(at, `unexpected '${String.fromCharCode(c)}'`);
+      if (open !== (c === Byte.CloseObject ? Byte.OpenObject : Byte.OpenArray)) throw new JsonStructureError(at, `unexpected '${String.fromCharCode(c)}'`);
       if (depth === this.arrayDepth) this.arrayDepth = -1;
       this.valueDone();
       i += 1;
@@ -414,15 +339,48 @@ export class JsonArrayScanner {
     return i;
   }
 
+  /** The string token opening at buf[open]: the index after it, or ~open when the buffer cuts it (setting `cut`). */
+  private stringAt(buf: Buffer, open: number, at: number): number {
+    const close = scanString(buf, open + 1, buf.length);
+    if (close < 0) {
+      this.cut = Cut.String;
+      this.resumeAt = ~close;
+      return ~open;
+    }
+    this.stringToken(buf, open, close, at);
+    return close + 1;
+  }
+
+  /** A whole string outside the records, buf[open, close] with its quotes: a key or a value, as the grammar expects here. */
+  private stringToken(buf: Buffer, open: number, close: number, at: number): void {
+    const depth = this.stack.length;
+    const state = depth === 0 ? Expect.Value : this.expect[depth - 1]!;
+    if (state === Expect.Key || state === Expect.KeyOrClose) {
+      const shallow = depth < this.path.length + 1;
+      const key = checkedString(buf, open, close, at, shallow);
+      if (shallow) this.lastString = key;
+      this.expect[depth - 1] = Expect.Colon;
+      return;
+    }
+    checkedString(buf, open, close, at, false);
+    this.valueDone();
+  }
+
+  /** A whole number or literal outside the records, buf[start, end). */
+  private scalarToken(buf: Buffer, start: number, end: number, at: number): void {
+    if (!SCALAR.test(buf.toString('latin1', start, end))) throw new JsonStructureError(at, `unexpected '${buf.toString('utf8', start, Math.min(end, start + 20))}'`);
+    this.valueDone();
+  }
+
   private open(c: number, depth: number, at: number): void {
-    const parentOnPath = depth === 0 ? true : this.onPath[depth - 1]! && this.stack[depth - 1] === OPEN_OBJECT && this.keys[depth - 1] === this.path[depth - 1];
+    const parentOnPath = depth === 0 ? true : this.onPath[depth - 1]! && this.stack[depth - 1] === Byte.OpenObject && this.keys[depth - 1] === this.path[depth - 1];
     const onPath = parentOnPath && depth <= this.path.length;
     this.stack.push(c);
     this.onPath.push(onPath);
     this.keys.push(null);
-    this.expect.push(c === OPEN_OBJECT ? Expect.KeyOrClose : Expect.ValueOrClose);
+    this.expect.push(c === Byte.OpenObject ? Expect.KeyOrClose : Expect.ValueOrClose);
     if (onPath && depth === this.path.length) {
-      if (c !== OPEN_ARRAY) throw new JsonStructureError(at, `expected an array at ${this.where()}`);
+      if (c !== Byte.OpenArray) throw new JsonStructureError(at, `expected an array at ${this.where()}`);
       if (this.found) throw new JsonStructureError(at, `a second array at ${this.where()}`);
       this.found = true;
       this.arrayDepth = depth + 1;
@@ -441,33 +399,41 @@ export class JsonArrayScanner {
   }
 }
 
-/** The lines of an NDJSON document; blank lines are not records. */
+/** The lines of an NDJSON document; blank lines are not records. A line cut by a chunk's end is copied out of it. */
 export class NdjsonScanner {
-  private readonly element: ElementReader;
-  /** A line cut by the last chunk's end. */
-  private carry: Buffer = EMPTY;
-  /** Document offset of carry[0]. */
+  private readonly record: RecordReader;
+  /** A line cut by the last chunk's end, and its document offset. */
+  private readonly pending = new CarryBuffer();
+  private pendingOffset = 0;
+  /** Document offset of the next chunk's first byte. */
   private base = 0;
+  private scanned = 0;
 
   constructor(fields: readonly string[] = []) {
-    this.element = new ElementReader(fields);
+    this.record = new RecordReader(fields);
   }
 
   /** Set when a line is not one whole JSON value; the records before it were still visited. */
   error: JsonStructureError | null = null;
 
+  get work(): ScanWork {
+    return { scanned: this.scanned, copied: this.pending.copied };
+  }
+
   feed(chunk: Buffer, visit: RecordVisitor): void {
     if (this.error) return;
-    const chunkBase = this.base + this.carry.length; // document offset of chunk[0]
+    const chunkBase = this.base;
+    this.base += chunk.length;
     let start = 0;
-    if (this.carry.length > 0) {
+    if (this.pending.length > 0) {
       const newline = chunk.indexOf(NEWLINE);
+      this.pending.append(chunk, 0, newline < 0 ? chunk.length : newline);
       if (newline < 0) {
-        this.carry = Buffer.concat([this.carry, chunk]);
+        this.scanned += chunk.length;
         return;
       }
-      const line = Buffer.concat([this.carry, chunk.subarray(0, newline)]);
-      if (!this.line(line, 0, line.length, this.base, visit)) return;
+      if (!this.line(this.pending.buf, 0, this.pending.length, this.pendingOffset, visit)) return;
+      this.pending.clear();
       start = newline + 1;
     }
     let newline: number;
@@ -475,17 +441,21 @@ export class NdjsonScanner {
       if (!this.line(chunk, start, newline, chunkBase, visit)) return;
       start = newline + 1;
     }
-    this.carry = chunk.subarray(start);
-    this.base = chunkBase + start;
+    this.scanned += chunk.length - start;
+    if (start < chunk.length) {
+      this.pending.append(chunk, start, chunk.length);
+      this.pendingOffset = chunkBase + start;
+    }
   }
 
   end(visit: RecordVisitor): void {
     if (this.error) return;
-    this.line(this.carry, 0, this.carry.length, this.base, visit);
+    this.line(this.pending.buf, 0, this.pending.length, this.pendingOffset, visit);
   }
 
   /** One line, buf[start, end), the buffer's first byte at document offset `base`. */
   private line(buf: Buffer, start: number, end: number, base: number, visit: RecordVisitor): boolean {
+    this.scanned += end - start;
     let s = start;
     let e = end;
     // a byte order mark opens the document (the first line, whatever chunk brought it)
@@ -493,16 +463,16 @@ export class NdjsonScanner {
     while (s < e && isSpace(buf[s]!)) s += 1;
     while (e > s && isSpace(buf[e - 1]!)) e -= 1;
     if (s === e) return true;
-    let next = this.element.read(buf, s, e);
+    let next = this.record.read(buf, s, e);
     // a number or literal runs to the end of its line
-    if (next < 0 && buf[s] !== QUOTE && buf[s] !== OPEN_OBJECT && buf[s] !== OPEN_ARRAY) next = e;
+    if (next < 0 && buf[s] !== Byte.Quote && buf[s] !== Byte.OpenObject && buf[s] !== Byte.OpenArray) next = e;
     if (next !== e) {
       // not one whole value: JSON.parse says where, or the scan does
       const fallback = new JsonStructureError(base + (next < 0 ? e : next), next < 0 ? 'unexpected end of line' : 'unexpected text after the record');
       this.error = jsonProblem(buf.subarray(s, e), base + s) ?? fallback;
       return false;
     }
-    visit(buf, s, e, base + s, this.element);
+    visit(buf, s, e, base + s, this.record);
     return true;
   }
 }
@@ -532,8 +502,8 @@ export function compactJson(bytes: Buffer): Buffer {
   let n = 0;
   for (let i = 0; i < bytes.length; i++) {
     const c = bytes[i]!;
-    if (c === QUOTE) {
-      let close = stringEnd(bytes, i + 1, bytes.length);
+    if (c === Byte.Quote) {
+      let close = scanString(bytes, i + 1, bytes.length);
       if (close < 0) close = bytes.length - 1;
       n += bytes.copy(out, n, i, close + 1);
       i = close;

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { isMysqlSource, type Config } from '../config.js';
 import type { Entity } from './record.js';
 
 /** A source the warehouse has no mapping for: its records would land and be ignored by the transform. */
@@ -22,30 +23,13 @@ export async function assertMappedSource(pool: pg.Pool | pg.PoolClient, source: 
   );
 }
 
-/** Sources read from MySQL and from Kafka: the built-in ones and those the config gives such settings. */
-export function sourceKinds(config: { sources: Record<string, { mysql?: unknown; kafka?: unknown }> }): { mysql: string[]; kafka: string[] } {
-  const mysql = new Set(['store_a']);
-  const kafka = new Set(['store_b_events']);
-  for (const [name, source] of Object.entries(config.sources)) {
-    if (source.mysql) mysql.add(name);
-    if (source.kafka) kafka.add(name);
-  }
-  return { mysql: [...mysql].sort(), kafka: [...kafka].sort() };
-}
-
 /**
  * A file landed under a MySQL source would replace its rows with records of another shape (and
- * the next sync would put them back); MySQL read under a file source would be mapped by the
- * wrong view. Each kind of source is landed its own way.
+ * the next sync would put them back): a MySQL source is landed by land mysql only.
  */
-export function assertSourceKind(config: Parameters<typeof sourceKinds>[0], source: string, landing: 'file' | 'mysql'): void {
-  const kinds = sourceKinds(config);
-  if (landing === 'file' && kinds.mysql.includes(source)) {
+export function assertFileSource(config: Config, source: string): void {
+  if (isMysqlSource(config, source)) {
     throw new UnknownSourceError(`source '${source}' is read from MySQL (land mysql --source ${source}): a file landed under its name would ` +
       'replace its rows with records of another shape; nothing was landed');
-  }
-  if (landing === 'mysql' && !kinds.mysql.includes(source)) {
-    throw new UnknownSourceError(`source '${source}' has no MySQL settings (sources.${source}.mysql in the config); the MySQL sources are ` +
-      `${kinds.mysql.map((k) => `'${k}'`).join(', ')}; nothing was landed`);
   }
 }

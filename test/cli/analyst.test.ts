@@ -6,6 +6,9 @@ import type { TestDatabase } from '../helpers/db.js';
 import { transformedSample } from '../helpers/sample.js';
 
 const ROLE = `b2b_etl_test_analyst_${process.pid}`;
+/** Roles that membership cannot make read-only: a superuser, and a role with a write grant of its own. */
+const SUPERUSER = `b2b_etl_test_super_${process.pid}`;
+const WRITER = `b2b_etl_test_writer_${process.pid}`;
 const PASSWORD = 'analyst-test-password';
 
 let db: TestDatabase;
@@ -31,13 +34,18 @@ beforeAll(async () => {
   ({ db } = await transformedSample(5));
   await db.pool.query(`drop role if exists ${ROLE}`);
   await db.pool.query(`create role ${ROLE} login password '${PASSWORD}'`);
+  for (const role of [SUPERUSER, WRITER]) await db.pool.query(`drop role if exists ${role}`);
+  await db.pool.query(`create role ${SUPERUSER} login superuser`);
+  await db.pool.query(`create role ${WRITER} login`);
+  await db.pool.query(`grant usage on schema canonical to ${WRITER}`);
+  await db.pool.query(`grant insert, update on canonical.company, canonical.contact to ${WRITER}`);
 });
 afterAll(async () => {
   await analyst?.end().catch(() => {});
   await db.drop();
   const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
   await admin.connect();
-  await admin.query(`drop role if exists ${ROLE}`);
+  for (const role of [ROLE, SUPERUSER, WRITER]) await admin.query(`drop role if exists ${role}`);
   await admin.end();
 });
 
@@ -51,6 +59,7 @@ describe('analysts: a read-only role', () => {
   it('a granted role reads staging, canonical, the audit objects and etl.why, and writes nothing', async () => {
     const granted = await runCli(['grant', 'analyst', ROLE], db.url);
     expect(granted.code, granted.stderr).toBe(0);
+    expect(granted.stderr).toBe(`${ROLE} is now a member of b2b_etl_analyst: read-only access to staging, canonical and the audit objects\n`);
     analyst = new pg.Client({ connectionString: asRole(db.url, ROLE) });
     await analyst.connect();
 
@@ -82,6 +91,18 @@ describe('analysts: a read-only role', () => {
     const migrated = await runCli(['migrate'], db.url);
     expect(migrated.code, migrated.stderr).toBe(0);
     expect(await read()).toEqual(before);
+  });
+
+  it('a superuser or a role with write grants of its own is told that membership does not make it read-only', async () => {
+    const superuser = await runCli(['grant', 'analyst', SUPERUSER], db.url);
+    expect(superuser.code, superuser.stderr).toBe(0);
+    expect(superuser.stderr).toContain(`${SUPERUSER} is now a member of b2b_etl_analyst, but it is a superuser: membership takes no right away`);
+    expect(superuser.stderr).not.toContain('read-only access');
+
+    const writer = await runCli(['grant', 'analyst', WRITER], db.url);
+    expect(writer.code, writer.stderr).toBe(0);
+    expect(writer.stderr).toContain(`${WRITER} is now a member of b2b_etl_analyst, but it can still write 2 tables of staging, canonical and etl`);
+    expect(writer.stderr).not.toContain('read-only access');
   });
 
   it('etl.funnel gives the numbers status prints', async () => {

@@ -1,10 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, kafkaConnection, kafkaSource, loadConfig, mysqlSource, parseConfig, recordFields, registryConfig } from '../../src/config.js';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/commands/program.js';
+import {
+  checkSourceNames, ConfigError, kafkaConnection, kafkaSource, loadConfig, mysqlSource, parseConfig, recordFields, registryConfig,
+} from '../../src/config.js';
 import { runCli } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestDatabase, databaseUrl, type TestDatabase } from '../helpers/db.js';
 import { BROKERS, kafkaAvailable } from '../helpers/kafka.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'b2b-etl-config-'));
@@ -100,6 +104,90 @@ describe('the config file is checked whole', () => {
   });
 });
 
+describe('what the file may say', () => {
+  it('a file saved with a UTF-8 byte order mark is read like one without', () => {
+    const body = JSON.stringify({ sources: { store_b: { encoding: 'cp1251' } } });
+    expect(parseConfig(`\uFEFF${body}`, 'c.json')).toEqual(parseConfig(body, 'c.json'));
+    const file = configFile('bom.json', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body)]).toString('utf8'));
+    expect(loadConfig(file).sources.store_b).toEqual({ encoding: 'cp1251' });
+  });
+
+  it('a source name that is neither built in, nor has its own mysql or kafka section, nor is mapped is a problem with its path', () => {
+    const config = parseConfig(JSON.stringify({
+      sources: { sotre_b: { encoding: 'utf8' }, store_b: { encoding: 'cp1251' }, shop: { kafka: { topic: 't' } }, shop_db: { mysql: {} }, store_x: {} },
+    }), 'c.json');
+    let message = '';
+    try {
+      checkSourceNames(config, ['store_a', 'store_b'], 'c.json');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      message = (e as Error).message;
+    }
+    expect(message.split('\n')).toEqual([
+      'c.json: 2 problems, nothing was run:',
+      '  sources.sotre_b: unknown source (known: shop, shop_db, store_a, store_b, store_b_events; a source of your own needs a mysql or kafka section, ' +
+        'or a mapping view in staging.mapped_source for its files)',
+      expect.stringMatching(/^ {2}sources\.store_x: unknown source/),
+    ]);
+    // a file source with a mapping view of its own is known through the database
+    expect(() => checkSourceNames(parseConfig('{"sources":{"store_c":{}}}', 'c.json'), ['store_a', 'store_b', 'store_c'], 'c.json')).not.toThrow();
+  });
+
+  it('--topic serves a Kafka source that has no topic configured; a source with no Kafka section is refused', () => {
+    const config = parseConfig(JSON.stringify({ sources: { shop_events: { kafka: { recordSource: 'store_b' } } } }), 'c.json');
+    expect(kafkaSource(config, 'shop_events', { topic: 'hx', groupId: 'g' })).toMatchObject({ topic: 'hx', groupId: 'g', recordSource: 'store_b' });
+    expect(() => kafkaSource(config, 'shop_events')).toThrow(/no sources\.shop_events\.kafka\.topic configured .* and no --topic given/);
+    expect(() => kafkaSource(config, 'store_b', { topic: 'hx' }))
+      .toThrow(/^store_b is not a Kafka source: the Kafka sources are store_b_events \(built in\), shop_events;/);
+  });
+});
+
+describe('every command checks the config file before it runs', () => {
+  const broken = () => configFile('broken.json', { sources: { store_b: { encoding: 'latin1' } } });
+
+  async function inProcess(args: string[], env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+    let stderr = '';
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
+    for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+    try {
+      return { code: await main(args), stderr };
+    } finally {
+      spy.mockRestore();
+      vi.unstubAllEnvs();
+    }
+  }
+
+  it('status, transform, migrate, enrich, why, generate and sandbox stop with exit 2 on a broken file', async () => {
+    const config = broken();
+    for (const args of [['status'], ['transform'], ['migrate'], ['enrich'], ['why', '7707083893'], ['generate', '--out', join(dir, 'g')], ['sandbox', '--port', '0']]) {
+      // a server that is not there: whatever would run without the check fails on it instead of touching a database
+      const result = await inProcess(args, { B2B_ETL_CONFIG: config, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr, args.join(' ')).toBe(`b2b-etl: ${config}: 1 problem, nothing was run:\n  sources.store_b.encoding: expected "utf8" or "cp1251", got "latin1"\n`);
+    }
+  });
+
+  it('migrate on a broken file changes nothing in the database', async () => {
+    const database = `b2b_etl_test_config_${process.pid}`;
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    try {
+      await admin.query(`drop database if exists ${database}`);
+      await admin.query(`create database ${database}`);
+      const result = await runCli(['migrate'], databaseUrl(database), { B2B_ETL_CONFIG: broken() });
+      expect(result.code).toBe(2);
+      const client = new pg.Client({ connectionString: databaseUrl(database) });
+      await client.connect();
+      const { rows } = await client.query(`select count(*)::int as n from information_schema.schemata where schema_name in ('etl', 'staging', 'canonical')`);
+      await client.end();
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await admin.query(`drop database if exists ${database} with (force)`);
+      await admin.end();
+    }
+  });
+});
+
 describe('Kafka TLS and SASL', () => {
   it('take the mechanism and TLS from the file and the credentials from the environment', () => {
     const ca = configFile('ca.pem', '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
@@ -152,6 +240,17 @@ describe('commands and a bad config file', () => {
     expect(result.stderr).toMatch(/b2b-etl: cannot connect to Kafka at .* \(KAFKA_BROKERS, KAFKA_SASL_USERNAME\/KAFKA_SASL_PASSWORD\): .*; nothing was consumed/);
     expect(result.stderr).not.toContain(password);
     expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a mistyped source name stops a command that opens the database, listing the known names', async () => {
+    const typo = configFile('typo.json', { sources: { sotre_b: { encoding: 'cp1251' } } });
+    const result = await runCli(['status'], db.url, { B2B_ETL_CONFIG: typo });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`b2b-etl: ${typo}: 1 problem, nothing was run:\n  sources.sotre_b: unknown source (known: store_a, store_b, store_b_events; ` +
+      'a source of your own needs a mysql or kafka section, or a mapping view in staging.mapped_source for its files)\n');
+    const fine = configFile('fine.json', { sources: { store_b: { encoding: 'cp1251' }, shop_events: { kafka: { topic: 'shop.events', recordSource: 'store_b' } } } });
+    const status = await runCli(['status'], db.url, { B2B_ETL_CONFIG: fine });
+    expect(status.code, status.stderr).toBe(0);
   });
 
   it('consume with a SASL mechanism and no credentials in the environment is a configuration error', async () => {

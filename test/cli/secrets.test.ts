@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { environmentSecrets, mask, maskUrl } from '../../src/secrets.js';
+import { describeServer, environmentSecrets, mask, maskUrl } from '../../src/secrets.js';
 import { runCli } from '../helpers/cli.js';
 import { databaseUrl } from '../helpers/db.js';
 
@@ -49,6 +49,21 @@ describe('masking secrets in text', () => {
 
   it('masks URL-shaped secrets that come from no variable', () => {
     expect(mask(`tried mysql://app:${SECRET}@h:3306/x and host=h password=${SECRET}`, {})).toBe('tried mysql://app:***@h:3306/x and host=h password=***');
+  });
+
+  it('masks passwords holding @ or /, and quoted keyword=value passwords', () => {
+    expect(mask(`tried postgres://postgres:p@ss@${SECRET}@127.0.0.1:5499/x now`, {})).toBe('tried postgres://postgres:***@127.0.0.1:5499/x now');
+    expect(mask(`tried mysql://root:pa/${SECRET}@127.0.0.1/x now`, {})).toBe('tried mysql://root:***@127.0.0.1/x now');
+    expect(mask(`host=h password='a ${SECRET} \\' b' dbname=d`, {})).toBe('host=h password=*** dbname=d');
+    // not a URL to the parser, but a client may read it: its password is still a secret of the environment
+    expect(environmentSecrets({ MYSQL_URL: `mysql://root:pa/${SECRET}@127.0.0.1/x` })).toEqual([`pa/${SECRET}`]);
+  });
+
+  it('masks credentials written into KAFKA_BROKERS, by value and by shape', () => {
+    const env = { KAFKA_BROKERS: `etl:${SECRET}@kafka1:9092, kafka2:9092` };
+    expect(environmentSecrets(env)).toEqual([SECRET]);
+    expect(mask(`broker said ${SECRET}`, env)).toBe('broker said ***');
+    expect(mask('brokers user:pw@host:9092,kafka2:9092', {})).toBe('brokers user:***@host:9092,kafka2:9092');
   });
 });
 
@@ -101,15 +116,37 @@ describe('.ci/run', () => {
   it('names the PostgreSQL server it waited for without its password', async () => {
     const result = await ciWait({ DATABASE_URL: `postgres://ci:${SECRET}@127.0.0.1:1/test?password=${SECRET}` });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('PostgreSQL at 127.0.0.1:1/test (DATABASE_URL) did not answer');
+    expect(result.stderr).toContain('PostgreSQL at 127.0.0.1:1/test as ci (DATABASE_URL) did not answer');
     expect(result.stderr).not.toContain(SECRET);
   });
 
-  it('names the MySQL server it waited for — its host, not its user and password', async () => {
+  it('names the MySQL server it waited for — its host and user, never the password', async () => {
     const result = await ciWait({ DATABASE_URL: process.env.DATABASE_URL!, MYSQL_URL: `mysql://root:${SECRET}@127.0.0.1:1/test` });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('MySQL at 127.0.0.1:1/test (MYSQL_URL) did not answer');
+    expect(result.stderr).toContain('MySQL at 127.0.0.1:1/test as root (MYSQL_URL) did not answer');
     expect(result.stderr).not.toContain(SECRET);
     expect(result.stderr).not.toContain('root:');
+  });
+
+  it('says where a server is exactly as the CLI does, for every shape of setting, never a password', async () => {
+    const settings: Array<[string, number]> = [
+      [`postgres://postgres:p@ss@${SECRET}@127.0.0.1:5499/x`, 5432],
+      [`mysql://root:pa/${SECRET}@127.0.0.1:3306/test`, 3306],
+      [`host=127.0.0.1 port=5499 dbname=x user=etl password=${SECRET}`, 5432],
+      [`host=db password='${SECRET} x' dbname=shop`, 5432],
+      [`postgres://db/x?user=u&password=${SECRET}`, 5432],
+      [`mysql://root:${SECRET}@10.0.0.5/shop`, 3306],
+    ];
+    for (const [value, port] of settings) {
+      const said = await new Promise<string>((resolve) => {
+        const child = spawn('bash', ['-c', `source .ci/run && server_of SETTING ${port}`], { cwd: ROOT, env: { ...process.env, SETTING: value } });
+        let stdout = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.on('close', () => resolve(stdout));
+      });
+      expect(said, value).toBe(describeServer(value, port));
+      expect(said, value).not.toContain(SECRET);
+    }
+    expect(describeServer(`host=127.0.0.1 port=5499 dbname=x user=etl password=${SECRET}`, 5432)).toBe('127.0.0.1:5499/x as etl');
   });
 });

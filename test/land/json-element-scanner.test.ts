@@ -155,3 +155,72 @@ describe('NdjsonScanner', () => {
     expect(extra.error?.offset).toBe(9);
   });
 });
+
+/**
+ * One document fed in 64 KiB chunks through one buffer that is spoilt after each feed (the
+ * file reader reads into its buffers again), collecting what the scanner visits.
+ */
+function feedThroughOneBuffer(doc: Buffer, scanner: Scanner): ScannedElement[] {
+  const size = 64 << 10;
+  const chunk = Buffer.alloc(size);
+  const found = collector();
+  for (let i = 0; i < doc.length; i += size) {
+    const piece = chunk.subarray(0, doc.copy(chunk, 0, i, i + size));
+    scanner.feed(piece, found.visit);
+    piece.fill(0x7d); // '}'
+    if (scanner.error) throw scanner.error;
+  }
+  scanner.end(found.visit);
+  return found.take();
+}
+
+/** A document of one record about `bytes` long: a key, then a long string and an array of short ones. */
+function oneLongRecord(bytes: number): { id: string; note: string; tags: string[] } {
+  return { id: 'L-1', note: 'Ж'.repeat(bytes / 4), tags: Array.from({ length: bytes / 20 }, (_, i) => `tag-${i}`) };
+}
+
+describe('a record cut across many chunks', () => {
+  it('is read once and copied a bounded number of times: the work grows with its length, not its square', () => {
+    const perByte: number[] = [];
+    for (const size of [1 << 20, 4 << 20, 16 << 20]) {
+      const record = oneLongRecord(size);
+      const doc = Buffer.from(JSON.stringify([{ id: 'S-0' }, record, { id: 'S-2' }]));
+      const scanner = new JsonArrayScanner(undefined, ['id']);
+      const elements = feedThroughOneBuffer(doc, scanner);
+      expect(elements.map((e) => e.fields[0])).toEqual(['"S-0"', '"L-1"', '"S-2"']);
+      expect(JSON.parse(elements[1]!.bytes.toString())).toEqual(record);
+      // every byte read once; the long record copied into a buffer of its own that doubles as it grows
+      expect(scanner.work.scanned).toBe(doc.length);
+      expect(scanner.work.copied).toBeLessThan(3 * doc.length);
+      perByte.push(scanner.work.scanned / doc.length);
+    }
+    expect(new Set(perByte).size).toBe(1);
+  });
+
+  it('a long line of NDJSON and a long value beside the wanted array cost the same linear work', () => {
+    for (const size of [1 << 20, 16 << 20]) {
+      const record = oneLongRecord(size);
+      const lines = Buffer.from(`${JSON.stringify({ id: 'S-0' })}\n${JSON.stringify(record)}\n${JSON.stringify({ id: 'S-2' })}\n`);
+      const ndjson = new NdjsonScanner(['id']);
+      expect(feedThroughOneBuffer(lines, ndjson).map((e) => e.fields[0])).toEqual(['"S-0"', '"L-1"', '"S-2"']);
+      // the line's end is searched for as its chunks come, then the whole line is read once
+      expect(ndjson.work.scanned).toBeLessThanOrEqual(2 * lines.length);
+      expect(ndjson.work.copied).toBeLessThan(3 * lines.length);
+
+      const nested = Buffer.from(JSON.stringify({ exported: record.note, [record.note.slice(0, size / 8)]: 1, contacts: [{ id: 'S-0' }] }));
+      const path = new JsonArrayScanner('contacts', ['id']);
+      expect(feedThroughOneBuffer(nested, path).map((e) => e.fields[0])).toEqual(['"S-0"']);
+      expect(path.work.scanned).toBe(nested.length);
+      expect(path.work.copied).toBeLessThan(3 * nested.length);
+    }
+  });
+
+  it('keeps nothing of a chunk past its feed: cut keys, strings, numbers and records come out whole', () => {
+    const records = [{ id: 'K-1', 'ключ с пробелом': 'значение'.repeat(9000) }, 12345678901234567890n.toString(), { id: 'K-3', n: 1.5e300 }];
+    const text = `{"before": "${'x'.repeat(70_000)}", "n": ${'1'.repeat(70_000)}, "${'k'.repeat(70_000)}": [], "contacts": ${JSON.stringify(records)}}`;
+    const elements = feedThroughOneBuffer(Buffer.from(text), new JsonArrayScanner('contacts', ['id']));
+    expect(elements.map((e) => JSON.parse(e.bytes.toString()))).toEqual(records);
+    const lines = records.map((r) => JSON.stringify(r)).join('\n');
+    expect(feedThroughOneBuffer(Buffer.from(lines), new NdjsonScanner()).map((e) => JSON.parse(e.bytes.toString()))).toEqual(records);
+  });
+});

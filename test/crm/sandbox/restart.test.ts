@@ -83,6 +83,6 @@ describe('b2b-etl sandbox', () => {
   it('refuses a bad option in one sentence, without a stack trace', async () => {
     const result = await runCli(['sandbox', '--plan', 'gold'], db.url);
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe("b2b-etl: --plan must be one of standard, enterprise, got 'gold'\n");
+    expect(result.stderr).toBe("b2b-etl sandbox: option '--plan <plan>' argument 'gold' is invalid. Allowed choices are standard, enterprise; see b2b-etl sandbox --help\n");
   });
 });
