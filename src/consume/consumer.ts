@@ -170,7 +170,12 @@ export class KafkaConsumer {
       `${formatCount(Math.round(s.messages / seconds))}/s, ${s.transforms} transform runs`;
   }
 
-  /** Where PostgreSQL says each partition continues; the partition's start when it has no row. */
+  /**
+   * Where PostgreSQL says each partition continues (the partition's start when it has no
+   * row). Kafka already fetches from the group's committed offset (the partition's start for
+   * a new group): a partition is sought only when that differs, since a seek throws away the
+   * fetch in flight and has it fetched again.
+   */
   private async seekToStoredOffsets(partitions: number[]): Promise<void> {
     if (partitions.length === 0) return;
     const { topic, groupId } = this.o.config;
@@ -179,20 +184,26 @@ export class KafkaConsumer {
       [groupId, topic, partitions],
     );
     const stored = new Map(rows.map((r) => [r.partition, BigInt(r.next_offset)]));
-    let low = new Map<number, string>();
-    if (partitions.some((p) => !stored.has(p))) {
-      const admin = this.kafka.admin();
-      await admin.connect();
-      try {
-        low = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.low]));
-      } finally {
-        await admin.disconnect();
-      }
+    const admin = this.kafka.admin();
+    await admin.connect();
+    let low: Map<number, bigint>;
+    let committed: Map<number, bigint>;
+    try {
+      low = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.low)]));
+      const [group] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      committed = new Map((group?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+    } finally {
+      await admin.disconnect();
     }
     for (const partition of partitions) {
-      const next = stored.get(partition);
-      this.landedUpTo.set(partition, next ?? -1n);
-      this.consumer.seek({ topic, partition, offset: next !== undefined ? next.toString() : low.get(partition) ?? '0' });
+      const start = low.get(partition) ?? 0n;
+      const target = stored.get(partition) ?? start;
+      const kafkaFrom = (committed.get(partition) ?? -1n) >= 0n ? committed.get(partition)! : start;
+      // a fetch may have landed while the offsets were read: never go back behind it
+      const landed = this.landedUpTo.get(partition);
+      const next = landed !== undefined && landed > target ? landed : target;
+      this.landedUpTo.set(partition, next);
+      if (next !== kafkaFrom) this.consumer.seek({ topic, partition, offset: next.toString() });
     }
   }
 
