@@ -6,6 +6,26 @@
 -- company has: "INN … (no canonical company)"), then each source record as source:key (entity):
 -- one key may name a company and a contact.
 -- Grain: one row per fact, in reading order: heading by heading, each heading's facts together.
+-- One sentence about a canonical row in a portal's CRM: its Bitrix id, how it got there,
+-- when it was last pushed and whether what it holds is what the clean base says now.
+create or replace function etl.crm_story(entity text, l etl.crm_link, out_hash uuid, last_error text)
+returns text
+language sql stable as $$
+  select format('%s on %s: ', case when l.bitrix_id is null then 'no CRM ' || entity else 'CRM ' || entity || ' ' || l.bitrix_id end, l.portal)
+    || case l.state
+         when 'sending' then 'a write got no answer ' || coalesce('(' || to_char(l.intent_at, 'YYYY-MM-DD HH24:MI') || ')', '')
+           || '; the next push looks it up before sending anything again'
+         when 'failed' then 'failed: ' || coalesce(l.last_error, last_error, 'no reason kept')
+         else concat_ws('', case l.how when 'adopted' then 'adopted (it was in the CRM already, a manager''s)' else 'created' end,
+           coalesce(' by ' || l.mode, ''), coalesce(', last pushed ' || to_char(l.pushed_at, 'YYYY-MM-DD HH24:MI'), ''),
+           case when out_hash is null then '; no longer in the clean base, left in the CRM as it is'
+                when l.pushed_hash = out_hash then '; up to date'
+                else '; changed since, sent by the next push' end,
+           case when l.last_error is not null then '; last error: ' || l.last_error
+                when last_error is not null and l.pushed_hash is distinct from out_hash then '; last error: ' || last_error end)
+       end
+$$;
+
 create or replace function etl.why(subject text)
 returns table (record text, at timestamptz, kind text, story text)
 language sql stable as $$
@@ -54,6 +74,23 @@ language sql stable as $$
     where l.inn = etl.strip_spaces(subject) or l.inn in (select inn from company_now)
 
     union all
+    -- the CRM: which entity it is on each portal, and what the last push did with it
+    select 1, c.label, coalesce(l.pushed_at, l.intent_at), 'crm', 3, etl.crm_story('company', l, o.out_hash, e.description)
+    from company_now c
+    join etl.crm_link l on l.entity = 'company' and l.canonical_id = c.company_id
+    left join etl.crm_company_out o on o.company_id = c.company_id
+    left join lateral (
+      select format('%s %s: %s', x.method, x.code, x.description) as description from etl.crm_push_error x
+      where x.portal = l.portal and x.entity = 'company' and x.canonical_id = l.canonical_id order by x.failed_at desc limit 1
+    ) e on true
+
+    union all
+    select 1, c.label, null, 'crm', 3, 'not pushed to a CRM yet (ready for it: b2b-etl push)'
+    from company_now c
+    where exists (select from etl.crm_company_out o where o.company_id = c.company_id)
+      and not exists (select from etl.crm_link l where l.entity = 'company' and l.canonical_id = c.company_id)
+
+    union all
     select 2, w.label, r.landed_at, 'landed', 3,
       format('%s %s version landed in batch %s from %s%s%s', w.source, w.entity, r.batch_id, b.origin,
         coalesce(', source updated ' || to_char(r.source_updated_at, 'YYYY-MM-DD HH24:MI'), ''),
@@ -92,6 +129,17 @@ language sql stable as $$
     from labelled w
     join canonical.contact_source cs using (source, entity, source_key)
     join canonical.contact c using (contact_id)
+
+    union all
+    select 2, w.label, coalesce(l.pushed_at, l.intent_at), 'crm', 7, etl.crm_story('contact', l, o.out_hash, e.description)
+    from labelled w
+    join canonical.contact_source cs using (source, entity, source_key)
+    join etl.crm_link l on l.entity = 'contact' and l.canonical_id = cs.contact_id
+    left join etl.crm_contact_out o on o.contact_id = cs.contact_id
+    left join lateral (
+      select format('%s %s: %s', x.method, x.code, x.description) as description from etl.crm_push_error x
+      where x.portal = l.portal and x.entity = 'contact' and x.canonical_id = l.canonical_id order by x.failed_at desc limit 1
+    ) e on true
 
     union all
     select 2, w.label, null, 'dropped', 6,
