@@ -5,7 +5,7 @@
 // runs in a process of its own, as `b2b-etl push` would, the sandbox in this one.
 // Prints figures; asserts nothing.
 // Usage: DATABASE_URL=... [MYSQL_URL=...] node dist/bench/crm-push.js
-//   [--drain 20] [--import-cost 0.001] [--concurrency 2] [--limit N] [--fresh] [--cpu-prof]
+//   [--drain 20] [--import-cost 0.001] [--concurrency 6] [--limit N] [--fresh] [--cpu-prof]
 // --drain: the sandbox's (and the pusher's) requests a second; --import-cost: the sandbox's
 // simulated operating seconds per imported item; --limit: at most N companies (a quick
 // look); --fresh: land and transform again instead of reusing b2b_etl_bench_crm; --cpu-prof:
@@ -31,7 +31,8 @@ const { values: flags } = parseArgs({
   options: {
     drain: { type: 'string', default: '20' },
     'import-cost': { type: 'string', default: '0.001' },
-    concurrency: { type: 'string' },
+    // drain × a batch's time at the sandbox: about 20 × 0.3 s
+    concurrency: { type: 'string', default: '6' },
     limit: { type: 'string' },
     fresh: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
@@ -40,7 +41,7 @@ const { values: flags } = parseArgs({
 });
 const drain = Number(flags.drain);
 const importCost = Number(flags['import-cost']);
-const concurrency = flags.concurrency === undefined ? undefined : Number(flags.concurrency);
+const concurrency = Number(flags.concurrency);
 const limit = flags.limit === undefined ? undefined : Number(flags.limit);
 const standard = PLAN_LIMITS.standard;
 const WAREHOUSE = 'b2b_etl_bench_crm';
@@ -58,6 +59,7 @@ interface PushReport {
 
 /** The push itself, in its own process: its peak memory and CPU are its own. */
 async function pushProcess(): Promise<void> {
+  process.on('disconnect', () => process.exit(1)); // the benchmark (and its sandbox) is gone
   const pool = new pg.Pool({ connectionString: process.env.BENCH_WAREHOUSE_URL, max: 8, application_name: 'b2b-etl push' });
   const result = await push(pool, {
     webhookUrl: process.env.BITRIX24_WEBHOOK_URL, ca: process.env.BENCH_CA, plan: 'standard', limits: { drain }, concurrency, limit,
@@ -90,7 +92,7 @@ async function main(): Promise<void> {
 
   console.log(`\npush of ${Number(ready!.companies).toLocaleString('en-US')} ready companies and ${Number(ready!.contacts).toLocaleString('en-US')} contacts` +
     `${limit ? ` (at most ${limit} companies: --limit)` : ''} to the sandbox portal: standard plan (bucket ${standard.size}) draining ${drain}/s, ` +
-    `import cost ${importCost} s per item; pusher concurrency ${concurrency ?? 'default (2)'}`);
+    `import cost ${importCost} s per item; pusher concurrency ${concurrency} (push --concurrency, default 2)`);
   const cpu = new CpuWatch([WAREHOUSE, PORTAL]);
   const sandboxCpu = process.cpuUsage();
   const [report, wall] = await timed(() => runPushProcess(warehouseUrl, sandbox.webhookUrl, sandbox.certFile));
@@ -310,15 +312,16 @@ function print(report: PushReport, wall: number, p: PortalFigures, cpu: { byData
       `within ${standard.operatingLimit} s per ${standard.operatingWindow} s, i.e. ${(standard.operatingLimit / standard.operatingWindow / DOCS_IMPORT_SECONDS).toFixed(2)} items/s):`,
     `  import mode: ${n(p.answered)} requests take ${span(realTime(p.answered, 2))} at 2/s (standard), ${span(realTime(p.answered, 5))} at 5/s (enterprise); ` +
       `${n(p.imported)} imported items take ${span(importBound)} of operating time → ${span(Math.max(realTime(p.answered, 2), importBound))} standard, ` +
-      `${span(Math.max(realTime(p.answered, 5), importBound))} enterprise`,
+      `${span(Math.max(realTime(p.answered, 5), importBound))} enterprise; for the bucket to be the limit at the default --concurrency 2, a batch must ` +
+      `answer within 1 s at 2/s, 0.4 s at 5/s`,
     `  --mode add: ${n(addCommands)} commands (one per company, requisite, bank detail, address and contact, and the same reads) ` +
       `in ${n(addRequests)} batches at best → ${span(realTime(addRequests, 2))} standard, ${span(realTime(addRequests, 5))} enterprise ` +
       `(an add's operating time is not documented: not counted; every add starts the portal's automation)`,
     `entities: ${n(entities)} in ${seconds(wall)} = ${rate(entities, wall).toFixed(0)}/s`,
     `pusher process: peak RSS ${(report.maxRssKb / 1024).toFixed(0)} MB, CPU ${seconds(report.cpuSeconds)}; waited for the bucket ${seconds(result.pacing.waitedForBucketMs / 1000)} ` +
-      `(summed over ${concurrency ?? 2} batches in flight), for operating time ${seconds(result.pacing.waitedForOperatingMs / 1000)}`,
+      `(summed over ${concurrency} batches in flight), for operating time ${seconds(result.pacing.waitedForOperatingMs / 1000)}`,
     `sandbox process: CPU ${seconds(sandboxCpu)}; requests spent ${seconds(p.serving)} inside it (summed): ${(p.serving / p.span).toFixed(1)} in flight on average ` +
-      `(the pusher keeps up to ${concurrency ?? 2}); no request in flight for ${seconds(p.idle)} of ${seconds(p.span)} (the pusher's own work between requests)`,
+      `(the pusher keeps up to ${concurrency}); no request in flight for ${seconds(p.idle)} of ${seconds(p.span)} (the pusher's own work between requests)`,
     `PostgreSQL: ${seconds(cpu.byDatabase.get(WAREHOUSE) ?? 0)} CPU for the pusher (${WAREHOUSE}), ${seconds(cpu.byDatabase.get(PORTAL) ?? 0)} for the sandbox (${PORTAL}); ` +
       `the machine used ${seconds(cpu.machine)} CPU of ${seconds(wall * 2)} (2 cores × wall, other people's work included)`,
   ];
