@@ -56,6 +56,40 @@ async function linkedCompanies(portal: TestPortal, where: string, limit: number)
 }
 
 describe('linked entities over later pushes', () => {
+  it('why tells, under the canonical company and each contact record, which CRM entity it is, how it got there and whether it is up to date', async () => {
+    const portal = await testPortal(db, fast);
+    try {
+      await portal.push({ ...fastLimits, limit: 40 });
+      const [target] = await db.rows<{ company_id: string; inn: string; bitrix_id: string; contact_key: string; contact_bitrix: string }>(`
+        select c.company_id::text, c.inn, l.bitrix_id::text, cs.source || ':' || cs.source_key as contact_key, kl.bitrix_id::text as contact_bitrix
+        from canonical.company c
+        join etl.crm_link l on l.entity = 'company' and l.canonical_id = c.company_id and l.portal = $1 and l.state = 'linked'
+        join canonical.contact ct on ct.company_id = c.company_id
+        join canonical.contact_source cs on cs.contact_id = ct.contact_id
+        join etl.crm_link kl on kl.entity = 'contact' and kl.canonical_id = ct.contact_id and kl.portal = $1
+        order by c.company_id limit 1`, [portalKey(portal)]);
+      const host = portalKey(portal);
+      const company = await runCli(['why', target!.inn], db.url);
+      expect(company.code, company.stderr).toBe(0);
+      expect(company.stdout).toMatch(new RegExp(`crm\\s+CRM company ${target!.bitrix_id} on ${host.replace(/\./g, '\\.')}: created by import, last pushed \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d; up to date`));
+      const contact = await runCli(['why', target!.contact_key], db.url);
+      expect(contact.stdout).toMatch(new RegExp(`crm\\s+CRM contact ${target!.contact_bitrix} on ${host.replace(/\./g, '\\.')}: created by import, .*; up to date`));
+
+      // a changed row, and one a push left in the dark, say so
+      await db.pool.query(`update canonical.company set name = name || ' (изм.)' where company_id = $1`, [target!.company_id]);
+      try {
+        expect((await runCli(['why', target!.inn], db.url)).stdout).toMatch(/crm\s+CRM company \d+ on .*; changed since, sent by the next push/);
+      } finally {
+        await db.pool.query(`update canonical.company set name = left(name, length(name) - length(' (изм.)')) where company_id = $1`, [target!.company_id]);
+      }
+      const [waiting] = await db.rows<{ inn: string }>(`select c.inn from canonical.company c join etl.crm_company_out o using (company_id)
+        where not exists (select from etl.crm_link l where l.entity = 'company' and l.canonical_id = c.company_id) order by c.company_id limit 1`);
+      expect((await runCli(['why', waiting!.inn], db.url)).stdout).toMatch(/crm\s+not pushed to a CRM yet \(ready for it: b2b-etl push\)/);
+    } finally {
+      await portal.stop();
+    }
+  });
+
   it('a KPP changed at the source reaches the requisite in the CRM (crm.requisite.update); a manager\'s edit of another requisite field stands', async () => {
     const portal = await testPortal(db, fast);
     const [target] = await db.rows<{ company_id: string; kpp: string }>(`select company_id::text, kpp from canonical.company
@@ -145,40 +179,6 @@ describe('linked entities over later pushes', () => {
       const after = await lastCall(portal);
       await portal.push(fastLimits);
       expect(await writes(portal, after)).toEqual([]);
-    } finally {
-      await portal.stop();
-    }
-  });
-
-  it('why tells, under the canonical company and each contact record, which CRM entity it is, how it got there and whether it is up to date', async () => {
-    const portal = await testPortal(db, fast);
-    try {
-      await portal.push({ ...fastLimits, limit: 40 });
-      const [target] = await db.rows<{ company_id: string; inn: string; bitrix_id: string; contact_key: string; contact_bitrix: string }>(`
-        select c.company_id::text, c.inn, l.bitrix_id::text, cs.source || ':' || cs.source_key as contact_key, kl.bitrix_id::text as contact_bitrix
-        from canonical.company c
-        join etl.crm_link l on l.entity = 'company' and l.canonical_id = c.company_id and l.portal = $1 and l.state = 'linked'
-        join canonical.contact ct on ct.company_id = c.company_id
-        join canonical.contact_source cs on cs.contact_id = ct.contact_id
-        join etl.crm_link kl on kl.entity = 'contact' and kl.canonical_id = ct.contact_id and kl.portal = $1
-        order by c.company_id limit 1`, [portalKey(portal)]);
-      const host = portalKey(portal);
-      const company = await runCli(['why', target!.inn], db.url);
-      expect(company.code, company.stderr).toBe(0);
-      expect(company.stdout).toMatch(new RegExp(`crm\\s+CRM company ${target!.bitrix_id} on ${host.replace(/\./g, '\\.')}: created by import, last pushed \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d; up to date`));
-      const contact = await runCli(['why', target!.contact_key], db.url);
-      expect(contact.stdout).toMatch(new RegExp(`crm\\s+CRM contact ${target!.contact_bitrix} on ${host.replace(/\./g, '\\.')}: created by import, .*; up to date`));
-
-      // a changed row, and one a push left in the dark, say so
-      await db.pool.query(`update canonical.company set name = name || ' (изм.)' where company_id = $1`, [target!.company_id]);
-      try {
-        expect((await runCli(['why', target!.inn], db.url)).stdout).toMatch(/crm\s+CRM company \d+ on .*; changed since, sent by the next push/);
-      } finally {
-        await db.pool.query(`update canonical.company set name = left(name, length(name) - length(' (изм.)')) where company_id = $1`, [target!.company_id]);
-      }
-      const [waiting] = await db.rows<{ inn: string }>(`select c.inn from canonical.company c join etl.crm_company_out o using (company_id)
-        where not exists (select from etl.crm_link l where l.entity = 'company' and l.canonical_id = c.company_id) order by c.company_id limit 1`);
-      expect((await runCli(['why', waiting!.inn], db.url)).stdout).toMatch(/crm\s+not pushed to a CRM yet \(ready for it: b2b-etl push\)/);
     } finally {
       await portal.stop();
     }

@@ -68,5 +68,5 @@ describe('demo never writes into the user\'s own database', () => {
     } finally {
       await db.drop();
     }
-  });
+  }, 420_000); // two whole demos, each landing, checking, transforming and pushing the sample
 });

@@ -240,7 +240,7 @@ describe('what operators get wrong', () => {
     expect(file.stderr).toContain("source 'store_a' is read from MySQL (land mysql --source store_a)");
     const mysql = await runCli(['land', 'mysql', '--source', 'store_b'], db.url, { MYSQL_URL: 'mysql://root@127.0.0.1:3306/test' });
     expect(mysql.code).not.toBe(0);
-    expect(mysql.stderr).toContain("source 'store_b' has no MySQL settings (sources.store_b.mysql in the config); the MySQL sources are 'store_a'");
+    expect(mysql.stderr).toMatch(/store_b is not a MySQL source: the MySQL sources are store_a \(built in\)/);
     expect(await db.value(`select count(*) from staging.record where source = 'store_a'`)).toBe('0');
   });
 
