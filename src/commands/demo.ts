@@ -10,7 +10,7 @@ import { migrate } from '../db/migrate.js';
 import { projectRoot } from '../db/paths.js';
 import { registryConfig } from '../config.js';
 import { generate, REGISTRY_SNAPSHOT, type ManifestFile, type Truth } from '../generate/index.js';
-import { drainQueue } from '../jobs/worker.js';
+import { drainQueue, WAREHOUSE_TASKS } from '../jobs/worker.js';
 import { importSnapshot } from '../registry/snapshot.js';
 import { landManifest, useSampleWindow } from '../generate/land-manifest.js';
 import { runTransform } from '../transform/run.js';
@@ -79,7 +79,7 @@ async function demoCommand(values: { serve: boolean; databaseUrl?: string; force
     // transform again with their answers (DaData instead: registry.provider in the config)
     const imported = await importSnapshot(db.pool, join(sample, REGISTRY_SNAPSHOT));
     const started = Date.now();
-    await drainQueue({ pool: db.pool, registry: registryConfig({ sources: {}, registry: { provider: 'snapshot', concurrency: 8 } }), log });
+    await drainQueue({ pool: db.pool, registry: registryConfig({ sources: {}, registry: { provider: 'snapshot', concurrency: 8 } }), log, tasks: WAREHOUSE_TASKS });
     const again = await runTransform(db.pool, { onNotice: log });
     log(`registry: ${imported} companies in the snapshot, checks done in ${((Date.now() - started) / 1000).toFixed(1)}s; transform ${again.seconds.toFixed(1)}s`);
     process.stdout.write(`\n${await funnel(db.pool)}\n\n`);

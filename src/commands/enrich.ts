@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { registryConfig } from '../config.js';
 import { queueStaleChecks } from '../jobs/tasks/registry-refresh.js';
-import { drainQueue, runWorker } from '../jobs/worker.js';
+import { drainQueue, runWorker, WAREHOUSE_TASKS } from '../jobs/worker.js';
 import { checkQueue, currentPauses, describePause, liftPause } from '../registry/pause.js';
 import { importSnapshot } from '../registry/snapshot.js';
 import { runTransform } from '../transform/run.js';
@@ -21,7 +21,8 @@ export function defineEnrich(program: Command): void {
   program
     .command('enrich')
     .summary('run the queued registry checks now, then the transform, and exit')
-    .description('Runs the queued registry checks in this process, then the transform, and exits; ' +
+    .description('Runs the queued registry checks in this process, then the transform, and exits (a queued push waits for ' +
+      '`push` or `worker`: enrich never writes to a CRM); ' +
       '--refresh-older-than queues the checks whose answers are older first.')
     .option('--refresh-older-than <age>', 're-queue answers older than this first, e.g. 30d')
     .option('--concurrency <n>', 'checks at once (default: registry.concurrency)', positiveInt)
@@ -78,7 +79,7 @@ async function enrichCommand(flags: { refreshOlderThan?: string; concurrency?: n
     }
     const started = Date.now();
     const before = await answersToday(db.pool);
-    await drainQueue({ pool: db.pool, registry, log, concurrency });
+    await drainQueue({ pool: db.pool, registry, log, concurrency, tasks: WAREHOUSE_TASKS });
     const result = await runTransform(db.pool);
     const stored = (await answersToday(db.pool)) - before;
     const [pause] = await currentPauses(db.pool, registry.provider);
@@ -88,8 +89,18 @@ async function enrichCommand(flags: { refreshOlderThan?: string; concurrency?: n
       (queue.failing && !pause ? ` (${queue.failing} failed and are retried later; last error: ${queue.lastError?.split('\n')[0]})` : '') +
       (queue.givenUp ? `; ${queue.givenUp} given up after every attempt (graphile_worker.jobs)` : ''));
     if (pause) log(`enrich: ${describePause(pause)}`);
+    const pushes = await queuedPushes(db.pool);
+    if (pushes.length > 0) log(`enrich: a push waits for ${pushes.join(', ')} (crm_push): enrich never writes to a CRM; b2b-etl push or b2b-etl worker sends it`);
     return pause?.kind === 'config' ? 1 : 0;
   }, { poolSize: concurrency + 4 });
+}
+
+/** Portals a crm_push job is queued for. */
+async function queuedPushes(pool: import('pg').Pool): Promise<string[]> {
+  const { rows } = await pool.query<{ portal: string }>(
+    `select distinct j.payload ->> 'portal' as portal from graphile_worker._private_jobs j
+       join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'crm_push' order by 1`);
+  return rows.map((r) => r.portal);
 }
 
 async function answersToday(pool: import('pg').Pool): Promise<number> {

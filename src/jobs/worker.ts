@@ -23,6 +23,8 @@ export interface WorkerOptions {
   concurrency?: number;
   /** A worker process silent this long is taken for dead and its jobs are unlocked. */
   staleSeconds?: number;
+  /** Only these tasks' jobs (all by default); the others stay queued. */
+  tasks?: readonly TaskName[];
 }
 
 /**
@@ -68,13 +70,20 @@ function heartbeat(pool: pg.Pool, workerIds: Set<string>, staleSeconds: number, 
   };
 }
 
-function taskList(ctx: JobContext): TaskList {
-  return {
+export type TaskName = 'registry_check' | 'registry_refresh' | 'transform' | 'crm_push';
+
+/** What `enrich` and the demo run: everything but the push, which writes to a CRM only when asked (`push`, `worker`). */
+export const WAREHOUSE_TASKS: readonly TaskName[] = ['registry_check', 'registry_refresh', 'transform'];
+
+/** The tasks, or those named: graphile-worker fetches only jobs of the tasks it was given, the rest wait for another runner. */
+function taskList(ctx: JobContext, only?: readonly TaskName[]): TaskList {
+  const all: Record<TaskName, TaskList[string]> = {
     registry_check: registryCheckTask(ctx),
     registry_refresh: registryRefreshTask(ctx),
     transform: transformTask(ctx),
     crm_push: crmPushTask(ctx),
   };
+  return Object.fromEntries(Object.entries(all).filter(([name]) => !only || only.includes(name as TaskName)));
 }
 
 function logger(log: (line: string) => void): Logger {
@@ -117,7 +126,7 @@ function prepare(o: WorkerOptions) {
     options: {
       events,
       pgPool: o.pool,
-      taskList: taskList(ctx),
+      taskList: taskList(ctx, o.tasks),
       forbiddenFlags: registryGate(o.pool, ctx.provider, o.log),
       concurrency: o.concurrency ?? o.registry.concurrency,
       noHandleSignals: true,

@@ -4,6 +4,7 @@ import { drainQueue } from '../../src/jobs/worker.js';
 import { isoMicros } from '../../src/land/change-time.js';
 import { landBatch } from '../../src/land/staging-writer.js';
 import { runTransform } from '../../src/transform/run.js';
+import { runCli } from '../helpers/cli.js';
 import type { TestDatabase } from '../helpers/db.js';
 import { readySample, testPortal, type TestPortal } from './helpers.js';
 
@@ -42,6 +43,12 @@ describe('the crm_push job', () => {
     expect(await db.value(`select count(*) from graphile_worker.jobs where task_identifier = 'crm_push'`)).toBe('1');
 
     await db.pool.query(`update graphile_worker._private_jobs set run_at = now()`);
+    // enrich runs the registry checks and the transform, never the push: the job waits
+    const enrich = await runCli(['enrich'], db.url, { BITRIX24_WEBHOOK_URL: portal.sandbox.webhookUrl });
+    expect(enrich.code, enrich.stderr).toBe(0);
+    expect(enrich.stderr).toContain(`a push waits for ${portalKey} (crm_push)`);
+    expect(await db.value(`select count(*) from graphile_worker.jobs where task_identifier = 'crm_push'`)).toBe('1');
+    expect(Number((await portal.db.query('select count(*) from company')).rows[0].count)).toBe(0);
     await drainQueue({ pool: db.pool, registry: registryConfig({ sources: {}, registry: { provider: 'snapshot', concurrency: 2 } }), log: () => {} });
     const ready = Number(await db.value(`select count(*) from etl.crm_company_out`));
     expect(ready).toBeGreaterThan(20);
