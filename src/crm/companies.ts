@@ -244,7 +244,10 @@ export async function inspectUnknown(ctx: PushContext, ownToo: boolean): Promise
         address: hasAddress ? before?.address ?? intent?.address ?? null : null,
       };
       linked.push([row.canonical_id, { bitrixId, requisiteId, bankdetailId: bankId, hasAddress, how: row.how ?? 'created', pushedHash: null, pushed: pushed ?? undefined }]);
-      if (row.bitrix_id === null) ctx.stats.company.created += 1;
+      if (row.bitrix_id === null) {
+        ctx.stats.company.created += 1;
+        ctx.foundCreated.add(`company:${row.canonical_id}`);
+      }
     }
     await ctx.links.linkedMany('company', linked);
   });

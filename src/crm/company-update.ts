@@ -1,5 +1,5 @@
 import { commandKey, rowsOf, type Piece } from './batches.js';
-import { recordFailure, recordPartFailure, type PushContext } from './context.js';
+import { countSettled, recordFailure, recordPartFailure, type PushContext } from './context.js';
 import { multifieldChanges, ownedAfter, scalarChanges, type CrmMultifield } from './diff.js';
 import {
   ADDRESS_SELECT, addressFields, addressValues, BANK_SELECT, bankAddFields, bankValues, ENTITY_TYPE, LEGAL_ADDRESS, REQUISITE_SELECT,
@@ -182,7 +182,7 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
   const quiet = writePieces.filter((p) => p.commands.length === 0);
   for (const { item } of quiet) {
     await ctx.links.linked('company', item.w.company.company_id, { bitrixId: item.w.bitrixId, pushedHash: item.w.unread ? null : item.w.company.out_hash, pushed: item.next });
-    ctx.stats.company.unchanged += 1;
+    countSettled(ctx, 'company', item.w.company.company_id, 'unchanged');
   }
   // parts about to be added: what they carry, in case their answer is lost
   await ctx.links.recordIntent('company', writePieces.filter((p) => p.item.parts.requisite || p.item.parts.bank || p.item.parts.address)
@@ -257,5 +257,5 @@ async function settleUpdate(
   for (const [method, error] of failures) await recordPartFailure(ctx, 'company', w.company.company_id, method, error.code, error.description);
   if (failures.length > 0) ctx.stats.company.failed += 1;
   else if (refused) ctx.stats.refused += 1;
-  else ctx.stats.company.updated += 1;
+  else countSettled(ctx, 'company', w.company.company_id, 'updated');
 }

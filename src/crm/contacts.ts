@@ -1,6 +1,6 @@
 import { commandKey, rowsOf, type Piece } from './batches.js';
 import { IMPORT_MAX } from './companies.js';
-import { recordFailure, type PushContext } from './context.js';
+import { countSettled, recordFailure, type PushContext } from './context.js';
 import { multifieldChanges, ownedAfter, scalarChanges, type CrmMultifield } from './diff.js';
 import { contactAddFields, contactImportItem, contactValues, ENTITY_TYPE, ORIGINATOR, pushedContact, sameValue, type ContactOut, type PushedContact } from './fields.js';
 import type { LinkRow, Linked } from './links.js';
@@ -179,7 +179,10 @@ export async function inspectUnknownContacts(ctx: PushContext, ownToo: boolean):
     for (const { row, bitrixId } of found) {
       const pushed = (row.pushed ?? row.intent ?? undefined) as PushedContact | undefined;
       linked.push([row.canonical_id, { bitrixId, how: row.how ?? 'created', pushedHash: null, pushed }]);
-      if (row.bitrix_id === null) ctx.stats.contact.created += 1;
+      if (row.bitrix_id === null) {
+        ctx.stats.contact.created += 1;
+        ctx.foundCreated.add(`contact:${row.canonical_id}`);
+      }
     }
     await ctx.links.linkedMany('contact', linked);
   });
@@ -244,7 +247,7 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
   }
   for (const { item } of pieces.filter((p) => p.commands.length === 0)) {
     await ctx.links.linked('contact', item.w.contact.contact_id, { bitrixId: Number(item.w.row.bitrix_id), pushedHash: item.w.contact.out_hash, pushed: item.next });
-    ctx.stats.contact.unchanged += 1;
+    countSettled(ctx, 'contact', item.w.contact.contact_id, 'unchanged');
   }
   await ctx.sender.send(pieces.filter((p) => p.commands.length > 0), { write: true }, async (batch, answer) => {
     for (const piece of batch) {
@@ -261,7 +264,7 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
         continue;
       }
       await ctx.links.linked('contact', w.contact.contact_id, { bitrixId: Number(w.row.bitrix_id), pushedHash: w.contact.out_hash, pushed: next });
-      ctx.stats.contact.updated += 1;
+      countSettled(ctx, 'contact', w.contact.contact_id, 'updated');
     }
     ctx.progress();
   });

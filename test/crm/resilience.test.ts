@@ -84,6 +84,14 @@ describe('push when things go wrong', () => {
       const rerun = await runCli(['push', '--progress-seconds', '0'], db.url, env);
       expect(rerun.code, rerun.stderr).toBe(0);
       await exactlyOnce(portal);
+      // the rerun counts each entity once: one the killed run wrote and the rerun found is
+      // created, and not also unchanged when the next step finds it complete
+      const stats = await db.value<Record<'company' | 'contact', Record<'created' | 'adopted' | 'updated' | 'unchanged' | 'failed', number>>>(
+        `select stats from etl.crm_push_run where portal = $1 order by run_id desc limit 1`, [portalKey(portal)]);
+      for (const [entity, view] of [['company', 'crm_company_out'], ['contact', 'crm_contact_out']] as const) {
+        const { created, adopted, updated, unchanged, failed } = stats[entity];
+        expect(created + adopted + updated + unchanged + failed, entity).toBe(Number(await db.value(`select count(*) from etl.${view}`)));
+      }
     } finally {
       await portal.stop();
     }
