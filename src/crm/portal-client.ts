@@ -1,4 +1,4 @@
-import { NoAnswerError, PortalError, type BatchAnswer, type Command, type RestAnswer, type RestTransport } from './rest.js';
+import { NoAnswerError, PortalError, UnreachablePortalError, type BatchAnswer, type Command, type RestAnswer, type RestTransport } from './rest.js';
 import type { PortalPacing } from './pacing.js';
 
 /** The push cannot go on: a wrong or expired webhook, a missing right or scope, an unknown method, a portal blocked by support. */
@@ -151,6 +151,7 @@ export class PortalClient {
 
   /** Decides after a failed request: wait and send again, stop the push, or report an unknown outcome. */
   private async afterFailure(e: unknown, method: string, attempt: number, readOnly: boolean): Promise<void> {
+    if (e instanceof UnreachablePortalError) throw new PushStoppedError(e.message); // nothing was sent: nothing to look up
     if (e instanceof PortalError) {
       const reason = stopReason(e);
       if (reason) throw new PushStoppedError(reason);

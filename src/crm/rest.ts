@@ -53,6 +53,29 @@ export class NoAnswerError extends Error {
   }
 }
 
+/**
+ * The request never reached a portal, and sending it again cannot change that: the name does
+ * not resolve, the certificate is not trusted, the address speaks another protocol. Nothing
+ * was written; a person fixes BITRIX24_WEBHOOK_URL (or the trust).
+ */
+export class UnreachablePortalError extends Error {}
+
+const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID']);
+
+/** Why a transport error code means the webhook's address or its trust is wrong, or null when waiting may help. */
+function settingProblem(code: string, webhook: Webhook): string | null {
+  if (UNTRUSTED.has(code)) {
+    return 'the portal\'s certificate is not trusted: for the sandbox portal set NODE_EXTRA_CA_CERTS (or crm.caFile in the config) ' +
+      'to the certificate file `b2b-etl sandbox` printed; for a portal of your own, its CA\'s certificate';
+  }
+  if (code === 'ENOTFOUND') return `no such host ${webhook.portal.replace(/:\d+$/, '')}: check the host in BITRIX24_WEBHOOK_URL`;
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO') {
+    return 'the address does not speak https: check the scheme and port in BITRIX24_WEBHOOK_URL (a sandbox started with --http is called with http://)';
+  }
+  return null;
+}
+
 export interface TransportOptions {
   /** A certificate authority to trust besides the system's (the sandbox's self-signed certificate). */
   ca?: string | Buffer;
@@ -94,8 +117,13 @@ export class RestTransport {
       status = response.statusCode;
       text = await response.body.text();
     } catch (e) {
-      const error = e as Error & { code?: string };
-      throw new NoAnswerError(`${method}: no answer from ${this.webhook.shown} (${error.code ?? error.name}: ${error.message})`, null);
+      const error = e as Error & { code?: string; cause?: Error & { code?: string } };
+      const code = error.code ?? error.cause?.code ?? error.name;
+      const unreachable = settingProblem(code, this.webhook);
+      if (unreachable) throw new UnreachablePortalError(`${this.webhook.shown}: ${unreachable} (${code})`);
+      const hint = code === 'ECONNREFUSED' ? '; nothing listens there: check the host and port in BITRIX24_WEBHOOK_URL'
+        : code === 'UND_ERR_SOCKET' ? '; the portal closed the connection (an http:// URL for an https portal does that)' : '';
+      throw new NoAnswerError(`${method}: no answer from ${this.webhook.shown} (${code}: ${error.message})${hint}`, null);
     }
     let json: unknown;
     try {

@@ -28,11 +28,13 @@ export function parseWebhook(url: string | undefined, setting = 'BITRIX24_WEBHOO
   try {
     parsed = new URL(url);
   } catch {
-    throw new WebhookError(`${setting} is not a URL (${maskUrl(url)}): expected https://PORTAL/rest/USER_ID/SECRET/`);
+    // not shown: where a webhook is not a URL, nothing tells its secret from the rest
+    throw new WebhookError(`${setting} is not a URL: expected https://PORTAL/rest/USER_ID/SECRET/`);
   }
-  const shown = maskUrl(url);
   const match = /^\/rest\/(\d+)\/([^/]+)(?:\/[^/]*)?\/?$/.exec(parsed.pathname);
-  if (!match) throw new WebhookError(`${setting} ${shown}: expected the path /rest/USER_ID/SECRET/ (copy the webhook URL as the portal shows it)`);
+  // the path is not shown either: without /rest/USER_ID/ any part of it may be the secret
+  if (!match) throw new WebhookError(`${setting} (${parsed.protocol}//${parsed.host}/…): expected the path /rest/USER_ID/SECRET/ (copy the webhook URL as the portal shows it)`);
+  const shown = maskUrl(url);
   const local = ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname);
   if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && local)) {
     throw new WebhookError(`${setting} ${shown}: a portal is called over https (plain http only for a portal on this machine)`);

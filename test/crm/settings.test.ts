@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PushStoppedError } from '../../src/crm/portal-client.js';
+import { push } from '../../src/crm/push.js';
+import { parseWebhook } from '../../src/crm/webhook.js';
+import type { TestDatabase } from '../helpers/db.js';
+import { readySample, testPortal, type TestPortal } from './helpers.js';
+
+// A webhook setting that cannot work: said at once, in one sentence naming what to fix,
+// with the secret nowhere in it; nothing is retried that waiting cannot mend.
+
+const SECRET = 'Zq7secretPart91';
+
+describe('a malformed BITRIX24_WEBHOOK_URL', () => {
+  it('is refused without echoing it: where the URL is broken, any part of it may be the secret', () => {
+    for (const url of [`not a url ${SECRET}`, `https://portal.example/${SECRET}`, `https://portal.example/hook/${SECRET}/crm`]) {
+      let message = '';
+      try {
+        parseWebhook(url);
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message, url).toMatch(/^BITRIX24_WEBHOOK_URL .*expected (https:\/\/PORTAL|the path )\/rest\/USER_ID\/SECRET\//);
+      expect(message, url).not.toContain(SECRET);
+    }
+    expect(parseWebhook(`https://portal.example/rest/7/${SECRET}/`).shown).toBe('https://portal.example/rest/7/***/');
+  });
+});
+
+describe('a webhook whose portal cannot be reached as written', () => {
+  let db: TestDatabase;
+  let https: TestPortal;
+  let http: TestPortal;
+  beforeAll(async () => {
+    ({ db } = await readySample(53, { companies: 10, contacts: 20 }));
+    https = await testPortal(db);
+    http = await testPortal(db, { https: false });
+  });
+  afterAll(async () => {
+    await https?.stop();
+    await http?.stop();
+    await db?.drop();
+  });
+
+  /** The push's refusal, and how long it took to say it. */
+  async function refusal(webhookUrl: string, ca?: string): Promise<{ message: string; seconds: number }> {
+    const started = Date.now();
+    const error = await push(db.pool, { webhookUrl, ca, progressSeconds: 0 }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(PushStoppedError);
+    return { message: (error as Error).message, seconds: (Date.now() - started) / 1000 };
+  }
+
+  it('a self-signed certificate nobody trusts: stops at once and says how to trust it', async () => {
+    const { message, seconds } = await refusal(https.sandbox.webhookUrl);
+    expect(message).toMatch(/certificate is not trusted: .*NODE_EXTRA_CA_CERTS .*crm\.caFile.*\(DEPTH_ZERO_SELF_SIGNED_CERT\)$/);
+    expect(seconds).toBeLessThan(10);
+    expect(Number((await https.db.query('select count(*) from call')).rows[0].count)).toBe(0);
+  });
+
+  it('a host that does not resolve: stops at once naming the host and the setting', async () => {
+    const { message, seconds } = await refusal(`https://no-such-portal.invalid/rest/1/${SECRET}/`);
+    expect(message).toMatch(/no such host no-such-portal\.invalid: check the host in BITRIX24_WEBHOOK_URL \(ENOTFOUND\)$/);
+    expect(message).not.toContain(SECRET);
+    expect(seconds).toBeLessThan(10);
+  });
+
+  it('https:// to a portal that speaks plain http: stops at once naming the scheme', async () => {
+    const { message, seconds } = await refusal(http.sandbox.webhookUrl.replace(/^http:/, 'https:'));
+    expect(message).toMatch(/does not speak https: check the scheme and port in BITRIX24_WEBHOOK_URL/);
+    expect(seconds).toBeLessThan(10);
+    expect(Number((await http.db.query('select count(*) from call')).rows[0].count)).toBe(0);
+  });
+});
