@@ -18,6 +18,9 @@ export async function openDatabase(options: { log?: (line: string) => void; url?
   if (url && !URL.canParse(url)) {
     throw new ConfigError('DATABASE_URL is not a URL like postgres://USER@HOST:5432/DATABASE (a password goes after the user and a colon); unset it for the embedded server');
   }
+  if (url && !/^(postgres(ql)?|socket):$/.test(new URL(url).protocol)) { // socket: is pg's form for a Unix socket
+    throw new ConfigError(`DATABASE_URL is a ${new URL(url).protocol.replace(/:$/, '')}:// URL: give the warehouse's PostgreSQL as postgres://USER@HOST:5432/DATABASE (MYSQL_URL names store A's MySQL)`);
+  }
   let stopServer = async () => {};
   const setting = url ? 'DATABASE_URL' : 'the embedded server in .data/postgres; set DATABASE_URL to use another';
   if (!url) {

@@ -107,6 +107,12 @@ describe('connection errors name the setting to fix', () => {
     expect(result.stderr).toBe('b2b-etl: DATABASE_URL is not a URL like postgres://USER@HOST:5432/DATABASE (a password goes after the user and a colon); unset it for the embedded server\n');
   });
 
+  it('a DATABASE_URL of another scheme (a MySQL URL) is a configuration error naming the scheme, not a protocol error', async () => {
+    const result = await runCli(['status'], 'mysql://root:Pw-9-secret@127.0.0.1:3306/test');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('b2b-etl: DATABASE_URL is a mysql:// URL: give the warehouse\'s PostgreSQL as postgres://USER@HOST:5432/DATABASE (MYSQL_URL names store A\'s MySQL)\n');
+  });
+
   it('land mysql with MYSQL_URL pointing nowhere names MYSQL_URL and the server, not the password', async () => {
     const db = await createTestDatabase();
     try {
