@@ -111,8 +111,14 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
       inject: (...faults) => sandbox.faults.add(...faults),
       calls: (filter) => listCalls(pool, filter),
       async stop() {
+        // no new connections; the requests being served finish and are answered (their
+        // writes are committed whole), for at most 10 s; then the rest are cut
+        const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
+        listening.closeIdleConnections();
+        await Promise.race([sandbox.idle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
         listening.closeAllConnections();
-        await new Promise<void>((resolve) => listening.close(() => resolve()));
+        await closed;
+        await Promise.race([sandbox.idle(), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
         await pool.end();
       },
     };

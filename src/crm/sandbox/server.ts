@@ -58,14 +58,27 @@ export class SandboxServer {
     private readonly log: (line: string) => void,
   ) {}
 
+  /** Requests being served (their database work included, even when the client has gone). */
+  private working = 0;
+  private settled: Array<() => void> = [];
+
   /** The request handler for node's http/https server. */
   handle = (req: IncomingMessage, res: ServerResponse): void => {
+    this.working += 1;
     this.serve(req, res).catch((e: unknown) => {
       this.log(`sandbox: ${req.method} ${req.url?.split('?')[0]?.replace(this.settings.secret, '***')}: ${(e as Error).message}`);
       if (!res.headersSent) this.send(res, { status: 500, contentType: 'application/json; charset=utf-8', body: JSON.stringify({ error: 'INTERNAL_SERVER_ERROR', error_description: 'Internal server error' }) });
       else res.destroy();
+    }).finally(() => {
+      this.working -= 1;
+      if (this.working === 0) for (const resolve of this.settled.splice(0)) resolve();
     });
   };
+
+  /** Resolves once no request is being served (at once when none is). */
+  idle(): Promise<void> {
+    return this.working === 0 ? Promise.resolve() : new Promise((resolve) => this.settled.push(resolve));
+  }
 
   private send(res: ServerResponse, reply: Reply): void {
     res.writeHead(reply.status, { 'content-type': reply.contentType, 'access-control-allow-origin': '*', ...reply.headers });

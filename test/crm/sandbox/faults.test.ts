@@ -77,6 +77,24 @@ describe('fault injection', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
   });
 
+  it('stopping while requests are served answers them and commits their writes before its database closes', async () => {
+    const logged: string[] = [];
+    const own = await startPortal(db.url, { schema: 'faults_stop', log: (line) => logged.push(line) });
+    own.sandbox.inject({ kind: 'latency', ms: 600, method: 'crm.company.add', times: 3 });
+    const adds = [1, 2, 3].map((n) => own.rest('crm.company.add', { fields: { TITLE: `during stop ${n}` } }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await own.stop();
+    expect((await Promise.all(adds)).map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(logged.filter((line) => /Cannot use a pool|INTERNAL/.test(line))).toEqual([]);
+    const again = await startPortal(db.url, { schema: 'faults_stop' });
+    try {
+      const { json } = await again.rest('crm.company.list', { select: ['TITLE'], order: { ID: 'ASC' } });
+      expect(json.result.map((c: { TITLE: string }) => c.TITLE)).toEqual(['during stop 1', 'during stop 2', 'during stop 3']);
+    } finally {
+      await again.stop();
+    }
+  });
+
   it('takes faults and shows the call log over its admin endpoint, with the secret in the path', async () => {
     const secret = p.sandbox.webhookUrl.split('/').at(-2)!;
     const admin = (path: string, init: { method?: 'GET' | 'POST'; body?: string } = {}) => p.call(`/_sandbox/${path}`, { method: init.method ?? 'GET', contentType: 'application/json', body: init.body });
