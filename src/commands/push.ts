@@ -41,9 +41,19 @@ export function definePush(program: Command): void {
 async function pushCommand(flags: PushFlags): Promise<number> {
   const crm = configuration().crm ?? {};
   let result: PushResult;
+  // SIGTERM or Ctrl-C: nothing more is claimed, the batches in flight are answered and
+  // recorded, the summary says what was done; a second signal ends the process at once
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`push: ${signal}: finishing the batches in flight, then stopping (again to stop at once; the next push looks up what was not answered)`);
+    stop.abort();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   try {
     const configured = pushOptionsFromConfig(crm);
     result = await withDatabase((db) => push(db.pool, {
+      signal: stop.signal,
       ...configured,
       webhookUrl: process.env.BITRIX24_WEBHOOK_URL,
       mode: flags.mode ?? configured.mode,
@@ -61,8 +71,15 @@ async function pushCommand(flags: PushFlags): Promise<number> {
       return 1;
     }
     throw e;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
   }
   process.stdout.write(`${describe(result)}\n`);
+  if (result.interrupted) {
+    log('b2b-etl push: stopped by a signal before it went through everything: run it again to go on');
+    return 1;
+  }
   return 0;
 }
 

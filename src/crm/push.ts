@@ -25,6 +25,8 @@ export interface PushOptions {
   limits?: Partial<PortalLimits>;
   /** Print the plan (created, adopted, updated) without writing to the portal. */
   dryRun?: boolean;
+  /** Aborted (SIGTERM): nothing more is claimed; the batches in flight are answered and recorded, and the push returns. */
+  signal?: AbortSignal;
   /** At most this many companies created or adopted in this run. */
   limit?: number;
   /** Batches in flight at once. */
@@ -68,6 +70,8 @@ export interface PushResult {
   /** Linked entities no longer in the clean base: reported, never deleted from the CRM. */
   departed: { company: number; contact: number };
   plan?: PushPlan;
+  /** The signal stopped it before it went through everything: the next push goes on. */
+  interrupted?: boolean;
 }
 
 /**
@@ -102,6 +106,12 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
   };
   let result: PushResult | undefined;
   let departed = { company: 0, contact: 0 };
+  const stopping = () => o.signal?.aborted === true;
+  const interrupted = () => {
+    result = finish();
+    result.interrupted = true;
+    return result;
+  };
   try {
     ctx.presets = await findPresets(ctx);
     if (o.dryRun) {
@@ -116,30 +126,34 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     const chunk = o.chunk ?? 400;
     const companies = await ctx.links.work('company');
     reporter.total = companies.fresh.length + companies.changed.length;
-    await eachChunk(sender, companies.fresh, chunk, o.limit, async (ids) => {
+    await eachChunk(stopping, sender, companies.fresh, chunk, o.limit, async (ids) => {
       const claimed = await ctx.links.claimNew('company', ids);
       return { taken: claimed.length, ...(claimed.length > 0 ? await createCompanies(ctx, claimed) : {}) };
     });
+    if (stopping()) return interrupted();
     // changed, and those this run adopted (their phones and e-mails are added now)
     const again = await ctx.links.work('company');
-    await eachChunk(sender, again.changed, chunk, undefined, async (ids) => {
+    await eachChunk(stopping, sender, again.changed, chunk, undefined, async (ids) => {
       const rows = await ctx.links.claimChanged('company', ids);
       if (rows.length > 0) await reconcileCompanies(ctx, rows);
       return { taken: rows.length };
     });
+    if (stopping()) return interrupted();
     await inspectUnknown(ctx, true);
     const contacts = await ctx.links.work('contact');
     reporter.total += contacts.fresh.length + contacts.changed.length;
-    await eachChunk(sender, contacts.fresh, chunk * 5, undefined, async (ids) => {
+    await eachChunk(stopping, sender, contacts.fresh, chunk * 5, undefined, async (ids) => {
       const claimed = await ctx.links.claimNew('contact', ids);
       return { taken: claimed.length, ...(claimed.length > 0 ? await createContacts(ctx, claimed) : {}) };
     });
+    if (stopping()) return interrupted();
     const contactsAgain = await ctx.links.work('contact');
-    await eachChunk(sender, contactsAgain.changed, chunk * 5, undefined, async (ids) => {
+    await eachChunk(stopping, sender, contactsAgain.changed, chunk * 5, undefined, async (ids) => {
       const rows = await ctx.links.claimChanged('contact', ids);
       if (rows.length > 0) await updateContacts(ctx, rows);
       return { taken: rows.length };
     });
+    if (stopping()) return interrupted();
     await inspectUnknownContacts(ctx, true);
     departed = await countUnchanged(ctx, started);
     result = finish();
@@ -149,7 +163,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     await sender.idle();
     const final = result ?? finish();
     await pool.query('update etl.crm_push_run set finished_at = now(), stats = $2 where run_id = $1',
-      [ctx.runId, JSON.stringify({ ...final.stats, pacing: final.pacing, commands: final.commands, departed: final.departed, stopped: result === undefined })]).catch(() => {});
+      [ctx.runId, JSON.stringify({ ...final.stats, pacing: final.pacing, commands: final.commands, departed: final.departed, stopped: result === undefined || result.interrupted === true })]).catch(() => {});
     // rows this session still claims (a stop in the middle) are free for the next push
     await pool.query(`update etl.crm_link set claimed_by = null where claimed_by = $1 and state <> 'sending'`, [session]).catch(() => {});
     await lock.query('select pg_advisory_unlock(hashtext($1))', [`crm_push:${session}`]).catch(() => {});
@@ -181,7 +195,7 @@ async function findPresets(ctx: PushContext): Promise<{ company: number; individ
  * the sender has fewer batches waiting than it keeps in flight; all are settled on return.
  */
 async function eachChunk(
-  sender: BatchSender, ids: readonly string[], chunk: number, limit: number | undefined,
+  stopping: () => boolean, sender: BatchSender, ids: readonly string[], chunk: number, limit: number | undefined,
   work: (ids: string[]) => Promise<{ taken: number; sending?: Promise<void> }>,
 ): Promise<void> {
   const sending: Promise<void>[] = [];
@@ -189,7 +203,8 @@ async function eachChunk(
     let taken = 0;
     for (let i = 0; i < ids.length; i += chunk) {
       const room = limit === undefined ? chunk : Math.min(chunk, limit - taken);
-      if (room <= 0 || sender.failed) break; // a failed sender: nothing more is claimed, the failure is thrown below
+      // a failed sender: nothing more is claimed, the failure is thrown below; a stop: the same, quietly
+      if (room <= 0 || sender.failed || stopping()) break;
       const done = await work(ids.slice(i, i + room));
       taken += done.taken;
       if (done.sending) {

@@ -97,6 +97,37 @@ describe('push when things go wrong', () => {
     }
   });
 
+  it('SIGTERM stops the push after the batches in flight are answered: a summary, exit 1, nothing left unknown, a rerun finishes', async () => {
+    const portal = await testPortal(db, fast);
+    try {
+      portal.sandbox.inject({ kind: 'latency', ms: 250, method: 'batch', times: 1000 });
+      const env = configFor(portal, { bucketSize: 50, drain: 50, chunk: 20 });
+      const run = startCli(['push', '--progress-seconds', '0'], db.url, env);
+      for (let i = 0; i < 600; i++) {
+        const n = Number(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'linked'`, [portalKey(portal)]));
+        if (n >= 40) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      run.child.kill('SIGTERM');
+      const stopped = await run.done;
+      expect(stopped.code, stopped.stderr).toBe(1);
+      expect(stopped.stderr).toContain('push: SIGTERM: finishing the batches in flight');
+      expect(stopped.stderr).toContain('stopped by a signal before it went through everything: run it again to go on');
+      const created = Number(/companies: (\d+) created/.exec(stopped.stdout)?.[1]);
+      const companies = Number((await portal.db.query('select count(*) from company')).rows[0].count);
+      expect(created).toBe(companies); // every company the portal has, this run counted
+      expect(companies).toBeLessThan(Number(await db.value(`select count(*) from etl.crm_company_out`)));
+      expect(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'sending'`, [portalKey(portal)])).toBe('0');
+      expect(await db.value(`select stats ->> 'stopped' from etl.crm_push_run where portal = $1 order by run_id desc limit 1`, [portalKey(portal)])).toBe('true');
+      portal.sandbox.inject({ kind: 'latency', ms: 0, method: 'batch', times: 1 });
+      const rerun = await runCli(['push', '--progress-seconds', '0'], db.url, env);
+      expect(rerun.code, rerun.stderr).toBe(0);
+      await exactlyOnce(portal);
+    } finally {
+      await portal.stop();
+    }
+  });
+
   it('two push processes at once create everything once and never exceed the portal\'s bucket', async () => {
     const portal = await testPortal(db, { ...fast, bucket: { size: 5, drainPerSecond: 5 } });
     try {
