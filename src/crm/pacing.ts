@@ -59,14 +59,27 @@ export class PortalPacing {
    * `portal`: the bucket's key (the portal keeps one per client address, whatever the webhook);
    * `webhook`: the execution time's key (the portal counts it per webhook and method).
    */
-  constructor(private readonly pool: pg.Pool, readonly portal: string, readonly webhook: string, readonly limits: PortalLimits) {}
+  constructor(
+    private readonly pool: pg.Pool, readonly portal: string, readonly webhook: string, readonly limits: PortalLimits,
+    private readonly log: (line: string) => void = () => {},
+  ) {}
+
+  /** When each method's wait for execution time was last said (a line a minute at most). */
+  private readonly saidAt = new Map<string, number>();
 
   /** Waits until a request with these methods (and units of work each: commands, or items for an import) may go. */
   async slot(methods: ReadonlyMap<string, number>): Promise<void> {
     for (;;) {
-      const wait = await this.operatingWait(methods);
+      const { wait, method, cost } = await this.operatingWait(methods);
       if (wait <= 0) break;
       this.stats.waitedForOperatingMs += wait;
+      // said when the wait is long for the window (5 s of a real portal's 10 min), once a minute
+      if (wait >= Math.min(5000, this.limits.operatingWindow * 250) && method && Date.now() - (this.saidAt.get(method) ?? 0) >= 60_000) {
+        this.saidAt.set(method, Date.now());
+        const pace = cost ? `; at ${cost.toFixed(2)} s a unit it runs about ${((this.limits.operatingLimit / this.limits.operatingWindow) / cost).toFixed(2)} units/s` : '';
+        this.log(`push: waiting ${Math.ceil(wait / 1000)}s for ${method}: the portal allows ${this.limits.operatingLimit} s of its execution time ` +
+          `per ${this.limits.operatingWindow >= 120 ? `${this.limits.operatingWindow / 60} min` : `${this.limits.operatingWindow} s`} and this webhook has nearly used them${pace}`);
+      }
       await sleep(wait);
     }
     const { rows } = await this.pool.query<{ s: number }>('select etl.crm_slot($1, $2, $3) as s',
@@ -154,22 +167,20 @@ export class PortalPacing {
     }
   }
 
-  /** Milliseconds to wait before the methods have room for the request's expected cost. */
-  private async operatingWait(methods: ReadonlyMap<string, number>): Promise<number> {
+  /** Milliseconds to wait before the methods have room for the request's expected cost; the method waited for and its cost a unit. */
+  private async operatingWait(methods: ReadonlyMap<string, number>): Promise<{ wait: number; method?: string; cost?: number | null }> {
     const { rows } = await this.pool.query<MethodState>(
       `select method, operating, reset_at, cost_per_unit, minutes, blocked_until from etl.crm_operating
        where portal = $1 and method = any($2)`, [this.webhook, [...methods.keys()]]);
     const now = Date.now();
-    let wait = 0;
+    let longest: { wait: number; method?: string; cost?: number | null } = { wait: 0 };
     for (const state of rows) {
-      if (state.blocked_until && state.blocked_until.getTime() > now) {
-        wait = Math.max(wait, state.blocked_until.getTime() - now);
-        continue;
-      }
+      const blocked = state.blocked_until && state.blocked_until.getTime() > now;
       const expected = (methods.get(state.method) ?? 1) * (state.cost_per_unit ?? FIRST_COST);
-      wait = Math.max(wait, this.roomAt(state, expected, now) - now);
+      const wait = blocked ? state.blocked_until!.getTime() - now : this.roomAt(state, expected, now) - now;
+      if (wait > longest.wait) longest = { wait, method: state.method, cost: state.cost_per_unit };
     }
-    return wait;
+    return longest;
   }
 
   /**

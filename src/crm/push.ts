@@ -92,7 +92,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
   const lock = await pool.connect();
   await lock.query('select pg_advisory_lock(hashtext($1))', [`crm_push:${session}`]);
   const transport = new RestTransport(webhook, { ca: o.ca, timeoutMs: o.timeoutMs });
-  const pacing = new PortalPacing(pool, webhook.portal, webhook.webhook, limits);
+  const pacing = new PortalPacing(pool, webhook.portal, webhook.webhook, limits, log);
   const client = new PortalClient(transport, pacing, log);
   const { rows: [run] } = await pool.query<{ run_id: string }>(
     'insert into etl.crm_push_run (portal, mode, dry_run) values ($1, $2, $3) returning run_id', [webhook.portal, mode, o.dryRun ?? false]);

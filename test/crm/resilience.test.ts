@@ -157,7 +157,12 @@ describe('push when things go wrong', () => {
       expect(stormed.pacing.refusedForBucket).toBeGreaterThan(0);
       expect(stormed.stats.company).toMatchObject({ created: 60, failed: 0 });
       expect(stormed.stats.refused).toBe(0);
-      const operated = await slow.push({ limits: { drain: 50, operatingLimit: 2, operatingWindow: 4 }, limit: 30 });
+      const said: string[] = [];
+      const operated = await slow.push({ limits: { drain: 50, operatingLimit: 2, operatingWindow: 4 }, limit: 30, log: (line) => said.push(line) });
+      // a wait for execution time is said, with the method and the pace it allows, not left as silence
+      const waiting = said.find((line) => line.startsWith('push: waiting'));
+      expect(waiting, waiting).toMatch(
+        /^push: waiting \d+s for \S+: the portal allows 2 s of its execution time per 4 s and this webhook has nearly used them(; at [\d.]+ s a unit it runs about [\d.]+ units\/s)?$/);
       expect(operated.stats.company).toMatchObject({ created: 30, failed: 0 });
       expect(operated.stats.contact.failed).toBe(0);
       expect(operated.stats.refused).toBe(0);
