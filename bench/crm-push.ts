@@ -127,6 +127,7 @@ async function preparedWarehouse(): Promise<string> {
   await freshDatabase(WAREHOUSE);
   const pool = new pg.Pool({ connectionString: url, max: 8 });
   pool.on('error', (e) => console.error(`database connection lost: ${e.message}`));
+  pool.on('connect', (client) => client.on('error', (e) => console.error(`database connection lost: ${e.message}`)));
   const [, prepareSeconds] = await timed(async () => {
     await useSampleWindow(pool, sample.truth.window_start);
     await landManifest(pool, sample.dir, sample.manifest, { quiet: true });
