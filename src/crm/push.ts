@@ -257,9 +257,14 @@ class PushProgress {
     const done = (['company', 'contact'] as const).reduce((n, e) => n + stats[e].created + stats[e].adopted + stats[e].updated + stats[e].failed, 0);
     const requests = this.client.pacing.stats.requests;
     const perRequest = requests > 0 ? done / requests : 0;
-    const left = perRequest > 0 && this.total > done ? (this.total - done) / perRequest / this.limits.drain : NaN;
+    // once the portal's execution time has held requests back, the request rate says nothing: the pace so far does
+    const timeBound = this.client.pacing.stats.waitedForOperatingMs > 0;
+    const left = this.total <= done ? NaN
+      : timeBound ? (done > 0 ? (this.total - done) / (done / seconds) : NaN)
+      : perRequest > 0 ? (this.total - done) / perRequest / this.limits.drain : NaN;
+    const pace = timeBound ? 'at the pace the portal\'s execution-time limit allows' : `at ${this.limits.drain} requests/s`;
     this.log(`push: ${formatCount(done)} of ${formatCount(this.total)} entities, ${formatCount(stats.company.created + stats.company.adopted)} companies and ` +
       `${formatCount(stats.contact.created + stats.contact.adopted)} contacts in the CRM, ${(this.client.commands / seconds).toFixed(1)} commands/s, ` +
-      `${(requests / seconds).toFixed(2)} requests/s${Number.isFinite(left) ? `, about ${formatDuration(left)} left at ${this.limits.drain} requests/s` : ''}`);
+      `${(requests / seconds).toFixed(2)} requests/s${Number.isFinite(left) ? `, about ${formatDuration(left)} left ${pace}` : ''}`);
   }
 }

@@ -158,8 +158,10 @@ describe('push when things go wrong', () => {
       expect(stormed.stats.company).toMatchObject({ created: 60, failed: 0 });
       expect(stormed.stats.refused).toBe(0);
       const said: string[] = [];
-      const operated = await slow.push({ limits: { drain: 50, operatingLimit: 2, operatingWindow: 4 }, limit: 30, log: (line) => said.push(line) });
+      const operated = await slow.push({ limits: { drain: 50, operatingLimit: 2, operatingWindow: 4 }, limit: 30, log: (line) => said.push(line), progressSeconds: 0.001 });
       // a wait for execution time is said, with the method and the pace it allows, not left as silence
+      // and the time left is then reckoned from the pace so far, not from the request rate
+      expect(said.filter((line) => / left at the pace the portal's execution-time limit allows$/.test(line)).length).toBeGreaterThan(0);
       const waiting = said.find((line) => line.startsWith('push: waiting'));
       expect(waiting, waiting).toMatch(
         /^push: waiting \d+s for \S+: the portal allows 2 s of its execution time per 4 s and this webhook has nearly used them(; at [\d.]+ s a unit it runs about [\d.]+ units\/s)?$/);
