@@ -39,6 +39,7 @@ export async function createCompanies(ctx: PushContext, ids: readonly string[]):
   }
   await ctx.links.linkedMany('company', adopted);
   ctx.stats.company.adopted += adopted.length;
+  for (const [id] of adopted) ctx.foundCreated.add(`company:${id}`); // completed by the next step, counted once
   const toCreate = [...out.values()].filter((c) => !existing.has(c.inn));
   // what each add carries, kept before it is sent: an entity found after a lost answer holds this
   await ctx.links.recordIntent('company', toCreate.map((c) => [c.company_id, pushedCompany(c)] as const));

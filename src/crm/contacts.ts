@@ -4,7 +4,7 @@ import { countSettled, recordFailure, type PushContext } from './context.js';
 import { multifieldChanges, ownedAfter, scalarChanges, type CrmMultifield } from './diff.js';
 import { contactAddFields, contactImportItem, contactValues, ENTITY_TYPE, ORIGINATOR, pushedContact, sameValue, type ContactOut, type PushedContact } from './fields.js';
 import type { LinkRow, Linked } from './links.js';
-import { outcomeOf, resolveUnknown } from './lookups.js';
+import { listByKey, outcomeOf, resolveUnknown } from './lookups.js';
 import { PushStoppedError, REFUSED_BEFORE_RUNNING, UnknownOutcomeError } from './portal-client.js';
 import type { BatchAnswer, Command } from './rest.js';
 
@@ -16,8 +16,8 @@ interface NewContact {
 /**
  * Contacts this session claimed as new, under their company's Bitrix id. A contact of a
  * company that was in the CRM before this push (adopted, or created by an earlier push: a
- * manager may have added its people since) is first looked for among that company's contacts
- * by phone and e-mail (crm.duplicate.findbycomm, 20 values a command, then the candidates'
+ * manager may have added its people since) is first looked for by our ORIGIN_ID, then among
+ * that company's contacts by phone and e-mail (crm.duplicate.findbycomm, 20 values a command, then the candidates'
  * companies) and adopted when one shares a phone or e-mail; contacts of companies this push
  * created cannot be in the CRM yet. The rest are created: crm.item.batchImport, 20 a
  * command, in import mode; crm.contact.add otherwise. Returns once those batches are queued;
@@ -48,6 +48,7 @@ export async function createContacts(ctx: PushContext, ids: readonly string[]): 
   }
   await ctx.links.linkedMany('contact', adopted);
   ctx.stats.contact.adopted += adopted.length;
+  for (const [id] of adopted) ctx.foundCreated.add(`contact:${id}`); // completed by the next step, counted once
   const toCreate = contacts.filter((c) => !existing.has(c.contact.contact_id));
   // what each add carries, kept before it is sent: a contact found after a lost answer holds this
   await ctx.links.recordIntent('contact', toCreate.map((c) => [c.contact.contact_id, pushedContact(c.contact, c.companyId)] as const));
@@ -113,12 +114,22 @@ async function settleCreated(ctx: PushContext, pieces: Piece<Array<NewContact & 
 }
 
 /**
- * Contacts already in their company in the CRM: found by phone and by e-mail (findbycomm
+ * Contacts already in the CRM: ours by ORIGIN_ID (created by an earlier push whose link is
+ * gone), then a manager's in their company by phone and by e-mail (findbycomm
  * searches only the first 20 values of a call, so values go 20 a command), then kept only if
  * the candidate's company is the contact's. Returns canonical id → Bitrix id.
  */
-async function findInCompanies(ctx: PushContext, contacts: readonly NewContact[]): Promise<Map<string, number>> {
+async function findInCompanies(ctx: PushContext, all: readonly NewContact[]): Promise<Map<string, number>> {
   const found = new Map<string, number>();
+  if (all.length === 0) return found;
+  // ours first, by ORIGIN_ID: a contact an earlier push created (its link lost, or kept under
+  // another address of the portal) is found even without a phone or an e-mail
+  const ours = await listByKey(ctx, 'crm.contact.list', { ORIGINATOR_ID: ORIGINATOR }, '@ORIGIN_ID', all.map((c) => c.contact.contact_id), ['ID', 'ORIGIN_ID'], 'ORIGIN_ID');
+  for (const c of all) {
+    const id = ours.get(c.contact.contact_id)?.[0];
+    if (id !== undefined) found.set(c.contact.contact_id, id);
+  }
+  const contacts = all.filter((c) => !found.has(c.contact.contact_id));
   if (contacts.length === 0) return found;
   const candidates = new Set<number>();
   const pieces: Piece<null>[] = [];

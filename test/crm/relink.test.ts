@@ -1,0 +1,44 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestDatabase } from '../helpers/db.js';
+import { readySample, testPortal } from './helpers.js';
+
+// A portal that already holds what an earlier push created, while our links to it are gone
+// (etl.crm_link emptied, restored from an older backup, or kept under another address of the
+// same portal, as a sandbox on a new port): everything is found again, nothing is doubled.
+
+let db: TestDatabase;
+beforeAll(async () => {
+  ({ db } = await readySample(59, { companies: 120, contacts: 600 }));
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+const fast = { bucket: { size: 50, drainPerSecond: 50 }, operating: { importItemSeconds: 0.001 } };
+
+describe('a push whose links to the portal are lost', () => {
+  it('finds the companies by INN and the contacts by ORIGIN_ID, even those without a phone or an e-mail, and creates nothing twice', async () => {
+    const companies = Number(await db.value(`select count(*) from etl.crm_company_out`));
+    const contacts = Number(await db.value(`select count(*) from etl.crm_contact_out`));
+    // the case findbycomm cannot cover: nothing to look such a contact up by
+    expect(Number(await db.value(`select count(*) from etl.crm_contact_out where cardinality(phones) = 0 and cardinality(emails) = 0`))).toBeGreaterThan(0);
+    const portal = await testPortal(db, fast);
+    try {
+      const first = await portal.push({ limits: { drain: 50 } });
+      expect(first.stats.contact.created).toBe(contacts);
+      await db.pool.query('delete from etl.crm_link');
+      const again = await portal.push({ limits: { drain: 50 } });
+      expect(again.stats.company).toEqual({ created: 0, adopted: companies, updated: 0, unchanged: 0, failed: 0 });
+      expect(again.stats.contact).toEqual({ created: 0, adopted: contacts, updated: 0, unchanged: 0, failed: 0 });
+      const { rows: [held] } = await portal.db.query<{ companies: number; contacts: number; contact_keys: number }>(`
+        select (select count(*)::int from company) as companies, (select count(*)::int from contact) as contacts,
+               (select count(distinct origin_id)::int from contact) as contact_keys`);
+      expect(held).toEqual({ companies, contacts, contact_keys: contacts });
+      // and the links are whole again: a third push writes nothing
+      const third = await portal.push({ limits: { drain: 50 } });
+      expect(third.stats.contact).toEqual({ created: 0, adopted: 0, updated: 0, unchanged: contacts, failed: 0 });
+    } finally {
+      await portal.stop();
+    }
+  });
+});
