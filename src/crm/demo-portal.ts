@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { projectRoot } from '../db/paths.js';
@@ -21,10 +21,21 @@ export interface DemoPush {
  * clean base pushed to it in import mode, and what the portal then holds.
  */
 export async function pushToDemoPortal(pool: pg.Pool, databaseUrl: string, log: (line: string) => void): Promise<DemoPush> {
-  const sandbox = await startSandbox({
-    databaseUrl, schema: 'bitrix_sandbox', certDir: join(projectRoot(), '.data', 'sandbox'), plan: 'standard',
+  const certDir = join(projectRoot(), '.data', 'sandbox');
+  const options = {
+    databaseUrl, schema: 'bitrix_sandbox', certDir, plan: 'standard' as const,
     bucket: { size: 50, drainPerSecond: DEMO_DRAIN }, operating: { importItemSeconds: 0.001 }, log,
+  };
+  // the port of the last demo first: the push knows a portal by its address, so the same
+  // address keeps its links and a second demo finds everything unchanged
+  const portFile = join(certDir, 'demo-port');
+  const lastPort = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : 0;
+  const sandbox = await startSandbox({ ...options, port: lastPort }).catch((e: NodeJS.ErrnoException) => {
+    if (lastPort === 0 || (e.code !== 'EADDRINUSE' && e.code !== 'EACCES')) throw e;
+    log(`sandbox: the last demo's port ${lastPort} is taken; the portal gets another (what it holds is found again by INN and ORIGIN_ID)`);
+    return startSandbox(options);
   });
+  writeFileSync(portFile, new URL(sandbox.url).port);
   try {
     const result = await push(pool, {
       webhookUrl: sandbox.webhookUrl, ca: sandbox.certFile ? readFileSync(sandbox.certFile) : undefined,
@@ -42,6 +53,7 @@ export async function pushToDemoPortal(pool: pg.Pool, databaseUrl: string, log: 
     const summary = [
       `Pushed to the sandbox portal ${sandbox.url} (${result.mode} mode, its bucket draining ${DEMO_DRAIN}/s; a real standard portal drains 2/s): ` +
         `${formatCount(s.company.created)} companies and ${formatCount(s.contact.created)} contacts created, ` +
+        `${formatCount(s.company.adopted + s.contact.adopted)} found there and adopted, ${formatCount(s.company.updated + s.contact.updated)} updated, ` +
         `${formatCount(s.company.unchanged + s.contact.unchanged)} unchanged, ${formatCount(s.company.failed + s.contact.failed)} failed, ` +
         `${formatCount(result.pacing.requests)} requests in ${result.seconds.toFixed(1)}s.`,
       `The portal holds ${n('companies')} companies (${n('requisites')} requisites, ${n('banks')} bank details, ${n('addresses')} legal addresses) ` +

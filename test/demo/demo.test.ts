@@ -65,6 +65,11 @@ describe('demo never writes into the user\'s own database', () => {
       // the demo marked it as its own: running it there again needs no --force
       const again = await runCli(['demo', '--database-url', db.url], db.url);
       expect(again.code, again.stderr).toBe(0);
+      // the second push to the demo's portal creates nothing: the portal holds what it held
+      const held = (stdout: string) => /The portal holds ([\d ]+) companies \(.*\) and ([\d ]+) contacts/.exec(stdout)?.slice(1);
+      expect(held(forced.stdout)).toBeDefined();
+      expect(held(again.stdout)).toEqual(held(forced.stdout));
+      expect(again.stdout).toMatch(/: 0 companies and 0 contacts created, /);
     } finally {
       await db.drop();
     }
