@@ -49,7 +49,7 @@ export function defineLand(program: Command): void {
     .addOption(new Option('--format <format>', 'json or ndjson (default: by the file name)').choices(['json', 'ndjson']))
     .option('--path <json.path>', 'where the records sit in a JSON document, e.g. contacts or data.items')
     .option('--resume', 'continue after the last batch this file landed', false)
-    .option('--batch-size <n>', 'records per committed batch (default 10000)', positiveInt)
+    .option('--batch-size <n>', 'records per committed batch (default 5000)', positiveInt)
     .option('--max-errors <n>', 'records the server refuses that are landed raw and rejected before the load stops', nonNegativeInt, 0)
     .option('--quiet', 'no progress lines', false)
     .action(action((path: string, flags: LandFileFlags) => landFileCommand(path, flags)));

@@ -53,7 +53,7 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
         'read as Windows-1251 its Cyrillic text would land garbled', { advice: 'nothing was landed; land it without --encoding cp1251 (or set the source\'s encoding to utf8)' });
     }
   }
-  const batchSize = options.batchSize ?? 10_000;
+  const batchSize = options.batchSize ?? 5_000;
   const maxErrors = options.maxErrors ?? 0;
   const label = `${options.source} ${basename(path)}`;
   const progress = new Progress(label, identity.size, process.stderr, options.quiet);
