@@ -8,9 +8,16 @@
 -- Grain: one row per fact, in reading order: heading by heading, each heading's facts together.
 -- One sentence about a canonical row in a portal's CRM: its Bitrix id, how it got there,
 -- when it was last pushed and whether what it holds is what the clean base says now.
-create or replace function etl.crm_story(entity text, l etl.crm_link, out_hash uuid, last_error text)
+-- The last error is the newest of etl.crm_push_error for the row, kept on the link or not.
+drop function if exists etl.crm_story(text, etl.crm_link, uuid, text);
+create or replace function etl.crm_story(entity text, l etl.crm_link, out_hash uuid)
 returns text
 language sql stable as $$
+  with last as (
+    select format('%s %s: %s', x.method, x.code, x.description) as last_error from etl.crm_push_error x
+    where x.portal = l.portal and x.entity = crm_story.entity and x.canonical_id = l.canonical_id
+    order by x.failed_at desc limit 1
+  )
   select format('%s on %s: ', case when l.bitrix_id is null then 'no CRM ' || entity else 'CRM ' || entity || ' ' || l.bitrix_id end, l.portal)
     || case l.state
          when 'sending' then 'a write got no answer ' || coalesce('(' || to_char(l.intent_at, 'YYYY-MM-DD HH24:MI') || ')', '')
@@ -24,6 +31,7 @@ language sql stable as $$
            case when l.last_error is not null then '; last error: ' || l.last_error
                 when last_error is not null and l.pushed_hash is distinct from out_hash then '; last error: ' || last_error end)
        end
+  from (select) one left join last on true
 $$;
 
 create or replace function etl.why(subject text)
@@ -75,14 +83,10 @@ language sql stable as $$
 
     union all
     -- the CRM: which entity it is on each portal, and what the last push did with it
-    select 1, c.label, coalesce(l.pushed_at, l.intent_at), 'crm', 3, etl.crm_story('company', l, o.out_hash, e.description)
+    select 1, c.label, coalesce(l.pushed_at, l.intent_at), 'crm', 3, etl.crm_story('company', l, o.out_hash)
     from company_now c
     join etl.crm_link l on l.entity = 'company' and l.canonical_id = c.company_id
     left join etl.crm_company_out o on o.company_id = c.company_id
-    left join lateral (
-      select format('%s %s: %s', x.method, x.code, x.description) as description from etl.crm_push_error x
-      where x.portal = l.portal and x.entity = 'company' and x.canonical_id = l.canonical_id order by x.failed_at desc limit 1
-    ) e on true
 
     union all
     select 1, c.label, null, 'crm', 3, 'not pushed to a CRM yet (ready for it: b2b-etl push)'
@@ -131,15 +135,11 @@ language sql stable as $$
     join canonical.contact c using (contact_id)
 
     union all
-    select 2, w.label, coalesce(l.pushed_at, l.intent_at), 'crm', 7, etl.crm_story('contact', l, o.out_hash, e.description)
+    select 2, w.label, coalesce(l.pushed_at, l.intent_at), 'crm', 7, etl.crm_story('contact', l, o.out_hash)
     from labelled w
     join canonical.contact_source cs using (source, entity, source_key)
     join etl.crm_link l on l.entity = 'contact' and l.canonical_id = cs.contact_id
     left join etl.crm_contact_out o on o.contact_id = cs.contact_id
-    left join lateral (
-      select format('%s %s: %s', x.method, x.code, x.description) as description from etl.crm_push_error x
-      where x.portal = l.portal and x.entity = 'contact' and x.canonical_id = l.canonical_id order by x.failed_at desc limit 1
-    ) e on true
 
     union all
     select 2, w.label, null, 'dropped', 6,
