@@ -39,7 +39,7 @@ export async function createCompanies(ctx: PushContext, ids: readonly string[]):
   }
   await ctx.links.linkedMany('company', adopted);
   ctx.stats.company.adopted += adopted.length;
-  for (const [id] of adopted) ctx.foundCreated.add(`company:${id}`); // completed by the next step, counted once
+  for (const [id] of adopted) ctx.countedOnce.add(`company:${id}`); // completed by the next step, counted once
   const toCreate = [...out.values()].filter((c) => !existing.has(c.inn));
   // what each add carries, kept before it is sent: an entity found after a lost answer holds this
   await ctx.links.recordIntent('company', toCreate.map((c) => [c.company_id, pushedCompany(c)] as const));
@@ -247,7 +247,7 @@ export async function inspectUnknown(ctx: PushContext, ownToo: boolean): Promise
       linked.push([row.canonical_id, { bitrixId, requisiteId, bankdetailId: bankId, hasAddress, how: row.how ?? 'created', pushedHash: null, pushed: pushed ?? undefined }]);
       if (row.bitrix_id === null) {
         ctx.stats.company.created += 1;
-        ctx.foundCreated.add(`company:${row.canonical_id}`);
+        ctx.countedOnce.add(`company:${row.canonical_id}`);
       }
     }
     await ctx.links.linkedMany('company', linked);

@@ -48,7 +48,7 @@ export async function createContacts(ctx: PushContext, ids: readonly string[]): 
   }
   await ctx.links.linkedMany('contact', adopted);
   ctx.stats.contact.adopted += adopted.length;
-  for (const [id] of adopted) ctx.foundCreated.add(`contact:${id}`); // completed by the next step, counted once
+  for (const [id] of adopted) ctx.countedOnce.add(`contact:${id}`); // completed by the next step, counted once
   const toCreate = contacts.filter((c) => !existing.has(c.contact.contact_id));
   // what each add carries, kept before it is sent: a contact found after a lost answer holds this
   await ctx.links.recordIntent('contact', toCreate.map((c) => [c.contact.contact_id, pushedContact(c.contact, c.companyId)] as const));
@@ -192,7 +192,7 @@ export async function inspectUnknownContacts(ctx: PushContext, ownToo: boolean):
       linked.push([row.canonical_id, { bitrixId, how: row.how ?? 'created', pushedHash: null, pushed }]);
       if (row.bitrix_id === null) {
         ctx.stats.contact.created += 1;
-        ctx.foundCreated.add(`contact:${row.canonical_id}`);
+        ctx.countedOnce.add(`contact:${row.canonical_id}`);
       }
     }
     await ctx.links.linkedMany('contact', linked);

@@ -48,17 +48,17 @@ export interface PushContext {
   settleMs: number;
   /** Companies this run created: their contacts cannot be in the CRM yet, so nobody looks for them there. */
   createdCompanies: Set<string>;
-  /** Entities this run counted as created after finding a lost add in the CRM (`entity:id`): completing them later counts nothing more. */
-  foundCreated: Set<string>;
+  /** Entities this run already counted (`entity:id`): created after their lost add was found in the CRM, or adopted; completing them later counts nothing more. */
+  countedOnce: Set<string>;
 }
 
 /**
- * Counts an entity the run brought up to date, once: an entity counted created after its lost
- * add was found in the CRM is not counted again when the next step completes it or finds it
- * complete.
+ * Counts an entity the run brought up to date, once: one already counted created (its lost
+ * add found in the CRM) or adopted is not counted again when the next step completes it or
+ * finds it complete.
  */
 export function countSettled(ctx: PushContext, entity: CrmEntity, canonicalId: string, how: 'updated' | 'unchanged'): void {
-  if (!ctx.foundCreated.has(`${entity}:${canonicalId}`)) ctx.stats[entity][how] += 1;
+  if (!ctx.countedOnce.has(`${entity}:${canonicalId}`)) ctx.stats[entity][how] += 1;
 }
 
 async function insertError(ctx: PushContext, entity: CrmEntity, canonicalId: string, method: string, code: string, description: string): Promise<void> {

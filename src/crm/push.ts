@@ -102,7 +102,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
   const ctx: PushContext = {
     pool, client, sender, links: new LinkStore(pool, webhook.portal, session, Number(run!.run_id)), mode, presets: { company: 0, individual: 0 },
     stats, runId: Number(run!.run_id), log, progress: () => reporter.tick(stats),
-    settleMs: (o.settleSeconds ?? 90) * 1000, createdCompanies: new Set(), foundCreated: new Set(),
+    settleMs: (o.settleSeconds ?? 90) * 1000, createdCompanies: new Set(), countedOnce: new Set(),
   };
   let result: PushResult | undefined;
   let departed = { company: 0, contact: 0 };
