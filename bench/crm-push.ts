@@ -18,7 +18,7 @@ import pg from 'pg';
 import { mysqlSource, registryConfig } from '../src/config.js';
 import { push, type PushResult } from '../src/crm/push.js';
 import { PLAN_LIMITS } from '../src/crm/pacing.js';
-import { startSandbox } from '../src/crm/sandbox/index.js';
+import { startSandbox } from '../src/sandbox/index.js';
 import { REGISTRY_SNAPSHOT, STORE_A_DUMP } from '../src/generate/index.js';
 import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js';
 import { drainQueue } from '../src/jobs/worker.js';

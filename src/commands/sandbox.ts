@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { SandboxOptions } from '../crm/sandbox/index.js';
+import type { SandboxOptions } from '../sandbox/index.js';
 import { openDatabase, redactUrl } from '../db/connection.js';
 import { UsageError, log } from './context.js';
 import { action, nonNegativeNumber, positiveInt, positiveNumber } from './define.js';
@@ -90,7 +90,7 @@ async function sandboxCommand(flags: SandboxFlags): Promise<number> {
     log,
   };
   // the portal's modules (certificates, the HTTP server) load only for this command
-  const { startSandbox } = await import('../crm/sandbox/index.js');
+  const { startSandbox } = await import('../sandbox/index.js');
   const db = await openDatabase({ log });
   try {
     const sandbox = await startSandbox({ ...options, databaseUrl: db.url }).catch((e: unknown) => {

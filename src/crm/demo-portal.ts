@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { projectRoot } from '../db/paths.js';
 import { formatCount } from '../land/progress.js';
 import { push, type PushResult } from './push.js';
-import { startSandbox, type Sandbox } from './sandbox/index.js';
+import { startSandbox, type Sandbox } from '../sandbox/index.js';
 
 /** The sandbox's bucket drains this fast in the demo, so its push takes seconds (a real standard portal: 2 a second). */
 const DEMO_DRAIN = 25;

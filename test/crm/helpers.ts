@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { registryConfig } from '../../src/config.js';
 import { push, type PushOptions, type PushResult } from '../../src/crm/push.js';
-import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/crm/sandbox/index.js';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
 import { REGISTRY_SNAPSHOT } from '../../src/generate/index.js';
 import { drainQueue } from '../../src/jobs/worker.js';
 import { importSnapshot } from '../../src/registry/snapshot.js';

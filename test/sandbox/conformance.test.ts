@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FormData } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SandboxOptions } from '../../../src/crm/sandbox/index.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import type { SandboxOptions } from '../../src/sandbox/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { difference, startPortal, type RequestSpec } from './helpers.js';
 
 /**
@@ -21,7 +21,7 @@ interface Fixture {
   }>;
 }
 
-const folder = fileURLToPath(new URL('../../fixtures/bitrix24/', import.meta.url));
+const folder = fileURLToPath(new URL('../fixtures/bitrix24/', import.meta.url));
 const fixtures = readdirSync(folder).filter((f) => f.endsWith('.json')).sort()
   .map((file) => ({ file, fixture: JSON.parse(readFileSync(folder + file, 'utf8')) as Fixture }));
 

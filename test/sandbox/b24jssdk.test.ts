@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startPortal, type Portal } from './helpers.js';
 
 const CLIENT = fileURLToPath(new URL('./b24jssdk-client.mjs', import.meta.url));

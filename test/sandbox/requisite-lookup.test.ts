@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requisiteMethods } from '../../../src/crm/sandbox/methods/requisite.js';
-import type { MethodContext } from '../../../src/crm/sandbox/methods/method.js';
-import { applySchema } from '../../../src/crm/sandbox/store/schema.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import { requisiteMethods } from '../../src/sandbox/methods/requisite.js';
+import type { MethodContext } from '../../src/sandbox/methods/method.js';
+import { applySchema } from '../../src/sandbox/store/schema.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 // A push looks every new company up by INN in the portal before it creates it. The sandbox
 // answers those lookups from its tables; read by a scan of every requisite, each one costs

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_BODY_BYTES } from '../../../src/crm/sandbox/request.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import { MAX_BODY_BYTES } from '../../src/sandbox/request.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startPortal, type Portal } from './helpers.js';
 
 let db: TestDatabase;

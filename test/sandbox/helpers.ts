@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, fetch, type Dispatcher, type FormData } from 'undici';
-import { startSandbox, type Sandbox, type SandboxOptions } from '../../../src/crm/sandbox/index.js';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
 
 /** One certificate folder per test file: files made at once by two files would race. */
 const certDir = mkdtempSync(join(tmpdir(), 'b2b-etl-sandbox-certs-'));

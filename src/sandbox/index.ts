@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
-import { projectRoot } from '../../db/paths.js';
+import { projectRoot } from '../db/paths.js';
 import { sandboxCertificate } from './certificate.js';
 import type { SandboxFault } from './faults.js';
 import { LeakyBucket, PLAN_BUCKETS, type BucketSettings } from './limits.js';

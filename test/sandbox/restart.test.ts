@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectRoot } from '../../../src/db/paths.js';
-import { runCli, startCli } from '../../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import { projectRoot } from '../../src/db/paths.js';
+import { runCli, startCli } from '../helpers/cli.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startPortal } from './helpers.js';
 
 let db: TestDatabase;
@@ -32,7 +32,7 @@ describe('the sandbox keeps its portal', () => {
       const found = await second.rest('crm.company.get', { id: added.json.result });
       expect(found.json.result).toMatchObject({ TITLE: 'Survivor', PHONE: [{ VALUE: '+79990001234' }] });
       // the schema version is kept, so nothing is applied twice
-      const files = readdirSync(join(projectRoot(), 'src', 'crm', 'sandbox', 'schema')).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
+      const files = readdirSync(join(projectRoot(), 'src', 'sandbox', 'schema')).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
       expect(await db.rows('select version from kept.schema_version order by version')).toEqual(files.map((f) => ({ version: Number.parseInt(f, 10) })));
       expect(await db.value('select count(*)::int from kept.requisite_preset')).toBe(9);
       expect((await second.sandbox.calls()).map((c) => c.method)).toEqual(['crm.company.add', 'crm.company.get']);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startPortal, type Portal } from './helpers.js';
 
 let db: TestDatabase;

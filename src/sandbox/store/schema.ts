@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { projectRoot } from '../../../db/paths.js';
+import { projectRoot } from '../../db/paths.js';
 
 /** The sandbox's DDL files, applied in name order; a file's leading number is its version. */
 function schemaFiles(): Array<{ version: number; name: string; sql: string }> {
-  const folder = join(projectRoot(), 'src', 'crm', 'sandbox', 'schema');
+  const folder = join(projectRoot(), 'src', 'sandbox', 'schema');
   return readdirSync(folder)
     .filter((name) => /^\d+_.*\.sql$/.test(name))
     .sort()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_NESTING, parseStr, phpTruthy } from '../../../src/crm/sandbox/php-query.js';
+import { MAX_NESTING, parseStr, phpTruthy } from '../../src/sandbox/php-query.js';
 
 describe('parse_str, as the portal reads forms and batch commands', () => {
   it('nests bracket keys, appends on [], lets the last duplicate win and decodes + and %XX', () => {

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LeakyBucket, PLAN_BUCKETS } from '../../../src/crm/sandbox/limits.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import { LeakyBucket, PLAN_BUCKETS } from '../../src/sandbox/limits.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startPortal, type Portal } from './helpers.js';
 
 const QUERY_LIMIT = { error: 'QUERY_LIMIT_EXCEEDED', error_description: 'Too many requests' };
