@@ -16,16 +16,6 @@ function commError(ctx: MethodContext, docsCode: string, docsDescription: string
   return ctx.settings.findByCommErrors === 'docs' ? new RestError(400, docsCode, docsDescription) : crmError(`${docsCode}.`);
 }
 
-/**
- * How a value is compared, applied to both sides in SQL: a phone by its digits with the
- * extension left out (b24-rest-docs issue #72), an e-mail without regard to case.
- */
-function comparable(type: 'PHONE' | 'EMAIL', expr: string): string {
-  return type === 'PHONE'
-    ? `regexp_replace(regexp_replace(${expr}, '\\s*(доб\\.?|ext\\.?|x|#|,)\\s*\\d*\\s*$', '', 'i'), '\\D', '', 'g')`
-    : `lower(${expr})`;
-}
-
 export const duplicateMethods: Record<string, Handler> = {
   async 'crm.duplicate.findbycomm'(ctx, params) {
     const type = String(params.type ?? params.TYPE ?? '').toUpperCase();
@@ -45,8 +35,10 @@ export const duplicateMethods: Record<string, Handler> = {
         `select distinct element_id from (
            select m.element_id, k.key, row_number() over (partition by k.key order by m.element_id) as n
            from unnest($3::text[]) as k (key)
-           join multifield m on m.entity_id = $1 and m.type_id = $2 and ${comparable(type, 'm.value')} = ${comparable(type, 'k.key')}
-           where ${comparable(type, 'k.key')} <> ''
+           -- both sides as the portal normalises them (schema/004_communication_key.sql)
+           join multifield m on m.entity_id = $1 and m.type_id = $2
+             and communication_key(m.type_id, m.value) = communication_key($2, k.key)
+           where communication_key($2, k.key) <> ''
          ) as found where n <= ${HITS_PER_VALUE} order by element_id`,
         [owner, type, values],
       );
