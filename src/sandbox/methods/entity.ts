@@ -93,7 +93,7 @@ export function entityMethods(prefix: string, spec: EntitySpec): Record<string, 
   const list: ListSpec = {
     table: spec.table,
     fields: new Set([...spec.writable, ...SYSTEM_FIELDS]),
-    special: hasMultifields(spec) ? multifieldFilter(spec.owner, 'id') : undefined,
+    special: hasMultifields(spec) ? multifieldFilter(spec.owner, `${spec.table}.id`) : undefined,
     roundOffset: true,
     idColumn: 'id',
     toRow: () => ({}),

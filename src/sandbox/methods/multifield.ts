@@ -93,7 +93,11 @@ export async function readMultifields(db: pg.PoolClient, owner: Owner, ids: numb
   return byElement;
 }
 
-/** A list filter on PHONE or EMAIL matches a value exactly (crm-company-list.md). */
+/**
+ * A list filter on PHONE or EMAIL matches a value exactly (crm-company-list.md). `idColumn`
+ * names the listed table's id qualified (`company.id`): inside the subquery a bare `id` is
+ * the multifield's own.
+ */
 export function multifieldFilter(owner: Owner, idColumn: string) {
   return (field: string, placeholder = ''): string | null =>
     field in MULTIFIELD_TYPES
