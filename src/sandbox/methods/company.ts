@@ -1,5 +1,5 @@
-import type { MethodContext } from './method.js';
-import { entityMethods, type EntitySpec } from './entity.js';
+import { phpFloat, type MethodContext } from './method.js';
+import { entityMethods, isBlank, type EntitySpec } from './entity.js';
 
 const UTM = ['UTM_SOURCE', 'UTM_MEDIUM', 'UTM_CAMPAIGN', 'UTM_CONTENT', 'UTM_TERM'];
 const LEGACY_ADDRESS = ['', 'REG_'].flatMap((p) =>
@@ -15,7 +15,12 @@ export const companySpec: EntitySpec = {
     'IS_MY_COMPANY', 'ORIGINATOR_ID', 'ORIGIN_ID', 'ORIGIN_VERSION', 'BANKING_DETAILS', ...UTM, ...LEGACY_ADDRESS,
   ]),
   notFound: 'Company is not found',
-  defaults: (_id, ctx) => ({ COMPANY_TYPE: 'CUSTOMER', OPENED: 'Y', ASSIGNED_BY_ID: String(ctx.userId), CURRENCY_ID: 'RUB', IS_MY_COMPANY: 'N' }),
+  defaults: () => ({ COMPANY_TYPE: 'CUSTOMER', OPENED: 'Y', CURRENCY_ID: 'RUB', IS_MY_COMPANY: 'N' }),
+  // CCrmCompany::Add names an unnamed company and reads REVENUE with floatval
+  completeOnAdd(stored, id) {
+    if (isBlank(stored.TITLE)) stored.TITLE = `Компания #${id}`;
+    if (stored.REVENUE !== undefined && stored.REVENUE !== null) stored.REVENUE = String(phpFloat(stored.REVENUE));
+  },
   // a company's requisites, their bank details and addresses go with it; contact links cascade
   async beforeDelete(ctx: MethodContext, id: number) {
     const { rows } = await ctx.db.query<{ id: string }>('delete from requisite where entity_type_id = 4 and entity_id = $1 returning id', [id]);

@@ -1,6 +1,6 @@
 import { crmError, errors } from '../envelope.js';
 import { UTM } from './company.js';
-import { entityMethods, type EntitySpec } from './entity.js';
+import { entityMethods, isBlank, type EntitySpec } from './entity.js';
 import { isObject, positiveInt, type Handler, type MethodContext } from './method.js';
 
 interface Link {
@@ -58,7 +58,14 @@ export const contactSpec: EntitySpec = {
     'COMMENTS', 'OPENED', 'EXPORT', 'ASSIGNED_BY_ID', 'COMPANY_ID', 'ORIGINATOR_ID', 'ORIGIN_ID', 'ORIGIN_VERSION', ...UTM,
   ]),
   notFound: 'Contact is not found',
-  defaults: (_id, ctx) => ({ TYPE_ID: 'CLIENT', SOURCE_ID: 'SELF', OPENED: 'Y', EXPORT: 'Y', ASSIGNED_BY_ID: String(ctx.userId) }),
+  defaults: () => ({ TYPE_ID: 'CLIENT', SOURCE_ID: 'SELF', OPENED: 'Y', EXPORT: 'Y' }),
+  // a contact without any name: CCrmContact::Add names it "Без имени"; crm.item.* puts
+  // "Контакт #<id>" in the last name (object-fields.md)
+  completeOnAdd(stored, id, api) {
+    if (!['NAME', 'SECOND_NAME', 'LAST_NAME'].every((name) => isBlank(stored[name]))) return;
+    if (api === 'legacy') stored.NAME = 'Без имени';
+    else stored.LAST_NAME = `Контакт #${id}`;
+  },
   async afterWrite(ctx, id, fields, created) {
     const ids = fields.COMPANY_IDS ?? fields.company_ids;
     const primary = positiveInt(fields.COMPANY_ID ?? fields.company_id);

@@ -1,6 +1,6 @@
 import { errors, isoWithOffset } from '../envelope.js';
 import { UTM } from './company.js';
-import { entityMethods, type EntitySpec } from './entity.js';
+import { entityMethods, isBlank, type EntitySpec } from './entity.js';
 import { asPortalString, idParam, isObject, knownFields, positiveInt, type Handler } from './method.js';
 
 /** crm.deal.* (DOCS api-reference/crm/deals/); CONTACT_IDS is write-only like a contact's COMPANY_IDS. */
@@ -18,11 +18,14 @@ export const dealSpec: EntitySpec = {
     const day = (offsetDays: number) => isoWithOffset(new Date(Date.UTC(ctx.now.getFullYear(), ctx.now.getMonth(), ctx.now.getDate() + offsetDays) + ctx.now.getTimezoneOffset() * 60_000));
     const contacts = Array.isArray(fields.CONTACT_IDS) ? fields.CONTACT_IDS : [];
     return {
-      TITLE: `Сделка #${id}`, TYPE_ID: 'SALE', CATEGORY_ID: String(category), STAGE_ID: category === 0 ? 'NEW' : `C${category}:NEW`,
+      TYPE_ID: 'SALE', CATEGORY_ID: String(category), STAGE_ID: category === 0 ? 'NEW' : `C${category}:NEW`,
       CURRENCY_ID: 'RUB', OPPORTUNITY: '0.00', IS_MANUAL_OPPORTUNITY: 'N', BEGINDATE: day(0), CLOSEDATE: day(7),
-      OPENED: 'Y', CLOSED: 'N', ASSIGNED_BY_ID: String(ctx.userId), PROBABILITY: null,
+      OPENED: 'Y', CLOSED: 'N', PROBABILITY: null,
       CONTACT_ID: contacts.length ? asPortalString(contacts[0]) : null,
     };
+  },
+  completeOnAdd(stored, id) {
+    if (isBlank(stored.TITLE)) stored.TITLE = `Сделка #${id}`;
   },
 };
 

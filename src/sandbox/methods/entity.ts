@@ -1,6 +1,6 @@
 import { crmError, errors, isoWithOffset, type MethodResult } from '../envelope.js';
 import { applySelect, listRows, selectList, type ListSpec } from './list.js';
-import { fieldsParam, idParam, isObject, knownFields, sanitizeHtml, type Handler, type MethodContext, type Params } from './method.js';
+import { fieldsParam, idParam, isObject, knownFields, positiveInt, sanitizeHtml, type Handler, type MethodContext, type Params } from './method.js';
 import { checkMultifields, multifieldFilter, MULTIFIELD_TYPES, readMultifields, writeMultifields, type Owner } from './multifield.js';
 
 /** The system fields IMPORT=Y makes writable (crm-company-add.md). */
@@ -16,6 +16,12 @@ export interface EntitySpec {
   notFound: string;
   /** Defaults on create, given the new id. */
   defaults(id: number, ctx: MethodContext, fields: Record<string, unknown>): Record<string, unknown>;
+  /**
+   * What the portal fills in or rewrites on create, after the defaults (bitrix24-api.md §7
+   * "Legacy add"): a name for an unnamed entity, numbers read as PHP reads them. `api` says
+   * whose naming: the legacy `*.add` or `crm.item.*` (object-fields.md "Обязательные поля").
+   */
+  completeOnAdd?(stored: Record<string, unknown>, id: number, api: EntityApi): void;
   /** Write-only fields and links (COMPANY_IDS, CONTACT_IDS) after the row is written. */
   afterWrite?(ctx: MethodContext, id: number, fields: Record<string, unknown>, created: boolean): Promise<void>;
   /** Fields read from elsewhere (a contact's primary company). */
@@ -23,6 +29,20 @@ export interface EntitySpec {
   /** Before a delete: what goes with the entity. */
   beforeDelete?(ctx: MethodContext, id: number): Promise<void>;
 }
+
+/** Which family of methods writes: legacy `crm.company.add` and the like, or `crm.item.*`. */
+export type EntityApi = 'legacy' | 'item';
+
+export interface CreateOptions {
+  /** Recorded in `created_via`: an add method or import mode. */
+  via?: 'add' | 'import';
+  /** IMPORT=Y: the system dates and authors are writable. */
+  importMode?: boolean;
+  api?: EntityApi;
+}
+
+/** Blank as the portal's `trim($value) === ''` sees it; a missing field is blank too. */
+export const isBlank = (value: unknown) => value === undefined || value === null || String(value).trim() === '';
 
 const hasMultifields = (spec: EntitySpec): spec is EntitySpec & { owner: Owner } => spec.owner !== 'DEAL';
 
@@ -40,18 +60,22 @@ function multifieldsOf(fields: Record<string, unknown>): Record<string, unknown>
   return upper;
 }
 
-/** Creates an entity the way *.add does; crm.item.import calls it with `via = 'import'`. */
-export async function createEntity(ctx: MethodContext, spec: EntitySpec, fields: Record<string, unknown>, via: 'add' | 'import', importMode = false): Promise<number> {
+/** Creates an entity the way *.add does; crm.item.import calls it with `via: 'import'`. */
+export async function createEntity(ctx: MethodContext, spec: EntitySpec, fields: Record<string, unknown>, options: CreateOptions = {}): Promise<number> {
+  const { via = 'add', importMode = false, api = 'legacy' } = options;
   const multi = multifieldsOf(fields);
   if (hasMultifields(spec)) checkMultifields(multi);
   const { rows } = await ctx.db.query<{ id: string }>(`select nextval(pg_get_serial_sequence('${spec.table}', 'id')) as id`);
   const id = Number(rows[0]!.id);
   const now = isoWithOffset(ctx.now);
-  const stored = {
+  const stored: Record<string, unknown> = {
     DATE_CREATE: now, DATE_MODIFY: now, CREATED_BY_ID: String(ctx.userId), MODIFY_BY_ID: String(ctx.userId),
     ...spec.defaults(id, ctx, prepare(spec, fields, importMode)),
     ...prepare(spec, fields, importMode),
   };
+  // an ASSIGNED_BY_ID missing, zero, negative or not a number is the calling user (§7)
+  stored.ASSIGNED_BY_ID = String(positiveInt(stored.ASSIGNED_BY_ID) ?? ctx.userId);
+  spec.completeOnAdd?.(stored, id, api);
   await ctx.db.query(`insert into ${spec.table} (id, fields, created_via) values ($1, $2, $3)`, [id, stored, via]);
   if (hasMultifields(spec)) await writeMultifields(ctx.db, spec.owner, id, multi);
   await spec.afterWrite?.(ctx, id, fields, true);
@@ -102,7 +126,7 @@ export function entityMethods(prefix: string, spec: EntitySpec): Record<string, 
     async [`${prefix}.add`](ctx, params): Promise<MethodResult> {
       const fields = fieldsParam(params);
       const options = isObject(params.params) ? params.params : {};
-      return { result: await createEntity(ctx, spec, fields, 'add', options.IMPORT === 'Y') };
+      return { result: await createEntity(ctx, spec, fields, { importMode: options.IMPORT === 'Y' }) };
     },
     async [`${prefix}.update`](ctx, params) {
       const id = idParam(params);

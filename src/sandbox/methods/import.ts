@@ -78,7 +78,7 @@ async function importOne(ctx: MethodContext, spec: EntitySpec, item: unknown): P
   try {
     if (!isObject(item)) throw new RestError(400, '100', 'Expected iterable value for fields');
     await checkItem(ctx, spec, item);
-    const id = await createEntity(ctx, spec, legacyFields(item), 'import', true);
+    const id = await createEntity(ctx, spec, legacyFields(item), { via: 'import', importMode: true, api: 'item' });
     const created = timeOf(item.createdTime, 'createdTime');
     if (created !== null) await ctx.db.query(`update ${spec.table} set created_at = $2 where id = $1`, [id, new Date(created)]);
     await ctx.db.query('release savepoint import_item');

@@ -51,6 +51,13 @@ export function positiveInt(value: unknown): number | null {
   return n > 0 && Number.isSafeInteger(n) ? n : null;
 }
 
+/** PHP's floatval: the leading number of a string, 0 when there is none (`"lots"` is 0, `"12.5 RUB"` 12.5). */
+export function phpFloat(value: unknown): number {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : 0;
+  const match = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?/.exec(typeof value === 'string' ? value : '');
+  return match ? Number(match[0]) : 0;
+}
+
 /** The `id` of get/update/delete (`id` or `ID`), or "ID is not defined or invalid." */
 export function idParam(params: Params): number {
   const id = positiveInt(params.id ?? params.ID);
