@@ -60,10 +60,19 @@ function substitute(value: unknown, outputs: Outputs): unknown {
   return value;
 }
 
-function commands(cmd: unknown): Array<[string, unknown]> {
+/** A batch's commands by key, as sent: `cmd` may be an object or an array (then keyed 0, 1, ...). */
+export function batchCommands(params: Params): Array<[string, unknown]> {
+  const cmd = topLevel(params, 'cmd');
   if (Array.isArray(cmd)) return cmd.map((c, i) => [String(i), c]);
   if (isObject(cmd)) return Object.entries(cmd);
   return [];
+}
+
+/** A command string's method (lower-cased) and its query. */
+export function splitCommand(raw: unknown): { method: string; query: string } {
+  const text = typeof raw === 'string' ? raw : '';
+  const at = text.indexOf('?');
+  return { method: (at < 0 ? text : text.slice(0, at)).trim().toLowerCase(), query: at < 0 ? '' : text.slice(at + 1) };
 }
 
 /**
@@ -81,17 +90,15 @@ export async function runBatch(portal: Portal, credential: string, userId: numbe
     command.error = { error: e.code, error_description: e.description };
     outputs.error.push([command.key, command.error]);
   };
-  for (const [position, [key, raw]] of commands(topLevel(params, 'cmd')).entries()) {
-    const text = typeof raw === 'string' ? raw : '';
-    const at = text.indexOf('?');
-    const method = (at < 0 ? text : text.slice(0, at)).trim().toLowerCase();
+  for (const [position, [key, raw]] of batchCommands(params).entries()) {
+    const { method, query } = splitCommand(raw);
     const command: BatchCommand = { key, method, params: {} };
     log.push(command);
     if (position >= BATCH_MAX_LENGTH) {
       fail(command, errors.batchLength());
       continue;
     }
-    command.params = substitute(parseStr(at < 0 ? '' : text.slice(at + 1)), outputs) as Params;
+    command.params = substitute(parseStr(query), outputs) as Params;
     const started = Date.now();
     try {
       if (method === 'batch') throw errors.batchMethodNotAllowed();

@@ -38,6 +38,16 @@ export const errors = {
   notFound: () => crmError('Not found'),
   accessDenied: () => crmError('Access denied.'),
   idInvalid: () => crmError('ID is not defined or invalid.'),
+  /**
+   * A NUL byte (U+0000) in a parameter. The portal would most likely keep it (PHP strings and
+   * MySQL hold NUL); PostgreSQL's text and jsonb cannot, so the sandbox refuses the call before
+   * anything runs, in the REST layer's shape for a bad argument (ArgumentException:
+   * ERROR_ARGUMENT with an `argument` key, HTTP 400). A 400 tells every client the call was
+   * refused, not lost: SDKs do not retry a 4xx, and a pusher looks nothing up after it, where a
+   * 500 after a commit would read as a lost answer.
+   */
+  nulByte: (argument: string) =>
+    new RestError(400, 'ERROR_ARGUMENT', `Parameter ${argument.replaceAll('\u0000', '\\0')} holds a NUL byte (U+0000), which this portal cannot store`, { argument }),
   invalidEmail: () => new RestError(400, 'ERROR_CORE', 'Поле E-mail содержит некорректный адрес'),
 };
 

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
-import { runBatch, type BatchCommand } from './batch.js';
+import { batchCommands, runBatch, splitCommand, type BatchCommand } from './batch.js';
 import { errors, RestError, successBody, timeBlock, toXml, type MethodResult, type TimeBlock } from './envelope.js';
 import { checkFault, FaultQueue, htmlPage, type SandboxFault } from './faults.js';
 import { LeakyBucket } from './limits.js';
-import { isObject } from './methods/method.js';
+import { nulParameter } from './nul.js';
 import { Portal } from './portal.js';
 import { readBody, requestParams } from './request.js';
 import { listCalls, recordCall, type CallRecord } from './store/calls.js';
@@ -32,10 +32,7 @@ const clientOf = (req: IncomingMessage) => (req.socket.remoteAddress ?? 'unknown
 
 /** The method names a batch carries, so a fault aimed at one of them fires for the batch too. */
 function innerMethods(params: Record<string, unknown>): string[] {
-  const cmdKey = Object.keys(params).find((k) => k.toLowerCase() === 'cmd');
-  const cmd = cmdKey === undefined ? undefined : params[cmdKey];
-  const list = Array.isArray(cmd) ? cmd : isObject(cmd) ? Object.values(cmd) : [];
-  return list.filter((c): c is string => typeof c === 'string').map((c) => c.split('?')[0]!.trim().toLowerCase());
+  return batchCommands(params).filter(([, raw]) => typeof raw === 'string').map(([, raw]) => splitCommand(raw).method);
 }
 
 /** Splits `/rest/1/SECRET/crm.company.add.json` into its parts; the suffix picks the format. */
@@ -113,6 +110,8 @@ export class SandboxServer {
     let reply: Reply;
     try {
       if (!this.bucket.take(call.client)) throw errors.queryLimit();
+      const nul = nulParameter(params, method);
+      if (nul !== null) throw errors.nulByte(nul);
       reply = await this.answer(req, segments, method, params, fault, call, xml);
     } catch (e) {
       if (!(e instanceof RestError)) throw e;

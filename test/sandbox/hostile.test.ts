@@ -41,6 +41,12 @@ describe('what a careless or hostile client sends', () => {
       .toBe('PRESET_ID is not defined or invalid.');
   });
 
+  it('answers a NUL byte in the method name as an unknown method, and logs the call', async () => {
+    const answer = await p.call('crm.company.add%00.json', { contentType: 'application/json', body: '{"fields":{"TITLE":"x"}}' });
+    expect(answer).toMatchObject({ status: 404, json: { error: 'ERROR_METHOD_NOT_FOUND' } });
+    expect((await p.sandbox.calls()).at(-1)).toMatchObject({ method: 'crm.company.add\uFFFD', status: 404 });
+  });
+
   it('fails a batch command that is not a `method?query` string by itself', async () => {
     const answer = await p.rest('batch', { cmd: { obj: { method: 'crm.company.list' }, ok: 'crm.company.list?select[]=ID' } });
     expect(answer.status).toBe(200);

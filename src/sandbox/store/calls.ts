@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { BatchCommand } from '../batch.js';
+import { withoutNul } from '../nul.js';
 
 /** One HTTP request the portal received, as recorded in `call` and `call_command`. */
 export interface SandboxCall {
@@ -39,7 +40,15 @@ export interface CallRecord {
   commands?: BatchCommand[];
 }
 
-export async function recordCall(pool: pg.Pool, call: CallRecord): Promise<void> {
+/** Records a call; NUL bytes, which PostgreSQL cannot hold, are kept as U+FFFD. */
+export async function recordCall(pool: pg.Pool, given: CallRecord): Promise<void> {
+  const call: CallRecord = {
+    ...given,
+    method: withoutNul(given.method) as string,
+    params: withoutNul(given.params),
+    errorDescription: withoutNul(given.errorDescription) as string | null | undefined,
+    commands: given.commands?.map((c) => withoutNul(c) as BatchCommand),
+  };
   const { rows } = await pool.query<{ id: string }>(
     `insert into call (at, client, method, params, status, error, error_description, fault, seconds)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id`,
