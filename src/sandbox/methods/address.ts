@@ -1,5 +1,5 @@
 import { crmError, errors } from '../envelope.js';
-import { applySelect, listRows, selectList } from './list.js';
+import { applySelect, everyField, listRows, selectList } from './list.js';
 import { fieldsParam, knownFields, requiredId, type Handler, type MethodContext } from './method.js';
 
 /** crm.enum.addresstype: 1 actual, 4 registration, 6 legal, 8 correspondence, 9 beneficiary, 11 delivery. */
@@ -12,10 +12,13 @@ const OWNER_TYPES: Array<[number, string, string]> = [
   [1, 'L', 'Лид'], [2, 'D', 'Сделка'], [3, 'C', 'Контакт'], [4, 'CO', 'Компания'], [7, 'Q', 'Предложение'],
   [8, 'RQ', 'Реквизит'], [31, 'SI', 'Счёт'],
 ];
-const FIELDS = new Set([
+/** What crm.address.list returns for an address, in the docs' order (crm-address-list.md). */
+const ADDRESS_FIELDS = [
   'TYPE_ID', 'ENTITY_TYPE_ID', 'ENTITY_ID', 'ADDRESS_1', 'ADDRESS_2', 'CITY', 'POSTAL_CODE', 'REGION', 'PROVINCE', 'COUNTRY',
-  'COUNTRY_CODE', 'LOC_ADDR_ID',
-]);
+  'COUNTRY_CODE', 'LOC_ADDR_ID', 'ANCHOR_TYPE_ID', 'ANCHOR_ID',
+] as const;
+/** The anchor (the requisite's owner) is the portal's to set. */
+const FIELDS = new Set(ADDRESS_FIELDS.filter((name) => !name.startsWith('ANCHOR_')));
 
 interface Key {
   typeId: number;
@@ -70,10 +73,10 @@ export const addressMethods: Record<string, Handler> = {
     const select = selectList(params);
     return listRows(ctx.db, {
       table: 'address',
-      fields: new Set([...FIELDS, 'ANCHOR_TYPE_ID', 'ANCHOR_ID']),
+      fields: new Set(ADDRESS_FIELDS),
       roundOffset: false,
       defaultOrder: 'entity_type_id, entity_id, type_id',
-      toRow: (row) => applySelect(row.fields, select, []),
+      toRow: (row) => applySelect(everyField(ADDRESS_FIELDS, row.fields), select, []),
     }, params);
   },
   async 'crm.enum.addresstype'() {

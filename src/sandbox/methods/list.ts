@@ -127,6 +127,11 @@ export async function listRows(db: pg.PoolClient, spec: ListSpec, params: Params
   return answer;
 }
 
+/** A stored row as reads return it: every field the method has, null when never written. */
+export function everyField(fields: readonly string[], stored: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(fields.map((name) => [name, stored[name] ?? null]));
+}
+
 /** Picks the selected fields of a row; `*` means every stored field (multifields are not stored ones). */
 export function applySelect(row: Record<string, unknown>, select: string[], always: string[] = ['ID']): Record<string, unknown> {
   if (select.includes('*')) return row;

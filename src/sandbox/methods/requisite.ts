@@ -1,22 +1,43 @@
-import { crmError, errors, isoWithOffset } from '../envelope.js';
-import { applySelect, listRows, selectList } from './list.js';
+import { crmError, isoWithOffset } from '../envelope.js';
+import { applySelect, everyField, listRows, selectList } from './list.js';
 import { fieldsParam, idParam, knownFields, requiredId, type Handler, type MethodContext, type Params } from './method.js';
 
-const REQUISITE_FIELDS = new Set([
-  'ENTITY_TYPE_ID', 'ENTITY_ID', 'PRESET_ID', 'NAME', 'CODE', 'XML_ID', 'ORIGINATOR_ID', 'ACTIVE', 'ADDRESS_ONLY', 'SORT',
-  'RQ_INN', 'RQ_KPP', 'RQ_OGRN', 'RQ_OGRNIP', 'RQ_COMPANY_NAME', 'RQ_COMPANY_FULL_NAME', 'RQ_COMPANY_REG_DATE', 'RQ_DIRECTOR',
-  'RQ_ACCOUNTANT', 'RQ_FIRST_NAME', 'RQ_LAST_NAME', 'RQ_SECOND_NAME', 'RQ_NAME', 'RQ_OKPO', 'RQ_OKTMO', 'RQ_OKVED', 'RQ_EMAIL',
-  'RQ_PHONE', 'RQ_FAX', 'RQ_CONTACT', 'RQ_IDENT_DOC', 'RQ_IDENT_DOC_SER', 'RQ_IDENT_DOC_NUM', 'RQ_IDENT_DOC_DATE',
-  'RQ_IDENT_DOC_ISSUED_BY', 'RQ_IDENT_DOC_DEP_CODE', 'RQ_VAT_PAYER', 'RQ_VAT_ID', 'RQ_OKOGU', 'RQ_OKFS', 'RQ_OKOPF',
-]);
+/** What the docs' example of crm.requisite.get returns, in its order: every field, null when never written. */
+const REQUISITE_FIELDS = [
+  'ID', 'ENTITY_TYPE_ID', 'ENTITY_ID', 'PRESET_ID', 'DATE_CREATE', 'DATE_MODIFY', 'CREATED_BY_ID', 'MODIFY_BY_ID', 'NAME', 'CODE',
+  'XML_ID', 'ORIGINATOR_ID', 'ACTIVE', 'ADDRESS_ONLY', 'SORT', 'RQ_NAME', 'RQ_FIRST_NAME', 'RQ_LAST_NAME', 'RQ_SECOND_NAME',
+  'RQ_COMPANY_ID', 'RQ_COMPANY_NAME', 'RQ_COMPANY_FULL_NAME', 'RQ_COMPANY_REG_DATE', 'RQ_DIRECTOR', 'RQ_ACCOUNTANT', 'RQ_CEO_NAME',
+  'RQ_CEO_WORK_POS', 'RQ_CONTACT', 'RQ_EMAIL', 'RQ_PHONE', 'RQ_FAX', 'RQ_IDENT_TYPE', 'RQ_IDENT_DOC', 'RQ_IDENT_DOC_SER',
+  'RQ_IDENT_DOC_NUM', 'RQ_IDENT_DOC_PERS_NUM', 'RQ_IDENT_DOC_DATE', 'RQ_IDENT_DOC_ISSUED_BY', 'RQ_IDENT_DOC_DEP_CODE', 'RQ_INN',
+  'RQ_KPP', 'RQ_USRLE', 'RQ_IFNS', 'RQ_OGRN', 'RQ_OGRNIP', 'RQ_OKPO', 'RQ_OKTMO', 'RQ_OKVED', 'RQ_EDRPOU', 'RQ_DRFO', 'RQ_KBE',
+  'RQ_IIN', 'RQ_BIN', 'RQ_ST_CERT_SER', 'RQ_ST_CERT_NUM', 'RQ_ST_CERT_DATE', 'RQ_VAT_PAYER', 'RQ_VAT_ID', 'RQ_VAT_CERT_SER',
+  'RQ_VAT_CERT_NUM', 'RQ_VAT_CERT_DATE', 'RQ_RESIDENCE_COUNTRY', 'RQ_BASE_DOC', 'RQ_REGON', 'RQ_KRS', 'RQ_PESEL', 'RQ_LEGAL_FORM',
+  'RQ_SIRET', 'RQ_SIREN', 'RQ_CAPITAL', 'RQ_RCS', 'RQ_CNPJ', 'RQ_STATE_REG', 'RQ_MNPL_REG', 'RQ_CPF',
+] as const;
 
-const BANK_DETAIL_FIELDS = new Set([
-  'ENTITY_ID', 'COUNTRY_ID', 'NAME', 'CODE', 'XML_ID', 'ACTIVE', 'SORT', 'COMMENTS', 'ORIGINATOR_ID', 'RQ_BANK_NAME',
-  'RQ_BANK_ADDR', 'RQ_BANK_ROUTE_NUM', 'RQ_BIK', 'RQ_MFO', 'RQ_ACC_NAME', 'RQ_ACC_NUM', 'RQ_ACC_CURRENCY', 'RQ_COR_ACC_NUM',
-  'RQ_IBAN', 'RQ_SWIFT', 'RQ_BIC', 'RQ_CODEB', 'RQ_CODEG', 'RQ_RIB', 'RQ_AGENCY_NAME',
-]);
+/** The same for crm.requisite.bankdetail.get. */
+const BANK_DETAIL_FIELDS = [
+  'ID', 'ENTITY_ID', 'COUNTRY_ID', 'DATE_CREATE', 'DATE_MODIFY', 'CREATED_BY_ID', 'MODIFY_BY_ID', 'NAME', 'CODE', 'XML_ID',
+  'ORIGINATOR_ID', 'ACTIVE', 'SORT', 'RQ_BANK_NAME', 'RQ_BANK_CODE', 'RQ_BANK_ADDR', 'RQ_BANK_ROUTE_NUM', 'RQ_BIK', 'RQ_MFO',
+  'RQ_ACC_NAME', 'RQ_ACC_NUM', 'RQ_ACC_TYPE', 'RQ_IIK', 'RQ_ACC_CURRENCY', 'RQ_COR_ACC_NUM', 'RQ_IBAN', 'RQ_SWIFT', 'RQ_BIC',
+  'RQ_CODEB', 'RQ_CODEG', 'RQ_RIB', 'RQ_AGENCY_NAME', 'COMMENTS',
+] as const;
 
+/** Set by the portal, never by a client (outside import). */
 const SYSTEM = ['ID', 'DATE_CREATE', 'DATE_MODIFY', 'CREATED_BY_ID', 'MODIFY_BY_ID'];
+
+interface Family {
+  table: string;
+  /** "The Requisite with ID '27' is not found" and the like (crm-requisite-get.md). */
+  entityName: string;
+  /** Every field a read returns, in order. */
+  fields: readonly string[];
+  /** What a new row holds unless given. */
+  defaults: Record<string, unknown>;
+  /** Validates a row about to be written; returns fields the portal derives. */
+  check(ctx: MethodContext, fields: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
 const ENTITY_TABLES: Record<number, string> = { 3: 'contact', 4: 'company' };
 
 async function rowExists(ctx: MethodContext, table: string, id: number): Promise<boolean> {
@@ -32,41 +53,46 @@ function requireName(fields: Record<string, unknown>): void {
 function stamp(ctx: MethodContext, created: boolean): Record<string, unknown> {
   const now = isoWithOffset(ctx.now);
   const user = String(ctx.userId);
-  return created ? { DATE_CREATE: now, DATE_MODIFY: null, CREATED_BY_ID: user, MODIFY_BY_ID: null } : { DATE_MODIFY: now, MODIFY_BY_ID: user };
+  // a new row's DATE_MODIFY is "" and MODIFY_BY_ID null (crm-requisite-get.md, crm-requisite-bank-detail-get.md)
+  return created ? { DATE_CREATE: now, DATE_MODIFY: '', CREATED_BY_ID: user, MODIFY_BY_ID: null } : { DATE_MODIFY: now, MODIFY_BY_ID: user };
 }
 
 /** add, update, get, list and delete of a table holding `fields`, like the requisite family does. */
-function family(prefix: string, table: string, known: ReadonlySet<string>, check: (ctx: MethodContext, fields: Record<string, unknown>) => Promise<Record<string, unknown>>): Record<string, Handler> {
+function family(prefix: string, spec: Family): Record<string, Handler> {
+  const { table } = spec;
+  const writable = new Set(spec.fields.filter((name) => !SYSTEM.includes(name)));
+  const notFound = (id: number) => crmError(`The ${spec.entityName} with ID '${id}' is not found`);
   const read = async (ctx: MethodContext, id: number) => {
     const { rows } = await ctx.db.query<{ fields: Record<string, unknown> }>(`select fields from ${table} where id = $1`, [id]);
-    return rows[0] ? { ID: String(id), ...rows[0].fields } : null;
+    return rows[0] ? everyField(spec.fields, { ...rows[0].fields, ID: String(id) }) : null;
   };
   return {
     async [`${prefix}.add`](ctx, params) {
-      const fields = knownFields(fieldsParam(params), known);
-      const derived = await check(ctx, fields);
+      const fields = knownFields(fieldsParam(params), writable);
+      const derived = await spec.check(ctx, fields);
       const { rows } = await ctx.db.query<{ id: string }>(`select nextval(pg_get_serial_sequence('${table}', 'id')) as id`);
       const id = Number(rows[0]!.id);
-      await ctx.db.query(`insert into ${table} (id, fields) values ($1, $2)`, [id, { ACTIVE: 'Y', SORT: '500', ...stamp(ctx, true), ...fields, ...derived }]);
+      await ctx.db.query(`insert into ${table} (id, fields) values ($1, $2)`, [id, { ...spec.defaults, ...stamp(ctx, true), ...fields, ...derived }]);
       return { result: id };
     },
     async [`${prefix}.update`](ctx, params) {
       const id = idParam(params);
-      const fields = knownFields(fieldsParam(params), known);
+      const fields = knownFields(fieldsParam(params), writable);
       const current = await read(ctx, id);
-      if (!current) throw errors.notFound();
-      const derived = await check(ctx, { ...current, ...fields });
+      if (!current) throw notFound(id);
+      const derived = await spec.check(ctx, { ...current, ...fields });
       await ctx.db.query(`update ${table} set fields = fields || $2 where id = $1`, [id, { ...fields, ...derived, ...stamp(ctx, false) }]);
       return { result: true };
     },
     async [`${prefix}.get`](ctx, params) {
-      const row = await read(ctx, idParam(params));
-      if (!row) throw errors.notFound();
+      const id = idParam(params);
+      const row = await read(ctx, id);
+      if (!row) throw notFound(id);
       return { result: row };
     },
     async [`${prefix}.delete`](ctx, params) {
       const id = idParam(params);
-      if (!(await read(ctx, id))) throw errors.notFound();
+      if (!(await read(ctx, id))) throw notFound(id);
       if (table === 'requisite') {
         await ctx.db.query('delete from bank_detail where requisite_id = $1', [id]);
         await ctx.db.query('delete from address where entity_type_id = 8 and entity_id = $1', [id]);
@@ -78,11 +104,11 @@ function family(prefix: string, table: string, known: ReadonlySet<string>, check
       const select = selectList(params);
       return listRows(ctx.db, {
         table,
-        fields: new Set([...known, ...SYSTEM]),
+        fields: new Set(spec.fields),
         // requisite lists are ORM queries: `start` is taken as given
         roundOffset: false,
         idColumn: 'id',
-        toRow: (row) => applySelect({ ID: row.id, ...row.fields }, select),
+        toRow: (row) => applySelect(everyField(spec.fields, { ...row.fields, ID: row.id }), select),
       }, params);
     },
   };
@@ -113,8 +139,15 @@ async function checkBankDetail(ctx: MethodContext, fields: Record<string, unknow
 }
 
 export const requisiteMethods: Record<string, Handler> = {
-  ...family('crm.requisite', 'requisite', REQUISITE_FIELDS, checkRequisite),
-  ...family('crm.requisite.bankdetail', 'bank_detail', BANK_DETAIL_FIELDS, checkBankDetail),
+  ...family('crm.requisite', {
+    table: 'requisite', entityName: 'Requisite', fields: REQUISITE_FIELDS, check: checkRequisite,
+    // the defaults the docs' example shows for a requisite given none of them
+    defaults: { ACTIVE: 'Y', ADDRESS_ONLY: 'N', SORT: '500', RQ_VAT_PAYER: 'N' },
+  }),
+  ...family('crm.requisite.bankdetail', {
+    table: 'bank_detail', entityName: 'RequisiteBankDetail', fields: BANK_DETAIL_FIELDS, check: checkBankDetail,
+    defaults: { ACTIVE: 'Y', SORT: '500' },
+  }),
   async 'crm.requisite.preset.list'(ctx, params) {
     const select = selectList(params);
     return listRows(ctx.db, {
