@@ -14,9 +14,14 @@ export const PLAN_BUCKETS: Record<'standard' | 'enterprise', BucketSettings> = {
 };
 
 /**
- * Each request adds 1; a request that would take the counter past `size` is refused. Whether
- * refused requests count too is not documented: here they do not, so a client that waits
- * 1/drain seconds after a refusal gets the next request through.
+ * The docs' rule read literally (limits.md): each request adds 1 to a counter, the counter
+ * drains `drainPerSecond` a second, and "when the counter exceeds X, the next request is
+ * refused". So a request is refused only while the counter (after draining) is above `size`:
+ * a burst of size + 1 passes, and a client pacing at the drain rate behind a full bucket has
+ * a whole request of slack for the network to bunch two of its requests.
+ * Where the docs are silent: refused requests do not count (a client that waits 1/drain
+ * seconds after a refusal gets through), and the counter drains continuously, not in
+ * one-second steps.
  */
 export class LeakyBucket {
   private readonly counters = new Map<string, { level: number; at: number }>();
@@ -28,7 +33,7 @@ export class LeakyBucket {
     counter.level = Math.max(0, counter.level - ((now - counter.at) / 1000) * this.settings.drainPerSecond);
     counter.at = now;
     this.counters.set(client, counter);
-    if (counter.level + 1 > this.settings.size) return false;
+    if (counter.level > this.settings.size) return false;
     counter.level += 1;
     return true;
   }
@@ -77,9 +82,12 @@ export class OperatingLimiter {
     return { operating: Math.round(operating * 10_000) / 10_000, resetAt: Math.ceil(resetAt / 1000) };
   }
 
-  /** True when the method has used up its time: the call is refused with 429. */
+  /**
+   * True when the method's time exceeds the limit: the call is refused with 429. "Exceeds", as
+   * limits.md has it: a method unblocks "when operating no longer exceeds the limit".
+   */
   blocked(key: string, now = Date.now()): boolean {
-    return this.state(key, now).operating >= this.settings.limitSeconds;
+    return this.state(key, now).operating > this.settings.limitSeconds;
   }
 
   record(key: string, seconds: number, now = Date.now()): void {

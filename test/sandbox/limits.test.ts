@@ -26,13 +26,15 @@ async function portal(schema: string, options: Parameters<typeof startPortal>[1]
 }
 
 describe('the leaky bucket', () => {
-  it('refuses the request past the bucket with 503 QUERY_LIMIT_EXCEEDED, counts a batch as one request, drains, and keeps one bucket per client IP', async () => {
+  it('refuses the request after the counter has exceeded the bucket with 503 QUERY_LIMIT_EXCEEDED, counts a batch as one request, drains, and keeps one bucket per client IP', async () => {
     // a slow drain, so the burst below cannot be helped by draining on a loaded machine
     const p = await portal('bucket', { bucket: { size: 5, drainPerSecond: 0.5 } });
     for (let i = 0; i < 4; i++) expect((await p.rest('crm.company.list')).status).toBe(200);
     const batch = await p.rest('batch', { cmd: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`c${i}`, `crm.company.add?fields[TITLE]=B${i}`])) });
     expect(batch.status).toBe(200);
     expect(Object.keys(batch.json.result.result)).toHaveLength(30);
+    // the counter is at 5, not above it: one more passes and takes it past the bucket
+    expect((await p.rest('crm.company.list')).status).toBe(200);
     const refused = await p.rest('crm.company.add', { fields: { TITLE: 'refused' } });
     expect(refused).toEqual({ status: 503, json: QUERY_LIMIT });
 
@@ -59,11 +61,12 @@ describe('the leaky bucket', () => {
     expect(titles.status).toBe(503); // still refused: nothing past the bucket runs
   });
 
-  it('holds 50 requests draining 2/s on the standard plan and 250 draining 5/s on enterprise', () => {
+  it('lets the counter exceed 50 (enterprise 250) by one request, refuses the next, and drains 2/s (5/s)', () => {
     for (const [plan, size, drain] of [['standard', 50, 2], ['enterprise', 250, 5]] as const) {
       expect(PLAN_BUCKETS[plan]).toEqual({ size, drainPerSecond: drain });
       const bucket = new LeakyBucket(PLAN_BUCKETS[plan]);
-      for (let i = 0; i < size; i++) expect(bucket.take('10.0.0.1', 0)).toBe(true);
+      // "when the counter exceeds X, the next request is refused" (limits.md)
+      for (let i = 0; i < size + 1; i++) expect(bucket.take('10.0.0.1', 0)).toBe(true);
       expect(bucket.take('10.0.0.1', 0)).toBe(false);
       expect(bucket.take('10.0.0.2', 0)).toBe(true);
       // one request's worth drains in 1/drain seconds
@@ -80,7 +83,8 @@ describe('the leaky bucket', () => {
 
 describe('the operating-time limit', () => {
   it('lets the call that crosses the limit finish, refuses the next call of that method with 429 until operating_reset_at, and keeps other methods working', async () => {
-    const p = await portal('operating', { operating: { limitSeconds: 2, windowSeconds: 4, commandSeconds: { 'crm.company.add': 1, 'crm.company.list': 0.1 } } });
+    // a limit of 1.5 s: the second 1-second call crosses it and finishes; the third is refused
+    const p = await portal('operating', { operating: { limitSeconds: 1.5, windowSeconds: 4, commandSeconds: { 'crm.company.add': 1, 'crm.company.list': 0.1 } } });
     const first = await p.rest('crm.company.add', { fields: { TITLE: 'one' } });
     expect(first.status).toBe(200);
     expect(first.json.time.operating).toBe(1);
