@@ -46,7 +46,11 @@ export interface SandboxOptions {
   userId?: number;
   /** INVALID_CREDENTIALS and insufficient_scope: 401 per the server code (default), 403 per the docs. */
   authErrorStatus?: 401 | 403;
-  /** The webhook's scopes; default ['crm']. Without `crm` every CRM method answers insufficient_scope. */
+  /**
+   * The webhook's scopes; default ['crm']. Without `crm` every CRM method answers
+   * insufficient_scope; user.current needs `user`, `user_brief` or `user_basic`; server.time
+   * and profile need none.
+   */
   scopes?: string[];
   /** Over plain HTTP, answer webhooks with INVALID_REQUEST "Https required." as the cloud does; default false. */
   httpsRequired?: boolean;
@@ -86,10 +90,10 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
       importRight: o.importRight ?? true,
       importItemSeconds: o.operating?.importItemSeconds ?? 1.19,
       findByCommErrors: o.findByCommErrors ?? 'docs',
-    }, o.operating ?? {});
+    }, o.operating ?? {}, { scopes: o.scopes ?? ['crm'], authErrorStatus: o.authErrorStatus ?? 401 });
     const bucket = new LeakyBucket(o.bucket ?? PLAN_BUCKETS[o.plan ?? 'standard']);
     const sandbox = new SandboxServer(pool, portal, bucket, {
-      userId, secret, https, httpsRequired: o.httpsRequired ?? false, authErrorStatus: o.authErrorStatus ?? 401, scopes: o.scopes ?? ['crm'],
+      userId, secret, https, httpsRequired: o.httpsRequired ?? false, authErrorStatus: o.authErrorStatus ?? 401,
     }, log);
     const certificate = https ? await sandboxCertificate(o.certDir ?? join(projectRoot(), '.data', 'sandbox'), host) : null;
     server = certificate ? createHttpsServer({ cert: certificate.cert, key: certificate.key }, sandbox.handle) : createHttpServer(sandbox.handle);

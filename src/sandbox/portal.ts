@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { errors, RestError, type MethodResult } from './envelope.js';
 import { OperatingLimiter, type OperatingState } from './limits.js';
-import { METHODS } from './methods/index.js';
+import { METHODS, scopesOf } from './methods/index.js';
 import type { MethodContext, Params, PortalSettings } from './methods/method.js';
 
 export interface OperatingOptions {
@@ -15,6 +15,13 @@ export interface OperatingOptions {
    * 'batch': JSSDK PR #539's measurement — the whole batch under `batch`, inner methods free.
    */
   charge?: 'inner' | 'batch';
+}
+
+/** What the webhook may call, and how a missing scope is answered. */
+export interface WebhookAccess {
+  scopes: readonly string[];
+  /** insufficient_scope: 401 in the server code, 403 in the docs. */
+  authErrorStatus: 401 | 403;
 }
 
 export interface Executed {
@@ -32,6 +39,7 @@ export class Portal {
     private readonly pool: pg.Pool,
     private readonly settings: PortalSettings,
     private readonly operating: OperatingOptions,
+    private readonly access: WebhookAccess,
   ) {
     this.limiter = new OperatingLimiter({ limitSeconds: operating.limitSeconds ?? 480, windowSeconds: operating.windowSeconds ?? 600 });
     this.charge = operating.charge ?? 'inner';
@@ -55,6 +63,11 @@ export class Portal {
   async execute(credential: string, userId: number, method: string, params: Params, charged = true): Promise<Executed> {
     const handler = METHODS.get(method);
     if (!handler) throw errors.methodNotFound();
+    // checked for every command, so a batch cannot carry a method past its scope
+    const needed = scopesOf(method);
+    if (needed.length > 0 && !needed.some((scope) => this.access.scopes.includes(scope))) {
+      throw errors.insufficientScope(this.access.authErrorStatus);
+    }
     const key = `${credential} ${method}`;
     if (charged && this.limiter.blocked(key)) throw errors.operationTimeLimit();
     const started = performance.now();

@@ -15,10 +15,8 @@ export interface ServerSettings {
   https: boolean;
   /** A webhook over plain HTTP gets INVALID_REQUEST "Https required." (JSSDK #500). */
   httpsRequired: boolean;
-  /** INVALID_CREDENTIALS and insufficient_scope: 401 in the server code, 403 in the docs. */
+  /** INVALID_CREDENTIALS: 401 in the server code, 403 in the docs. */
   authErrorStatus: 401 | 403;
-  /** The webhook's scopes; the CRM methods need `crm`. */
-  scopes: string[];
 }
 
 interface Reply {
@@ -141,7 +139,6 @@ export class SandboxServer {
     if (user !== String(this.settings.userId) || secret !== this.settings.secret) throw errors.invalidCredentials(this.settings.authErrorStatus);
     if (!this.settings.https && this.settings.httpsRequired) throw errors.httpsRequired();
     if (method !== 'batch' && !Portal.knows(method)) throw errors.methodNotFound();
-    if (method !== 'batch' && !this.settings.scopes.includes('crm')) throw errors.insufficientScope(this.settings.authErrorStatus);
     const credential = `${user}/${secret}`;
     const startMs = Date.now();
     let answer: MethodResult;
