@@ -82,13 +82,13 @@ export async function createEntity(ctx: MethodContext, spec: EntitySpec, fields:
   return id;
 }
 
-async function exists(ctx: MethodContext, spec: EntitySpec, id: number): Promise<boolean> {
+export async function exists(ctx: MethodContext, spec: EntitySpec, id: number): Promise<boolean> {
   const { rowCount } = await ctx.db.query(`select 1 from ${spec.table} where id = $1 for update`, [id]);
   return (rowCount ?? 0) > 0;
 }
 
 /** Every field of the entities, as legacy get/list return them: strings, system fields included. */
-async function readEntities(ctx: MethodContext, spec: EntitySpec, ids: number[], withMultifields: boolean): Promise<Map<number, Record<string, unknown>>> {
+export async function readEntities(ctx: MethodContext, spec: EntitySpec, ids: number[], withMultifields: boolean): Promise<Map<number, Record<string, unknown>>> {
   const { rows } = await ctx.db.query<{ id: string; fields: Record<string, unknown> }>(
     `select id, fields from ${spec.table} where id = any($1::bigint[])`,
     [ids],
@@ -113,8 +113,19 @@ async function readEntities(ctx: MethodContext, spec: EntitySpec, ids: number[],
   return byId;
 }
 
-export function entityMethods(prefix: string, spec: EntitySpec): Record<string, Handler> {
-  const list: ListSpec = {
+/** Changes an entity the way *.update does: fields merged, multifields by their ID rules, links after. */
+export async function updateEntity(ctx: MethodContext, spec: EntitySpec, id: number, fields: Record<string, unknown>): Promise<void> {
+  const multi = multifieldsOf(fields);
+  if (hasMultifields(spec)) checkMultifields(multi);
+  const changes = { ...prepare(spec, fields, false), DATE_MODIFY: isoWithOffset(ctx.now), MODIFY_BY_ID: String(ctx.userId) };
+  await ctx.db.query(`update ${spec.table} set fields = fields || $2 where id = $1`, [id, changes]);
+  if (hasMultifields(spec)) await writeMultifields(ctx.db, spec.owner, id, multi);
+  await spec.afterWrite?.(ctx, id, fields, false);
+}
+
+/** How an entity's list reads its table: its fields, PHONE/EMAIL filters, legacy paging. */
+export function entityListSpec(spec: EntitySpec): ListSpec {
+  return {
     table: spec.table,
     fields: new Set([...spec.writable, ...SYSTEM_FIELDS]),
     special: hasMultifields(spec) ? multifieldFilter(spec.owner, `${spec.table}.id`) : undefined,
@@ -122,6 +133,10 @@ export function entityMethods(prefix: string, spec: EntitySpec): Record<string, 
     idColumn: 'id',
     toRow: () => ({}),
   };
+}
+
+export function entityMethods(prefix: string, spec: EntitySpec): Record<string, Handler> {
+  const list = entityListSpec(spec);
   return {
     async [`${prefix}.add`](ctx, params): Promise<MethodResult> {
       const fields = fieldsParam(params);
@@ -132,12 +147,7 @@ export function entityMethods(prefix: string, spec: EntitySpec): Record<string, 
       const id = idParam(params);
       const fields = fieldsParam(params);
       if (!(await exists(ctx, spec, id))) throw crmError(spec.notFound);
-      const multi = multifieldsOf(fields);
-      if (hasMultifields(spec)) checkMultifields(multi);
-      const changes = { ...prepare(spec, fields, false), DATE_MODIFY: isoWithOffset(ctx.now), MODIFY_BY_ID: String(ctx.userId) };
-      await ctx.db.query(`update ${spec.table} set fields = fields || $2 where id = $1`, [id, changes]);
-      if (hasMultifields(spec)) await writeMultifields(ctx.db, spec.owner, id, multi);
-      await spec.afterWrite?.(ctx, id, fields, false);
+      await updateEntity(ctx, spec, id, fields);
       return { result: true };
     },
     async [`${prefix}.get`](ctx, params) {

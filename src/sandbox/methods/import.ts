@@ -1,38 +1,11 @@
 import { RestError } from '../envelope.js';
 import { companySpec } from './company.js';
-import { contactSpec } from './contact.js';
-import { dealSpec } from './deal.js';
 import { createEntity, type EntitySpec } from './entity.js';
+import { itemTypeOf, toLegacy, type ItemType } from './item-fields.js';
 import { isObject, type Handler, type MethodContext, type Params } from './method.js';
 
 /** crm.item.batchImport takes at most 20 items (crm-item-batch-import.md). */
 export const MAX_IMPORT_BATCH = 20;
-
-const SPECS: Record<number, EntitySpec> = { 2: dealSpec, 3: contactSpec, 4: companySpec };
-
-/** camelCase names that do not map to their legacy field by case alone. */
-const RENAMED: Record<string, string> = {
-  companyTypeId: 'COMPANY_TYPE', createdTime: 'DATE_CREATE', updatedTime: 'DATE_MODIFY', createdBy: 'CREATED_BY_ID',
-  updatedBy: 'MODIFY_BY_ID', movedTime: 'MOVED_TIME', movedBy: 'MOVED_BY_ID',
-};
-
-const upperSnake = (name: string) => RENAMED[name] ?? name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
-
-/** crm.item fields (camelCase, typed) as the legacy entity layer stores them; `fm` becomes PHONE/EMAIL/... */
-function legacyFields(item: Record<string, unknown>): Record<string, unknown> {
-  const fields: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(item)) {
-    if (name === 'fm') continue;
-    fields[upperSnake(name)] = typeof value === 'boolean' ? (value ? 'Y' : 'N') : value;
-  }
-  const fm = Array.isArray(item.fm) ? item.fm : isObject(item.fm) ? Object.values(item.fm) : [];
-  for (const entry of fm.filter(isObject)) {
-    const type = String(entry.typeId ?? '').toUpperCase();
-    (fields[type] as unknown[] | undefined) ?? (fields[type] = []);
-    (fields[type] as unknown[]).push({ VALUE: entry.value, VALUE_TYPE: entry.valueType });
-  }
-  return fields;
-}
 
 const invalid = (description: string) => new RestError(400, 'CRM_FIELD_ERROR_VALUE_NOT_VALID', description);
 
@@ -64,21 +37,21 @@ async function checkItem(ctx: MethodContext, spec: EntitySpec, item: Record<stri
   }
 }
 
-function entitySpecOf(ctx: MethodContext, params: Params): EntitySpec {
-  const spec = SPECS[Number(params.entityTypeId ?? params.ENTITY_TYPE_ID)];
-  if (!spec) throw new RestError(400, 'NOT_FOUND', 'Smart process not found');
+function importTypeOf(ctx: MethodContext, params: Params): ItemType {
+  const type = itemTypeOf(params);
   // the webhook's user needs the import right for the entity type, not the add right
   if (!ctx.settings.importRight) throw new RestError(400, 'ACCESS_DENIED', 'Access denied.');
-  return spec;
+  return type;
 }
 
-async function importOne(ctx: MethodContext, spec: EntitySpec, item: unknown): Promise<{ item: { id: number } } | Record<string, unknown>> {
+async function importOne(ctx: MethodContext, type: ItemType, item: unknown): Promise<{ item: { id: number } } | Record<string, unknown>> {
+  const { spec } = type;
   ctx.charge(ctx.settings.importItemSeconds);
   await ctx.db.query('savepoint import_item');
   try {
     if (!isObject(item)) throw new RestError(400, '100', 'Expected iterable value for fields');
     await checkItem(ctx, spec, item);
-    const id = await createEntity(ctx, spec, legacyFields(item), { via: 'import', importMode: true, api: 'item' });
+    const id = await createEntity(ctx, spec, toLegacy(type, item, true), { via: 'import', importMode: true, api: 'item' });
     const created = timeOf(item.createdTime, 'createdTime');
     if (created !== null) await ctx.db.query(`update ${spec.table} set created_at = $2 where id = $1`, [id, new Date(created)]);
     await ctx.db.query('release savepoint import_item');
@@ -92,14 +65,14 @@ async function importOne(ctx: MethodContext, spec: EntitySpec, item: unknown): P
 
 export const importMethods: Record<string, Handler> = {
   async 'crm.item.import'(ctx, params) {
-    const spec = entitySpecOf(ctx, params);
-    const answer = await importOne(ctx, spec, params.fields);
+    const type = importTypeOf(ctx, params);
+    const answer = await importOne(ctx, type, params.fields);
     if ('error' in answer) throw new RestError(400, String(answer.error), String(answer.error_description));
     return { result: answer };
   },
   /** One entry per item, in order, `item` or `error`; HTTP 200 even when some fail. */
   async 'crm.item.batchImport'(ctx, params) {
-    const spec = entitySpecOf(ctx, params);
+    const type = importTypeOf(ctx, params);
     const data = params.data;
     if (!Array.isArray(data) && !isObject(data)) throw new RestError(400, '100', 'Expected iterable value for data');
     const items = Array.isArray(data) ? data : Object.values(data);
@@ -107,7 +80,7 @@ export const importMethods: Record<string, Handler> = {
       throw new RestError(400, 'MAX_IMPORT_BATCH_SIZE_EXCEEDED', `Maximum import batch size is ${MAX_IMPORT_BATCH}`);
     }
     const result = [];
-    for (const item of items) result.push(await importOne(ctx, spec, item));
+    for (const item of items) result.push(await importOne(ctx, type, item));
     return { result: { items: result } };
   },
 };

@@ -3,16 +3,19 @@ import { companyMethods } from './company.js';
 import { contactMethods } from './contact.js';
 import { dealMethods } from './deal.js';
 import { duplicateMethods } from './duplicate.js';
+import { fieldsMethods } from './fields.js';
 import { importMethods } from './import.js';
+import { itemMethods } from './item.js';
 import type { Handler } from './method.js';
 import { requisiteMethods } from './requisite.js';
+import { statusMethods } from './status.js';
 import { systemMethods } from './system.js';
 
 /** Every method the sandbox speaks besides `batch`, by lower-case name. */
 export const METHODS: ReadonlyMap<string, Handler> = new Map(
   Object.entries({
     ...companyMethods, ...contactMethods, ...requisiteMethods, ...addressMethods, ...duplicateMethods, ...importMethods, ...dealMethods,
-    ...systemMethods,
+    ...itemMethods, ...fieldsMethods, ...statusMethods, ...systemMethods,
   }).map(([name, handler]) => [name.toLowerCase(), handler]),
 );
 

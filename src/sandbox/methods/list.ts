@@ -9,9 +9,15 @@ export const PAGE_SIZE = 50;
 const PREFIXES = ['!=%', '!%=', '>=', '<=', '=%', '%=', '!%', '!@', '!=', '>', '<', '@', '%', '=', '!'] as const;
 type Prefix = (typeof PREFIXES)[number] | '';
 
+/** `>=DATE_CREATE` as its operator and the field's name as written. */
+export function filterPrefix(key: string): { prefix: Prefix; name: string } {
+  for (const prefix of PREFIXES) if (key.startsWith(prefix)) return { prefix, name: key.slice(prefix.length) };
+  return { prefix: '', name: key };
+}
+
 export function splitFilterKey(key: string): { prefix: Prefix; field: string } {
-  for (const prefix of PREFIXES) if (key.startsWith(prefix)) return { prefix, field: key.slice(prefix.length).toUpperCase() };
-  return { prefix: '', field: key.toUpperCase() };
+  const { prefix, name } = filterPrefix(key);
+  return { prefix, field: name.toUpperCase() };
 }
 
 export interface ListSpec {
@@ -24,6 +30,8 @@ export interface ListSpec {
   roundOffset: boolean;
   /** The id column, when the table has one. */
   idColumn?: string;
+  /** Fields the portal keeps as numbers: ordered by value, not as text (`SORT` 100 after 20). */
+  numeric?: ReadonlySet<string>;
   defaultOrder?: string;
   toRow(row: { id?: string; fields: Record<string, unknown> }, select: string[]): Promise<Record<string, unknown>> | Record<string, unknown>;
 }
@@ -101,7 +109,8 @@ export async function listRows(db: pg.PoolClient, spec: ListSpec, params: Params
       const field = key.toUpperCase();
       if (!spec.fields.has(field) && field !== 'ID') continue;
       const dir = String(direction).toUpperCase() === 'DESC' ? 'desc' : 'asc';
-      order.push(field === 'ID' && spec.idColumn ? `${spec.idColumn} ${dir}` : `${column(spec, field)} ${dir}`);
+      if (field === 'ID' && spec.idColumn) order.push(`${spec.idColumn} ${dir}`);
+      else order.push(`${spec.numeric?.has(field) ? numeric(column(spec, field)) : column(spec, field)} ${dir}`);
     }
   }
   order.push(spec.defaultOrder ?? `${spec.idColumn} asc`);

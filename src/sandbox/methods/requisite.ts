@@ -3,7 +3,7 @@ import { applySelect, everyField, listRows, selectList } from './list.js';
 import { fieldsParam, idParam, knownFields, requiredId, type Handler, type MethodContext, type Params } from './method.js';
 
 /** What the docs' example of crm.requisite.get returns, in its order: every field, null when never written. */
-const REQUISITE_FIELDS = [
+export const REQUISITE_FIELDS = [
   'ID', 'ENTITY_TYPE_ID', 'ENTITY_ID', 'PRESET_ID', 'DATE_CREATE', 'DATE_MODIFY', 'CREATED_BY_ID', 'MODIFY_BY_ID', 'NAME', 'CODE',
   'XML_ID', 'ORIGINATOR_ID', 'ACTIVE', 'ADDRESS_ONLY', 'SORT', 'RQ_NAME', 'RQ_FIRST_NAME', 'RQ_LAST_NAME', 'RQ_SECOND_NAME',
   'RQ_COMPANY_ID', 'RQ_COMPANY_NAME', 'RQ_COMPANY_FULL_NAME', 'RQ_COMPANY_REG_DATE', 'RQ_DIRECTOR', 'RQ_ACCOUNTANT', 'RQ_CEO_NAME',
