@@ -10,6 +10,10 @@ const out = {};
 
 out.added = await call('crm.company.add', { fields: { TITLE: 'SDK & Co', PHONE: [{ VALUE: '+79990000000', VALUE_TYPE: 'WORK' }] } });
 out.got = await call('crm.company.get', { id: out.added });
+// what monitoring runs: both call server.time; healthCheck is true on success, ping the milliseconds (-1 on failure).
+// After the first call, so a client that cannot reach the sandbox stops there with the reason
+out.health = await b24.tools.healthCheck.make();
+out.ping = await b24.tools.ping.make();
 const presets = await call('crm.requisite.preset.list', { select: ['ID', 'XML_ID', 'COUNTRY_ID'] });
 const company = presets.find((p) => p.XML_ID === '#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#');
 out.presetId = company.ID;
@@ -23,6 +27,7 @@ const batch = await b24.actions.v2.batch.make({
   options: { isHaltOnError: true },
 });
 out.batch = { isSuccess: batch.isSuccess, data: batch.getData() };
+out.items = (await call('crm.item.list', { entityTypeId: 4, filter: { '>id': 120 }, select: ['id', 'title'] })).items;
 
 try {
   await b24.actions.v2.call.make({ method: 'crm.company.get', params: { id: 999999 } });

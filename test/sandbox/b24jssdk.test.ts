@@ -29,7 +29,7 @@ function runClient(env: Record<string, string>): Promise<{ code: number | null; 
 }
 
 describe('the official @bitrix24/b24jssdk against the sandbox', () => {
-  it('makes single calls, a batch with a $result reference and a full fetchList export over HTTPS, and gets what a portal gives', async () => {
+  it('passes the SDK\'s health check and ping, makes single calls, a batch with a $result reference and a full fetchList export over HTTPS, and gets what a portal gives', async () => {
     // 120 companies already in the portal, so the export needs three pages
     for (let start = 0; start < 120; start += 50) {
       const cmd = Object.fromEntries(Array.from({ length: Math.min(50, 120 - start) }, (_, i) => [`c${start + i}`, `crm.company.add?fields[TITLE]=Existing ${start + i}`]));
@@ -38,6 +38,10 @@ describe('the official @bitrix24/b24jssdk against the sandbox', () => {
     const { code, stdout, stderr } = await runClient({ SANDBOX_WEBHOOK_URL: p.sandbox.webhookUrl, NODE_EXTRA_CA_CERTS: p.sandbox.certFile! });
     expect(code, stderr).toBe(0);
     const out = JSON.parse(stdout);
+
+    expect(out.health).toBe(true);
+    expect(out.ping).toBeGreaterThanOrEqual(0);
+    expect((await p.sandbox.calls({ method: 'server.time' })).map((c) => c.status)).toEqual([200, 200]);
 
     expect(out.added).toBe(121);
     expect(out.got).toMatchObject({ ID: '121', TITLE: 'SDK & Co', PHONE: [{ VALUE: '+79990000000', VALUE_TYPE: 'WORK', TYPE_ID: 'PHONE' }] });
@@ -50,6 +54,7 @@ describe('the official @bitrix24/b24jssdk against the sandbox', () => {
     const requisite = await p.rest('crm.requisite.get', { id: 1 });
     expect(requisite.json.result).toMatchObject({ ENTITY_ID: '122', ENTITY_TYPE_ID: '4', PRESET_ID: out.presetId, RQ_INN: '7707083893' });
     expect((await p.rest('crm.company.get', { id: 122 })).json.result.TITLE).toBe('Chain & Sons');
+    expect(out.items).toEqual([{ id: 121, title: 'SDK & Co' }, { id: 122, title: 'Chain & Sons' }]);
 
     // a legacy crm.* error has an empty code; the SDK then keeps axios' own code and message
     // (parse-error-payload.mjs takes only a non-empty `error`), so it sees the 400 alone
