@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { SandboxOptions } from '../sandbox/index.js';
+import { DOCS_IMPORT_ITEM_SECONDS, TRYING_IMPORT_ITEM_SECONDS } from '../sandbox/costs.js';
+import type { SandboxOptions, SimulatedLimits } from '../sandbox/index.js';
 import { openDatabase, redactUrl } from '../db/connection.js';
 import { UsageError, log } from './context.js';
 import { action, nonNegativeNumber, positiveInt, positiveNumber } from './define.js';
@@ -22,12 +23,19 @@ interface SandboxFlags {
   importRight: boolean;
   authErrorStatus: '401' | '403';
   httpsRequired: boolean;
+  scopes?: string[];
 }
 
 function port(value: string): number {
   const n = Number(value);
   if (!(/^\d+$/.test(value) && n < 65536)) throw new InvalidArgumentError('Expected a port from 0 to 65535 (0: any free one).');
   return n;
+}
+
+function scopes(value: string): string[] {
+  const list = value.split(',').map((scope) => scope.trim()).filter(Boolean);
+  if (!list.every((scope) => /^[a-z_.]+$/.test(scope))) throw new InvalidArgumentError('Expected scope names separated by commas, such as crm,user_brief.');
+  return list;
 }
 
 function secret(value: string): string {
@@ -55,12 +63,28 @@ export function defineSandbox(program: Command): void {
     .option('--operating-limit <s>', 'seconds of execution a method may use per window (default 480)', positiveNumber)
     .option('--operating-window <s>', 'the window (default 600)', positiveNumber)
     .option('--command-seconds <s>', 'simulated execution time charged per command (default: the real time)', nonNegativeNumber)
-    .option('--import-item-seconds <s>', 'simulated time per imported item (default 1.19)', nonNegativeNumber)
+    .option('--import-item-seconds <s>', `simulated time per imported item (default ${TRYING_IMPORT_ITEM_SECONDS}, for trying; the docs' example: ${DOCS_IMPORT_ITEM_SECONDS})`, nonNegativeNumber)
     .addOption(new Option('--batch-charge <method>', 'which method a batch is charged to (default inner, as the docs say)').choices(['inner', 'batch']))
     .option('--no-import-right', 'the webhook\'s user lacks the import right')
     .addOption(new Option('--auth-error-status <status>', 'status of INVALID_CREDENTIALS (401 as the server code does)').choices(['401', '403']).default('401'))
     .option('--https-required', 'over --http, refuse webhooks with "Https required." as the cloud does', false)
+    .option('--scopes <list>', 'the webhook\'s scopes (default crm; user.current needs user, user_brief or user_basic)', scopes)
     .action(action((flags: SandboxFlags) => sandboxCommand(flags)));
+}
+
+/** What the portal simulates, in a few lines, each with the switches that change it. */
+function simulated(limits: SimulatedLimits): string[] {
+  const { bucket, operating, importItemSeconds, commandSeconds } = limits;
+  const commands = commandSeconds === undefined ? 'their real time'
+    : typeof commandSeconds === 'number' ? `${commandSeconds} s each`
+      : Object.entries(commandSeconds).map(([method, seconds]) => `${method} ${seconds} s`).join(', ');
+  return [
+    `simulates: a bucket of ${bucket.size} requests per client IP, draining ${bucket.drainPerSecond}/s (--plan, --bucket-size, --drain);`,
+    `  ${operating.limitSeconds} s of operating time per method per ${operating.windowSeconds} s (--operating-limit, --operating-window), ` +
+      `a batch charged to ${operating.charge === 'inner' ? 'its inner methods' : 'method batch'} (--batch-charge);`,
+    `  import costs ${importItemSeconds} s of operating time per item (--import-item-seconds; the docs' example: ${DOCS_IMPORT_ITEM_SECONDS}), ` +
+      `other commands ${commands} (--command-seconds)`,
+  ];
 }
 
 async function sandboxCommand(flags: SandboxFlags): Promise<number> {
@@ -80,13 +104,14 @@ async function sandboxCommand(flags: SandboxFlags): Promise<number> {
       limitSeconds: flags.operatingLimit,
       windowSeconds: flags.operatingWindow,
       commandSeconds: flags.commandSeconds,
-      importItemSeconds: flags.importItemSeconds,
+      importItemSeconds: flags.importItemSeconds ?? TRYING_IMPORT_ITEM_SECONDS,
       charge: flags.batchCharge,
     },
     importRight: flags.importRight,
     secret: flags.secret,
     authErrorStatus: flags.authErrorStatus === '403' ? 403 : 401,
     httpsRequired: flags.httpsRequired,
+    scopes: flags.scopes,
     log,
   };
   // the portal's modules (certificates, the HTTP server) load only for this command
@@ -105,6 +130,7 @@ async function sandboxCommand(flags: SandboxFlags): Promise<number> {
       process.once('SIGINT', () => resolve());
     });
     log(`sandbox portal (${plan} plan) at ${sandbox.url}, its data in schema ${options.schema ?? 'bitrix_sandbox'} of ${redactUrl(db.url)}`);
+    for (const line of simulated(sandbox.limits)) log(line);
     if (sandbox.certFile) log(`certificate: ${sandbox.certFile} (trust it with NODE_EXTRA_CA_CERTS=${sandbox.certFile})`);
     log(`faults and the call log: ${sandbox.url}/_sandbox/<secret>/faults and /calls; SIGTERM or Ctrl-C stops it`);
     process.stdout.write(`${sandbox.webhookUrl}\n`);

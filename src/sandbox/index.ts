@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { projectRoot } from '../db/paths.js';
 import { sandboxCertificate } from './certificate.js';
+import { DOCS_IMPORT_ITEM_SECONDS } from './costs.js';
 import type { SandboxFault } from './faults.js';
 import { LeakyBucket, PLAN_BUCKETS, type BucketSettings } from './limits.js';
 import { Portal, type OperatingOptions } from './portal.js';
@@ -15,6 +16,17 @@ import { webhookSecret } from './store/settings.js';
 
 export type { SandboxFault } from './faults.js';
 export type { SandboxCall, CallFilter } from './store/calls.js';
+
+export { DOCS_IMPORT_ITEM_SECONDS, TRYING_IMPORT_ITEM_SECONDS } from './costs.js';
+
+/** The costs and limits a running sandbox simulates. */
+export interface SimulatedLimits {
+  bucket: BucketSettings;
+  operating: { limitSeconds: number; windowSeconds: number; charge: 'inner' | 'batch' };
+  importItemSeconds: number;
+  /** Charged per command: one figure, by method, or undefined for the real time. */
+  commandSeconds?: number | Record<string, number>;
+}
 
 export interface SandboxOptions {
   /** PostgreSQL where the portal's schema lives. */
@@ -35,7 +47,7 @@ export interface SandboxOptions {
   bucket?: BucketSettings;
   /** The operating-time limit: 480 s per 600 s by default, batch charged to its inner methods. */
   operating?: OperatingOptions & {
-    /** Simulated seconds per imported item; default 1.19, from the docs' example (2.38 s for two deals). */
+    /** Simulated seconds per imported item; default DOCS_IMPORT_ITEM_SECONDS (1.19). */
     importItemSeconds?: number;
   };
   /** Default true; false = the webhook's user lacks the import right (crm.item.import answers ACCESS_DENIED). */
@@ -69,6 +81,8 @@ export interface Sandbox {
   certFile: string | null;
   /** Also reachable as POST /_sandbox/<secret>/faults. */
   inject(...faults: SandboxFault[]): void;
+  /** The costs and limits it simulates, defaults filled in. */
+  limits: SimulatedLimits;
   /** From the recorded call log; also GET /_sandbox/<secret>/calls?method=M. */
   calls(filter?: CallFilter): Promise<SandboxCall[]>;
   stop(): Promise<void>;
@@ -86,12 +100,18 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
     await applySchema(pool, schema);
     const secret = await webhookSecret(pool, o.secret);
     const userId = o.userId ?? 1;
+    const limits: SimulatedLimits = {
+      bucket: o.bucket ?? PLAN_BUCKETS[o.plan ?? 'standard'],
+      operating: { limitSeconds: o.operating?.limitSeconds ?? 480, windowSeconds: o.operating?.windowSeconds ?? 600, charge: o.operating?.charge ?? 'inner' },
+      importItemSeconds: o.operating?.importItemSeconds ?? DOCS_IMPORT_ITEM_SECONDS,
+      commandSeconds: o.operating?.commandSeconds,
+    };
     const portal = new Portal(pool, {
       importRight: o.importRight ?? true,
-      importItemSeconds: o.operating?.importItemSeconds ?? 1.19,
+      importItemSeconds: limits.importItemSeconds,
       findByCommErrors: o.findByCommErrors ?? 'docs',
-    }, o.operating ?? {}, { scopes: o.scopes ?? ['crm'], authErrorStatus: o.authErrorStatus ?? 401 });
-    const bucket = new LeakyBucket(o.bucket ?? PLAN_BUCKETS[o.plan ?? 'standard']);
+    }, { ...limits.operating, commandSeconds: limits.commandSeconds }, { scopes: o.scopes ?? ['crm'], authErrorStatus: o.authErrorStatus ?? 401 });
+    const bucket = new LeakyBucket(limits.bucket);
     const sandbox = new SandboxServer(pool, portal, bucket, {
       userId, secret, https, httpsRequired: o.httpsRequired ?? false, authErrorStatus: o.authErrorStatus ?? 401,
     }, log);
@@ -112,6 +132,7 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
       url,
       webhookUrl: `${url}/rest/${userId}/${secret}/`,
       certFile: certificate?.certFile ?? null,
+      limits,
       inject: (...faults) => sandbox.faults.add(...faults),
       calls: (filter) => listCalls(pool, filter),
       async stop() {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/db/paths.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { DOCS_IMPORT_ITEM_SECONDS, TRYING_IMPORT_ITEM_SECONDS } from '../../src/sandbox/index.js';
 import { startPortal } from './helpers.js';
 
 let db: TestDatabase;
@@ -80,6 +81,30 @@ describe('b2b-etl sandbox', () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`certificate: ${join(certDir, 'sandbox-cert.pem')}`);
     expect(result.stderr).toContain('(enterprise plan)');
+    // what it simulates, and the switches that change it, before the URL
+    expect(result.stderr).toContain('a bucket of 250 requests per client IP, draining 5/s (--plan, --bucket-size, --drain)');
+    expect(result.stderr).toContain('480 s of operating time per method per 600 s (--operating-limit, --operating-window)');
+    expect(result.stderr).toContain('import costs 0.01 s of operating time per item (--import-item-seconds; the docs\' example: 1.19)');
+    expect(result.stderr).toContain('other commands their real time (--command-seconds)');
+  });
+
+  it('charges what it is told per imported item, takes the webhook\'s scopes, and startSandbox() keeps the docs\' figure', async () => {
+    const args = ['sandbox', '--schema', 'cli_cost', '--port', '0', '--http', '--import-item-seconds', '1.19', '--command-seconds', '0.2', '--scopes', 'crm,user_brief'];
+    const { child, done } = startCli(args, db.url);
+    const webhook = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+    expect((await fetch(`${webhook}user.current`)).status).toBe(200);
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(result.stderr).toContain('import costs 1.19 s of operating time per item');
+    expect(result.stderr).toContain('other commands 0.2 s each');
+    const p = await startPortal(db.url, { schema: 'cli_cost_default', https: false });
+    try {
+      expect(p.sandbox.limits.importItemSeconds).toBe(DOCS_IMPORT_ITEM_SECONDS);
+      expect(DOCS_IMPORT_ITEM_SECONDS).toBe(1.19);
+      expect(TRYING_IMPORT_ITEM_SECONDS).toBe(0.01);
+    } finally {
+      await p.stop();
+    }
   });
 
   it('refuses a bad option in one sentence, without a stack trace', async () => {
