@@ -6,6 +6,8 @@
  * found again.
  */
 
+import { parsePhone } from '../transform/phones.js';
+
 export const ORIGINATOR = 'b2b-etl';
 
 /** Requisite presets by XML_ID (fixed in the CRM module; their IDs differ from portal to portal). */
@@ -174,7 +176,19 @@ export function pushedContact(c: ContactOut, companyId: number): PushedContact {
   return { fields: contactValues(c), phones: c.phones, emails: c.emails, companyId };
 }
 
-/** A phone or e-mail as compared with what the CRM holds: digits of a phone, an e-mail in lower case. */
+/**
+ * A phone or e-mail as the push compares it with what the CRM holds, which is how the portal's
+ * duplicate search compares them: a phone as a number — parsed with Russia as the default
+ * region, so `8 (901) 000-00-01`, `+7 901 000 00 01`, `79010000001` and `89010000001 доб. 12`
+ * are one number, the extension left out — and one that does not parse as the portal reduces
+ * it (digits only, a leading 8 of eleven digits read as 7, an international 00 or 011 prefix
+ * and a leading 0 dropped); an e-mail without regard to case.
+ */
 export function sameValue(kind: 'PHONE' | 'EMAIL', value: string): string {
-  return kind === 'PHONE' ? value.replace(/\D/g, '') : value.trim().toLowerCase();
+  if (kind === 'EMAIL') return value.trim().toLowerCase();
+  const parsed = parsePhone(value, 'RU').e164;
+  if (parsed) return parsed.slice(1);
+  const digits = value.replace(/\s*(?:доб|ext|x|#)\.?\s*\d+\s*$/iu, '').replace(/\D/g, '');
+  if (digits.length === 11 && digits.startsWith('8')) return `7${digits.slice(1)}`;
+  return digits.replace(/^(?:00|011|0)/, '');
 }
