@@ -105,6 +105,12 @@ const kafkaConnectionSchema = z.strictObject({
 
 /** The push to Bitrix24 (the webhook URL, a secret, comes from BITRIX24_WEBHOOK_URL). */
 const crmSchema = z.strictObject({
+  /**
+   * The portal's name: links and the memory of what was pushed are kept under it, whatever
+   * address the webhook reaches it at. Without it a portal is named by the first address it was
+   * reached at, and a new address is recognised by the entities the portal holds.
+   */
+  portal: z.string().trim().min(1).max(200).regex(/^[^\s/]+$/, 'a name without spaces or slashes'),
   /** The portal's plan: its request bucket, 50 and 2/s (standard) or 250 and 5/s (enterprise). */
   plan: z.enum(['standard', 'enterprise']),
   /** import: crm.item.batchImport (no automation on create); add: crm.*.add. */

@@ -23,6 +23,10 @@ language sql stable as $$
          when 'sending' then 'a write got no answer ' || coalesce('(' || to_char(l.intent_at, 'YYYY-MM-DD HH24:MI') || ')', '')
            || '; the next push looks it up before sending anything again'
          when 'failed' then 'failed: ' || coalesce(l.last_error, last_error, 'no reason kept')
+         when 'deleted' then 'deleted in the CRM (noticed ' || coalesce(to_char(l.deleted_at, 'YYYY-MM-DD HH24:MI'), 'by a push') || ')'
+           || case when l.let_go_at is not null then '; let go ' || to_char(l.let_go_at, 'YYYY-MM-DD HH24:MI') || ': it stays out of the CRM'
+                   else '; not created again' || case when entity = 'company' then ', its contacts wait' else '' end
+                     || ': b2b-etl crm restore brings it back, b2b-etl crm let-go lets it go' end
          else concat_ws('', case l.how when 'adopted' then 'adopted (it was in the CRM already, a manager''s)' else 'created' end,
            coalesce(' by ' || l.mode, ''), coalesce(', last pushed ' || to_char(l.pushed_at, 'YYYY-MM-DD HH24:MI'), ''),
            case when out_hash is null then '; no longer in the clean base, left in the CRM as it is'
@@ -140,6 +144,18 @@ language sql stable as $$
     join canonical.contact_source cs using (source, entity, source_key)
     join etl.crm_link l on l.entity = 'contact' and l.canonical_id = cs.contact_id
     left join etl.crm_contact_out o on o.contact_id = cs.contact_id
+
+    union all
+    -- a contact not in a CRM because its company was deleted there: it waits for a person
+    select 2, w.label, cl.deleted_at, 'crm', 7,
+      format('not in the CRM on %s: its company (CRM company %s) was deleted in the CRM (noticed %s); it waits%s', cl.portal, cl.bitrix_id,
+        to_char(cl.deleted_at, 'YYYY-MM-DD HH24:MI'),
+        case when cl.let_go_at is not null then ' for good: the company was let go' else ' until b2b-etl crm restore brings the company back' end)
+    from labelled w
+    join canonical.contact_source cs using (source, entity, source_key)
+    join canonical.contact ct on ct.contact_id = cs.contact_id
+    join etl.crm_link cl on cl.entity = 'company' and cl.canonical_id = ct.company_id and cl.state = 'deleted'
+    where not exists (select from etl.crm_link l where l.portal = cl.portal and l.entity = 'contact' and l.canonical_id = ct.contact_id and l.state in ('linked', 'deleted'))
 
     union all
     select 2, w.label, null, 'dropped', 6,

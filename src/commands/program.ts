@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { defineConsume } from './consume.js';
+import { defineCrm } from './crm.js';
 import { forgetConfiguration, configuration, NotMigratedError, UsageError } from './context.js';
 import { takeExitCode } from './define.js';
 import { defineDemo } from './demo.js';
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
   defineTransform(program);
   defineEnrich(program);
   definePush(program);
+  defineCrm(program);
   defineWhy(program);
   defineStatus(program);
   defineGrant(program);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { funnel } from '../audit/funnel.js';
+import { crmStatus } from '../crm/status.js';
 import { registryStatus } from '../registry/pause.js';
 import { withDatabase } from './context.js';
 import { action } from './define.js';
@@ -7,9 +8,11 @@ import { action } from './define.js';
 export function defineStatus(program: Command): void {
   program
     .command('status')
-    .summary('the funnel and what waits for the transform')
+    .summary('the funnel, what waits for the transform and the registry, and the CRM per portal')
     .description('Prints the funnel (etl.funnel: landed → valid INN → accepted → canonical → ready for the CRM), ' +
-      'the open rejections by reason (etl.rejection_summary), and how many batches wait for the transform.')
+      'the open rejections by reason (etl.rejection_summary), how many batches wait for the transform, the registry checks, ' +
+      'and per CRM portal (etl.crm_portal_status): what is in it and what the next push sends, the last push and unfinished ones, ' +
+      'failures by reason, entities deleted in the CRM, writes without an answer and queued pushes.')
     .action(action(() => statusCommand()));
 }
 
@@ -20,7 +23,7 @@ async function statusCommand(): Promise<number> {
              (select format('%s %s at %s', kind, run_id, to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'))
                 from etl.run where finished_at is not null order by run_id desc limit 1) as last_run`);
     return `${await funnel(db.pool)}\nbatches waiting for the transform: ${rows[0]!.pending}; last transform: ${rows[0]!.last_run ?? 'never'}\n` +
-      await registryStatus(db.pool);
+      `${await registryStatus(db.pool)}\n${await crmStatus(db.pool)}`;
   });
   process.stdout.write(text + '\n');
   return 0;

@@ -1,6 +1,7 @@
 import type { PortalClient } from './portal-client.js';
 import { UnknownOutcomeError } from './portal-client.js';
 import type { BatchAnswer, Command } from './rest.js';
+import { StopRequestedError } from './stop.js';
 
 /** At most this many commands in one batch (CRestUtil::BATCH_MAX_LENGTH). */
 export const BATCH_MAX = 50;
@@ -26,6 +27,8 @@ interface Job {
   commands: Command[];
   units: Map<string, number>;
   write: boolean;
+  /** Right before the batch goes out (true), and when it turned out it never left (false). */
+  sending?: (sent: boolean) => void;
   settle(answer: BatchAnswer | UnknownOutcomeError): Promise<void>;
   fail(error: unknown): void;
 }
@@ -43,7 +46,10 @@ export class BatchSender {
   private failure: { error: unknown } | null = null;
   private readonly waiters: Array<() => void> = [];
 
-  constructor(private readonly client: PortalClient, private readonly concurrency: number) {}
+  /** `signal` (a stop): nothing more is sent; batches waiting fail with StopRequestedError, those at the portal are answered. */
+  constructor(private readonly client: PortalClient, private readonly concurrency: number, signal?: AbortSignal) {
+    signal?.addEventListener('abort', () => this.halt(new StopRequestedError()), { once: true });
+  }
 
   /**
    * Sends pieces in batches of at most 50 commands, filled in order; each batch's answer (or
@@ -53,10 +59,10 @@ export class BatchSender {
    */
   send<T>(
     pieces: readonly Piece<T>[],
-    o: { write: boolean; maxCommands?: number; maxUnits?: number },
+    o: { write: boolean; maxCommands?: number; maxUnits?: number; sending?: (pieces: Piece<T>[], sent: boolean) => void },
     settle: (pieces: Piece<T>[], answer: BatchAnswer | UnknownOutcomeError) => Promise<void>,
   ): Promise<void> {
-    const batches = fill(pieces, o.maxCommands ?? BATCH_MAX, o.maxUnits ?? Infinity);
+    const batches = packBatches(pieces, o.maxCommands ?? BATCH_MAX, o.maxUnits ?? Infinity);
     if (batches.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       let left = batches.length;
@@ -66,6 +72,7 @@ export class BatchSender {
           commands: batch.flatMap((p) => p.commands),
           units: new Map(batch.flatMap((p) => [...(p.units ?? [])])),
           write: o.write,
+          sending: o.sending && ((sent) => o.sending!(batch, sent)),
           settle: async (answer) => {
             await settle(batch, answer);
             if (--left === 0 && !failed) resolve();
@@ -118,7 +125,7 @@ export class BatchSender {
     try {
       let answer: BatchAnswer | UnknownOutcomeError;
       try {
-        answer = job.write ? await this.client.writeBatch(job.commands, job.units) : await this.client.readBatch(job.commands);
+        answer = job.write ? await this.client.writeBatch(job.commands, job.units, job.sending) : await this.client.readBatch(job.commands);
       } catch (e) {
         if (!(e instanceof UnknownOutcomeError)) throw e;
         answer = e;
@@ -126,11 +133,16 @@ export class BatchSender {
       await job.settle(answer);
     } catch (e) {
       job.fail(e);
-      if (!this.failure) {
-        this.failure = { error: e };
-        for (const queued of [...this.reads.splice(0), ...this.writes.splice(0)]) queued.fail(e);
-      }
+      this.halt(e);
     }
+  }
+
+  /** Nothing more is sent: what waits fails with `error`; what is at the portal is answered. */
+  private halt(error: unknown): void {
+    if (this.failure) return;
+    this.failure = { error };
+    for (const queued of [...this.reads.splice(0), ...this.writes.splice(0)]) queued.fail(error);
+    this.wake();
   }
 
   private wake(): void {
@@ -140,7 +152,7 @@ export class BatchSender {
 }
 
 /** Pieces into batches of at most `max` commands and `maxUnits` units, in order, a piece never split. */
-function fill<T>(pieces: readonly Piece<T>[], max: number, maxUnits: number): Piece<T>[][] {
+export function packBatches<T>(pieces: readonly Piece<T>[], max: number, maxUnits: number): Piece<T>[][] {
   const batches: Piece<T>[][] = [];
   let current: Piece<T>[] = [];
   let size = 0;
@@ -167,4 +179,12 @@ export function rowsOf(result: unknown): Array<Record<string, unknown>> {
   if (Array.isArray(result)) return result as Array<Record<string, unknown>>;
   if (result && typeof result === 'object' && Array.isArray((result as { items?: unknown }).items)) return (result as { items: Array<Record<string, unknown>> }).items;
   return [];
+}
+
+/** Keeps which entities' creating batch went out (`sent`), or takes them back when it never left. */
+export function markSent(set: Set<string>, ids: readonly string[], sent: boolean): void {
+  for (const id of ids) {
+    if (sent) set.add(id);
+    else set.delete(id);
+  }
 }

@@ -1,4 +1,4 @@
-import { BATCH_MAX, commandKey, rowsOf, type Piece } from './batches.js';
+import { BATCH_MAX, commandKey, markSent, rowsOf, type Piece } from './batches.js';
 import { recordFailure, recordPartFailure, type PushContext } from './context.js';
 import {
   addressFields, bankAddFields, companyAddFields, companyImportItem, ENTITY_TYPE, LEGAL_ADDRESS, pushedCompany,
@@ -44,7 +44,8 @@ export async function createCompanies(ctx: PushContext, ids: readonly string[]):
   // what each add carries, kept before it is sent: an entity found after a lost answer holds this
   await ctx.links.recordIntent('company', toCreate.map((c) => [c.company_id, pushedCompany(c)] as const));
   const pieces = ctx.mode === 'import' ? importPieces(ctx, toCreate, await ctx.client.pacing.unitsPerRequest('crm.item.batchImport')) : addPieces(ctx, toCreate);
-  return { sending: ctx.sender.send(pieces, { write: true }, (batch, answer) => settleCreated(ctx, batch, answer)) };
+  return { sending: ctx.sender.send(pieces, { write: true, sending: (batch, sent) => markSent(ctx.sent.company, batch.flatMap((p) => p.item.map((c) => c.company.company_id)), sent) },
+    (batch, answer) => settleCreated(ctx, batch, answer)) };
 }
 
 /** One company's chain after the company itself: requisite, bank detail, legal address. */
@@ -82,7 +83,7 @@ function requisiteChain(ctx: PushContext, company: CompanyOut, companyRef: strin
  * Import mode: up to 20 companies per crm.item.batchImport (fewer when the method's execution
  * time allows fewer a request), with their chains, within one batch.
  */
-function importPieces(ctx: PushContext, companies: readonly CompanyOut[], perRequest: number): Piece<ChainKeys[]>[] {
+export function importPieces(ctx: PushContext, companies: readonly CompanyOut[], perRequest: number): Piece<ChainKeys[]>[] {
   const pieces: Piece<ChainKeys[]>[] = [];
   const most = Math.max(1, Math.min(IMPORT_MAX, perRequest));
   let i = 0;
@@ -105,7 +106,7 @@ function importPieces(ctx: PushContext, companies: readonly CompanyOut[], perReq
 }
 
 /** Add mode: crm.company.add without a feed event (REGISTER_SONET_EVENT=N), then the chain. */
-function addPieces(ctx: PushContext, companies: readonly CompanyOut[]): Piece<ChainKeys[]>[] {
+export function addPieces(ctx: PushContext, companies: readonly CompanyOut[]): Piece<ChainKeys[]>[] {
   return companies.map((company) => {
     const key = commandKey('co');
     const chain = requisiteChain(ctx, company, `$result[${key}]`);
@@ -244,7 +245,7 @@ export async function inspectUnknown(ctx: PushContext, ownToo: boolean): Promise
         bank: bankId === null ? null : before?.bank ?? intent?.bank ?? null,
         address: hasAddress ? before?.address ?? intent?.address ?? null : null,
       };
-      linked.push([row.canonical_id, { bitrixId, requisiteId, bankdetailId: bankId, hasAddress, how: row.how ?? 'created', pushedHash: null, pushed: pushed ?? undefined }]);
+      linked.push([row.canonical_id, { bitrixId, requisiteId, bankdetailId: bankId, hasAddress, how: row.how ?? 'created', createdAt: row.intent_at, pushedHash: null, pushed: pushed ?? undefined }]);
       if (row.bitrix_id === null) {
         ctx.stats.company.created += 1;
         ctx.countedOnce.add(`company:${row.canonical_id}`);

@@ -1,5 +1,6 @@
 import { commandKey, rowsOf, type Piece } from './batches.js';
-import { countSettled, recordFailure, recordPartFailure, type PushContext } from './context.js';
+import { isDeepStrictEqual } from 'node:util';
+import { countSettled, isNotFound, recordDeleted, recordFailure, recordPartFailure, type PushContext } from './context.js';
 import { multifieldChanges, ownedAfter, scalarChanges, type CrmMultifield } from './diff.js';
 import {
   ADDRESS_SELECT, addressFields, addressValues, BANK_SELECT, bankAddFields, bankValues, ENTITY_TYPE, LEGAL_ADDRESS, REQUISITE_SELECT,
@@ -27,7 +28,7 @@ interface Work {
   unread: boolean;
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+const same = (a: unknown, b: unknown) => isDeepStrictEqual(a ?? null, b ?? null);
 const sameList = (kind: 'PHONE' | 'EMAIL', a: readonly string[], b: readonly string[]) =>
   same([...a].map((v) => sameValue(kind, v)).sort(), [...b].map((v) => sameValue(kind, v)).sort());
 
@@ -83,8 +84,11 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
       if (w.reads.company) {
         const error = answer.errors.get(w.reads.company);
         if (error) {
-          await recordFailure(ctx, 'company', w.company.company_id, 'crm.company.get', error.code, `${error.description} (company ${w.bitrixId}: deleted in the CRM?)`);
-          ctx.stats.company.failed += 1;
+          if (isNotFound(error)) await recordDeleted(ctx, 'company', [w.company.company_id], `crm.company.get: company ${w.bitrixId} Not found`);
+          else {
+            await recordFailure(ctx, 'company', w.company.company_id, 'crm.company.get', error.code, `${error.description} (company ${w.bitrixId})`);
+            ctx.stats.company.failed += 1;
+          }
           missing.add(w);
           continue;
         }
@@ -201,13 +205,12 @@ async function settleUpdate(
 ): Promise<void> {
   const { w, keys, parts } = item;
   if (answer instanceof UnknownOutcomeError) {
-    // an update sent again writes the same values: the next push does, as the row stays changed;
-    // a part it added may be there: looked up before it is added again
+    // the row stays changed: the update is read and sent again in this run (it writes only what
+    // still differs); a part it added may be there: looked up before it is added again
     ctx.log(`push: ${answer.message} (company ${w.company.company_id})`);
-    if (parts.requisite || parts.bank || parts.address) {
-      await ctx.links.unanswered('company', [w.company.company_id]);
-      ctx.stats.unknownOutcomes += 1;
-    }
+    ctx.stats.unknownOutcomes += 1;
+    if (parts.requisite || parts.bank || parts.address) await ctx.links.unanswered('company', [w.company.company_id]);
+    else ctx.again.company.add(w.company.company_id);
     return;
   }
   let refused = false;

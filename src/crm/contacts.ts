@@ -1,6 +1,6 @@
-import { commandKey, rowsOf, type Piece } from './batches.js';
+import { commandKey, markSent, rowsOf, type Piece } from './batches.js';
 import { IMPORT_MAX } from './companies.js';
-import { countSettled, recordFailure, type PushContext } from './context.js';
+import { countSettled, isNotFound, recordDeleted, recordFailure, type PushContext } from './context.js';
 import { multifieldChanges, ownedAfter, scalarChanges, type CrmMultifield } from './diff.js';
 import { contactAddFields, contactImportItem, contactValues, ENTITY_TYPE, ORIGINATOR, pushedContact, sameValue, type ContactOut, type PushedContact } from './fields.js';
 import type { LinkRow, Linked } from './links.js';
@@ -35,8 +35,17 @@ export async function createContacts(ctx: PushContext, ids: readonly string[]): 
     if (!contact || !company) orphans.push(id);
     else contacts.push({ contact, companyId: company.bitrixId });
   }
+  // a company in the CRM before this run may have been deleted there since: its new contacts
+  // would land without a company; they wait instead
+  const older = [...companies].filter(([id]) => !ctx.createdCompanies.has(id));
+  const there = await listByKey(ctx, 'crm.company.list', {}, '@ID', older.map(([, c]) => c.bitrixId), ['ID'], 'ID');
+  const gone = older.filter(([, c]) => !there.has(String(c.bitrixId)));
+  await recordDeleted(ctx, 'company', gone.map(([id]) => id), 'crm.company.list: no company with its id, found when its new contacts were to be created');
+  const waiting = new Set(gone.map(([, c]) => c.bitrixId));
+  orphans.push(...contacts.filter((c) => waiting.has(c.companyId)).map((c) => c.contact.contact_id));
+  contacts.splice(0, contacts.length, ...contacts.filter((c) => !waiting.has(c.companyId)));
   await ctx.links.forget('contact', orphans);
-  const olderCompanies = new Set([...companies].filter(([id]) => !ctx.createdCompanies.has(id)).map(([, c]) => c.bitrixId));
+  const olderCompanies = new Set(older.filter(([, c]) => !waiting.has(c.bitrixId)).map(([, c]) => c.bitrixId));
   const existing = await findInCompanies(ctx, contacts.filter((c) => olderCompanies.has(c.companyId)));
   const adopted: Array<[string, Linked]> = [];
   for (const c of contacts) {
@@ -70,7 +79,8 @@ export async function createContacts(ctx: PushContext, ids: readonly string[]): 
     }
   }
   const maxUnits = await ctx.client.pacing.unitsPerRequest(ctx.mode === 'import' ? 'crm.item.batchImport' : 'crm.contact.add');
-  return { sending: ctx.sender.send(pieces, { write: true, maxUnits }, (batch, answer) => settleCreated(ctx, batch, answer)) };
+  const sending = (batch: typeof pieces, sent: boolean) => markSent(ctx.sent.contact, batch.flatMap((p) => p.item.map((c) => c.contact.contact_id)), sent);
+  return { sending: ctx.sender.send(pieces, { write: true, maxUnits, sending }, (batch, answer) => settleCreated(ctx, batch, answer)) };
 }
 
 async function settleCreated(ctx: PushContext, pieces: Piece<Array<NewContact & { index: number | null }>>[], answer: BatchAnswer | UnknownOutcomeError): Promise<void> {
@@ -189,7 +199,7 @@ export async function inspectUnknownContacts(ctx: PushContext, ownToo: boolean):
     const linked: Array<[string, Linked]> = [];
     for (const { row, bitrixId } of found) {
       const pushed = (row.pushed ?? row.intent ?? undefined) as PushedContact | undefined;
-      linked.push([row.canonical_id, { bitrixId, how: row.how ?? 'created', pushedHash: null, pushed }]);
+      linked.push([row.canonical_id, { bitrixId, how: row.how ?? 'created', createdAt: row.intent_at, pushedHash: null, pushed }]);
       if (row.bitrix_id === null) {
         ctx.stats.contact.created += 1;
         ctx.countedOnce.add(`contact:${row.canonical_id}`);
@@ -222,8 +232,10 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
       if (answer instanceof UnknownOutcomeError) throw answer;
       for (const { item: w } of batch) {
         const error = answer.errors.get(w.read);
-        if (error) {
-          await recordFailure(ctx, 'contact', w.contact.contact_id, 'crm.contact.get', error.code, `${error.description} (contact ${w.row.bitrix_id}: deleted in the CRM?)`);
+        if (error && isNotFound(error)) {
+          await recordDeleted(ctx, 'contact', [w.contact.contact_id], `crm.contact.get: contact ${w.row.bitrix_id} Not found`);
+        } else if (error) {
+          await recordFailure(ctx, 'contact', w.contact.contact_id, 'crm.contact.get', error.code, `${error.description} (contact ${w.row.bitrix_id})`);
           ctx.stats.contact.failed += 1;
         } else {
           crm.set(w, answer.results.get(w.read) as Record<string, unknown>);
@@ -239,7 +251,10 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
       const own = scalarChanges(current, w.pushed.fields, contactValues(w.contact));
       Object.assign(fields, own.changes);
       next.fields = own.kept;
-      if (w.pushed.companyId !== w.companyId && (w.pushed.companyId === null || Number(current.COMPANY_ID) === w.pushed.companyId)) {
+      // the company moves with the canonical row unless a manager moved the contact: the CRM still
+      // shows the company it was pushed under, or none (that company was deleted, or never set)
+      const crmCompany = Number(current.COMPANY_ID) || null;
+      if (w.pushed.companyId !== w.companyId && (w.pushed.companyId === null || crmCompany === null || crmCompany === w.pushed.companyId)) {
         fields.COMPANY_ID = w.companyId;
         next.companyId = w.companyId;
       }
@@ -263,7 +278,12 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
   await ctx.sender.send(pieces.filter((p) => p.commands.length > 0), { write: true }, async (batch, answer) => {
     for (const piece of batch) {
       const { w, next } = piece.item;
-      if (answer instanceof UnknownOutcomeError) continue; // an update sent again writes the same values: the next run does
+      if (answer instanceof UnknownOutcomeError) {
+        // read and sent again in this run: it writes only what still differs
+        ctx.stats.unknownOutcomes += 1;
+        ctx.again.contact.add(w.contact.contact_id);
+        continue;
+      }
       const error = answer.errors.get(piece.commands[0]!.key);
       if (error) {
         if (REFUSED_BEFORE_RUNNING.has(error.code)) {

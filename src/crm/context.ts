@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { formatCount } from '../land/progress.js';
 import type { BatchSender } from './batches.js';
 import type { CrmEntity, LinkStore } from './links.js';
 import type { PortalClient } from './portal-client.js';
@@ -11,6 +12,8 @@ export interface EntityStats {
   updated: number;
   unchanged: number;
   failed: number;
+  /** Found deleted in the CRM by a manager this run: kept out of it (b2b-etl crm restore brings one back). */
+  deleted: number;
 }
 
 export interface PushStats {
@@ -20,14 +23,26 @@ export interface PushStats {
   refused: number;
   /** Entities found twice in the CRM by our ORIGIN_ID (should stay 0). */
   duplicatesFound: number;
-  /** Entities whose add got no answer and that were looked up before anything was sent again. */
+  /** Entities whose write got no answer: looked up, then linked or sent again. */
   unknownOutcomes: number;
+  /** Entities looked up after a lost answer, not found, and sent again in the same run. */
+  sentAgain: number;
+  /**
+   * Entities neither confirmed nor sent again when the run ended: a write without an answer a
+   * stop left unresolved, or one whose answer was lost every time it was sent. The next push
+   * (a queued crm_push) looks them up.
+   */
+  unconfirmed: number;
 }
 
 export const emptyStats = (): PushStats => {
-  const entity = (): EntityStats => ({ created: 0, adopted: 0, updated: 0, unchanged: 0, failed: 0 });
-  return { company: entity(), contact: entity(), refused: 0, duplicatesFound: 0, unknownOutcomes: 0 };
+  const entity = (): EntityStats => ({ created: 0, adopted: 0, updated: 0, unchanged: 0, failed: 0, deleted: 0 });
+  return { company: entity(), contact: entity(), refused: 0, duplicatesFound: 0, unknownOutcomes: 0, sentAgain: 0, unconfirmed: 0 };
 };
+
+/** Per entity kind, a set of canonical ids. */
+export type ByEntity = Record<CrmEntity, Set<string>>;
+export const byEntity = (): ByEntity => ({ company: new Set(), contact: new Set() });
 
 /** What the steps of one push share. */
 export interface PushContext {
@@ -50,6 +65,12 @@ export interface PushContext {
   createdCompanies: Set<string>;
   /** Entities this run already counted (`entity:id`): created after their lost add was found in the CRM, or adopted; completing them later counts nothing more. */
   countedOnce: Set<string>;
+  /** Ends every wait at once (a stop). */
+  signal?: AbortSignal;
+  /** Entities claimed to create whose batch went out to the portal (the others are released on a stop). */
+  sent: ByEntity;
+  /** Entities to send again in this run: their write got no answer and a lookup resolved it. */
+  again: ByEntity;
 }
 
 /**
@@ -72,6 +93,20 @@ export async function recordPartFailure(ctx: PushContext, entity: CrmEntity, can
   await insertError(ctx, entity, canonicalId, method, code, description);
   await ctx.pool.query(`update etl.crm_link set last_error = $4 where portal = $1 and entity = $2 and canonical_id = $3`,
     [ctx.links.portal, entity, canonicalId, `${method}: ${code ? `${code}: ` : ''}${description}`]);
+}
+
+/** The portal's answer to a read of one entity that is not there: `Not found` (crm.*.get, crm-company-get.md). */
+export function isNotFound(error: { code: string; description: string }): boolean {
+  return error.code === '' && /^not found\.?$/i.test(error.description.trim());
+}
+
+/** Entities a manager deleted in the CRM: kept out of it, their contacts wait; counted once. */
+export async function recordDeleted(ctx: PushContext, entity: CrmEntity, canonicalIds: readonly string[], how: string): Promise<void> {
+  if (canonicalIds.length === 0) return;
+  await ctx.links.deleted(entity, canonicalIds, `deleted in the CRM (${how}); not created again: b2b-etl crm restore brings it back, b2b-etl crm let-go lets it go`);
+  ctx.stats[entity].deleted += canonicalIds.length;
+  ctx.log(`push: ${formatCount(canonicalIds.length)} ${entity === 'company' ? 'companies' : 'contacts'} deleted in the CRM (${how}): not created again` +
+    (entity === 'company' ? '; their contacts wait' : ''));
 }
 
 /** Keeps a failure of one entity: in etl.crm_push_error and on its link row (failed, when the CRM does not have it). */

@@ -9,7 +9,7 @@ export interface LinkRow {
   requisite_id: string | null;
   bankdetail_id: string | null;
   has_address: boolean;
-  state: 'sending' | 'linked' | 'failed';
+  state: 'sending' | 'linked' | 'failed' | 'deleted';
   how: 'created' | 'adopted' | null;
   pushed_hash: string | null;
   pushed: unknown;
@@ -31,6 +31,8 @@ export interface Linked {
   pushed?: unknown;
   /** Nothing was written yet (an adoption): this run may take the row again to update it. */
   retake?: boolean;
+  /** When the create was sent, for one found after its answer was lost (now for one answered). */
+  createdAt?: Date | null;
 }
 
 const OUT_VIEW: Record<CrmEntity, { view: string; id: string }> = {
@@ -107,8 +109,11 @@ export class LinkStore {
     return rows.map((r) => r.canonical_id);
   }
 
-  /** Claims, of these ids, the linked entities whose row changed since it was pushed (or that miss a part). */
-  async claimChanged(entity: CrmEntity, ids: readonly string[]): Promise<LinkRow[]> {
+  /**
+   * Claims, of these ids, the linked entities whose row changed since it was pushed (or that
+   * miss a part): once a run, or `again` (an update whose answer was lost, sent again).
+   */
+  async claimChanged(entity: CrmEntity, ids: readonly string[], again = false): Promise<LinkRow[]> {
     const { view, id } = OUT_VIEW[entity];
     const { rows } = await this.pool.query<LinkRow>(
       `with picked as (
@@ -117,13 +122,13 @@ export class LinkStore {
          where l.portal = $1 and l.entity = $3 and l.canonical_id = any($4::bigint[]) and o.${id} = any($4::bigint[])
            and l.state = 'linked' and l.pushed_hash is distinct from o.out_hash
            and (l.claimed_by is null or (l.claimed_by <> $2 and not etl.crm_session_alive(l.claimed_by)))
-           and l.claimed_run is distinct from $5
+           and ($6 or l.claimed_run is distinct from $5)
          for update of l skip locked
        )
        update etl.crm_link l set claimed_by = $2, claimed_run = $5
        from picked where l.portal = $1 and l.entity = $3 and l.canonical_id = picked.canonical_id
        returning ${LINK_COLUMNS}`,
-      [this.portal, this.session, entity, ids, this.runId]);
+      [this.portal, this.session, entity, ids, this.runId, again]);
     return rows;
   }
 
@@ -149,7 +154,7 @@ export class LinkStore {
       id, bitrix_id: l.bitrixId, set_requisite: l.requisiteId !== undefined, requisite_id: l.requisiteId ?? null,
       set_bank: l.bankdetailId !== undefined, bankdetail_id: l.bankdetailId ?? null, has_address: l.hasAddress ?? null,
       how: l.how ?? null, mode: l.mode ?? null, pushed_hash: l.pushedHash ?? null, pushed: l.pushed === undefined ? null : l.pushed,
-      retake: l.retake ?? false,
+      retake: l.retake ?? false, created_at: l.createdAt?.toISOString() ?? null,
     }));
     await this.pool.query(
       `update etl.crm_link l set state = 'linked', bitrix_id = o.bitrix_id,
@@ -158,9 +163,10 @@ export class LinkStore {
          has_address = coalesce(o.has_address, l.has_address), how = coalesce(o.how, l.how), mode = coalesce(o.mode, l.mode),
          pushed_hash = o.pushed_hash, pushed = coalesce(o.pushed, l.pushed), intent = null, pushed_at = now(), claimed_by = null,
          last_error = case when o.pushed_hash is null then l.last_error end,
-         claimed_run = case when o.retake then null else l.claimed_run end
+         claimed_run = case when o.retake then null else l.claimed_run end,
+         created_at = coalesce(l.created_at, case when coalesce(o.how, l.how) = 'created' then coalesce(o.created_at, now()) end)
        from jsonb_to_recordset($3::jsonb) as o(id bigint, bitrix_id bigint, set_requisite boolean, requisite_id bigint, set_bank boolean,
-         bankdetail_id bigint, has_address boolean, how text, mode text, pushed_hash uuid, pushed jsonb, retake boolean)
+         bankdetail_id bigint, has_address boolean, how text, mode text, pushed_hash uuid, pushed jsonb, retake boolean, created_at timestamptz)
        where l.portal = $1 and l.entity = $2 and l.canonical_id = any($4::bigint[]) and l.canonical_id = o.id`,
       // the ids as a key condition: the planner knows how many they are, not how many rows the recordset holds
       [this.portal, entity, JSON.stringify(rows), outcomes.map(([id]) => id)]);
@@ -188,13 +194,16 @@ export class LinkStore {
   }
 
   /**
-   * A linked entity the CRM no longer has under our ORIGIN_ID, nor under its id (deleted or
-   * merged away by a manager): failed, with the reason; it is not created again by itself.
+   * Entities the CRM no longer has, by our ORIGIN_ID nor by their id (a manager deleted or
+   * merged them away): they stay out of it, with when this was noticed and why; their contacts
+   * wait. Only a person brings one back (b2b-etl crm restore).
    */
-  async lost(entity: CrmEntity, canonicalId: string, error: string): Promise<void> {
+  async deleted(entity: CrmEntity, canonicalIds: readonly string[], reason: string): Promise<void> {
+    if (canonicalIds.length === 0) return;
     await this.pool.query(
-      `update etl.crm_link set state = 'failed', claimed_by = null, last_error = $4 where portal = $1 and entity = $2 and canonical_id = $3`,
-      [this.portal, entity, canonicalId, error]);
+      `update etl.crm_link set state = 'deleted', deleted_at = coalesce(deleted_at, now()), claimed_by = null, last_error = $4, intent = null
+       where portal = $1 and entity = $2 and canonical_id = any($3::bigint[])`,
+      [this.portal, entity, canonicalIds, reason]);
   }
 
   /**
@@ -215,6 +224,19 @@ export class LinkStore {
     await this.pool.query(
       `delete from etl.crm_link where portal = $1 and entity = $2 and canonical_id = any($3::bigint[]) and state = 'sending' and bitrix_id is null`,
       [this.portal, entity, canonicalIds]);
+  }
+
+  /**
+   * Rows this session claimed to create whose batch never left (a stop while it waited, a
+   * portal refusing connections): nothing can be in the CRM, so they are as if never claimed.
+   * Those sent and unanswered stay 'sending', for a lookup.
+   */
+  async forgetUnsent(entity: CrmEntity, sent: ReadonlySet<string>): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `delete from etl.crm_link where portal = $1 and entity = $2 and claimed_by = $3 and state = 'sending' and bitrix_id is null
+         and not canonical_id = any($4::bigint[])`,
+      [this.portal, entity, this.session, [...sent]]);
+    return rowCount ?? 0;
   }
 
   async release(entity: CrmEntity, canonicalIds: readonly string[]): Promise<void> {

@@ -1,9 +1,11 @@
+import { formatCount } from '../land/progress.js';
 import { commandKey, rowsOf, type Piece } from './batches.js';
-import { recordFailure, type PushContext } from './context.js';
+import { recordDeleted, type PushContext } from './context.js';
 import { ORIGINATOR } from './fields.js';
 import type { CrmEntity, LinkRow } from './links.js';
 import { PushStoppedError, UnknownOutcomeError } from './portal-client.js';
 import type { BatchAnswer } from './rest.js';
+import { pause } from './stop.js';
 
 /** The id a command answered, or the error it got. */
 export function outcomeOf(answer: BatchAnswer, key: string, itemIndex: number | null = null): { id: number | null; error: { code: string; description: string } | null } {
@@ -66,16 +68,16 @@ export interface Found {
   bitrixId: number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Entities left 'sending' — by a push that died, or by this one after a batch got no answer —
  * looked up in the CRM before anything is sent again: by ORIGINATOR_ID and ORIGIN_ID, and a
  * row that already had a Bitrix id (an update that may have added parts) also by that id.
  * The lookup waits until the lost batch can no longer be running at the portal (it gives up
- * on a request after 60 s). Found entities go to `relink` with their row (its `intent`: what
- * the lost add carried); the others are forgotten and created again, or, when they had a
- * Bitrix id the CRM no longer knows (deleted or merged away by a manager), failed with why.
+ * on a request after 60 s); a stop ends the wait, leaving them for the next push. Found
+ * entities go to `relink` with their row (its `intent`: what the lost add carried); the others
+ * are forgotten, and — like the found ones, which may miss what the lost write carried — kept
+ * in `ctx.again` to be sent again in this run. One that had a Bitrix id the CRM no longer
+ * knows was deleted (or merged away) by a manager: it stays out of the CRM.
  */
 export async function resolveUnknown(ctx: PushContext, entity: CrmEntity, ownToo: boolean, relink: (found: Found[]) => Promise<void>): Promise<void> {
   const rows = await ctx.links.claimUnknown(entity, ownToo);
@@ -83,9 +85,9 @@ export async function resolveUnknown(ctx: PushContext, entity: CrmEntity, ownToo
   const youngest = Math.max(...rows.map((r) => r.intent_at?.getTime() ?? 0));
   const wait = youngest + ctx.settleMs - Date.now();
   if (wait > 0) {
-    ctx.log(`push: ${rows.length} ${entity === 'company' ? 'companies' : 'contacts'} got no answer; waiting ${Math.ceil(wait / 1000)}s, ` +
+    ctx.log(`push: ${formatCount(rows.length)} ${entity === 'company' ? 'companies' : 'contacts'} got no answer; waiting ${Math.ceil(wait / 1000)}s, ` +
       'until the portal cannot still be writing them, before looking them up');
-    await sleep(wait);
+    await pause(wait, ctx.signal);
   }
   const method = entity === 'company' ? 'crm.company.list' : 'crm.contact.list';
   const byOrigin = await listByKey(ctx, method, { ORIGINATOR_ID: ORIGINATOR }, '@ORIGIN_ID', rows.map((r) => r.canonical_id), ['ID', 'ORIGIN_ID'], 'ORIGIN_ID');
@@ -93,6 +95,7 @@ export async function resolveUnknown(ctx: PushContext, entity: CrmEntity, ownToo
   const byId = missed.length > 0 ? await listByKey(ctx, method, {}, '@ID', missed.map((r) => Number(r.bitrix_id)), ['ID'], 'ID') : new Map<string, number[]>();
   const found: Found[] = [];
   const forget: string[] = [];
+  const gone: string[] = [];
   for (const row of rows) {
     const ids = byOrigin.get(row.canonical_id) ?? (row.bitrix_id !== null && byId.has(row.bitrix_id) ? [Number(row.bitrix_id)] : undefined);
     if (ids) {
@@ -102,13 +105,13 @@ export async function resolveUnknown(ctx: PushContext, entity: CrmEntity, ownToo
       }
       found.push({ row, bitrixId: ids[0]! });
     } else if (row.bitrix_id !== null) {
-      await recordFailure(ctx, entity, row.canonical_id, method, 'NOT_FOUND',
-        `${entity} ${row.bitrix_id} is no longer in the CRM, by our ORIGIN_ID nor by its id: deleted or merged away in the CRM; it is not created again`);
-      await ctx.links.lost(entity, row.canonical_id, `${entity} ${row.bitrix_id} is gone from the CRM (deleted or merged away)`);
+      gone.push(row.canonical_id);
     } else {
       forget.push(row.canonical_id);
     }
   }
   await relink(found);
   await ctx.links.forget(entity, forget);
+  await recordDeleted(ctx, entity, gone, `${entity} no longer there by our ORIGIN_ID nor by its id`);
+  for (const id of [...forget, ...found.map((f) => f.row.canonical_id)]) ctx.again[entity].add(id);
 }

@@ -3,10 +3,14 @@ import type { PushContext } from './context.js';
 import type { CompanyOut } from './fields.js';
 
 export interface PushPlan {
-  company: { create: number; adopt: number; update: number; unchanged: number };
-  contact: { create: number; update: number; unchanged: number; checkedFirst: number };
+  company: { create: number; adopt: number; update: number; unchanged: number; deleted: number };
+  contact: { create: number; update: number; unchanged: number; checkedFirst: number; deleted: number; waiting: number };
   /** A few of each, to see what a push would do: "INN title". */
   examples: { create: string[]; adopt: string[]; update: string[] };
+  /** The companies to create, for the estimate. */
+  toCreate: CompanyOut[];
+  /** Companies looked up by INN before they are created or adopted. */
+  lookedUp: number;
 }
 
 /**
@@ -40,20 +44,31 @@ export async function planPush(ctx: PushContext): Promise<PushPlan> {
       (select count(*) from company where state = 'linked' and same) as company_unchanged,
       (select count(*) from contact where state = 'linked' and not same) as contact_update,
       (select count(*) from contact where state = 'linked' and same) as contact_unchanged,
-      (select count(*) from contact where state is null or state <> 'linked') as contact_new,
-      (select count(*) from contact c where (c.state is null or c.state <> 'linked')
+      (select count(*) from contact c where (c.state is null or c.state in ('sending', 'failed'))
+         and not exists (select from company co where co.company_id = c.company_id and co.state = 'deleted')) as contact_new,
+      (select count(*) from contact c where (c.state is null or c.state in ('sending', 'failed'))
          and (c.company_id = any($2::bigint[]) or exists (select from company co where co.company_id = c.company_id and co.state = 'linked'))) as contact_checked,
+      (select count(*) from company where state = 'deleted') as company_deleted,
+      (select count(*) from contact where state = 'deleted') as contact_deleted,
+      (select count(*) from contact c where (c.state is null or c.state <> 'deleted')
+         and exists (select from company co where co.company_id = c.company_id and co.state = 'deleted')) as contact_waiting,
       (select string_agg(inn || ' ' || title, '\n' order by company_id) from (select * from company where state = 'linked' and not same order by company_id limit 10) u) as update_examples`,
     [portal, newCompanies.filter((c) => existing.has(c.inn)).map((c) => c.company_id)]);
   const adopt = newCompanies.filter((c) => existing.has(c.inn));
   const create = newCompanies.filter((c) => !existing.has(c.inn));
   const label = (c: CompanyOut) => `${c.inn} ${c.title}`;
   return {
-    company: { create: create.length, adopt: adopt.length, update: Number(counts!.company_update), unchanged: Number(counts!.company_unchanged) },
+    company: {
+      create: create.length, adopt: adopt.length, update: Number(counts!.company_update), unchanged: Number(counts!.company_unchanged),
+      deleted: Number(counts!.company_deleted),
+    },
     contact: {
       create: Number(counts!.contact_new) - Number(counts!.contact_checked), update: Number(counts!.contact_update),
       unchanged: Number(counts!.contact_unchanged), checkedFirst: Number(counts!.contact_checked),
+      deleted: Number(counts!.contact_deleted), waiting: Number(counts!.contact_waiting),
     },
+    toCreate: create,
+    lookedUp: newCompanies.length,
     examples: {
       create: create.slice(0, 10).map(label),
       adopt: adopt.slice(0, 10).map((c) => `${label(c)} → CRM company ${existing.get(c.inn)!.companyId}`),

@@ -1,8 +1,24 @@
-import { NoAnswerError, PortalError, UnreachablePortalError, type BatchAnswer, type Command, type RestAnswer, type RestTransport } from './rest.js';
+import { NoAnswerError, NotSentError, PortalError, UnreachablePortalError, type BatchAnswer, type Command, type RestAnswer, type RestTransport } from './rest.js';
 import type { PortalPacing } from './pacing.js';
+import { pause, StopRequestedError } from './stop.js';
 
 /** The push cannot go on: a wrong or expired webhook, a missing right or scope, an unknown method, a portal blocked by support. */
-export class PushStoppedError extends Error {}
+export class PushStoppedError extends Error {
+  /** Whether a later push may succeed by itself (a portal that went away), so a push is queued for it. */
+  readonly worthRetrying: boolean = false;
+}
+
+/**
+ * The portal went on refusing connections: the push stops sending; the request that met the
+ * refusals was not sent, so nothing of it is left to look up.
+ */
+export class PortalGoneError extends PushStoppedError {
+  readonly notSent = true;
+  override readonly worthRetrying = true;
+}
+
+/** Whether an error means the request never reached the portal (a stop while it waited, refused connections). */
+export const notSent = (e: unknown): boolean => (e as { notSent?: unknown } | null)?.notSent === true;
 
 /** A write was sent and no answer came: it may or may not have been done. Never sent again blindly. */
 export class UnknownOutcomeError extends Error {}
@@ -39,7 +55,8 @@ export function stopReason(error: { status?: number; code: string; description: 
 }
 
 const READ_TRIES = 6;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Refused connections in a row before the portal is taken for gone (about 7 s of trying). */
+const REFUSED_TRIES = 4;
 const backoff = (attempt: number) => Math.random() * 1000 * 2 ** Math.min(attempt, 5);
 
 /**
@@ -53,14 +70,21 @@ export class PortalClient {
   /** Commands sent in batches (a measure of throughput: the ceiling is drain × 50 a second). */
   commands = 0;
 
-  constructor(private readonly transport: RestTransport, readonly pacing: PortalPacing, private readonly log: (line: string) => void = () => {}) {}
+  constructor(
+    private readonly transport: RestTransport, readonly pacing: PortalPacing, private readonly log: (line: string) => void = () => {},
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  /** Connections refused in a row (by any request): the portal went away once it reaches REFUSED_TRIES. */
+  private refusedInARow = 0;
 
   async read(method: string, params: Record<string, unknown>): Promise<RestAnswer> {
     for (let attempt = 1; ; attempt++) {
       await this.pacing.slot(new Map([[method, 1]]));
       try {
         const answer = await this.transport.post(method, params);
-        await this.pacing.observe(method, answer.time, 1);
+        this.refusedInARow = 0;
+        await this.pacing.observe(method, answer.time, 1, ownSeconds(answer.time));
         return answer;
       } catch (e) {
         await this.afterFailure(e, method, attempt, true);
@@ -73,13 +97,17 @@ export class PortalClient {
     return this.sendBatch(commands, true);
   }
 
-  /** A batch that writes: sent again only when refused before it ran. */
-  async writeBatch(commands: readonly Command[], units?: ReadonlyMap<string, number>): Promise<BatchAnswer> {
-    return this.sendBatch(commands, false, units);
+  /**
+   * A batch that writes: sent again only when refused before it ran. `sending(true)` is called
+   * right before each time it goes out, `sending(false)` when it turned out it never left (a
+   * refused connection): only what may have reached the portal is ever looked up.
+   */
+  async writeBatch(commands: readonly Command[], units?: ReadonlyMap<string, number>, sending?: (sent: boolean) => void): Promise<BatchAnswer> {
+    return this.sendBatch(commands, false, units, sending);
   }
 
-  private async sendBatch(commands: readonly Command[], readOnly: boolean, units?: ReadonlyMap<string, number>): Promise<BatchAnswer> {
-    const answer = await this.sendOnce(commands, readOnly, units);
+  private async sendBatch(commands: readonly Command[], readOnly: boolean, units?: ReadonlyMap<string, number>, sending?: (sent: boolean) => void): Promise<BatchAnswer> {
+    const answer = await this.sendOnce(commands, readOnly, units, sending);
     if (!readOnly) return answer;
     // reads the portal refused before running them (a method over its time) are sent again
     for (let round = 1; round <= READ_TRIES * 5; round++) {
@@ -97,18 +125,21 @@ export class PortalClient {
     return answer;
   }
 
-  private async sendOnce(commands: readonly Command[], readOnly: boolean, units?: ReadonlyMap<string, number>): Promise<BatchAnswer> {
+  private async sendOnce(commands: readonly Command[], readOnly: boolean, units?: ReadonlyMap<string, number>, sending?: (sent: boolean) => void): Promise<BatchAnswer> {
     const perMethod = new Map<string, number>([['batch', 1]]);
     for (const c of commands) perMethod.set(c.method, (perMethod.get(c.method) ?? 0) + (units?.get(c.key) ?? 1));
     for (let attempt = 1; ; attempt++) {
       await this.pacing.slot(perMethod);
       try {
+        sending?.(true);
         const answer = await this.transport.batch(commands);
+        this.refusedInARow = 0;
         this.commands += commands.length;
         await this.observeBatch(commands, answer, units);
         await this.refusedInside(commands, answer);
         return answer;
       } catch (e) {
+        if (e instanceof NotSentError) sending?.(false);
         await this.afterFailure(e, 'batch', attempt, readOnly);
       }
     }
@@ -133,32 +164,49 @@ export class PortalClient {
     if (bucket) await this.pacing.bucketFull();
   }
 
-  /** Each command's time is charged to its own method (the docs; the portal may charge `batch` instead, then both are watched). */
+  /**
+   * Each command's time is charged to its own method (the docs; the portal may charge `batch`
+   * instead, then both are watched): the method's latest cumulative reading, and the seconds
+   * its commands took themselves, per unit, for the cost.
+   */
   private async observeBatch(commands: readonly Command[], answer: BatchAnswer, units?: ReadonlyMap<string, number>): Promise<void> {
-    const last = new Map<string, { time: BatchAnswer['time']; units: number }>();
+    const byMethod = new Map<string, { time: BatchAnswer['time']; units: number; seconds: number }>();
     for (const c of commands) {
       const time = answer.times.get(c.key);
-      const seen = last.get(c.method);
+      const seen = byMethod.get(c.method);
       const cumulative = time?.operating ?? -1;
-      last.set(c.method, {
+      byMethod.set(c.method, {
         time: seen && (seen.time?.operating ?? -1) > cumulative ? seen.time : time,
         units: (seen?.units ?? 0) + (units?.get(c.key) ?? 1),
+        seconds: (seen?.seconds ?? 0) + (ownSeconds(time) ?? 0),
       });
     }
-    for (const [method, { time, units: n }] of last) await this.pacing.observe(method, time, n);
+    for (const [method, { time, units: n, seconds }] of byMethod) await this.pacing.observe(method, time, n, seconds);
     await this.pacing.observe('batch', answer.time, 1);
   }
 
   /** Decides after a failed request: wait and send again, stop the push, or report an unknown outcome. */
   private async afterFailure(e: unknown, method: string, attempt: number, readOnly: boolean): Promise<void> {
+    if (e instanceof StopRequestedError) throw e;
     if (e instanceof UnreachablePortalError) throw new PushStoppedError(e.message); // nothing was sent: nothing to look up
+    if (e instanceof NotSentError) {
+      // nothing left this machine: sending it again is safe, a few times; then the portal has gone away
+      this.refusedInARow += 1;
+      if (this.refusedInARow >= REFUSED_TRIES) {
+        throw new PortalGoneError(`the portal stopped answering: ${e.message}, ${this.refusedInARow} times in a row; the push stops sending ` +
+          '(what it had not sent is left for the next push)');
+      }
+      if (this.refusedInARow === 1) this.log(`push: ${e.message}; trying again`);
+      await pause(500 * 2 ** (this.refusedInARow - 1), this.signal);
+      return;
+    }
     if (e instanceof PortalError) {
       const reason = stopReason(e);
       if (reason) throw new PushStoppedError(reason);
       if (e.code === 'QUERY_LIMIT_EXCEEDED') {
         if (attempt === 1 || attempt % 10 === 0) this.log(`push: the portal refused a request for its request limit (503 QUERY_LIMIT_EXCEEDED, ${attempt} in a row); backing off`);
         await this.pacing.bucketFull();
-        await sleep(backoff(attempt));
+        await pause(backoff(attempt), this.signal);
         return;
       }
       if (e.code === 'OPERATION_TIME_LIMIT') {
@@ -171,10 +219,15 @@ export class PortalClient {
     if (!(e instanceof NoAnswerError) && !(e instanceof PortalError)) throw e;
     if (!readOnly) throw new UnknownOutcomeError(`${(e as Error).message}; what it wrote is looked up before anything is sent again`);
     if (attempt >= READ_TRIES) throw e;
-    await sleep(backoff(attempt));
+    await pause(backoff(attempt), this.signal);
   }
 
   async close(): Promise<void> {
     await this.transport.close();
   }
+}
+
+/** The seconds a call took at the portal itself, as its time block says (processing, else duration). */
+function ownSeconds(time: BatchAnswer['time']): number | undefined {
+  return time?.processing ?? time?.duration;
 }

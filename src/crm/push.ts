@@ -6,14 +6,18 @@ import { formatCount, formatDuration } from '../land/progress.js';
 import { BatchSender, rowsOf } from './batches.js';
 import { createCompanies, inspectUnknown, reconcileCompanies } from './companies.js';
 import { createContacts, inspectUnknownContacts, updateContacts } from './contacts.js';
-import { emptyStats, type PushContext, type PushMode, type PushStats } from './context.js';
+import { byEntity, emptyStats, type ByEntity, type PushContext, type PushMode, type PushStats } from './context.js';
+import { DOCS_IMPORT_SECONDS_PER_ITEM, estimatePush, type PushEstimate } from './estimate.js';
 import { PRESET_XML_IDS } from './fields.js';
-import { LinkStore, type CrmEntity } from './links.js';
+import { LinkStore, type CrmEntity, type LinkRow } from './links.js';
 import { PLAN_LIMITS, PortalPacing, type PacingStats, type PortalLimits } from './pacing.js';
-import { PortalClient, PushStoppedError } from './portal-client.js';
-import { RestTransport } from './rest.js';
-import { parseWebhook } from './webhook.js';
 import { planPush, type PushPlan } from './plan.js';
+import { PortalClient, PushStoppedError } from './portal-client.js';
+import { identifyPortal } from './portal-identity.js';
+import { queuePortalPush } from './queue.js';
+import { RestTransport } from './rest.js';
+import { StopRequestedError } from './stop.js';
+import { parseWebhook } from './webhook.js';
 
 export interface PushOptions {
   /** The inbound webhook (BITRIX24_WEBHOOK_URL). */
@@ -23,10 +27,18 @@ export interface PushOptions {
   plan?: 'standard' | 'enterprise';
   /** Overrides of the plan's limits. */
   limits?: Partial<PortalLimits>;
-  /** Print the plan (created, adopted, updated) without writing to the portal. */
+  /** Print the plan (created, adopted, updated) and how long it would take, without writing to the portal. */
   dryRun?: boolean;
-  /** Aborted (SIGTERM): nothing more is claimed; the batches in flight are answered and recorded, and the push returns. */
+  /**
+   * Aborted (SIGTERM): nothing more is claimed or sent, every wait ends at once; the batches at
+   * the portal are answered and recorded, what was never sent is released, and the push returns.
+   */
   signal?: AbortSignal;
+  /**
+   * Given a function that releases what this push claimed and never sent: a second signal
+   * calls it before the process ends without waiting for the portal.
+   */
+  onHardStop?: (release: () => Promise<void>) => void;
   /** At most this many companies created or adopted in this run. */
   limit?: number;
   /** Batches in flight at once. */
@@ -44,10 +56,16 @@ export interface PushOptions {
    * portal gives up on a request after 60 s, and may still be writing until then).
    */
   settleSeconds?: number;
+  /** crm.portal: the name of the portal the webhook reaches (see portal-identity.ts). */
+  portalName?: string;
+  /** The portal holds entities of ours no link names (lost links): find them again instead of stopping. */
+  relink?: boolean;
+  /** The portal a queued job was for: a webhook that reaches another portal is refused. */
+  expectPortal?: string;
 }
 
 /** The options the configuration's crm section sets (the command line may override them). */
-export function pushOptionsFromConfig(crm: NonNullable<Config['crm']>): Pick<PushOptions, 'mode' | 'plan' | 'limits' | 'concurrency' | 'chunk' | 'ca' | 'settleSeconds'> {
+export function pushOptionsFromConfig(crm: NonNullable<Config['crm']>): Pick<PushOptions, 'mode' | 'plan' | 'limits' | 'concurrency' | 'chunk' | 'ca' | 'settleSeconds' | 'portalName'> {
   return {
     mode: crm.mode,
     plan: crm.plan,
@@ -56,12 +74,15 @@ export function pushOptionsFromConfig(crm: NonNullable<Config['crm']>): Pick<Pus
     chunk: crm.chunk,
     ca: crm.caFile ? readFileSync(crm.caFile) : undefined,
     settleSeconds: crm.settleSeconds,
+    portalName: crm.portal,
   };
 }
 
 export interface PushResult {
   runId: number;
+  /** The portal's name, and the address the webhook reached it at. */
   portal: string;
+  address: string;
   mode: PushMode;
   stats: PushStats;
   pacing: PacingStats;
@@ -70,16 +91,28 @@ export interface PushResult {
   /** Linked entities no longer in the clean base: reported, never deleted from the CRM. */
   departed: { company: number; contact: number };
   plan?: PushPlan;
+  estimate?: PushEstimate;
   /** The signal stopped it before it went through everything: the next push goes on. */
   interrupted?: boolean;
+  /** Why it stopped before it was done (the portal went away, refused the webhook's rights). */
+  stopped?: string;
+  /** Canonical companies waiting for the registry's answer: they go to the CRM once it says ACTIVE. */
+  waitingForRegistry: number;
+  /** A crm_push was queued for what is left (a stop, a portal gone, writes refused or unconfirmed). */
+  queued: boolean;
 }
+
+/** Times an entity whose write got no answer is sent again in one run. */
+const RESENDS = 2;
 
 /**
  * One push of the clean base to a portal: companies (with requisite, bank detail and legal
  * address) and then their contacts, only what changed since the last push (etl.crm_link),
- * within the portal's limits, never a duplicate: entities left 'sending' by a crash or a lost
- * answer are looked up before anything is sent again, and every new company is first looked
- * for by INN. Nothing is ever deleted from the CRM.
+ * within the portal's limits, never a duplicate: the portal is known by what it holds, not by
+ * its address; every new company is first looked for by INN; a write whose answer was lost is
+ * looked up once the portal cannot still be running it, and what is not there is sent again
+ * in the same run. Nothing is ever deleted from the CRM, and what a manager deleted there is
+ * not created again.
  */
 export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
   const webhook = parseWebhook(o.webhookUrl);
@@ -92,87 +125,157 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
   const lock = await pool.connect();
   await lock.query('select pg_advisory_lock(hashtext($1))', [`crm_push:${session}`]);
   const transport = new RestTransport(webhook, { ca: o.ca, timeoutMs: o.timeoutMs });
-  const pacing = new PortalPacing(pool, webhook.portal, webhook.webhook, limits, log);
-  const client = new PortalClient(transport, pacing, log);
-  const { rows: [run] } = await pool.query<{ run_id: string }>(
-    'insert into etl.crm_push_run (portal, mode, dry_run) values ($1, $2, $3) returning run_id', [webhook.portal, mode, o.dryRun ?? false]);
-  const stats = emptyStats();
-  const reporter = new PushProgress(log, o.progressSeconds ?? 10, limits, client);
-  const sender = new BatchSender(client, o.concurrency ?? 2);
-  const ctx: PushContext = {
-    pool, client, sender, links: new LinkStore(pool, webhook.portal, session, Number(run!.run_id)), mode, presets: { company: 0, individual: 0 },
-    stats, runId: Number(run!.run_id), log, progress: () => reporter.tick(stats),
-    settleMs: (o.settleSeconds ?? 90) * 1000, createdCompanies: new Set(), countedOnce: new Set(),
-  };
-  let result: PushResult | undefined;
-  let departed = { company: 0, contact: 0 };
-  const stopping = () => o.signal?.aborted === true;
-  const interrupted = () => {
-    result = finish();
-    result.interrupted = true;
-    return result;
-  };
+  const pacing = new PortalPacing(pool, webhook.address, limits, log, o.signal);
+  const client = new PortalClient(transport, pacing, log, o.signal);
+  let run: { runId: number; ctx: PushContext; reporter: PushProgress } | undefined;
   try {
+    const identity = await identifyPortal(pool, client, webhook, { configured: o.portalName, relink: o.relink, record: !o.dryRun, log });
+    if (o.expectPortal !== undefined && o.expectPortal !== identity.name) {
+      throw new PushStoppedError(`the job is for portal ${o.expectPortal}, but BITRIX24_WEBHOOK_URL reaches portal ${identity.name} (at ${webhook.address}): not pushed`);
+    }
+    pacing.identify(identity.name, webhook.userId);
+    const { rows: [row] } = await pool.query<{ run_id: string }>(
+      'insert into etl.crm_push_run (portal, mode, dry_run) values ($1, $2, $3) returning run_id', [identity.name, mode, o.dryRun ?? false]);
+    const runId = Number(row!.run_id);
+    const stats = emptyStats();
+    const reporter = new PushProgress(log, o.progressSeconds ?? 10, limits, client, mode);
+    const ctx: PushContext = {
+      pool, client, sender: new BatchSender(client, o.concurrency ?? 2, o.signal), links: new LinkStore(pool, identity.name, session, runId), mode,
+      presets: { company: 0, individual: 0 }, stats, runId, log, progress: () => reporter.tick(stats),
+      settleMs: (o.settleSeconds ?? 90) * 1000, createdCompanies: new Set(), countedOnce: new Set(), signal: o.signal,
+      sent: byEntity(), again: byEntity(),
+    };
+    run = { runId, ctx, reporter };
+    o.onHardStop?.(() => releaseUnsent(ctx));
+  } catch (e) {
+    lock.release();
+    await client.close();
+    throw e;
+  }
+  const { runId, ctx, reporter } = run;
+  const result: PushResult = {
+    runId, portal: ctx.links.portal, address: webhook.address, mode, stats: ctx.stats, pacing: pacing.stats, commands: 0, seconds: 0,
+    departed: { company: 0, contact: 0 }, waitingForRegistry: 0, queued: false,
+  };
+  const stopping = () => o.signal?.aborted === true;
+  const givenUp = byEntity();
+  let stoppedWorthRetrying = false;
+  try {
+    result.waitingForRegistry = await waitingForRegistry(pool);
     ctx.presets = await findPresets(ctx);
     if (o.dryRun) {
-      const plan = await planPush(ctx);
-      result = finish();
-      result.plan = plan;
+      result.plan = await planPush(ctx);
+      result.estimate = await estimatePush(ctx, result.plan);
       return result;
     }
     // what a dead push or a lost answer left: looked up before anything is sent
     await inspectUnknown(ctx, false);
     await inspectUnknownContacts(ctx, false);
+    for (const entity of ['company', 'contact'] as const) ctx.again[entity].clear(); // the first round takes them with the rest
     const chunk = o.chunk ?? 400;
-    const companies = await ctx.links.work('company');
-    reporter.total = companies.fresh.length + companies.changed.length;
-    await eachChunk(stopping, sender, companies.fresh, chunk, o.limit, async (ids) => {
-      const claimed = await ctx.links.claimNew('company', ids);
-      return { taken: claimed.length, ...(claimed.length > 0 ? await createCompanies(ctx, claimed) : {}) };
-    });
-    if (stopping()) return interrupted();
-    // changed, and those this run adopted (their phones and e-mails are added now)
-    const again = await ctx.links.work('company');
-    await eachChunk(stopping, sender, again.changed, chunk, undefined, async (ids) => {
-      const rows = await ctx.links.claimChanged('company', ids);
-      if (rows.length > 0) await reconcileCompanies(ctx, rows);
-      return { taken: rows.length };
-    });
-    if (stopping()) return interrupted();
-    await inspectUnknown(ctx, true);
-    const contacts = await ctx.links.work('contact');
-    reporter.total += contacts.fresh.length + contacts.changed.length;
-    await eachChunk(stopping, sender, contacts.fresh, chunk * 5, undefined, async (ids) => {
-      const claimed = await ctx.links.claimNew('contact', ids);
-      return { taken: claimed.length, ...(claimed.length > 0 ? await createContacts(ctx, claimed) : {}) };
-    });
-    if (stopping()) return interrupted();
-    const contactsAgain = await ctx.links.work('contact');
-    await eachChunk(stopping, sender, contactsAgain.changed, chunk * 5, undefined, async (ids) => {
-      const rows = await ctx.links.claimChanged('contact', ids);
-      if (rows.length > 0) await updateContacts(ctx, rows);
-      return { taken: rows.length };
-    });
-    if (stopping()) return interrupted();
-    await inspectUnknownContacts(ctx, true);
-    departed = await countUnchanged(ctx, started);
-    result = finish();
+    const rounds = { stopping, reporter, givenUp, chunk };
+    await entityRounds(ctx, 'company', { ...rounds, limit: o.limit, create: createCompanies, update: reconcileCompanies, inspect: inspectUnknown });
+    if (!stopping()) {
+      await entityRounds(ctx, 'contact', { ...rounds, chunk: chunk * 5, create: createContacts, update: updateContacts, inspect: inspectUnknownContacts });
+    }
+    if (stopping()) result.interrupted = true;
+    else result.departed = await countUnchanged(ctx, started);
+    return result;
+  } catch (e) {
+    if (e instanceof StopRequestedError) {
+      result.interrupted = true;
+      return result;
+    }
+    if (!(e instanceof PushStoppedError)) throw e;
+    result.stopped = e.message;
+    stoppedWorthRetrying = e.worthRetrying;
     return result;
   } finally {
-    // answers still on their way are recorded before the session lets its rows go
-    await sender.idle();
-    const final = result ?? finish();
+    // answers still on their way are recorded; claims that never left are released
+    await ctx.sender.idle();
+    await releaseUnsent(ctx).catch(() => {});
+    if (!o.dryRun) {
+      const { rows: [open] } = await pool.query<{ n: number }>(
+        `select count(*)::int as n from etl.crm_link where portal = $1 and claimed_by = $2 and state = 'sending'`, [ctx.links.portal, session]).catch(() => ({ rows: [{ n: 0 }] }));
+      ctx.stats.unconfirmed = open!.n + givenUp.company.size + givenUp.contact.size;
+    }
+    result.commands = client.commands;
+    result.seconds = (Date.now() - started) / 1000;
+    const retry = result.interrupted === true || ctx.stats.unconfirmed > 0 || ctx.stats.refused > 0 || (result.stopped !== undefined && stoppedWorthRetrying);
+    if (!o.dryRun && retry) result.queued = await queuePortalPush(pool, ctx.links.portal, 60).catch(() => false);
     await pool.query('update etl.crm_push_run set finished_at = now(), stats = $2 where run_id = $1',
-      [ctx.runId, JSON.stringify({ ...final.stats, pacing: final.pacing, commands: final.commands, departed: final.departed, stopped: result === undefined || result.interrupted === true })]).catch(() => {});
+      [runId, JSON.stringify({ ...ctx.stats, pacing: result.pacing, commands: result.commands, departed: result.departed,
+        stopped: result.interrupted === true || result.stopped !== undefined, ...(result.stopped ? { reason: result.stopped } : {}), queued: result.queued })]).catch(() => {});
     // rows this session still claims (a stop in the middle) are free for the next push
     await pool.query(`update etl.crm_link set claimed_by = null where claimed_by = $1 and state <> 'sending'`, [session]).catch(() => {});
     await lock.query('select pg_advisory_unlock(hashtext($1))', [`crm_push:${session}`]).catch(() => {});
     lock.release();
     await client.close();
   }
+}
 
-  function finish(): PushResult {
-    return { runId: ctx.runId, portal: webhook.portal, mode, stats, pacing: pacing.stats, commands: client.commands, seconds: (Date.now() - started) / 1000, departed };
+/** Claims of this push whose batch never left are released: nothing of them can be in the CRM. */
+async function releaseUnsent(ctx: PushContext): Promise<void> {
+  for (const entity of ['company', 'contact'] as const) await ctx.links.forgetUnsent(entity, ctx.sent[entity]);
+}
+
+/** Canonical companies the registry has not answered for: they wait for it before they may go to a CRM. */
+async function waitingForRegistry(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(
+    `select count(*)::int as n from canonical.company where not is_deleted and not is_ready and registry_status is null`);
+  return rows[0]!.n;
+}
+
+interface Rounds {
+  stopping: () => boolean;
+  reporter: PushProgress;
+  /** Entities whose write got no answer every time it was sent: neither confirmed nor sent again. */
+  givenUp: ByEntity;
+  chunk: number;
+  limit?: number;
+  create: (ctx: PushContext, ids: readonly string[]) => Promise<{ sending: Promise<void> }>;
+  update: (ctx: PushContext, rows: readonly LinkRow[]) => Promise<void>;
+  inspect: (ctx: PushContext, ownToo: boolean) => Promise<void>;
+}
+
+/**
+ * One kind of entity, in rounds: the new ones are created (`limit` caps the first round),
+ * then the changed ones, and those the creates adopted, brought up to date; then the writes of
+ * the round that got no answer are looked up. What they left undone — not in the CRM, or
+ * found without all it carried — is the next round's work, up to RESENDS times an entity.
+ */
+async function entityRounds(ctx: PushContext, entity: CrmEntity, r: Rounds): Promise<void> {
+  let only: Set<string> | null = null;
+  for (let round = 0; ; round++) {
+    const pick = (ids: string[]) => (only ? ids.filter((id) => only!.has(id)) : ids);
+    const work = await ctx.links.work(entity);
+    const fresh = pick(work.fresh);
+    if (round === 0) r.reporter.total += Math.min(fresh.length, r.limit ?? Infinity) + work.changed.length;
+    await eachChunk(r.stopping, ctx.sender, fresh, r.chunk, round === 0 ? r.limit : undefined, async (ids) => {
+      const claimed = await ctx.links.claimNew(entity, ids);
+      for (const id of claimed) ctx.sent[entity].delete(id); // claimed anew: not sent yet
+      return { taken: claimed.length, ...(claimed.length > 0 ? await r.create(ctx, claimed) : {}) };
+    });
+    if (r.stopping()) return;
+    // changed, and those this round adopted (their phones and e-mails are added now)
+    const changed = pick((await ctx.links.work(entity)).changed);
+    await eachChunk(r.stopping, ctx.sender, changed, r.chunk, undefined, async (ids) => {
+      const rows = await ctx.links.claimChanged(entity, ids, round > 0);
+      if (rows.length > 0) await r.update(ctx, rows);
+      return { taken: rows.length };
+    });
+    if (r.stopping()) return;
+    await r.inspect(ctx, true);
+    only = new Set();
+    for (const id of ctx.again[entity]) {
+      if (round < RESENDS) only.add(id);
+      else r.givenUp[entity].add(id);
+    }
+    ctx.again[entity].clear();
+    if (only.size === 0) return;
+    ctx.stats.sentAgain += only.size;
+    ctx.log(`push: sending ${formatCount(only.size)} ${entity === 'company' ? 'companies' : 'contacts'} again: their writes got no answer, ` +
+      'and the CRM was looked up for what they did');
   }
 }
 
@@ -242,29 +345,44 @@ async function countUnchanged(ctx: PushContext, started: number): Promise<{ comp
   return departed;
 }
 
-/** Progress of a push: entities, commands and requests a second, time left at the portal's rate. */
+/**
+ * Progress of a push: entities done of those this run has to do, what this run created or
+ * adopted, commands and requests a second, and the time left: the longer of what the request
+ * rate allows and what the portal's execution-time limit allows for the imports left (at the
+ * cost a unit this portal reported, else the docs' example), or the pace so far once the
+ * portal's execution time has held requests back.
+ */
 class PushProgress {
   total = 0;
   private readonly started = Date.now();
   private last = 0;
+  /** Execution seconds an imported item costs at this portal, refreshed as answers come. */
+  private cost: number | null = null;
 
-  constructor(private readonly log: (line: string) => void, private readonly everySeconds: number, private readonly limits: PortalLimits, private readonly client: PortalClient) {}
+  constructor(
+    private readonly log: (line: string) => void, private readonly everySeconds: number, private readonly limits: PortalLimits,
+    private readonly client: PortalClient, private readonly mode: PushMode,
+  ) {}
 
   tick(stats: PushStats): void {
     if (this.everySeconds <= 0 || Date.now() - this.last < this.everySeconds * 1000) return;
     this.last = Date.now();
+    void this.client.pacing.costPerUnit('crm.item.batchImport').then((cost) => (this.cost = cost), () => {});
     const seconds = Math.max((Date.now() - this.started) / 1000, 0.001);
-    const done = (['company', 'contact'] as const).reduce((n, e) => n + stats[e].created + stats[e].adopted + stats[e].updated + stats[e].failed, 0);
+    const done = (['company', 'contact'] as const).reduce((n, e) => n + stats[e].created + stats[e].adopted + stats[e].updated + stats[e].failed + stats[e].deleted, 0);
+    const left = Math.max(this.total - done, 0);
     const requests = this.client.pacing.stats.requests;
     const perRequest = requests > 0 ? done / requests : 0;
-    // once the portal's execution time has held requests back, the request rate says nothing: the pace so far does
-    const timeBound = this.client.pacing.stats.waitedForOperatingMs > 0;
-    const left = this.total <= done ? NaN
-      : timeBound ? (done > 0 ? (this.total - done) / (done / seconds) : NaN)
-      : perRequest > 0 ? (this.total - done) / perRequest / this.limits.drain : NaN;
-    const pace = timeBound ? 'at the pace the portal\'s execution-time limit allows' : `at ${this.limits.drain} requests/s`;
-    this.log(`push: ${formatCount(done)} of ${formatCount(this.total)} entities, ${formatCount(stats.company.created + stats.company.adopted)} companies and ` +
-      `${formatCount(stats.contact.created + stats.contact.adopted)} contacts in the CRM, ${(this.client.commands / seconds).toFixed(1)} commands/s, ` +
-      `${(requests / seconds).toFixed(2)} requests/s${Number.isFinite(left) ? `, about ${formatDuration(left)} left ${pace}` : ''}`);
+    const atRequestRate = perRequest > 0 ? left / perRequest / this.limits.drain : NaN;
+    const cost = this.mode === 'import' ? this.cost ?? DOCS_IMPORT_SECONDS_PER_ITEM : 0;
+    const atExecutionTime = (left * cost) / (this.limits.operatingLimit / this.limits.operatingWindow);
+    // once the portal's execution time has held requests back, the pace so far says it best
+    const atPace = this.client.pacing.stats.waitedForOperatingMs > 0 && done > 0 ? left / (done / seconds) : NaN;
+    const estimate = Math.max(...[atRequestRate, atExecutionTime, atPace].filter(Number.isFinite));
+    const bound = estimate === atRequestRate ? `at ${this.limits.drain} requests/s` : 'at the pace the portal\'s execution-time limit allows';
+    const n = formatCount;
+    this.log(`push: ${n(Math.min(done, this.total))} of ${n(this.total)} entities; this run created or adopted ${n(stats.company.created + stats.company.adopted)} ` +
+      `companies and ${n(stats.contact.created + stats.contact.adopted)} contacts; ${(this.client.commands / seconds).toFixed(1)} commands/s, ` +
+      `${(requests / seconds).toFixed(2)} requests/s${left > 0 && Number.isFinite(estimate) && estimate > 0 ? `; about ${formatDuration(estimate)} left ${bound}` : ''}`);
   }
 }

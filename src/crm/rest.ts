@@ -54,6 +54,17 @@ export class NoAnswerError extends Error {
 }
 
 /**
+ * The connection to the portal could not be made: the request never left this machine, so
+ * nothing was written (a write may be sent again). A portal that goes on refusing has gone away.
+ */
+export class NotSentError extends Error {}
+
+/** Errors of the connection's set-up: the request was never sent. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+const formatSeconds = (seconds: number) => `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`;
+
+/**
  * The request never reached a portal, and sending it again cannot change that: the name does
  * not resolve, the certificate is not trusted, the address speaks another protocol. Nothing
  * was written; a person fixes BITRIX24_WEBHOOK_URL (or the trust).
@@ -69,7 +80,7 @@ function settingProblem(code: string, webhook: Webhook): string | null {
     return 'the portal\'s certificate is not trusted: for the sandbox portal set NODE_EXTRA_CA_CERTS (or crm.caFile in the config) ' +
       'to the certificate file `b2b-etl sandbox` printed; for a portal of your own, its CA\'s certificate';
   }
-  if (code === 'ENOTFOUND') return `no such host ${webhook.portal.replace(/:\d+$/, '')}: check the host in BITRIX24_WEBHOOK_URL`;
+  if (code === 'ENOTFOUND') return `no such host ${webhook.address.replace(/:\d+$/, '')}: check the host in BITRIX24_WEBHOOK_URL`;
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO') {
     return 'the address does not speak https: check the scheme and port in BITRIX24_WEBHOOK_URL (a sandbox started with --http is called with http://)';
   }
@@ -117,12 +128,17 @@ export class RestTransport {
       status = response.statusCode;
       text = await response.body.text();
     } catch (e) {
-      const error = e as Error & { code?: string; cause?: Error & { code?: string } };
-      const code = error.code ?? error.cause?.code ?? error.name;
+      const error = e as Error & { code?: unknown; cause?: Error & { code?: unknown } };
+      if (error.name === 'TimeoutError' || error.code === 'UND_ERR_HEADERS_TIMEOUT' || error.code === 'UND_ERR_BODY_TIMEOUT') {
+        throw new NoAnswerError(`${method}: no answer from ${this.webhook.shown} within ${formatSeconds(this.timeoutMs / 1000)}`, null);
+      }
+      const code = String(typeof error.code === 'string' ? error.code : error.cause?.code ?? error.name);
       const unreachable = settingProblem(code, this.webhook);
       if (unreachable) throw new UnreachablePortalError(`${this.webhook.shown}: ${unreachable} (${code})`);
-      const hint = code === 'ECONNREFUSED' ? '; nothing listens there: check the host and port in BITRIX24_WEBHOOK_URL'
-        : code === 'UND_ERR_SOCKET' ? '; the portal closed the connection (an http:// URL for an https portal does that)' : '';
+      if (NOT_CONNECTED.has(code)) {
+        throw new NotSentError(`${method}: ${this.webhook.shown} refused the connection (${code}): nothing was sent`);
+      }
+      const hint = code === 'UND_ERR_SOCKET' ? '; the portal closed the connection (an http:// URL for an https portal does that)' : '';
       throw new NoAnswerError(`${method}: no answer from ${this.webhook.shown} (${code}: ${error.message})${hint}`, null);
     }
     let json: unknown;

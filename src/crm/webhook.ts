@@ -4,10 +4,13 @@ import { maskUrl } from '../secrets.js';
 export interface Webhook {
   /** The URL methods are appended to (ends with a slash). */
   base: string;
-  /** The portal's host: names the CRM in our tables (every user's webhook sees the same CRM) and its request bucket (kept per portal and address). */
-  portal: string;
-  /** host/user: the webhook, whose execution time per method the portal counts. Never the secret. */
-  webhook: string;
+  /**
+   * host[:port]: where the portal is reached. Not its identity — a portal answers at a custom
+   * domain, a renamed address or another port as well (see portal-identity.ts).
+   */
+  address: string;
+  /** The webhook's user: the portal counts execution time per webhook and method. */
+  userId: string;
   /** The URL with its secret masked, for messages. */
   shown: string;
 }
@@ -41,8 +44,8 @@ export function parseWebhook(url: string | undefined, setting = 'BITRIX24_WEBHOO
   }
   return {
     base: `${parsed.protocol}//${parsed.host}/rest/${match[1]}/${match[2]}/`,
-    portal: parsed.host,
-    webhook: `${parsed.host}/${match[1]}`,
+    address: parsed.host,
+    userId: match[1]!,
     shown: maskUrl(`${parsed.protocol}//${parsed.host}/rest/${match[1]}/${match[2]}/`),
   };
 }

@@ -66,6 +66,11 @@ export function formatBytes(n: number): string {
 
 export function formatDuration(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)}s`;
-  const m = Math.floor(seconds / 60);
-  return `${m}m${String(Math.round(seconds - m * 60)).padStart(2, '0')}s`;
+  if (seconds >= 2 * 86400) return `${(seconds / 86400).toFixed(1)} days`;
+  if (seconds >= 3570) {
+    const minutes = Math.round(seconds / 60);
+    return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+  }
+  const whole = Math.round(seconds);
+  return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
 }

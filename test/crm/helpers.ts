@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, fetch } from 'undici';
 import pg from 'pg';
 import { registryConfig } from '../../src/config.js';
 import { push, type PushOptions, type PushResult } from '../../src/crm/push.js';
@@ -64,4 +66,39 @@ export async function testPortal(db: TestDatabase, options: Partial<SandboxOptio
       await sandbox.stop();
     },
   };
+}
+
+/** The portal's name in etl.crm_link when it was first reached at its sandbox's address. */
+export const portalKey = (portal: TestPortal) => new URL(portal.sandbox.url).host;
+
+/** One REST call to the portal as a manager's tool would make it; the result, or an error with the portal's answer. */
+export async function rest(portal: TestPortal, method: string, params: unknown, webhookUrl = portal.sandbox.webhookUrl): Promise<any> {
+  const dispatcher = new Agent({ connect: portal.ca ? { ca: portal.ca } : {} });
+  try {
+    const response = await fetch(`${webhookUrl}${method}.json`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params), dispatcher,
+    });
+    const json = (await response.json()) as { result: unknown; error?: string };
+    if (json.error !== undefined) throw new Error(`${method}: ${JSON.stringify(json)}`);
+    return json.result;
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+/** The environment of a CLI push to this portal: a config file with its certificate and `crm` settings, and its webhook. */
+export function cliEnv(portal: TestPortal, crm: Record<string, unknown> = {}, webhookUrl = portal.sandbox.webhookUrl): Record<string, string> {
+  const file = join(tmpdir(), `b2b-etl-push-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify({ crm: { caFile: portal.sandbox.certFile, settleSeconds: 0.2, ...crm } }));
+  return { B2B_ETL_CONFIG: file, BITRIX24_WEBHOOK_URL: webhookUrl };
+}
+
+/** Companies and contacts linked on the portal, and what the portal holds. */
+export async function held(db: TestDatabase, portal: TestPortal): Promise<{ linked: { company: number; contact: number }; crm: { companies: number; contacts: number } }> {
+  const { rows } = await db.pool.query<{ entity: 'company' | 'contact'; n: number }>(
+    `select entity, count(*)::int as n from etl.crm_link where portal = $1 and state = 'linked' group by entity`, [portalKey(portal)]);
+  const { rows: [crm] } = await portal.db.query<{ companies: number; contacts: number }>(
+    'select (select count(*)::int from company) as companies, (select count(*)::int from contact) as contacts');
+  const linked = { company: 0, contact: 0, ...Object.fromEntries(rows.map((r) => [r.entity, r.n])) };
+  return { linked, crm: crm! };
 }

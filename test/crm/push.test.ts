@@ -3,7 +3,7 @@ import { isoMicros } from '../../src/land/change-time.js';
 import { landBatch } from '../../src/land/staging-writer.js';
 import { runTransform } from '../../src/transform/run.js';
 import type { TestDatabase } from '../helpers/db.js';
-import { readySample, testPortal, type TestPortal } from './helpers.js';
+import { readySample, rest, testPortal, type TestPortal } from './helpers.js';
 
 // The push against the sandbox portal over real HTTPS: what the portal holds afterwards,
 // and what it was sent (its call log), for the cases the push exists to get right.
@@ -107,8 +107,9 @@ describe('push to the sandbox portal', () => {
       const { rows: adds } = await portal.db.query<{ params: Record<string, unknown> }>(`select params from call_command where method = 'crm.company.add' limit 1`);
       expect(adds[0]!.params).toMatchObject({ params: { REGISTER_SONET_EVENT: 'N' } });
 
-      const error = await denied.push({ ...fastLimits, limit: 5 }).then(() => null, (e: Error) => e);
-      expect(error?.message).toMatch(/may not import companies .*"Import" permission.* --mode add/);
+      const stopped = await denied.push({ ...fastLimits, limit: 5 });
+      expect(stopped.stopped).toMatch(/may not import companies .*"Import" permission.* --mode add/);
+      expect(stopped.queued).toBe(false); // a person has to act: no push is queued to fail again
       expect(Number((await denied.db.query('select count(*) from company')).rows[0].count)).toBe(0);
       expect(await db.value(`select count(*) from etl.crm_link where portal = $1`, [new URL(denied.sandbox.url).host])).toBe('0');
     } finally {
@@ -126,11 +127,11 @@ describe('push to the sandbox portal', () => {
         where length(c.inn) = 10 and cardinality(ct.phones) > 0 order by c.company_id limit 1`);
       const presets = await portal.sandbox.calls(); // nothing yet
       expect(presets).toEqual([]);
-      const rest = (method: string, params: unknown) => fetchJson(portal, method, params);
-      const preset = (await rest('crm.requisite.preset.list', {})).result.find((p: { XML_ID: string }) => p.XML_ID === '#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#');
-      const managerCompany = (await rest('crm.company.add', { fields: { TITLE: 'Ромашка (завёл менеджер)', PHONE: [{ VALUE: '+74950000001', VALUE_TYPE: 'WORK' }] } })).result;
-      await rest('crm.requisite.add', { fields: { ENTITY_TYPE_ID: 4, ENTITY_ID: managerCompany, PRESET_ID: preset.ID, NAME: 'Реквизиты', RQ_INN: target!.inn } });
-      const managerContact = (await rest('crm.contact.add', { fields: { NAME: 'Иван', COMPANY_ID: managerCompany, PHONE: [{ VALUE: target!.phone, VALUE_TYPE: 'MOBILE' }] } })).result;
+      const call = (method: string, params: unknown) => rest(portal, method, params);
+      const preset = (await call('crm.requisite.preset.list', {})).find((p: { XML_ID: string }) => p.XML_ID === '#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#');
+      const managerCompany = await call('crm.company.add', { fields: { TITLE: 'Ромашка (завёл менеджер)', PHONE: [{ VALUE: '+74950000001', VALUE_TYPE: 'WORK' }] } });
+      await call('crm.requisite.add', { fields: { ENTITY_TYPE_ID: 4, ENTITY_ID: managerCompany, PRESET_ID: preset.ID, NAME: 'Реквизиты', RQ_INN: target!.inn } });
+      const managerContact = await call('crm.contact.add', { fields: { NAME: 'Иван', COMPANY_ID: managerCompany, PHONE: [{ VALUE: target!.phone, VALUE_TYPE: 'MOBILE' }] } });
 
       const result = await portal.push(fastLimits);
       expect(result.stats.company.adopted).toBe(1);
@@ -168,7 +169,7 @@ describe('push to the sandbox portal', () => {
         join canonical.contact c on c.contact_id = cs.contact_id
         where cs.source = 'store_b' and c.source_count = 1 and jsonb_array_length(r.payload -> 'phones') = 1
         order by cs.contact_id limit 1`, [new URL(portal.sandbox.url).port]);
-      await fetchJson(portal, 'crm.contact.update', { id: record!.bitrix_id, fields: { POST: 'Главный закупщик' } });
+      await rest(portal, 'crm.contact.update', { id: record!.bitrix_id, fields: { POST: 'Главный закупщик' } });
       const changed = { ...record!.payload, phones: ['+7 (916) 555-44-33'], position: 'Инженер', updated: '2026-11-20T10:00:00Z' };
       await landBatch(db.pool, { source: 'store_b', entity: 'contact', origin: 'test' }, [
         { sourceKey: record!.source_key, updatedAt: isoMicros('2026-11-20T10:00:00Z'), isDeleted: false, payload: changed }]);
@@ -181,7 +182,7 @@ describe('push to the sandbox portal', () => {
         join staging.record r on r.staging_id = s.staging_id
         join etl.crm_link l on l.entity = 'company' and l.canonical_id = c.company_id and l.portal like '%:' || $1
         where c.source_count = 1 and cs.source = 'store_b' and c.name = s.name order by c.company_id limit 1`, [new URL(portal.sandbox.url).port]);
-      await fetchJson(portal, 'crm.company.update', { id: company!.bitrix_id, fields: { TITLE: 'Название от менеджера', PHONE: [{ VALUE: '+74957777777', VALUE_TYPE: 'WORK' }] } });
+      await rest(portal, 'crm.company.update', { id: company!.bitrix_id, fields: { TITLE: 'Название от менеджера', PHONE: [{ VALUE: '+74957777777', VALUE_TYPE: 'WORK' }] } });
       const pushedPhones = (await db.rows<{ phones: string[] }>(`select phones from etl.crm_company_out where company_id = $1`, [company!.company_id]))[0]!.phones;
       await landBatch(db.pool, { source: 'store_b', entity: 'company', origin: 'test' }, [
         { sourceKey: company!.source_key, updatedAt: isoMicros('2026-11-20T10:00:00Z'), isDeleted: false, payload: { ...company!.payload, phones: ['8 495 123-45-67'], updated: '2026-11-20T10:00:00Z' } }]);
@@ -249,17 +250,3 @@ describe('push to the sandbox portal', () => {
 });
 
 /** A call a manager would make in the portal: straight to the REST API. */
-async function fetchJson(portal: TestPortal, method: string, params: unknown): Promise<{ result: any }> {
-  const { Agent, fetch } = await import('undici');
-  const dispatcher = new Agent({ connect: portal.ca ? { ca: portal.ca } : {} });
-  try {
-    const response = await fetch(`${portal.sandbox.webhookUrl}${method}.json`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params), dispatcher,
-    });
-    const json = (await response.json()) as { result: any; error?: string };
-    if (json.error !== undefined) throw new Error(`${method}: ${JSON.stringify(json)}`);
-    return json;
-  } finally {
-    await dispatcher.close();
-  }
-}

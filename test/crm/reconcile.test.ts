@@ -4,7 +4,7 @@ import { landBatch } from '../../src/land/staging-writer.js';
 import { runTransform } from '../../src/transform/run.js';
 import { runCli } from '../helpers/cli.js';
 import type { TestDatabase } from '../helpers/db.js';
-import { readySample, testPortal, type TestPortal } from './helpers.js';
+import { portalKey, readySample, rest, testPortal, type TestPortal } from './helpers.js';
 
 // Linked entities over later pushes: a requisite that changed, a part added whose answer was
 // lost, an entity a manager renamed away from our key or deleted while a push was in the
@@ -20,7 +20,6 @@ afterAll(async () => {
 
 const fast = { bucket: { size: 50, drainPerSecond: 50 }, operating: { importItemSeconds: 0.001 } };
 const fastLimits = { limits: { drain: 50 } };
-const portalKey = (portal: TestPortal) => new URL(portal.sandbox.url).host;
 
 /** Methods the portal ran that write, batches opened up, after call id `after`. */
 async function writes(portal: TestPortal, after: number): Promise<string[]> {
@@ -30,21 +29,6 @@ async function writes(portal: TestPortal, after: number): Promise<string[]> {
   return rows.map((r) => r.method).filter((m) => /\.(add|update|delete|set|import|batchimport)$/.test(m));
 }
 const lastCall = async (portal: TestPortal) => Number((await portal.db.query<{ id: string | null }>('select max(id) as id from call')).rows[0]!.id ?? 0);
-
-async function rest(portal: TestPortal, method: string, params: unknown): Promise<any> {
-  const { Agent, fetch } = await import('undici');
-  const dispatcher = new Agent({ connect: portal.ca ? { ca: portal.ca } : {} });
-  try {
-    const response = await fetch(`${portal.sandbox.webhookUrl}${method}.json`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params), dispatcher,
-    });
-    const json = (await response.json()) as { result: unknown; error?: string };
-    if (json.error !== undefined) throw new Error(`${method}: ${JSON.stringify(json)}`);
-    return json.result;
-  } finally {
-    await dispatcher.close();
-  }
-}
 
 interface LinkedCompany { company_id: string; bitrix_id: string; requisite_id: string }
 
@@ -150,7 +134,7 @@ describe('linked entities over later pushes', () => {
     }
   });
 
-  it('a row a dead push left in the dark: relinked by its id when a manager cleared our key, failed with the reason when the company was deleted; neither created again', async () => {
+  it('a row a dead push left in the dark: relinked by its id when a manager cleared our key, kept deleted (with when and why) when the company was deleted; neither created again', async () => {
     const portal = await testPortal(db, fast);
     try {
       await portal.push(fastLimits);
@@ -166,15 +150,17 @@ describe('linked entities over later pushes', () => {
       const result = await portal.push(fastLimits);
       expect(await writes(portal, before)).toEqual([]);
       expect(Number((await portal.db.query('select count(*) from company')).rows[0].count)).toBe(companies);
-      const rows = await db.rows<{ canonical_id: string; state: string; bitrix_id: string; last_error: string | null }>(
-        `select canonical_id::text, state, bitrix_id::text, last_error from etl.crm_link where portal = $1 and entity = 'company' and canonical_id = any($2::bigint[]) order by canonical_id`,
+      const rows = await db.rows<{ canonical_id: string; state: string; bitrix_id: string; last_error: string | null; noticed: boolean }>(
+        `select canonical_id::text, state, bitrix_id::text, last_error, deleted_at is not null as noticed
+         from etl.crm_link where portal = $1 and entity = 'company' and canonical_id = any($2::bigint[]) order by canonical_id`,
         [portalKey(portal), [renamed!.company_id, deleted!.company_id]]);
       expect(rows).toEqual([
-        { canonical_id: renamed!.company_id, state: 'linked', bitrix_id: renamed!.bitrix_id, last_error: null },
-        { canonical_id: deleted!.company_id, state: 'failed', bitrix_id: deleted!.bitrix_id, last_error: expect.stringMatching(/gone from the CRM \(deleted or merged away\)/) },
+        { canonical_id: renamed!.company_id, state: 'linked', bitrix_id: renamed!.bitrix_id, last_error: null, noticed: false },
+        { canonical_id: deleted!.company_id, state: 'deleted', bitrix_id: deleted!.bitrix_id, last_error: expect.stringMatching(/^deleted in the CRM \(company no longer there by our ORIGIN_ID nor by its id\)/), noticed: true },
       ].sort((a, b) => Number(a.canonical_id) - Number(b.canonical_id)));
-      const errors = await db.rows(`select canonical_id::text, code from etl.crm_push_error where run_id = $1`, [result.runId]);
-      expect(errors).toEqual([{ canonical_id: deleted!.company_id, code: 'NOT_FOUND' }]);
+      expect(result.stats.company.deleted).toBe(1);
+      // a deletion is no failure: nothing for a person to fix in the push, and nothing to retry
+      expect(await db.rows(`select canonical_id::text, code from etl.crm_push_error where run_id = $1`, [result.runId])).toEqual([]);
       // the next push leaves both alone
       const after = await lastCall(portal);
       await portal.push(fastLimits);

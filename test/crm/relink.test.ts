@@ -27,16 +27,21 @@ describe('a push whose links to the portal are lost', () => {
       const first = await portal.push({ limits: { drain: 50 } });
       expect(first.stats.contact.created).toBe(contacts);
       await db.pool.query('delete from etl.crm_link');
-      const again = await portal.push({ limits: { drain: 50 } });
-      expect(again.stats.company).toEqual({ created: 0, adopted: companies, updated: 0, unchanged: 0, failed: 0 });
-      expect(again.stats.contact).toEqual({ created: 0, adopted: contacts, updated: 0, unchanged: 0, failed: 0 });
+      // a portal holding what this warehouse created is never taken for an empty one
+      const refused = await portal.push({ limits: { drain: 50 } }).then(() => null, (e: Error) => e);
+      expect(refused?.message).toMatch(new RegExp(`^the portal at ${new URL(portal.sandbox.url).host} holds ${companies} companies and ${contacts} contacts created by b2b-etl .*` +
+        'but this warehouse has no links to them.* push --relink finds them again'));
+      expect(await db.value('select count(*) from etl.crm_link')).toBe('0');
+      const again = await portal.push({ limits: { drain: 50 }, relink: true });
+      expect(again.stats.company).toEqual({ created: 0, adopted: companies, updated: 0, unchanged: 0, failed: 0, deleted: 0 });
+      expect(again.stats.contact).toEqual({ created: 0, adopted: contacts, updated: 0, unchanged: 0, failed: 0, deleted: 0 });
       const { rows: [held] } = await portal.db.query<{ companies: number; contacts: number; contact_keys: number }>(`
         select (select count(*)::int from company) as companies, (select count(*)::int from contact) as contacts,
                (select count(distinct origin_id)::int from contact) as contact_keys`);
       expect(held).toEqual({ companies, contacts, contact_keys: contacts });
       // and the links are whole again: a third push writes nothing
       const third = await portal.push({ limits: { drain: 50 } });
-      expect(third.stats.contact).toEqual({ created: 0, adopted: 0, updated: 0, unchanged: contacts, failed: 0 });
+      expect(third.stats.contact).toEqual({ created: 0, adopted: 0, updated: 0, unchanged: contacts, failed: 0, deleted: 0 });
     } finally {
       await portal.stop();
     }

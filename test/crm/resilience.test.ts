@@ -1,10 +1,7 @@
-import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../helpers/cli.js';
 import type { TestDatabase } from '../helpers/db.js';
-import { readySample, testPortal, type TestPortal } from './helpers.js';
+import { cliEnv, portalKey, readySample, testPortal, type TestPortal } from './helpers.js';
 
 // The push when things go wrong: answers lost after the portal wrote, a process killed
 // mid-run, two processes at once, a portal refusing for its limits, a wrong webhook.
@@ -19,7 +16,6 @@ afterAll(async () => {
 
 const fast = { bucket: { size: 50, drainPerSecond: 50 }, operating: { importItemSeconds: 0.001 } };
 const fastLimits = { limits: { drain: 50 } };
-const portalKey = (portal: TestPortal) => new URL(portal.sandbox.url).host;
 
 /** Every ready company and contact is in the portal exactly once, and linked to it. */
 async function exactlyOnce(portal: TestPortal): Promise<void> {
@@ -33,12 +29,7 @@ async function exactlyOnce(portal: TestPortal): Promise<void> {
   expect(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'linked'`, [portalKey(portal)])).toBe(String(companies + contacts));
 }
 
-/** A config file for CLI pushes to this portal: its bucket, its certificate. */
-function configFor(portal: TestPortal, crm: Record<string, unknown>): Record<string, string> {
-  const file = join(tmpdir(), `b2b-etl-push-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(file, JSON.stringify({ crm: { caFile: portal.sandbox.certFile, settleSeconds: 0.2, ...crm } }));
-  return { B2B_ETL_CONFIG: file, BITRIX24_WEBHOOK_URL: portal.sandbox.webhookUrl };
-}
+const configFor = cliEnv;
 
 describe('push when things go wrong', () => {
   it('an add whose answer is lost after the portal wrote it (a dropped connection, a gateway\'s 502 page) creates no duplicate', async () => {
@@ -111,7 +102,7 @@ describe('push when things go wrong', () => {
       run.child.kill('SIGTERM');
       const stopped = await run.done;
       expect(stopped.code, stopped.stderr).toBe(1);
-      expect(stopped.stderr).toContain('push: SIGTERM: finishing the batches in flight');
+      expect(stopped.stderr).toContain('push: SIGTERM: finishing the batches at the portal, then stopping');
       expect(stopped.stderr).toContain('stopped by a signal before it went through everything: run it again to go on');
       const created = Number(/companies: (\d+) created/.exec(stopped.stdout)?.[1]);
       const companies = Number((await portal.db.query('select count(*) from company')).rows[0].count);

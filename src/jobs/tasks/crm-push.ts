@@ -2,10 +2,11 @@ import type { Task } from 'graphile-worker';
 import { loadConfig } from '../../config.js';
 import { PushStoppedError } from '../../crm/portal-client.js';
 import { push, pushOptionsFromConfig } from '../../crm/push.js';
+import { describePush } from '../../crm/summary.js';
 import type { JobContext } from '../context.js';
 
 export interface CrmPushPayload {
-  /** host/user of the webhook the job was queued for. */
+  /** The portal the job was queued for: its name, or the address of a portal not pushed to yet. */
   portal: string;
 }
 
@@ -18,25 +19,26 @@ export function assertCrmPushPayload(payload: unknown): asserts payload is CrmPu
 
 /**
  * crm_push: what changed in the clean base since the last push, to the portal of
- * BITRIX24_WEBHOOK_URL (queued after a transform that wrote canonical rows). A push the
- * portal stopped (a wrong webhook, a missing right) is reported and not tried again until the
- * next transform queues it: retrying could not help.
+ * BITRIX24_WEBHOOK_URL (queued after a transform that wrote canonical rows, and by a push that
+ * left work over); a job queued for a portal this warehouse knows pushes only if the webhook
+ * still reaches that portal. A push the portal stopped (a wrong webhook, a missing right) is
+ * reported and not tried again until the next transform queues it: retrying could not help.
  */
 export function crmPushTask(ctx: JobContext): Task {
   return async (payload, helpers) => {
     assertCrmPushPayload(payload);
     const crm = loadConfig().crm ?? {};
+    const { rows } = await ctx.pool.query('select from etl.crm_portal where portal = $1', [payload.portal]);
     try {
       const result = await push(ctx.pool, {
         ...pushOptionsFromConfig(crm),
         webhookUrl: process.env.BITRIX24_WEBHOOK_URL,
+        expectPortal: rows.length > 0 ? payload.portal : undefined,
         log: (line) => helpers.logger.info(line),
         progressSeconds: 60,
       });
-      const s = result.stats;
-      helpers.logger.info(`crm_push run ${result.runId} to ${result.portal}: companies ${s.company.created} created, ${s.company.adopted} adopted, ` +
-        `${s.company.updated} updated, ${s.company.failed} failed; contacts ${s.contact.created} created, ${s.contact.adopted} adopted, ` +
-        `${s.contact.updated} updated, ${s.contact.failed} failed; ${s.refused} refused by the portal's limits; ${result.pacing.requests} requests in ${result.seconds.toFixed(1)}s`);
+      for (const line of describePush(result).split('\n')) helpers.logger.info(line);
+      if (result.stopped) helpers.logger.error(`crm_push to ${result.portal} stopped: ${result.stopped}`);
     } catch (e) {
       if (!(e instanceof PushStoppedError)) throw e;
       helpers.logger.error(`crm_push to ${payload.portal} stopped: ${e.message}`);
