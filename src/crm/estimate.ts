@@ -44,7 +44,7 @@ export interface PushEstimate {
 export async function estimatePush(ctx: PushContext, plan: PushPlan): Promise<PushEstimate> {
   const pacing = ctx.client.pacing;
   const limits = pacing.limits;
-  const share = limits.operatingLimit / limits.operatingWindow;
+  const used = await pacing.operatingNow('crm.item.batchImport');
   const lookups = Math.ceil(Math.ceil(plan.lookedUp / INNS_PER_LOOKUP) / BATCH_MAX);
   // updates read before they write: about a read and a write a company (with its parts), a contact
   const updates = Math.ceil((plan.company.update * 3 + plan.contact.update * 2 + plan.contact.checkedFirst / 10) / BATCH_MAX);
@@ -65,7 +65,17 @@ export async function estimatePush(ctx: PushContext, plan: PushPlan): Promise<Pu
 
   function mode(requests: number, items: number, cost: number | null, from: ModeEstimate['costFrom']): ModeEstimate {
     const requestSeconds = requests / limits.drain;
-    const executionSeconds = cost === null ? 0 : (items * cost) / share;
+    const executionSeconds = cost === null ? 0 : executionBound(items * cost, limits, used);
     return { requests, items, costPerItem: cost, costFrom: from, requestSeconds, executionSeconds, seconds: Math.max(requestSeconds, executionSeconds) };
   }
+}
+
+/**
+ * Seconds a method's `seconds` of execution take within the portal's limit: what the window
+ * has left now (the limit less what it used, `used`) goes at once, the rest at the limit's
+ * pace (operatingLimit per operatingWindow).
+ */
+export function executionBound(seconds: number, limits: PortalLimits, used = 0): number {
+  const free = Math.max(limits.operatingLimit - used, 0);
+  return Math.max(seconds - free, 0) / (limits.operatingLimit / limits.operatingWindow);
 }

@@ -84,11 +84,11 @@ export class PortalPacing {
    * wait at once (StopRequestedError).
    */
   constructor(
-    private readonly pool: pg.Pool, address: string, readonly limits: PortalLimits,
+    private readonly pool: pg.Pool, address: string, userId: string, readonly limits: PortalLimits,
     private readonly log: (line: string) => void = () => {}, private readonly signal?: AbortSignal,
   ) {
     this.portal = address;
-    this.webhook = address;
+    this.webhook = `${address}/${userId}`;
   }
 
   /** From now on the portal's name keys its bucket, and name/user its execution time. */
@@ -134,6 +134,14 @@ export class PortalPacing {
     const cost = await this.costPerUnit(method);
     if (cost === null || cost <= 0) return Infinity;
     return Math.max(1, Math.floor((this.limits.operatingLimit * 0.5) / cost));
+  }
+
+  /** The method's execution seconds in the portal's window at its last answer (0 once that reading is older than the window). */
+  async operatingNow(method: string): Promise<number> {
+    const { rows } = await this.pool.query<MethodState>(
+      `select method, operating, reset_at, cost_per_unit, minutes, blocked_until, updated_at from etl.crm_operating where portal = $1 and method = $2`,
+      [this.webhook, method]);
+    return rows[0] && !expired(rows[0], this.limits, Date.now()) ? rows[0].operating : 0;
   }
 
   /**

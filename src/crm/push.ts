@@ -7,7 +7,7 @@ import { BatchSender, rowsOf } from './batches.js';
 import { createCompanies, inspectUnknown, reconcileCompanies } from './companies.js';
 import { createContacts, inspectUnknownContacts, updateContacts } from './contacts.js';
 import { byEntity, emptyStats, type ByEntity, type PushContext, type PushMode, type PushStats } from './context.js';
-import { DOCS_IMPORT_SECONDS_PER_ITEM, estimatePush, type PushEstimate } from './estimate.js';
+import { DOCS_IMPORT_SECONDS_PER_ITEM, estimatePush, executionBound, type PushEstimate } from './estimate.js';
 import { PRESET_XML_IDS } from './fields.js';
 import { LinkStore, type CrmEntity, type LinkRow } from './links.js';
 import { PLAN_LIMITS, PortalPacing, type PacingStats, type PortalLimits } from './pacing.js';
@@ -102,6 +102,8 @@ export interface PushResult {
   queued: boolean;
 }
 
+const IMPORT = 'crm.item.batchImport';
+
 /** Times an entity whose write got no answer is sent again in one run. */
 const RESENDS = 2;
 
@@ -125,7 +127,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
   const lock = await pool.connect();
   await lock.query('select pg_advisory_lock(hashtext($1))', [`crm_push:${session}`]);
   const transport = new RestTransport(webhook, { ca: o.ca, timeoutMs: o.timeoutMs });
-  const pacing = new PortalPacing(pool, webhook.address, limits, log, o.signal);
+  const pacing = new PortalPacing(pool, webhook.address, webhook.userId, limits, log, o.signal);
   const client = new PortalClient(transport, pacing, log, o.signal);
   let run: { runId: number; ctx: PushContext; reporter: PushProgress } | undefined;
   try {
@@ -356,8 +358,9 @@ class PushProgress {
   total = 0;
   private readonly started = Date.now();
   private last = 0;
-  /** Execution seconds an imported item costs at this portal, refreshed as answers come. */
+  /** Execution seconds an imported item costs at this portal, and what the window has used, refreshed as answers come. */
   private cost: number | null = null;
+  private operating = 0;
 
   constructor(
     private readonly log: (line: string) => void, private readonly everySeconds: number, private readonly limits: PortalLimits,
@@ -367,7 +370,8 @@ class PushProgress {
   tick(stats: PushStats): void {
     if (this.everySeconds <= 0 || Date.now() - this.last < this.everySeconds * 1000) return;
     this.last = Date.now();
-    void this.client.pacing.costPerUnit('crm.item.batchImport').then((cost) => (this.cost = cost), () => {});
+    void Promise.all([this.client.pacing.costPerUnit(IMPORT), this.client.pacing.operatingNow(IMPORT)])
+      .then(([cost, operating]) => [this.cost, this.operating] = [cost, operating], () => {});
     const seconds = Math.max((Date.now() - this.started) / 1000, 0.001);
     const done = (['company', 'contact'] as const).reduce((n, e) => n + stats[e].created + stats[e].adopted + stats[e].updated + stats[e].failed + stats[e].deleted, 0);
     const left = Math.max(this.total - done, 0);
@@ -375,7 +379,7 @@ class PushProgress {
     const perRequest = requests > 0 ? done / requests : 0;
     const atRequestRate = perRequest > 0 ? left / perRequest / this.limits.drain : NaN;
     const cost = this.mode === 'import' ? this.cost ?? DOCS_IMPORT_SECONDS_PER_ITEM : 0;
-    const atExecutionTime = (left * cost) / (this.limits.operatingLimit / this.limits.operatingWindow);
+    const atExecutionTime = executionBound(left * cost, this.limits, this.operating);
     // once the portal's execution time has held requests back, the pace so far says it best
     const atPace = this.client.pacing.stats.waitedForOperatingMs > 0 && done > 0 ? left / (done / seconds) : NaN;
     const estimate = Math.max(...[atRequestRate, atExecutionTime, atPace].filter(Number.isFinite));

@@ -11,7 +11,7 @@ export function describePush(r: PushResult): string {
   if (r.plan) {
     const p = r.plan;
     return [
-      `push --dry-run to portal ${r.portal} at ${r.address} (${r.mode} mode), nothing written:`,
+      `push --dry-run to ${where(r)} (${r.mode} mode), nothing written:`,
       `  companies: ${n(p.company.create)} to create, ${n(p.company.adopt)} to adopt (already in the CRM by INN), ${n(p.company.update)} to update, ${n(p.company.unchanged)} unchanged`,
       `  contacts:  ${n(p.contact.create)} to create, ${n(p.contact.checkedFirst)} to look for first among their companies' contacts in the CRM, ${n(p.contact.update)} to update, ${n(p.contact.unchanged)} unchanged`,
       ...(p.company.deleted + p.contact.deleted
@@ -30,7 +30,7 @@ export function describePush(r: PushResult): string {
   const rate = (x: number) => (x / Math.max(r.seconds, 0.001)).toFixed(1);
   const s = r.stats;
   return [
-    `push run ${r.runId} to portal ${r.portal} at ${r.address} (${r.mode} mode) in ${r.seconds.toFixed(1)}s:`,
+    `push run ${r.runId} to ${where(r)} (${r.mode} mode) in ${r.seconds.toFixed(1)}s:`,
     line('companies:', s.company),
     line('contacts: ', s.contact),
     `  ${n(r.pacing.requests)} requests (${rate(r.pacing.requests)}/s), ${n(r.commands)} commands in batches (${rate(r.commands)}/s); ` +
@@ -47,6 +47,9 @@ export function describePush(r: PushResult): string {
     ...waiting,
   ].join('\n');
 }
+
+/** The portal by its name, and the address it was reached at when that is another. */
+const where = (r: PushResult) => `portal ${r.portal}${r.address === r.portal ? '' : ` at ${r.address}`}`;
 
 /** How long the plan takes in each mode, and what bounds it. */
 function describeEstimate(e: PushEstimate): string[] {
