@@ -204,7 +204,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     result.commands = client.commands;
     result.seconds = (Date.now() - started) / 1000;
     const retry = result.interrupted === true || ctx.stats.unconfirmed > 0 || ctx.stats.refused > 0 || (result.stopped !== undefined && stoppedWorthRetrying);
-    if (!o.dryRun && retry) result.queued = await queuePortalPush(pool, ctx.links.portal, 60).catch(() => false);
+    if (!o.dryRun && retry) result.queued = await queueLeftover(pool, ctx.links.portal).catch(() => false);
     await pool.query('update etl.crm_push_run set finished_at = now(), stats = $2 where run_id = $1',
       [runId, JSON.stringify({ ...ctx.stats, pacing: result.pacing, commands: result.commands, departed: result.departed,
         stopped: result.interrupted === true || result.stopped !== undefined, ...(result.stopped ? { reason: result.stopped } : {}), queued: result.queued })]).catch(() => {});
@@ -214,6 +214,18 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     lock.release();
     await client.close();
   }
+}
+
+/**
+ * A crm_push for work a push left: due in a minute, later (up to an hour) the more runs before
+ * this one left work too — a portal that stays away is not asked every minute.
+ */
+async function queueLeftover(pool: pg.Pool, portal: string): Promise<boolean> {
+  const { rows } = await pool.query<{ queued: boolean }>(
+    `select coalesce((stats ->> 'queued')::boolean, false) as queued from etl.crm_push_run
+     where portal = $1 and not dry_run and finished_at is not null order by run_id desc limit 6`, [portal]);
+  const before = rows.findIndex((r) => !r.queued);
+  return queuePortalPush(pool, portal, Math.min(3600, 60 * 2 ** (before < 0 ? rows.length : before)));
 }
 
 /** Claims of this push whose batch never left are released: nothing of them can be in the CRM. */
