@@ -7,7 +7,7 @@ import { BatchSender, rowsOf } from './batches.js';
 import { createCompanies, inspectUnknown, reconcileCompanies } from './companies.js';
 import { createContacts, inspectUnknownContacts, updateContacts } from './contacts.js';
 import { byEntity, emptyStats, type ByEntity, type PushContext, type PushMode, type PushStats } from './context.js';
-import { DOCS_IMPORT_SECONDS_PER_ITEM, estimatePush, executionBound, type PushEstimate } from './estimate.js';
+import { estimatePush, executionBound, type PushEstimate } from './estimate.js';
 import { PRESET_XML_IDS } from './fields.js';
 import { LinkStore, type CrmEntity, type LinkRow } from './links.js';
 import { PLAN_LIMITS, PortalPacing, type PacingStats, type PortalLimits } from './pacing.js';
@@ -363,8 +363,8 @@ async function countUnchanged(ctx: PushContext, started: number): Promise<{ comp
  * Progress of a push: entities done of those this run has to do, what this run created or
  * adopted, commands and requests a second, and the time left: the longer of what the request
  * rate allows and what the portal's execution-time limit allows for the imports left (at the
- * cost a unit this portal reported, else the docs' example), or the pace so far once the
- * portal's execution time has held requests back.
+ * cost a unit this portal reported), or the pace so far once the portal's execution time has
+ * held requests back.
  */
 class PushProgress {
   total = 0;
@@ -390,7 +390,8 @@ class PushProgress {
     const requests = this.client.pacing.stats.requests;
     const perRequest = requests > 0 ? done / requests : 0;
     const atRequestRate = perRequest > 0 ? left / perRequest / this.limits.drain : NaN;
-    const cost = this.mode === 'import' ? this.cost ?? DOCS_IMPORT_SECONDS_PER_ITEM : 0;
+    // the cost this portal reported (read at the tick before): a guess from the docs would say hours where the portal may take minutes
+    const cost = this.mode === 'import' ? this.cost ?? 0 : 0;
     const atExecutionTime = executionBound(left * cost, this.limits, this.operating);
     // once the portal's execution time has held requests back, the pace so far says it best
     const atPace = this.client.pacing.stats.waitedForOperatingMs > 0 && done > 0 ? left / (done / seconds) : NaN;

@@ -55,10 +55,11 @@ const where = (r: PushResult) => `portal ${r.portal}${r.address === r.portal ? '
 function describeEstimate(e: PushEstimate): string[] {
   const n = formatCount;
   const perWindow = `${e.limits.operatingLimit} s per ${e.limits.operatingWindow >= 120 ? `${e.limits.operatingWindow / 60} min` : `${e.limits.operatingWindow} s`}`;
-  const cost = (m: PushEstimate['import']) => m.costPerItem === null ? 'no execution cost known for it (the portal has not reported one)'
-    : `${m.costPerItem.toFixed(m.costPerItem < 0.1 ? 3 : 2)} s of execution an item (${m.costFrom === 'learned' ? 'as this portal reported in earlier pushes' : 'the docs\' example; this portal has not reported its own yet'}), ${perWindow}: ${formatDuration(m.executionSeconds)}`;
+  const cost = (m: PushEstimate['import']) => m.costPerItem === null
+    ? `${n(m.items)} creates, their execution cost unknown (this portal has not reported one, the docs give none): not counted`
+    : `${n(m.items)} creates at ${m.costPerItem.toFixed(m.costPerItem < 0.1 ? 3 : 2)} s of execution an item (${m.costFrom === 'learned' ? 'as this portal reported in earlier pushes' : 'the docs\' example; this portal has not reported its own yet'}), ${perWindow}: ${formatDuration(m.executionSeconds)}`;
   const mode = (label: string, m: PushEstimate['import'], note: string) =>
-    `    ${label} about ${formatDuration(m.seconds)}: ${n(m.requests)} requests at ${e.limits.drain}/s take ${formatDuration(m.requestSeconds)}; ${n(m.items)} creates at ${cost(m)}${note}`;
+    `    ${label} about ${formatDuration(m.seconds)}: ${n(m.requests)} requests at ${e.limits.drain}/s take ${formatDuration(m.requestSeconds)}; ${cost(m)}${note}`;
   return [
     '  how long it would take:',
     mode('import mode (no automation):', e.import, ''),

@@ -168,7 +168,12 @@ describe('the push on a real portal', () => {
       const requests = Number(/ (\d+) requests \(/.exec(done.stdout)![1]);
       const { rows: [answered] } = await portal.db.query<{ n: number }>('select count(*)::int as n from call');
       expect(requests - answered!.n).toBeLessThanOrEqual(6);
-      expect(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'sending'`, [portalKey(portal)])).toBe('0');
+      // a refused connection sent nothing: at most the batches at the portal when it went (a
+      // request on a connection it closed under us may have reached it) wait for a lookup, and
+      // the summary counts them
+      const unknown = Number(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'sending'`, [portalKey(portal)]));
+      expect(unknown).toBeLessThanOrEqual(2 * 16);
+      expect(Number(/ (\d+) entities are neither confirmed/.exec(done.stdout)?.[1] ?? 0)).toBe(unknown);
       expect(await queuedPushes(portalKey(portal))).toBe(1);
     } finally {
       if (!stopped) await portal.sandbox.stop();
