@@ -110,7 +110,7 @@ const crmSchema = z.strictObject({
    * address the webhook reaches it at. Without it a portal is named by the first address it was
    * reached at, and a new address is recognised by the entities the portal holds.
    */
-  portal: z.string().trim().min(1).max(200).regex(/^[^\s/]+$/, 'a name without spaces or slashes'),
+  portal: z.string().regex(/^[^\s/]{1,200}$/, 'a name of 1 to 200 characters without spaces or slashes'),
   /** The portal's plan: its request bucket, 50 and 2/s (standard) or 250 and 5/s (enterprise). */
   plan: z.enum(['standard', 'enterprise']),
   /** import: crm.item.batchImport (no automation on create); add: crm.*.add. */
@@ -122,6 +122,8 @@ const crmSchema = z.strictObject({
   bucketSize: positiveInt,
   drain: positive,
   operatingLimit: positive,
+  /** The window the execution-time limit counts in, seconds (600 in the cloud's docs). */
+  operatingWindow: positive,
   /** A certificate authority to trust for the portal (a sandbox's self-signed certificate). */
   caFile: text,
   /**

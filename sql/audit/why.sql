@@ -30,7 +30,7 @@ language sql stable as $$
          else concat_ws('', case l.how when 'adopted' then 'adopted (it was in the CRM already, a manager''s)' else 'created' end,
            coalesce(' by ' || l.mode, ''), coalesce(', last pushed ' || to_char(l.pushed_at, 'YYYY-MM-DD HH24:MI'), ''),
            case when out_hash is null then '; no longer in the clean base, left in the CRM as it is'
-                when l.pushed_hash = out_hash then '; up to date'
+                when l.pushed_hash = out_hash then '; up to date as last pushed'
                 else '; changed since, sent by the next push' end,
            case when l.last_error is not null then '; last error: ' || l.last_error
                 when last_error is not null and l.pushed_hash is distinct from out_hash then '; last error: ' || last_error end)

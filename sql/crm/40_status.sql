@@ -72,7 +72,8 @@ links as (
     count(*) filter (where entity = 'company' and state = 'linked') as companies_linked,
     count(*) filter (where entity = 'contact' and state = 'linked') as contacts_linked,
     count(*) filter (where state = 'failed' or (state = 'linked' and last_error is not null)) as failed,
-    count(*) filter (where state = 'sending') as unanswered,
+    -- sent and not answered; a row a dead push claimed and never sent is released by the next push
+    count(*) filter (where state = 'sending' and (sent_at is not null or bitrix_id is not null)) as unanswered,
     count(*) filter (where state = 'deleted' and entity = 'company' and let_go_at is null) as companies_deleted,
     count(*) filter (where state = 'deleted' and entity = 'contact' and let_go_at is null) as contacts_deleted,
     count(*) filter (where state = 'deleted' and let_go_at is not null) as let_go

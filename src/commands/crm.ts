@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type pg from 'pg';
 import { letGoDeleted, listDeleted, NothingDeletedError, parseSubject, restoreDeleted, type DeletedEntity } from '../crm/deleted.js';
 import { clearLimits } from '../crm/pacing.js';
 import { formatCount } from '../land/progress.js';
@@ -24,19 +25,20 @@ export function defineCrm(program: Command): void {
   crm.command('deleted')
     .summary('list the companies and contacts deleted in the CRM')
     .option('--portal <name>', 'only this portal (b2b-etl status names them)')
-    .action(action(async (flags: PortalFlag) => {
-      const rows = await withDatabase((db) => listDeleted(db.pool, { portal: flags.portal }));
+    .action(action(async (flags: PortalFlag) => withDatabase(async (db) => {
+      if (!(await knownPortal(db.pool, flags.portal))) return 1;
+      const rows = await listDeleted(db.pool, { portal: flags.portal });
       process.stdout.write(rows.length === 0 ? 'nothing was deleted in a CRM\n' : `${rows.map(describe).join('\n')}\n`);
       return 0;
-    }));
+    })));
 
   crm.command('restore')
     .summary('bring a deleted company or contact back: the next push creates it again')
     .argument('<subject>', 'an INN, company:ID or contact:ID (canonical ids, as crm deleted lists them)')
     .option('--portal <name>', 'only in this portal (all portals where it was deleted by default)')
     .action(action(async (subject: string, flags: PortalFlag) => {
-      const done = await decide(subject, () => withDatabase((db) => restoreDeleted(db.pool, subject, flags.portal)));
-      if (!done) return 1;
+      const done = await decide(subject, () => withDatabase(async (db) => (await knownPortal(db.pool, flags.portal) ? restoreDeleted(db.pool, subject, flags.portal) : [])));
+      if (!done || done.length === 0) return 1;
       for (const d of done) {
         process.stdout.write(`${d.entity} ${d.canonical_id} (${d.label}) on portal ${d.portal}: restored; the next push creates it again` +
           `${d.entity === 'company' ? ' and puts its contacts under it' : ''} (a crm_push is queued)\n`);
@@ -49,8 +51,8 @@ export function defineCrm(program: Command): void {
     .argument('<subject>', 'an INN, company:ID or contact:ID (canonical ids, as crm deleted lists them)')
     .option('--portal <name>', 'only in this portal (all portals where it was deleted by default)')
     .action(action(async (subject: string, flags: PortalFlag) => {
-      const done = await decide(subject, () => withDatabase((db) => letGoDeleted(db.pool, subject, flags.portal)));
-      if (!done) return 1;
+      const done = await decide(subject, () => withDatabase(async (db) => (await knownPortal(db.pool, flags.portal) ? letGoDeleted(db.pool, subject, flags.portal) : [])));
+      if (!done || done.length === 0) return 1;
       for (const d of done) {
         process.stdout.write(`${d.entity} ${d.canonical_id} (${d.label}) on portal ${d.portal}: let go; it stays out of the CRM` +
           `${d.contacts_waiting ? `, with its ${formatCount(d.contacts_waiting)} waiting contacts` : ''}\n`);
@@ -61,11 +63,21 @@ export function defineCrm(program: Command): void {
   crm.command('clear-limits')
     .summary('forget what is known of a portal\'s request bucket and execution time')
     .requiredOption('--portal <name>', 'the portal (b2b-etl status names them)')
-    .action(action(async (flags: Required<PortalFlag>) => {
-      const removed = await withDatabase((db) => clearLimits(db.pool, flags.portal));
+    .action(action(async (flags: Required<PortalFlag>) => withDatabase(async (db) => {
+      if (!(await knownPortal(db.pool, flags.portal))) return 1;
+      const removed = await clearLimits(db.pool, flags.portal);
       process.stdout.write(`portal ${flags.portal}: ${removed === 0 ? 'no limit state was kept' : 'its request bucket and execution-time state are forgotten; the next push learns them again'}\n`);
       return 0;
-    }));
+    })));
+}
+
+/** Whether a portal of that name was pushed to (none named: yes); otherwise says which are known. */
+async function knownPortal(pool: pg.Pool, portal: string | undefined): Promise<boolean> {
+  if (portal === undefined) return true;
+  const { rows } = await pool.query<{ portal: string }>('select portal from etl.crm_portal order by portal');
+  if (rows.some((r) => r.portal === portal)) return true;
+  log(`b2b-etl crm: no portal is named ${portal}; ${rows.length ? `the portals pushed to: ${rows.map((r) => r.portal).join(', ')}` : 'nothing was pushed to a portal yet'}`);
+  return false;
 }
 
 /** A subject of another form is wrong usage (exit 2); one that matches nothing deleted has nothing to do (exit 1). */

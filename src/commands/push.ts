@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { push, pushOptionsFromConfig, type PushResult } from '../crm/push.js';
 import { PushStoppedError } from '../crm/portal-client.js';
+import { StopRequestedError } from '../crm/stop.js';
 import { WebhookError } from '../crm/webhook.js';
 import { describePush } from '../crm/summary.js';
 import { configuration, UsageError, log, withDatabase } from './context.js';
@@ -80,6 +81,10 @@ async function pushCommand(flags: PushFlags): Promise<number> {
     if (e instanceof WebhookError) throw new UsageError(e.message);
     if (e instanceof PushStoppedError) {
       log(`b2b-etl push: stopped: ${e.message}`);
+      return 1;
+    }
+    if (e instanceof StopRequestedError) {
+      log('b2b-etl push: stopped by a signal before anything was sent');
       return 1;
     }
     throw e;

@@ -28,7 +28,7 @@ interface Job {
   units: Map<string, number>;
   write: boolean;
   /** Right before the batch goes out (true), and when it turned out it never left (false). */
-  sending?: (sent: boolean) => void;
+  sending?: (sent: boolean) => Promise<void>;
   settle(answer: BatchAnswer | UnknownOutcomeError): Promise<void>;
   fail(error: unknown): void;
 }
@@ -59,7 +59,7 @@ export class BatchSender {
    */
   send<T>(
     pieces: readonly Piece<T>[],
-    o: { write: boolean; maxCommands?: number; maxUnits?: number; sending?: (pieces: Piece<T>[], sent: boolean) => void },
+    o: { write: boolean; maxCommands?: number; maxUnits?: number; sending?: (pieces: Piece<T>[], sent: boolean) => Promise<void> },
     settle: (pieces: Piece<T>[], answer: BatchAnswer | UnknownOutcomeError) => Promise<void>,
   ): Promise<void> {
     const batches = packBatches(pieces, o.maxCommands ?? BATCH_MAX, o.maxUnits ?? Infinity);
@@ -179,12 +179,4 @@ export function rowsOf(result: unknown): Array<Record<string, unknown>> {
   if (Array.isArray(result)) return result as Array<Record<string, unknown>>;
   if (result && typeof result === 'object' && Array.isArray((result as { items?: unknown }).items)) return (result as { items: Array<Record<string, unknown>> }).items;
   return [];
-}
-
-/** Keeps which entities' creating batch went out (`sent`), or takes them back when it never left. */
-export function markSent(set: Set<string>, ids: readonly string[], sent: boolean): void {
-  for (const id of ids) {
-    if (sent) set.add(id);
-    else set.delete(id);
-  }
 }

@@ -1,11 +1,11 @@
-import { BATCH_MAX, commandKey, markSent, rowsOf, type Piece } from './batches.js';
+import { BATCH_MAX, commandKey, rowsOf, type Piece } from './batches.js';
 import { recordFailure, recordPartFailure, type PushContext } from './context.js';
 import {
-  addressFields, bankAddFields, companyAddFields, companyImportItem, ENTITY_TYPE, LEGAL_ADDRESS, pushedCompany,
-  requisiteAddFields, type CompanyOut, type PushedCompany,
+  ADDRESS_SELECT, addressFields, BANK_SELECT, bankAddFields, companyAddFields, companyImportItem, ENTITY_TYPE, LEGAL_ADDRESS, ORIGINATOR, pushedCompany,
+  REQUISITE_SELECT, requisiteAddFields, type CompanyOut, type PushedCompany,
 } from './fields.js';
 import type { LinkRow, Linked } from './links.js';
-import { listByKey, outcomeOf, resolveUnknown } from './lookups.js';
+import { heldValues, listRowsByKey, multifieldValues, outcomeOf, resolveUnknown, type Found } from './lookups.js';
 import { PushStoppedError, REFUSED_BEFORE_RUNNING, UnknownOutcomeError } from './portal-client.js';
 import type { BatchAnswer, Command } from './rest.js';
 import { updateCompanies } from './company-update.js';
@@ -27,10 +27,22 @@ export async function createCompanies(ctx: PushContext, ids: readonly string[]):
   const out = await ctx.links.out<CompanyOut>('company', ids);
   await ctx.links.forget('company', ids.filter((id) => !out.has(id))); // no longer ready since it was claimed
   const existing = await findByInn(ctx, [...out.values()]);
+  // of those, companies an earlier push of ours created (our ORIGINATOR_ID and ORIGIN_ID; their
+  // links lost): ours again, so the clean base's changes keep reaching them
+  const foundIds = [...existing.values()].map((f) => f.companyId);
+  const origins = foundIds.length > 0
+    ? await listRowsByKey(ctx, 'crm.company.list', {}, '@ID', foundIds, ['ID', 'ORIGINATOR_ID', 'ORIGIN_ID', 'DATE_CREATE'], 'ID')
+    : new Map<string, Array<Record<string, unknown>>>();
   const adopted: Array<[string, Linked]> = [];
+  const ours: Found[] = [];
   for (const company of out.values()) {
     const found = existing.get(company.inn);
     if (!found) continue;
+    const crm = origins.get(String(found.companyId))?.[0];
+    if (crm && crm.ORIGINATOR_ID === ORIGINATOR && String(crm.ORIGIN_ID) === company.company_id) {
+      ours.push({ row: claimedRow(company.company_id), bitrixId: found.companyId, createdAt: crmTime(crm.DATE_CREATE) });
+      continue;
+    }
     // a manager's company: linked, its fields and requisite left as they are; phones and e-mails it lacks are added later
     adopted.push([company.company_id, {
       bitrixId: found.companyId, requisiteId: found.requisiteId, how: 'adopted', pushedHash: null, retake: true,
@@ -38,13 +50,14 @@ export async function createCompanies(ctx: PushContext, ids: readonly string[]):
     }]);
   }
   await ctx.links.linkedMany('company', adopted);
-  ctx.stats.company.adopted += adopted.length;
-  for (const [id] of adopted) ctx.countedOnce.add(`company:${id}`); // completed by the next step, counted once
+  await relinkCompanies(ctx, ours, true);
+  ctx.stats.company.adopted += adopted.length + ours.length;
+  for (const id of [...adopted.map(([a]) => a), ...ours.map((f) => f.row.canonical_id)]) ctx.countedOnce.add(`company:${id}`); // completed by the next step, counted once
   const toCreate = [...out.values()].filter((c) => !existing.has(c.inn));
   // what each add carries, kept before it is sent: an entity found after a lost answer holds this
   await ctx.links.recordIntent('company', toCreate.map((c) => [c.company_id, pushedCompany(c)] as const));
   const pieces = ctx.mode === 'import' ? importPieces(ctx, toCreate, await ctx.client.pacing.unitsPerRequest('crm.item.batchImport')) : addPieces(ctx, toCreate);
-  return { sending: ctx.sender.send(pieces, { write: true, sending: (batch, sent) => markSent(ctx.sent.company, batch.flatMap((p) => p.item.map((c) => c.company.company_id)), sent) },
+  return { sending: ctx.sender.send(pieces, { write: true, sending: (batch, sent) => ctx.links.markSent('company', batch.flatMap((p) => p.item.map((c) => c.company.company_id)), sent) },
     (batch, answer) => settleCreated(ctx, batch, answer)) };
 }
 
@@ -217,42 +230,77 @@ export async function findByInn(ctx: PushContext, companies: readonly CompanyOut
 }
 
 /**
- * Companies left 'sending' (a dead push, an answer lost), found again in the CRM: linked with
- * what they have — their requisite, bank detail and legal address looked up too — and with, as
- * pushed, what the lost add carried (its intent), or for a company that was linked before (an
- * update whose answer was lost), what was pushed before it; what is missing is added, and what
- * differs sent again, by the next step. Those not found are created again (see resolveUnknown).
+ * Companies left 'sending' (a dead push, an answer lost), found again in the CRM and linked
+ * (relinkCompanies); what is missing is added, and what differs sent again, by the next step.
+ * Those not found are created again (see resolveUnknown).
  */
 export async function inspectUnknown(ctx: PushContext, ownToo: boolean): Promise<void> {
   await resolveUnknown(ctx, 'company', ownToo, async (found) => {
-    if (found.length === 0) return;
-    const requisites = await listByKey(ctx, 'crm.requisite.list', { ENTITY_TYPE_ID: ENTITY_TYPE.company }, '@ENTITY_ID', found.map((f) => f.bitrixId), ['ID', 'ENTITY_ID'], 'ENTITY_ID');
-    const requisiteIds = [...requisites.values()].map((r) => r[0]!);
-    const banks = await listByKey(ctx, 'crm.requisite.bankdetail.list', {}, '@ENTITY_ID', requisiteIds, ['ID', 'ENTITY_ID'], 'ENTITY_ID');
-    const addresses = await listByKey(ctx, 'crm.address.list', { TYPE_ID: LEGAL_ADDRESS, ENTITY_TYPE_ID: ENTITY_TYPE.requisite }, '@ENTITY_ID', requisiteIds, ['ENTITY_ID', 'TYPE_ID'], 'ENTITY_ID', 'ENTITY_ID');
-    const linked: Array<[string, Linked]> = [];
-    for (const { row, bitrixId } of found) {
-      const requisiteId = requisites.get(String(bitrixId))?.[0] ?? null;
-      const bankId = requisiteId === null ? null : banks.get(String(requisiteId))?.[0] ?? null;
-      const hasAddress = requisiteId !== null && addresses.has(String(requisiteId));
-      const before = row.pushed as PushedCompany | null;
-      const intent = row.intent as PushedCompany | null;
-      // a part counts as ours, with the values it was sent with, only if the CRM has it
-      const basis = before ?? intent;
-      const pushed = basis && {
-        ...basis,
-        requisite: requisiteId === null ? null : before?.requisite ?? intent?.requisite ?? null,
-        bank: bankId === null ? null : before?.bank ?? intent?.bank ?? null,
-        address: hasAddress ? before?.address ?? intent?.address ?? null : null,
-      };
-      linked.push([row.canonical_id, { bitrixId, requisiteId, bankdetailId: bankId, hasAddress, how: row.how ?? 'created', createdAt: row.intent_at, pushedHash: null, pushed: pushed ?? undefined }]);
-      if (row.bitrix_id === null) {
-        ctx.stats.company.created += 1;
-        ctx.countedOnce.add(`company:${row.canonical_id}`);
-      }
+    await relinkCompanies(ctx, found, false);
+    for (const { row } of found) {
+      if (row.bitrix_id !== null) continue;
+      ctx.stats.company.created += 1;
+      ctx.countedOnce.add(`company:${row.canonical_id}`);
     }
-    await ctx.links.linkedMany('company', linked);
   });
+}
+
+/**
+ * Companies of ours found in the CRM, linked with the parts they have (their requisite, bank
+ * detail and legal address looked up too). As pushed: what a lost add carried (its intent), or
+ * for a company linked before (an update whose answer was lost) what was pushed before it — a
+ * part counts only if the CRM has it; with neither (the links were lost), what the CRM holds
+ * now, taken as ours so the clean base's changes reach it. `retake`: this run may take the
+ * rows again to bring them up to date.
+ */
+async function relinkCompanies(ctx: PushContext, found: readonly Found[], retake: boolean): Promise<void> {
+  if (found.length === 0) return;
+  const ids = found.map((f) => f.bitrixId);
+  const requisites = await listRowsByKey(ctx, 'crm.requisite.list', { ENTITY_TYPE_ID: ENTITY_TYPE.company }, '@ENTITY_ID', ids, [...REQUISITE_SELECT, 'ENTITY_ID'], 'ENTITY_ID');
+  const requisiteIds = [...requisites.values()].map((r) => Number(r[0]!.ID));
+  const banks = await listRowsByKey(ctx, 'crm.requisite.bankdetail.list', {}, '@ENTITY_ID', requisiteIds, [...BANK_SELECT, 'ENTITY_ID'], 'ENTITY_ID');
+  const addresses = await listRowsByKey(ctx, 'crm.address.list', { TYPE_ID: LEGAL_ADDRESS, ENTITY_TYPE_ID: ENTITY_TYPE.requisite }, '@ENTITY_ID', requisiteIds, ADDRESS_SELECT, 'ENTITY_ID');
+  const unknown = found.filter((f) => !f.row.pushed && !f.row.intent).map((f) => f.bitrixId);
+  const held = unknown.length > 0 ? await listRowsByKey(ctx, 'crm.company.list', {}, '@ID', unknown, ['ID', 'TITLE', 'PHONE', 'EMAIL'], 'ID') : new Map<string, Array<Record<string, unknown>>>();
+  const linked: Array<[string, Linked]> = [];
+  for (const { row, bitrixId, createdAt } of found) {
+    const requisite = requisites.get(String(bitrixId))?.[0];
+    const requisiteId = requisite ? Number(requisite.ID) : null;
+    const bank = requisiteId === null ? undefined : banks.get(String(requisiteId))?.[0];
+    const address = requisiteId === null ? undefined : addresses.get(String(requisiteId))?.[0];
+    const before = row.pushed as PushedCompany | null;
+    const intent = row.intent as PushedCompany | null;
+    const basis = before ?? intent;
+    const crm = held.get(String(bitrixId))?.[0];
+    const pushed: PushedCompany | undefined = basis ? {
+      ...basis,
+      requisite: requisite ? before?.requisite ?? intent?.requisite ?? null : null,
+      bank: bank ? before?.bank ?? intent?.bank ?? null : null,
+      address: address ? before?.address ?? intent?.address ?? null : null,
+    } : crm && {
+      title: crm.TITLE === null || crm.TITLE === undefined ? null : String(crm.TITLE), phones: multifieldValues(crm, 'PHONE'), emails: multifieldValues(crm, 'EMAIL'),
+      requisite: heldValues(requisite, REQUISITE_SELECT), bank: heldValues(bank, BANK_SELECT), address: heldValues(address, ['ADDRESS_1']),
+    };
+    linked.push([row.canonical_id, {
+      bitrixId, requisiteId, bankdetailId: bank ? Number(bank.ID) : null, hasAddress: address !== undefined, how: row.how ?? 'created',
+      createdAt: createdAt ?? row.sent_at ?? row.intent_at, pushedHash: null, pushed, retake,
+    }]);
+  }
+  await ctx.links.linkedMany('company', linked);
+}
+
+/** A row claimed to create in this run, as found again: nothing pushed or intended is known of it. */
+export function claimedRow(canonicalId: string): LinkRow {
+  return {
+    canonical_id: canonicalId, bitrix_id: null, requisite_id: null, bankdetail_id: null, has_address: false, state: 'sending', how: null,
+    pushed_hash: null, pushed: null, intent: null, intent_at: null, sent_at: null,
+  };
+}
+
+/** A CRM date (DATE_CREATE) as a time, or null. */
+export function crmTime(value: unknown): Date | null {
+  const ms = Date.parse(String(value ?? ''));
+  return Number.isFinite(ms) ? new Date(ms) : null;
 }
 
 /** Linked companies whose row changed since the last push, or whose chain is not complete. */

@@ -1,12 +1,15 @@
-import { commandKey, markSent, rowsOf, type Piece } from './batches.js';
-import { IMPORT_MAX } from './companies.js';
+import { commandKey, rowsOf, type Piece } from './batches.js';
+import { crmTime, IMPORT_MAX } from './companies.js';
 import { countSettled, isNotFound, recordDeleted, recordFailure, type PushContext } from './context.js';
 import { multifieldChanges, ownedAfter, scalarChanges, type CrmMultifield } from './diff.js';
 import { contactAddFields, contactImportItem, contactValues, ENTITY_TYPE, ORIGINATOR, pushedContact, sameValue, type ContactOut, type PushedContact } from './fields.js';
 import type { LinkRow, Linked } from './links.js';
-import { listByKey, outcomeOf, resolveUnknown } from './lookups.js';
+import { heldValues, listByKey, listRowsByKey, multifieldValues, outcomeOf, resolveUnknown } from './lookups.js';
 import { PushStoppedError, REFUSED_BEFORE_RUNNING, UnknownOutcomeError } from './portal-client.js';
 import type { BatchAnswer, Command } from './rest.js';
+
+/** A contact's own fields the push writes (contactValues), as the CRM holds them. */
+const CONTACT_FIELDS = ['NAME', 'LAST_NAME', 'SECOND_NAME', 'POST'];
 
 interface NewContact {
   contact: ContactOut;
@@ -46,19 +49,23 @@ export async function createContacts(ctx: PushContext, ids: readonly string[]): 
   contacts.splice(0, contacts.length, ...contacts.filter((c) => !waiting.has(c.companyId)));
   await ctx.links.forget('contact', orphans);
   const olderCompanies = new Set(older.filter(([, c]) => !waiting.has(c.bitrixId)).map(([, c]) => c.bitrixId));
-  const existing = await findInCompanies(ctx, contacts.filter((c) => olderCompanies.has(c.companyId)));
+  const { ours, managers } = await findInCompanies(ctx, contacts.filter((c) => olderCompanies.has(c.companyId)));
   const adopted: Array<[string, Linked]> = [];
   for (const c of contacts) {
-    const found = existing.get(c.contact.contact_id);
-    if (found === undefined) continue;
-    adopted.push([c.contact.contact_id, {
-      bitrixId: found, how: 'adopted', pushedHash: null, retake: true, pushed: { fields: {}, phones: [], emails: [], companyId: c.companyId } satisfies PushedContact,
-    }]);
+    const found = managers.get(c.contact.contact_id);
+    if (found !== undefined) {
+      adopted.push([c.contact.contact_id, {
+        bitrixId: found, how: 'adopted', pushedHash: null, retake: true, pushed: { fields: {}, phones: [], emails: [], companyId: c.companyId } satisfies PushedContact,
+      }]);
+    }
+    // ours, an earlier push's whose link was lost: what the CRM holds is taken as pushed, so the clean base's changes reach it
+    const own = ours.get(c.contact.contact_id);
+    if (own) adopted.push([c.contact.contact_id, { bitrixId: own.bitrixId, how: 'created', createdAt: own.createdAt, pushedHash: null, retake: true, pushed: own.pushed }]);
   }
   await ctx.links.linkedMany('contact', adopted);
   ctx.stats.contact.adopted += adopted.length;
   for (const [id] of adopted) ctx.countedOnce.add(`contact:${id}`); // completed by the next step, counted once
-  const toCreate = contacts.filter((c) => !existing.has(c.contact.contact_id));
+  const toCreate = contacts.filter((c) => !managers.has(c.contact.contact_id) && !ours.has(c.contact.contact_id));
   // what each add carries, kept before it is sent: a contact found after a lost answer holds this
   await ctx.links.recordIntent('contact', toCreate.map((c) => [c.contact.contact_id, pushedContact(c.contact, c.companyId)] as const));
   const pieces: Piece<Array<NewContact & { index: number | null }>>[] = [];
@@ -79,7 +86,7 @@ export async function createContacts(ctx: PushContext, ids: readonly string[]): 
     }
   }
   const maxUnits = await ctx.client.pacing.unitsPerRequest(ctx.mode === 'import' ? 'crm.item.batchImport' : 'crm.contact.add');
-  const sending = (batch: typeof pieces, sent: boolean) => markSent(ctx.sent.contact, batch.flatMap((p) => p.item.map((c) => c.contact.contact_id)), sent);
+  const sending = (batch: typeof pieces, sent: boolean) => ctx.links.markSent('contact', batch.flatMap((p) => p.item.map((c) => c.contact.contact_id)), sent);
   return { sending: ctx.sender.send(pieces, { write: true, maxUnits, sending }, (batch, answer) => settleCreated(ctx, batch, answer)) };
 }
 
@@ -125,22 +132,30 @@ async function settleCreated(ctx: PushContext, pieces: Piece<Array<NewContact & 
 
 /**
  * Contacts already in the CRM: ours by ORIGIN_ID (created by an earlier push whose link is
- * gone), then a manager's in their company by phone and by e-mail (findbycomm
- * searches only the first 20 values of a call, so values go 20 a command), then kept only if
- * the candidate's company is the contact's. Returns canonical id → Bitrix id.
+ * gone), with what the CRM holds of them; then a manager's in their company by phone and by
+ * e-mail (findbycomm searches only the first 20 values of a call, so values go 20 a command),
+ * kept only if the candidate's company is the contact's: canonical id → Bitrix id.
  */
-async function findInCompanies(ctx: PushContext, all: readonly NewContact[]): Promise<Map<string, number>> {
+async function findInCompanies(ctx: PushContext, all: readonly NewContact[]): Promise<{
+  ours: Map<string, { bitrixId: number; pushed: PushedContact; createdAt: Date | null }>; managers: Map<string, number>;
+}> {
+  const ours = new Map<string, { bitrixId: number; pushed: PushedContact; createdAt: Date | null }>();
   const found = new Map<string, number>();
-  if (all.length === 0) return found;
+  if (all.length === 0) return { ours, managers: found };
   // ours first, by ORIGIN_ID: a contact an earlier push created (its link lost, or kept under
   // another address of the portal) is found even without a phone or an e-mail
-  const ours = await listByKey(ctx, 'crm.contact.list', { ORIGINATOR_ID: ORIGINATOR }, '@ORIGIN_ID', all.map((c) => c.contact.contact_id), ['ID', 'ORIGIN_ID'], 'ORIGIN_ID');
+  const byOrigin = await listRowsByKey(ctx, 'crm.contact.list', { ORIGINATOR_ID: ORIGINATOR }, '@ORIGIN_ID', all.map((c) => c.contact.contact_id),
+    ['ID', 'ORIGIN_ID', 'DATE_CREATE', 'COMPANY_ID', 'PHONE', 'EMAIL', ...CONTACT_FIELDS], 'ORIGIN_ID');
   for (const c of all) {
-    const id = ours.get(c.contact.contact_id)?.[0];
-    if (id !== undefined) found.set(c.contact.contact_id, id);
+    const row = byOrigin.get(c.contact.contact_id)?.[0];
+    if (!row) continue;
+    ours.set(c.contact.contact_id, {
+      bitrixId: Number(row.ID), createdAt: crmTime(row.DATE_CREATE),
+      pushed: { fields: heldValues(row, CONTACT_FIELDS) ?? {}, phones: multifieldValues(row, 'PHONE'), emails: multifieldValues(row, 'EMAIL'), companyId: Number(row.COMPANY_ID) || null },
+    });
   }
-  const contacts = all.filter((c) => !found.has(c.contact.contact_id));
-  if (contacts.length === 0) return found;
+  const contacts = all.filter((c) => !ours.has(c.contact.contact_id));
+  if (contacts.length === 0) return { ours, managers: found };
   const candidates = new Set<number>();
   const pieces: Piece<null>[] = [];
   for (const type of ['PHONE', 'EMAIL'] as const) {
@@ -160,7 +175,7 @@ async function findInCompanies(ctx: PushContext, all: readonly NewContact[]): Pr
       for (const id of ids) candidates.add(Number(id));
     }
   });
-  if (candidates.size === 0) return found;
+  if (candidates.size === 0) return { ours, managers: found };
   const details = new Map<number, { company: number; phones: Set<string>; emails: Set<string> }>();
   const ids = [...candidates].sort((a, b) => a - b);
   const listPieces: Piece<null>[] = [];
@@ -186,7 +201,7 @@ async function findInCompanies(ctx: PushContext, all: readonly NewContact[]): Pr
       }
     }
   }
-  return found;
+  return { ours, managers: found };
 }
 
 /**

@@ -67,8 +67,6 @@ export interface PushContext {
   countedOnce: Set<string>;
   /** Ends every wait at once (a stop). */
   signal?: AbortSignal;
-  /** Entities claimed to create whose batch went out to the portal (the others are released on a stop). */
-  sent: ByEntity;
   /** Entities to send again in this run: their write got no answer and a lookup resolved it. */
   again: ByEntity;
 }

@@ -16,6 +16,8 @@ export interface LinkRow {
   /** What an add in flight carried (set before it is sent), and when its answer was last awaited. */
   intent: unknown;
   intent_at: Date | null;
+  /** When the write carrying it left for the portal; null: claimed and never sent. */
+  sent_at: Date | null;
 }
 
 /** What a push learnt about one entity: the CRM's ids and what it now holds of ours. */
@@ -100,7 +102,7 @@ export class LinkStore {
     const { rows } = await this.pool.query<{ canonical_id: string }>(
       `insert into etl.crm_link as l (portal, entity, canonical_id, state, claimed_by, claimed_run, intent_at)
        select $1, $3, id, 'sending', $2, $5, now() from unnest($4::bigint[]) as id
-       on conflict (portal, entity, canonical_id) do update set state = 'sending', claimed_by = $2, claimed_run = $5, intent_at = now(), last_error = null
+       on conflict (portal, entity, canonical_id) do update set state = 'sending', claimed_by = $2, claimed_run = $5, intent_at = now(), sent_at = null, last_error = null
          where l.state = 'failed' and l.bitrix_id is null and l.claimed_run is distinct from $5
        returning l.canonical_id::text`,
       [this.portal, this.session, entity, ids, this.runId]);
@@ -161,7 +163,7 @@ export class LinkStore {
          requisite_id = case when o.set_requisite then o.requisite_id else l.requisite_id end,
          bankdetail_id = case when o.set_bank then o.bankdetail_id else l.bankdetail_id end,
          has_address = coalesce(o.has_address, l.has_address), how = coalesce(o.how, l.how), mode = coalesce(o.mode, l.mode),
-         pushed_hash = o.pushed_hash, pushed = coalesce(o.pushed, l.pushed), intent = null, pushed_at = now(), claimed_by = null,
+         pushed_hash = o.pushed_hash, pushed = coalesce(o.pushed, l.pushed), intent = null, sent_at = null, pushed_at = now(), claimed_by = null,
          last_error = case when o.pushed_hash is null then l.last_error end,
          claimed_run = case when o.retake then null else l.claimed_run end,
          created_at = coalesce(l.created_at, case when coalesce(o.how, l.how) = 'created' then coalesce(o.created_at, now()) end)
@@ -214,7 +216,7 @@ export class LinkStore {
   async unanswered(entity: CrmEntity, canonicalIds: readonly string[]): Promise<void> {
     if (canonicalIds.length === 0) return;
     await this.pool.query(
-      `update etl.crm_link set state = 'sending', intent_at = now() where portal = $1 and entity = $2 and canonical_id = any($3::bigint[])`,
+      `update etl.crm_link set state = 'sending', intent_at = now(), sent_at = now() where portal = $1 and entity = $2 and canonical_id = any($3::bigint[])`,
       [this.portal, entity, canonicalIds]);
   }
 
@@ -227,15 +229,26 @@ export class LinkStore {
   }
 
   /**
-   * Rows this session claimed to create whose batch never left (a stop while it waited, a
-   * portal refusing connections): nothing can be in the CRM, so they are as if never claimed.
-   * Those sent and unanswered stay 'sending', for a lookup.
+   * The write carrying these entities goes out now (true), or turned out never to have left (false).
+   * Kept with the rows: a row whose write never left cannot be in the CRM, whoever finds it.
    */
-  async forgetUnsent(entity: CrmEntity, sent: ReadonlySet<string>): Promise<number> {
+  async markSent(entity: CrmEntity, canonicalIds: readonly string[], sent: boolean): Promise<void> {
+    if (canonicalIds.length === 0) return;
+    await this.pool.query(
+      `update etl.crm_link set sent_at = case when $5 then now() end
+       where portal = $1 and entity = $2 and canonical_id = any($3::bigint[]) and claimed_by = $4 and state = 'sending'`,
+      [this.portal, entity, canonicalIds, this.session, sent]);
+  }
+
+  /**
+   * Rows this session claimed to create whose write never left (a stop while it waited, a
+   * portal refusing connections): nothing of them can be in the CRM, so they are as if never
+   * claimed. Those sent and unanswered stay 'sending', for a lookup.
+   */
+  async forgetUnsent(entity: CrmEntity): Promise<number> {
     const { rowCount } = await this.pool.query(
-      `delete from etl.crm_link where portal = $1 and entity = $2 and claimed_by = $3 and state = 'sending' and bitrix_id is null
-         and not canonical_id = any($4::bigint[])`,
-      [this.portal, entity, this.session, [...sent]]);
+      `delete from etl.crm_link where portal = $1 and entity = $2 and claimed_by = $3 and state = 'sending' and bitrix_id is null and sent_at is null`,
+      [this.portal, entity, this.session]);
     return rowCount ?? 0;
   }
 
@@ -264,4 +277,4 @@ export class LinkStore {
 }
 
 const LINK_COLUMNS = `l.canonical_id::text, l.bitrix_id::text, l.requisite_id::text, l.bankdetail_id::text, l.has_address, l.state, l.how,
-  l.pushed_hash::text, l.pushed, l.intent, l.intent_at`;
+  l.pushed_hash::text, l.pushed, l.intent, l.intent_at, l.sent_at`;

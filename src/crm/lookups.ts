@@ -23,14 +23,13 @@ export function outcomeOf(answer: BatchAnswer, key: string, itemIndex: number | 
 
 /**
  * Rows of a list method for many keys at once (`@FIELD` filter, 50 keys a command), grouped by
- * `groupBy`: each group's values of `pick` (ID by default), lowest first. Pages past the first
- * are read with `start`.
+ * `groupBy`, each group in ID order. Pages past the first are read with `start`.
  */
-export async function listByKey(
+export async function listRowsByKey(
   ctx: PushContext, method: string, filter: Record<string, unknown>, inField: string, keys: ReadonlyArray<string | number>,
-  select: string[], groupBy: string, pick = 'ID',
-): Promise<Map<string, number[]>> {
-  const grouped = new Map<string, number[]>();
+  select: string[], groupBy: string,
+): Promise<Map<string, Array<Record<string, unknown>>>> {
+  const grouped = new Map<string, Array<Record<string, unknown>>>();
   const pieces: Piece<{ chunk: ReadonlyArray<string | number>; start: number }>[] = [];
   const command = (chunk: ReadonlyArray<string | number>, start: number): Piece<{ chunk: ReadonlyArray<string | number>; start: number }> => ({
     commands: [{ key: commandKey('ls'), method, params: { filter: { ...filter, [inField]: chunk }, select, order: { ID: 'ASC' }, start } }],
@@ -49,7 +48,7 @@ export async function listByKey(
         for (const row of rows) {
           const group = String(row[groupBy]);
           const list = grouped.get(group) ?? [];
-          list.push(Number(row[pick]));
+          list.push(row);
           grouped.set(group, list);
         }
         const total = answer.totals.get(key);
@@ -58,14 +57,38 @@ export async function listByKey(
     });
     pieces.push(...more);
   }
-  for (const list of grouped.values()) list.sort((a, b) => a - b);
+  for (const list of grouped.values()) list.sort((a, b) => Number(a.ID) - Number(b.ID));
   return grouped;
+}
+
+/** As listRowsByKey, each group's values of `pick` (ID by default), lowest ID first. */
+export async function listByKey(
+  ctx: PushContext, method: string, filter: Record<string, unknown>, inField: string, keys: ReadonlyArray<string | number>,
+  select: string[], groupBy: string, pick = 'ID',
+): Promise<Map<string, number[]>> {
+  const rows = await listRowsByKey(ctx, method, filter, inField, keys, select, groupBy);
+  return new Map([...rows].map(([group, list]) => [group, list.map((row) => Number(row[pick]))]));
+}
+
+/** A multifield's values as the CRM holds them (PHONE, EMAIL of a get or list). */
+export function multifieldValues(row: Record<string, unknown>, kind: 'PHONE' | 'EMAIL'): string[] {
+  const items = Array.isArray(row[kind]) ? (row[kind] as Array<{ VALUE?: unknown }>) : [];
+  return items.map((item) => String(item.VALUE ?? '')).filter((value) => value !== '');
+}
+
+/** The named fields of a CRM row that hold a value, as text: what the CRM holds of them. */
+export function heldValues(row: Record<string, unknown> | undefined, fields: readonly string[]): Record<string, string> | null {
+  if (!row) return null;
+  const held = Object.fromEntries(fields.filter((f) => f !== 'ID' && row[f] !== null && row[f] !== undefined && String(row[f]) !== '').map((f) => [f, String(row[f])]));
+  return held;
 }
 
 /** An entity found again after an unknown outcome: its row and its id in the CRM. */
 export interface Found {
   row: LinkRow;
   bitrixId: number;
+  /** When the CRM says it was created, where known. */
+  createdAt?: Date | null;
 }
 
 /**
@@ -80,9 +103,13 @@ export interface Found {
  * knows was deleted (or merged away) by a manager: it stays out of the CRM.
  */
 export async function resolveUnknown(ctx: PushContext, entity: CrmEntity, ownToo: boolean, relink: (found: Found[]) => Promise<void>): Promise<void> {
-  const rows = await ctx.links.claimUnknown(entity, ownToo);
+  const claimed = await ctx.links.claimUnknown(entity, ownToo);
+  // claimed by a push that died before their write left: nothing of them can be in the CRM
+  const unsent = claimed.filter((r) => r.sent_at === null && r.bitrix_id === null).map((r) => r.canonical_id);
+  await ctx.links.forget(entity, unsent);
+  const rows = claimed.filter((r) => r.sent_at !== null || r.bitrix_id !== null);
   if (rows.length === 0) return;
-  const youngest = Math.max(...rows.map((r) => r.intent_at?.getTime() ?? 0));
+  const youngest = Math.max(...rows.map((r) => (r.sent_at ?? r.intent_at)?.getTime() ?? 0));
   const wait = youngest + ctx.settleMs - Date.now();
   if (wait > 0) {
     ctx.log(`push: ${formatCount(rows.length)} ${entity === 'company' ? 'companies' : 'contacts'} got no answer; waiting ${Math.ceil(wait / 1000)}s, ` +

@@ -98,15 +98,15 @@ export class PortalClient {
   }
 
   /**
-   * A batch that writes: sent again only when refused before it ran. `sending(true)` is called
+   * A batch that writes: sent again only when refused before it ran. `sending(true)` is awaited
    * right before each time it goes out, `sending(false)` when it turned out it never left (a
    * refused connection): only what may have reached the portal is ever looked up.
    */
-  async writeBatch(commands: readonly Command[], units?: ReadonlyMap<string, number>, sending?: (sent: boolean) => void): Promise<BatchAnswer> {
+  async writeBatch(commands: readonly Command[], units?: ReadonlyMap<string, number>, sending?: (sent: boolean) => Promise<void>): Promise<BatchAnswer> {
     return this.sendBatch(commands, false, units, sending);
   }
 
-  private async sendBatch(commands: readonly Command[], readOnly: boolean, units?: ReadonlyMap<string, number>, sending?: (sent: boolean) => void): Promise<BatchAnswer> {
+  private async sendBatch(commands: readonly Command[], readOnly: boolean, units?: ReadonlyMap<string, number>, sending?: (sent: boolean) => Promise<void>): Promise<BatchAnswer> {
     const answer = await this.sendOnce(commands, readOnly, units, sending);
     if (!readOnly) return answer;
     // reads the portal refused before running them (a method over its time) are sent again
@@ -125,13 +125,13 @@ export class PortalClient {
     return answer;
   }
 
-  private async sendOnce(commands: readonly Command[], readOnly: boolean, units?: ReadonlyMap<string, number>, sending?: (sent: boolean) => void): Promise<BatchAnswer> {
+  private async sendOnce(commands: readonly Command[], readOnly: boolean, units?: ReadonlyMap<string, number>, sending?: (sent: boolean) => Promise<void>): Promise<BatchAnswer> {
     const perMethod = new Map<string, number>([['batch', 1]]);
     for (const c of commands) perMethod.set(c.method, (perMethod.get(c.method) ?? 0) + (units?.get(c.key) ?? 1));
     for (let attempt = 1; ; attempt++) {
       await this.pacing.slot(perMethod);
+      await sending?.(true);
       try {
-        sending?.(true);
         const answer = await this.transport.batch(commands);
         this.refusedInARow = 0;
         this.commands += commands.length;
@@ -139,7 +139,7 @@ export class PortalClient {
         await this.refusedInside(commands, answer);
         return answer;
       } catch (e) {
-        if (e instanceof NotSentError) sending?.(false);
+        if (e instanceof NotSentError) await sending?.(false);
         await this.afterFailure(e, 'batch', attempt, readOnly);
       }
     }

@@ -18,6 +18,12 @@ export interface PortalIdentity {
   how: 'known' | 'first' | 'recognised' | 'configured';
   /** Its other addresses, for messages. */
   addresses: string[];
+  /**
+   * The portal holds nothing of ours and this warehouse created nothing there: a first push.
+   * Two first pushes through two addresses of one portal could each take it for a new one, so
+   * first pushes take turns (push.ts).
+   */
+  fresh: boolean;
 }
 
 export interface IdentifyOptions {
@@ -31,6 +37,11 @@ export interface IdentifyOptions {
   relink?: boolean;
   /** Record the address (false for a dry run). */
   record: boolean;
+  /**
+   * Record it also for a portal that holds nothing of ours yet (false until a first push has
+   * its turn: another first push may be filling that portal through another address).
+   */
+  recordFresh?: boolean;
   log: (line: string) => void;
 }
 
@@ -87,11 +98,17 @@ export async function identifyPortal(pool: pg.Pool, client: PortalClient, webhoo
     name = proven[0] ?? address;
     how = proven[0] ? 'recognised' : 'first';
   }
-  const matched = new Map([...links].filter(([, m]) => m.same > 0).map(([p, m]) => [p, m.same]));
-  const mine = (links.get(name)?.same ?? 0) + (links.get(name)?.pending ?? 0);
-  const others = [...matched.keys()].filter((p) => p !== name);
+  const own = links.get(name);
+  // proof: created when this warehouse created them (or, for links from before that was
+  // recorded, the same ids), or a create of theirs still waiting for its answer
+  const mine = (own?.created ?? 0) + (own?.undated ?? 0) + (own?.pending ?? 0);
+  const others = [...links].filter(([p, m]) => p !== name && m.created + m.undated > 0).map(([p]) => p);
   const ownLinks = await createdLinks(pool, name);
   if (ours.entities.length > 0 && mine === 0) {
+    if ((own?.same ?? 0) > 0) {
+      throw new PushStoppedError(`the portal at ${address} holds ${held} with the CRM ids and ORIGIN_IDs of portal ${name}'s, but created at other times: ` +
+        `it is another portal loaded the same way${o.configured ? ', not the one crm.portal names' : ''}; give it a name of its own with crm.portal in the config`);
+    }
     if (others.length > 0) {
       throw new PushStoppedError(`the portal at ${address} is portal ${others[0]} (it holds the entities that portal's links name), ` +
         `not ${name}${o.configured ? ' as crm.portal says' : ''}: ${o.configured ? `set crm.portal to ${others[0]}, or remove it` : `if ${address} now reaches another portal, name it with crm.portal in the config`}`);
@@ -112,7 +129,8 @@ export async function identifyPortal(pool: pg.Pool, client: PortalClient, webhoo
       'it is another portal (a new one at the same address?); give it a name of its own with crm.portal in the config');
   }
   const addresses = await otherAddresses(pool, name, address);
-  if (o.record) {
+  const fresh = ours.entities.length === 0 && ownLinks === 0;
+  if (o.record && (!fresh || o.recordFresh !== false)) {
     await pool.query('insert into etl.crm_portal (portal) values ($1) on conflict do nothing', [name]);
     await pool.query(
       `insert into etl.crm_portal_address as a (address, portal, how) values ($1, $2, $3)
@@ -120,11 +138,14 @@ export async function identifyPortal(pool: pg.Pool, client: PortalClient, webhoo
          how = case when a.portal = excluded.portal then a.how else excluded.how end`,
       [address, name, how === 'known' ? 'first' : how]);
   }
-  if (how === 'recognised' || (known && known.portal !== name)) {
+  if (how === 'recognised') {
     o.log(`push: the portal at ${address} is portal ${name}${addresses.length ? ` (reached before at ${addresses.join(', ')})` : ''}: ` +
       `${formatCount(mine)} of the oldest entities of ours it holds are that portal's by its links; what was pushed there counts here`);
+  } else if (known && known.portal !== name) {
+    o.log(`push: ${address} reached portal ${known.portal} before; crm.portal names portal ${name}, and the portal there holds nothing of ${known.portal}'s: ` +
+      `${o.record ? 'the address is now' : 'the address would be'} portal ${name}'s`);
   }
-  return { name, how, addresses };
+  return { name, how, addresses, fresh };
 }
 
 /** The oldest companies and contacts of ours at the portal (one request), and how many it holds. */
@@ -156,6 +177,8 @@ interface Matched {
   created: number;
   /** The same CRM id for the same canonical row: the same portal, or another loaded the same way. */
   same: number;
+  /** Of those, links that do not say when they were created (kept before that was recorded): their ids are all there is. */
+  undated: number;
   /** A create of that row still waiting for its answer (a push that died before it knew the id). */
   pending: number;
 }
@@ -167,13 +190,14 @@ async function matchLinks(pool: pg.Pool, ours: readonly Ours[]): Promise<Map<str
     `select l.portal,
        count(*) filter (where l.bitrix_id = o.bitrix_id and abs(extract(epoch from l.created_at - o.created_at)) <= $5)::int as created,
        count(*) filter (where l.bitrix_id = o.bitrix_id)::int as same,
+       count(*) filter (where l.bitrix_id = o.bitrix_id and l.created_at is null)::int as undated,
        count(*) filter (where l.bitrix_id is null)::int as pending
      from unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) as o (entity, bitrix_id, canonical_id, created_at)
      join etl.crm_link l on l.entity = o.entity and l.canonical_id = o.canonical_id
        and (l.bitrix_id = o.bitrix_id or (l.bitrix_id is null and l.state = 'sending'))
      group by l.portal order by created desc, same desc`,
     [ours.map((o) => o.entity), ours.map((o) => o.bitrixId), ours.map((o) => o.canonicalId), ours.map((o) => o.createdAt), CREATED_WITHIN_SECONDS]);
-  return new Map(rows.map((r) => [r.portal, { created: r.created, same: r.same, pending: r.pending }]));
+  return new Map(rows.map((r) => [r.portal, { created: r.created, same: r.same, undated: r.undated, pending: r.pending }]));
 }
 
 /** Entities this warehouse created in the portal and believes are there. */

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type pg from 'pg';
-import type { Config } from '../config.js';
+import { ConfigError, configPath, type Config } from '../config.js';
 import { formatCount, formatDuration } from '../land/progress.js';
 import { BatchSender, rowsOf } from './batches.js';
 import { createCompanies, inspectUnknown, reconcileCompanies } from './companies.js';
@@ -16,7 +17,7 @@ import { PortalClient, PushStoppedError } from './portal-client.js';
 import { identifyPortal } from './portal-identity.js';
 import { queuePortalPush } from './queue.js';
 import { RestTransport } from './rest.js';
-import { StopRequestedError } from './stop.js';
+import { pause, StopRequestedError } from './stop.js';
 import { parseWebhook } from './webhook.js';
 
 export interface PushOptions {
@@ -64,15 +65,32 @@ export interface PushOptions {
   expectPortal?: string;
 }
 
-/** The options the configuration's crm section sets (the command line may override them). */
-export function pushOptionsFromConfig(crm: NonNullable<Config['crm']>): Pick<PushOptions, 'mode' | 'plan' | 'limits' | 'concurrency' | 'chunk' | 'ca' | 'settleSeconds' | 'portalName'> {
+/**
+ * The options the configuration's crm section sets (the command line may override them).
+ * `caFile` is read relative to the configuration file's folder; one that cannot be read is a
+ * problem of the configuration.
+ */
+export function pushOptionsFromConfig(crm: NonNullable<Config['crm']>, file = configPath()): Pick<PushOptions, 'mode' | 'plan' | 'limits' | 'concurrency' | 'chunk' | 'ca' | 'settleSeconds' | 'portalName'> {
+  let ca: Buffer | undefined;
+  if (crm.caFile) {
+    const path = resolve(dirname(file), crm.caFile);
+    try {
+      ca = readFileSync(path);
+    } catch (e) {
+      throw new ConfigError(`${file}: crm.caFile: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ` +
+        'name the certificate of the portal (for the sandbox: the file `b2b-etl sandbox` printed), relative to this file\'s folder or absolute');
+    }
+  }
   return {
     mode: crm.mode,
     plan: crm.plan,
-    limits: { ...(crm.bucketSize ? { size: crm.bucketSize } : {}), ...(crm.drain ? { drain: crm.drain } : {}), ...(crm.operatingLimit ? { operatingLimit: crm.operatingLimit } : {}) },
+    limits: {
+      ...(crm.bucketSize ? { size: crm.bucketSize } : {}), ...(crm.drain ? { drain: crm.drain } : {}),
+      ...(crm.operatingLimit ? { operatingLimit: crm.operatingLimit } : {}), ...(crm.operatingWindow ? { operatingWindow: crm.operatingWindow } : {}),
+    },
     concurrency: crm.concurrency,
     chunk: crm.chunk,
-    ca: crm.caFile ? readFileSync(crm.caFile) : undefined,
+    ca,
     settleSeconds: crm.settleSeconds,
     portalName: crm.portal,
   };
@@ -103,6 +121,7 @@ export interface PushResult {
 }
 
 const IMPORT = 'crm.item.batchImport';
+const FIRST_PUSH_LOCK = 'b2b-etl crm first push';
 
 /** Times an entity whose write got no answer is sent again in one run. */
 const RESENDS = 2;
@@ -131,7 +150,14 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
   const client = new PortalClient(transport, pacing, log, o.signal);
   let run: { runId: number; ctx: PushContext; reporter: PushProgress } | undefined;
   try {
-    const identity = await identifyPortal(pool, client, webhook, { configured: o.portalName, relink: o.relink, record: !o.dryRun, log });
+    const identify = (recordFresh: boolean) => identifyPortal(pool, client, webhook, { configured: o.portalName, relink: o.relink, record: !o.dryRun, recordFresh, log });
+    let identity = await identify(false);
+    if (identity.fresh && !o.dryRun) {
+      // a first push takes its turn, then looks again: one started before through another
+      // address of this portal has filled it by then, and it is recognised
+      await firstPushTurn(lock, log, o.signal);
+      identity = await identify(true);
+    }
     if (o.expectPortal !== undefined && o.expectPortal !== identity.name) {
       throw new PushStoppedError(`the job is for portal ${o.expectPortal}, but BITRIX24_WEBHOOK_URL reaches portal ${identity.name} (at ${webhook.address}): not pushed`);
     }
@@ -145,12 +171,12 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
       pool, client, sender: new BatchSender(client, o.concurrency ?? 2, o.signal), links: new LinkStore(pool, identity.name, session, runId), mode,
       presets: { company: 0, individual: 0 }, stats, runId, log, progress: () => reporter.tick(stats),
       settleMs: (o.settleSeconds ?? 90) * 1000, createdCompanies: new Set(), countedOnce: new Set(), signal: o.signal,
-      sent: byEntity(), again: byEntity(),
+      again: byEntity(),
     };
     run = { runId, ctx, reporter };
     o.onHardStop?.(() => releaseUnsent(ctx));
   } catch (e) {
-    lock.release();
+    lock.release(true); // the connection goes, and the session's locks with it
     await client.close();
     throw e;
   }
@@ -210,8 +236,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
         stopped: result.interrupted === true || result.stopped !== undefined, ...(result.stopped ? { reason: result.stopped } : {}), queued: result.queued })]).catch(() => {});
     // rows this session still claims (a stop in the middle) are free for the next push
     await pool.query(`update etl.crm_link set claimed_by = null where claimed_by = $1 and state <> 'sending'`, [session]).catch(() => {});
-    await lock.query('select pg_advisory_unlock(hashtext($1))', [`crm_push:${session}`]).catch(() => {});
-    lock.release();
+    lock.release(true); // the connection goes, and the session's locks with it
     await client.close();
   }
 }
@@ -228,9 +253,19 @@ async function queueLeftover(pool: pg.Pool, portal: string): Promise<boolean> {
   return queuePortalPush(pool, portal, Math.min(3600, 60 * 2 ** (before < 0 ? rows.length : before)));
 }
 
+/** One first push at a time in this warehouse (FIRST_PUSH_LOCK), held by the session's connection until the push ends. */
+async function firstPushTurn(lock: pg.PoolClient, log: (line: string) => void, signal?: AbortSignal): Promise<void> {
+  for (let said = false; ; said = true) {
+    const { rows } = await lock.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtext($1)) as ok', [FIRST_PUSH_LOCK]);
+    if (rows[0]!.ok) return;
+    if (!said) log('push: waiting for another first push to a new portal to finish: first pushes take turns, so two addresses of one portal are not taken for two portals');
+    await pause(1000, signal);
+  }
+}
+
 /** Claims of this push whose batch never left are released: nothing of them can be in the CRM. */
 async function releaseUnsent(ctx: PushContext): Promise<void> {
-  for (const entity of ['company', 'contact'] as const) await ctx.links.forgetUnsent(entity, ctx.sent[entity]);
+  for (const entity of ['company', 'contact'] as const) await ctx.links.forgetUnsent(entity);
 }
 
 /** Canonical companies the registry has not answered for: they wait for it before they may go to a CRM. */
@@ -267,7 +302,6 @@ async function entityRounds(ctx: PushContext, entity: CrmEntity, r: Rounds): Pro
     if (round === 0) r.reporter.total += Math.min(fresh.length, r.limit ?? Infinity) + work.changed.length;
     await eachChunk(r.stopping, ctx.sender, fresh, r.chunk, round === 0 ? r.limit : undefined, async (ids) => {
       const claimed = await ctx.links.claimNew(entity, ids);
-      for (const id of claimed) ctx.sent[entity].delete(id); // claimed anew: not sent yet
       return { taken: claimed.length, ...(claimed.length > 0 ? await r.create(ctx, claimed) : {}) };
     });
     if (r.stopping()) return;

@@ -138,7 +138,8 @@ export class RestTransport {
       if (NOT_CONNECTED.has(code)) {
         throw new NotSentError(`${method}: ${this.webhook.shown} refused the connection (${code}): nothing was sent`);
       }
-      const hint = code === 'UND_ERR_SOCKET' ? '; the portal closed the connection (an http:// URL for an https portal does that)' : '';
+      const hint = code !== 'UND_ERR_SOCKET' ? '' : this.webhook.base.startsWith('http:')
+        ? '; the portal closed the connection (an http:// URL for an https portal does that)' : '; the portal closed the connection';
       throw new NoAnswerError(`${method}: no answer from ${this.webhook.shown} (${code}: ${error.message})${hint}`, null);
     }
     let json: unknown;

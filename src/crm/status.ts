@@ -23,6 +23,7 @@ interface PortalStatus {
 }
 
 const time = (d: Date) => d.toISOString().slice(0, 16).replace('T', ' ');
+const count = (v: string | number, one: string, many: string) => `${formatCount(Number(v))} ${Number(v) === 1 ? one : many}`;
 
 /**
  * The CRM per portal, for `b2b-etl status`: what is in it and what the next push sends, the
@@ -40,7 +41,8 @@ export async function crmStatus(pool: pg.Pool): Promise<string> {
   for (const p of portals) {
     const others = (p.addresses ?? '').split(', ').filter((a) => a && a !== p.portal);
     lines.push(`CRM portal ${p.portal}${others.length ? ` (also reached at ${others.join(', ')})` : ''}:`);
-    lines.push(`  in the CRM: ${n(p.companies_linked)} companies, ${n(p.contacts_linked)} contacts; the next push sends ${n(p.companies_pending)} companies and ${n(p.contacts_pending)} contacts (new or changed)`);
+    lines.push(`  pushed there: ${count(p.companies_linked, 'company', 'companies')} and ${count(p.contacts_linked, 'contact', 'contacts')} (as last pushed: a manager's deletion shows once a push meets it); ` +
+      `the next push sends ${count(p.companies_pending, 'company', 'companies')} and ${count(p.contacts_pending, 'contact', 'contacts')} (new or changed)`);
     if (p.last_run_id) {
       const s = p.last_stats ?? {};
       const outcome = !p.last_finished_at ? 'not finished (running now, or killed)'
@@ -56,7 +58,7 @@ export async function crmStatus(pool: pg.Pool): Promise<string> {
       for (const f of own) lines.push(`    ${f.entity.padEnd(7)} ${n(f.entities).padStart(7)}  ${f.reason}${f.example ? `: ${f.example.slice(0, 100)}` : ''}`);
     }
     if (Number(p.companies_deleted) + Number(p.contacts_deleted) > 0) {
-      lines.push(`  deleted in the CRM: ${n(p.companies_deleted)} companies (${n(p.contacts_waiting)} of their contacts wait) and ${n(p.contacts_deleted)} contacts, ` +
+      lines.push(`  deleted in the CRM: ${count(p.companies_deleted, 'company', 'companies')} (${n(p.contacts_waiting)} of their contacts wait) and ${count(p.contacts_deleted, 'contact', 'contacts')}, ` +
         'kept out of it: b2b-etl crm deleted lists them, crm restore brings one back, crm let-go lets it go');
     }
     if (Number(p.let_go) > 0) lines.push(`  let go after a deletion in the CRM: ${n(p.let_go)}`);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../helpers/db.js';
-import { held, portalKey, readySample, rest, testPortal } from './helpers.js';
+import { runCli } from '../helpers/cli.js';
+import { cliEnv, held, portalKey, readySample, rest, testPortal } from './helpers.js';
 
 // A portal is one portal whatever address reaches it, and another portal is never taken for
 // it. Its own database: portals of other tests, loaded the same way at the same time, would
@@ -79,6 +80,72 @@ describe('which portal a webhook reaches', () => {
     } finally {
       await first.stop();
       await second.stop();
+    }
+  });
+
+
+  it('a portal loaded the same way as a known one, at another time, is not taken for it: not at a new address, nor when crm.portal names the known one', async () => {
+    const known = await testPortal(db, fast);
+    const twin = await testPortal(db, fast);
+    try {
+      // the same entities under the same ids, pushed an hour apart
+      await known.push({ ...fastLimits, limit: 3, portalName: 'known' });
+      await db.pool.query(`update etl.crm_link set created_at = created_at - interval '1 hour' where portal = 'known'`);
+      await db.pool.query(`delete from etl.crm_portal_address where portal = 'known'`);
+      await twin.push({ ...fastLimits, limit: 3, portalName: 'twin' });
+      await db.pool.query(`delete from etl.crm_portal_address where portal = 'twin'`);
+      // the twin at an address never seen: not recognised as either by ids alone
+      const other = twin.sandbox.webhookUrl.replace('://127.0.0.1:', '://localhost:');
+      const unknown = await twin.push({ ...fastLimits, webhookUrl: other }).then(() => null, (e: Error) => e);
+      expect(unknown?.message).toMatch(/^the portal at localhost:\d+ holds .* whose CRM ids and ORIGIN_IDs are those portal (known|twin) has|several portals/);
+      // named as the known one, it is refused: the same ids, created at another time
+      const named = await twin.push({ ...fastLimits, portalName: 'known' }).then(() => null, (e: Error) => e);
+      expect(named?.message).toMatch(/with the CRM ids and ORIGIN_IDs of portal known's, but created at other times: it is another portal loaded the same way, not the one crm.portal names/);
+      expect((await twin.db.query('select count(*)::int as n from company')).rows[0].n).toBe(3);
+      // named as itself, it goes on
+      const itself = await twin.push({ ...fastLimits, limit: 5, portalName: 'twin' });
+      expect(itself.stats.company).toMatchObject({ created: 5, adopted: 0 });
+      expect((await twin.db.query('select count(*)::int as n from company')).rows[0].n).toBe(8);
+    } finally {
+      await known.stop();
+      await twin.stop();
+    }
+  });
+});
+
+// Alone in its database: other portals loaded the same way within minutes would make the
+// portal the second push finds ambiguous, as it should be.
+describe('first pushes to a new portal', () => {
+  let alone: TestDatabase;
+  beforeAll(async () => {
+    ({ db: alone } = await readySample(73, { companies: 60, contacts: 200 }));
+  });
+  afterAll(async () => {
+    await alone?.drop();
+  });
+
+  it('two first pushes at once through two addresses of one new portal take turns: the second finds the first\'s work, nothing is created twice', async () => {
+    const portal = await testPortal(alone, fast);
+    try {
+      const other = portal.sandbox.webhookUrl.replace('://127.0.0.1:', '://localhost:');
+      const [a, b] = await Promise.all([
+        runCli(['push', '--progress-seconds', '0'], alone.url, cliEnv(portal, { bucketSize: 50, drain: 50 })),
+        runCli(['push', '--progress-seconds', '0'], alone.url, cliEnv(portal, { bucketSize: 50, drain: 50 }, other)),
+      ]);
+      expect(a.code, a.stderr).toBe(0);
+      expect(b.code, b.stderr).toBe(0);
+      // the one that came second waited its turn, or started when the first had created some already: either way it knew the portal
+      expect(a.stderr + b.stderr).toMatch(/waiting for another first push to a new portal to finish|push: the portal at \S+ is portal /);
+      const { rows: [crm] } = await portal.db.query<{ companies: number; company_keys: number; contacts: number; contact_keys: number }>(`
+        select (select count(*)::int from company) as companies, (select count(distinct origin_id)::int from company) as company_keys,
+               (select count(*)::int from contact) as contacts, (select count(distinct origin_id)::int from contact) as contact_keys`);
+      expect(crm!.companies).toBe(crm!.company_keys);
+      expect(crm!.contacts).toBe(crm!.contact_keys);
+      expect(crm!.company_keys).toBe(Number(await alone.value('select count(*) from etl.crm_company_out')));
+      const port = new URL(portal.sandbox.url).port;
+      expect(await alone.rows(`select portal from etl.crm_portal_address where address in ($1, $2) group by portal`, [`127.0.0.1:${port}`, `localhost:${port}`])).toHaveLength(1);
+    } finally {
+      await portal.stop();
     }
   });
 

@@ -63,7 +63,7 @@ describe('the push on a real portal', () => {
       expect(contacts).toBeGreaterThan(0);
       expect(linked.contact).toBe(contacts);
       expect(crm.contacts).toBe(contacts);
-      expect(run.stdout).toMatch(new RegExp(`writes got no answer: looked up in the CRM before anything was sent again; ${10 + contacts} entities taken up again in this run`));
+      expect(run.stdout).toMatch(new RegExp(`writes got no answer; after looking the CRM up, ${10 + contacts} entities were taken up again in this run`));
       expect(run.stdout).not.toMatch(/neither confirmed/);
       expect(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'sending'`, [portalKey(portal)])).toBe('0');
     } finally {
@@ -164,7 +164,7 @@ describe('the push on a real portal', () => {
       const done = await run.done;
       expect(done.code, done.stderr).toBe(1);
       expect(Date.now() - gone).toBeLessThan(15_000);
-      expect(done.stderr).toMatch(/stopped: the portal stopped answering: .*refused the connection \(ECONNREFUSED\): nothing was sent, 4 times in a row/);
+      expect(done.stderr).toMatch(/stopped: the portal stopped answering: .*refused the connection \(ECONNREFUSED\): nothing was sent, \d times in a row/);
       const requests = Number(/ (\d+) requests \(/.exec(done.stdout)![1]);
       const { rows: [answered] } = await portal.db.query<{ n: number }>('select count(*)::int as n from call');
       expect(requests - answered!.n).toBeLessThanOrEqual(6);
@@ -211,7 +211,7 @@ describe('the push on a real portal', () => {
       expect(second.stats.contact).toMatchObject({ created: 0, failed: 0 });
 
       const status = await runCli(['status'], db.url);
-      expect(status.stdout).toMatch(/deleted in the CRM: 1 companies \([1-9]\d* of their contacts wait\) and 0 contacts/);
+      expect(status.stdout).toMatch(/deleted in the CRM: 1 company \([1-9]\d* of their contacts wait\) and 0 contacts/);
       const why = await runCli(['why', company!.inn], db.url);
       expect(why.stdout).toMatch(new RegExp(`crm\\s+CRM company ${company!.bitrix_id} on ${portalKey(portal).replace(/\./g, '\\.')}: deleted in the CRM \\(noticed \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d\\); not created again, its contacts wait`));
       const whyContact = await runCli(['why', `store_b:${key}`], db.url);
@@ -222,7 +222,7 @@ describe('the push on a real portal', () => {
       // let it go: no longer reported
       const letGo = await runCli(['crm', 'let-go', company!.inn], db.url);
       expect(letGo.code, letGo.stderr).toBe(0);
-      expect((await runCli(['status'], db.url)).stdout).not.toMatch(/deleted in the CRM: 1 companies/);
+      expect((await runCli(['status'], db.url)).stdout).not.toMatch(/deleted in the CRM: 1 company/);
       // bring it back: created again, with its contacts, the new one among them
       const restored = await runCli(['crm', 'restore', `company:${company!.company_id}`], db.url);
       expect(restored.code, restored.stderr).toBe(0);

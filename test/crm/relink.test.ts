@@ -42,6 +42,21 @@ describe('a push whose links to the portal are lost', () => {
       // and the links are whole again: a third push writes nothing
       const third = await portal.push({ limits: { drain: 50 } });
       expect(third.stats.contact).toEqual({ created: 0, adopted: 0, updated: 0, unchanged: contacts, failed: 0, deleted: 0 });
+      // what was found again is ours, not a manager's: the clean base's changes reach it
+      const [contact] = await db.rows<{ contact_id: string; bitrix_id: string; how: string }>(`select l.canonical_id::text as contact_id, l.bitrix_id::text, l.how
+        from etl.crm_link l join canonical.contact c on c.contact_id = l.canonical_id where l.entity = 'contact' and c.last_name is not null order by l.canonical_id limit 1`);
+      const [company] = await db.rows<{ company_id: string; bitrix_id: string; how: string }>(`select l.canonical_id::text as company_id, l.bitrix_id::text, l.how
+        from etl.crm_link l where l.entity = 'company' order by l.canonical_id limit 1`);
+      expect([contact!.how, company!.how]).toEqual(['created', 'created']);
+      await db.pool.query(`update canonical.contact set last_name = 'Егоров-Новый', position = 'Снабженец' where contact_id = $1`, [contact!.contact_id]);
+      await db.pool.query(`update canonical.company set name = name || ' (новое)' where company_id = $1`, [company!.company_id]);
+      const fourth = await portal.push({ limits: { drain: 50 } });
+      expect(fourth.stats.contact.updated).toBe(1);
+      expect(fourth.stats.company.updated).toBe(1);
+      const { rows: [crmContact] } = await portal.db.query(`select fields ->> 'LAST_NAME' as last, fields ->> 'POST' as post from contact where id = $1`, [contact!.bitrix_id]);
+      expect(crmContact).toEqual({ last: 'Егоров-Новый', post: 'Снабженец' });
+      const { rows: [crmCompany] } = await portal.db.query(`select title from company where id = $1`, [company!.bitrix_id]);
+      expect(crmCompany.title).toMatch(/ \(новое\)$/);
     } finally {
       await portal.stop();
     }
