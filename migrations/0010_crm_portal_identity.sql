@@ -37,12 +37,6 @@ on conflict do nothing;
 alter table etl.crm_link add column created_at timestamptz;
 update etl.crm_link set created_at = pushed_at where how = 'created' and bitrix_id is not null;
 
--- When the write carrying a 'sending' row left for the portal (null: claimed, never sent). A
--- row a dead push claimed and never sent cannot be in the CRM: it is released without a
--- lookup, and only what was sent is waited for and looked up. Rows from before were sent.
-alter table etl.crm_link add column sent_at timestamptz;
-update etl.crm_link set sent_at = coalesce(intent_at, now()) where state = 'sending';
-
 -- What a manager deleted in the CRM stays deleted: the link keeps its Bitrix ids in state
 -- 'deleted', with when the push noticed; its contacts wait; a person brings it back
 -- (b2b-etl crm restore) or lets it go (b2b-etl crm let-go: it stays out of the CRM and is no
@@ -59,6 +53,5 @@ where state = 'failed' and bitrix_id is not null and last_error like '%is gone f
 comment on column etl.crm_link.portal is 'the portal''s name (etl.crm_portal), never a secret';
 comment on column etl.crm_link.deleted_at is 'when a push found the entity deleted in the CRM; it is not created again unless a person restores it';
 comment on column etl.crm_link.created_at is 'when this warehouse created the entity in the CRM (its clock): compared with the CRM''s DATE_CREATE to recognise the portal at a new address';
-comment on column etl.crm_link.sent_at is 'when the write carrying a sending row left for the portal; null: claimed and never sent';
 comment on column etl.crm_link.let_go_at is 'when a person let a deleted entity go: it stays out of the CRM and is no longer reported';
 comment on table etl.crm_operating is 'one row per (portal name/webhook user, method): the portal counts execution time per webhook and method';
