@@ -22,7 +22,7 @@ export interface ModeEstimate {
   costPerItem: number | null;
   /** learned: from this portal's answers; docs: the docs' example. */
   costFrom: 'learned' | 'docs' | null;
-  /** At the request rate alone, and at the execution-time limit alone. */
+  /** At the request rate (or, when slower, at the time this portal took to answer a batch, so many in flight), and at the execution-time limit alone. */
   requestSeconds: number;
   executionSeconds: number;
   seconds: number;
@@ -32,6 +32,9 @@ export interface PushEstimate {
   import: ModeEstimate;
   add: ModeEstimate;
   limits: PortalLimits;
+  /** Seconds this portal took to answer a batch in earlier pushes (null: never pushed to), and batches in flight. */
+  answerSeconds: number | null;
+  concurrency: number;
 }
 
 /**
@@ -41,10 +44,12 @@ export interface PushEstimate {
  * learned from this portal's answers in earlier pushes, else the docs' example. The longer of
  * the two is the estimate.
  */
-export async function estimatePush(ctx: PushContext, plan: PushPlan): Promise<PushEstimate> {
+export async function estimatePush(ctx: PushContext, plan: PushPlan, concurrency: number): Promise<PushEstimate> {
   const pacing = ctx.client.pacing;
   const limits = pacing.limits;
   const used = await pacing.operatingNow('crm.item.batchImport');
+  // how long this portal took to answer a batch in earlier pushes: `concurrency` in flight at once
+  const answerSeconds = await pacing.costPerUnit('batch');
   const lookups = Math.ceil(Math.ceil(plan.lookedUp / INNS_PER_LOOKUP) / BATCH_MAX);
   // updates read before they write: about a read and a write a company (with its parts), a contact
   const updates = Math.ceil((plan.company.update * 3 + plan.contact.update * 2 + plan.contact.checkedFirst / 10) / BATCH_MAX);
@@ -61,10 +66,10 @@ export async function estimatePush(ctx: PushContext, plan: PushPlan): Promise<Pu
   const companyAdds = packBatches(addPieces(ctx, plan.toCreate), BATCH_MAX, Infinity).length;
   const addCost = (await pacing.costPerUnit('crm.company.add')) ?? (await pacing.costPerUnit('crm.contact.add'));
   const added = mode(lookups + companyAdds + Math.ceil(plan.contact.create / BATCH_MAX) + updates, importItems, addCost, addCost ? 'learned' : null);
-  return { import: imported, add: added, limits };
+  return { import: imported, add: added, limits, answerSeconds, concurrency };
 
   function mode(requests: number, items: number, cost: number | null, from: ModeEstimate['costFrom']): ModeEstimate {
-    const requestSeconds = requests / limits.drain;
+    const requestSeconds = Math.max(requests / limits.drain, answerSeconds === null ? 0 : (requests * answerSeconds) / concurrency);
     const executionSeconds = cost === null ? 0 : executionBound(items * cost, limits, used);
     return { requests, items, costPerItem: cost, costFrom: from, requestSeconds, executionSeconds, seconds: Math.max(requestSeconds, executionSeconds) };
   }

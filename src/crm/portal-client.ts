@@ -182,7 +182,8 @@ export class PortalClient {
       });
     }
     for (const [method, { time, units: n, seconds }] of byMethod) await this.pacing.observe(method, time, n, seconds);
-    await this.pacing.observe('batch', answer.time, 1);
+    // a batch's own time is how long the portal takes to answer one: it bounds a push's pace too
+    await this.pacing.observe('batch', answer.time, 1, answer.time?.duration);
   }
 
   /** Decides after a failed request: wait and send again, stop the push, or report an unknown outcome. */

@@ -193,7 +193,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     ctx.presets = await findPresets(ctx);
     if (o.dryRun) {
       result.plan = await planPush(ctx);
-      result.estimate = await estimatePush(ctx, result.plan);
+      result.estimate = await estimatePush(ctx, result.plan, o.concurrency ?? 2);
       return result;
     }
     // what a dead push or a lost answer left: looked up before anything is sent

@@ -58,8 +58,11 @@ function describeEstimate(e: PushEstimate): string[] {
   const cost = (m: PushEstimate['import']) => m.costPerItem === null
     ? `${n(m.items)} creates, their execution cost unknown (this portal has not reported one, the docs give none): not counted`
     : `${n(m.items)} creates at ${m.costPerItem.toFixed(m.costPerItem < 0.1 ? 3 : 2)} s of execution an item (${m.costFrom === 'learned' ? 'as this portal reported in earlier pushes' : 'the docs\' example; this portal has not reported its own yet'}), ${perWindow}: ${formatDuration(m.executionSeconds)}`;
+  const pace = e.answerSeconds !== null && e.answerSeconds * e.limits.drain > e.concurrency
+    ? `as this portal answered a batch in ${e.answerSeconds.toFixed(1)} s, ${e.concurrency} at a time (--concurrency)`
+    : `at ${e.limits.drain}/s`;
   const mode = (label: string, m: PushEstimate['import'], note: string) =>
-    `    ${label} about ${formatDuration(m.seconds)}: ${n(m.requests)} requests at ${e.limits.drain}/s take ${formatDuration(m.requestSeconds)}; ${cost(m)}${note}`;
+    `    ${label} about ${formatDuration(m.seconds)}: ${n(m.requests)} requests ${pace} take ${formatDuration(m.requestSeconds)}; ${cost(m)}${note}`;
   return [
     '  how long it would take:',
     mode('import mode (no automation):', e.import, ''),
