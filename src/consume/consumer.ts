@@ -7,9 +7,10 @@ import { ChangeTimeReader } from '../land/change-time.js';
 import { assertMappedSource } from '../land/sources.js';
 import { LAND_REFUSED_RAW, landBatchIn } from '../land/staging-writer.js';
 import { inTransaction } from '../db/connection.js';
+import { queueTransform, type TransformTiming } from '../jobs/chain.js';
 import { copyField, copyInto } from '../db/copy.js';
 import { readMessage, type EventSettings } from './messages.js';
-import { TransformScheduler } from './transform-scheduler.js';
+import { runTransformJobs } from '../jobs/worker.js';
 
 export interface ConsumeOptions {
   brokers: string[];
@@ -18,7 +19,10 @@ export interface ConsumeOptions {
   /** The configured source name (e.g. store_b_events). */
   source: string;
   config: KafkaSourceConfig;
-  /** Run the incremental transform after landing (debounced). */
+  /**
+   * Run the transform jobs the landings queue in this process (default; false: land only, a
+   * worker runs them).
+   */
   transform?: boolean;
   clientId?: string;
   log?: (line: string) => void;
@@ -57,7 +61,7 @@ export class KafkaConsumer {
    * after a seek or a rebalance; one this consumer counted already is not counted twice.
    */
   private readonly countedUpTo = new Map<number, bigint>();
-  private readonly scheduler: TransformScheduler | null;
+  private transformer: { stop(): Promise<void> } | null = null;
   private readonly log: (line: string) => void;
   private readonly events: EventSettings;
   private progressTimer: NodeJS.Timeout | null = null;
@@ -66,12 +70,15 @@ export class KafkaConsumer {
   private crashed: ((e: Error) => void) | null = null;
   /** Until the first connect succeeds, kafkajs' retry chatter is one line; start() says the rest. */
   private connecting: 'quiet' | 'said' | null = 'quiet';
+  /** The transform a landing queues: the source's debounce and longest wait. */
+  private readonly transformTiming: TransformTiming;
   /** Resolves when the consumer has stopped: after stop(), or rejects when it crashed. */
   readonly finished: Promise<void>;
   private finish!: () => void;
 
   constructor(private readonly pool: pg.Pool, private readonly o: ConsumeOptions) {
     this.log = o.log ?? (() => {});
+    this.transformTiming = { debounceMs: o.config.transformDebounceMs, maxWaitMs: o.config.transformMaxWaitMs };
     this.events = {
       fallbackEncoding: o.config.fallbackEncoding,
       times: new ChangeTimeReader({ format: o.config.updatedFormat, timezone: o.config.timezone }),
@@ -92,12 +99,6 @@ export class KafkaConsumer {
       maxBytesPerPartition: o.config.fetchMaxBytesPerPartition,
       sessionTimeout: 30_000,
       heartbeatInterval: 3_000,
-    });
-    this.scheduler = o.transform === false ? null : new TransformScheduler(pool, {
-      debounceMs: o.config.transformDebounceMs,
-      maxWaitMs: o.config.transformMaxWaitMs,
-      log: this.log,
-      onRun: () => { this.stats.transforms += 1; },
     });
     this.finished = new Promise<void>((resolve, reject) => {
       this.finish = resolve;
@@ -135,6 +136,9 @@ export class KafkaConsumer {
         ? `topic ${topic} does not exist on ${this.o.brokers.join(',')} (KAFKA_BROKERS; the topic: sources.${this.o.source}.kafka.topic or --topic); nothing was consumed`
         : `cannot subscribe to ${topic} on ${this.o.brokers.join(',')} (KAFKA_BROKERS): ${kafkaReason(e)}; nothing was consumed`);
     }
+    if (this.o.transform !== false) {
+      this.transformer = await runTransformJobs(this.pool, this.log, () => { this.stats.transforms += 1; });
+    }
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -156,7 +160,7 @@ export class KafkaConsumer {
     this.stopping ??= (async () => {
       if (this.progressTimer) clearInterval(this.progressTimer);
       await this.consumer.disconnect();
-      await this.scheduler?.flush();
+      await this.transformer?.stop();
       this.finish();
     })();
     return this.stopping;
@@ -237,7 +241,7 @@ export class KafkaConsumer {
         for (const entity of ['company', 'contact'] as const) {
           if (read.byEntity[entity].length === 0) continue;
           // a message PostgreSQL refuses lands raw and rejected; the partition goes on
-          const batch = await landBatchIn(client, { source: recordSource, entity, origin }, read.byEntity[entity], LAND_REFUSED_RAW);
+          const batch = await landBatchIn(client, { source: recordSource, entity, origin }, read.byEntity[entity], LAND_REFUSED_RAW, null);
           landed += batch.landed;
           counts.unparseable += batch.refused;
         }
@@ -245,6 +249,8 @@ export class KafkaConsumer {
         await client.query(
           `update etl.kafka_offset set next_offset = $4, updated = now() where group_id = $1 and topic = $2 and partition = $3`,
           [groupId, topic, partition, (last + 1n).toString()]);
+        // last: the job's row stays locked until commit, and partitions land in parallel
+        if (landed > 0) await queueTransform(client, this.transformTiming);
       });
     }
     this.landedUpTo.set(partition, lastOffset + 1n);
@@ -262,7 +268,6 @@ export class KafkaConsumer {
     await this.consumer.commitOffsets([{ topic, partition, offset: (lastOffset + 1n).toString() }]).catch((e: Error) =>
       this.log(`${this.o.source}: Kafka offset commit failed (${e.message}); the offsets in PostgreSQL stand`));
     await heartbeat();
-    if (landed > 0) this.scheduler?.touch();
   }
 
   /** Messages as staging records by entity, and their provenance rows (COPY lines). */

@@ -10,6 +10,7 @@ import { makeProvider, type JobContext } from './context.js';
 import { registryCheckTask } from './tasks/registry-check.js';
 import { registryRefreshTask } from './tasks/registry-refresh.js';
 import { crmPushTask } from './tasks/crm-push.js';
+import { TRANSFORM_JOB } from './chain.js';
 import { transformTask } from './tasks/transform.js';
 
 /** Daily at 03:15: answers older than 30 days are asked again. */
@@ -142,7 +143,7 @@ function prepare(o: WorkerOptions) {
 /** `b2b-etl worker`: runs jobs until SIGTERM/SIGINT, with the daily registry refresh. */
 export async function runWorker(o: WorkerOptions): Promise<{ stop(): Promise<void>; done: Promise<void> }> {
   const prepared = prepare(o);
-  const runner = await run({ ...prepared.options, crontab: CRONTAB, pollInterval: 1000 }).catch(async (e: unknown) => {
+  const runner = await run({ ...prepared.options, crontab: CRONTAB, pollInterval: 250 }).catch(async (e: unknown) => {
     await prepared.close();
     throw e;
   });
@@ -158,4 +159,27 @@ export async function drainQueue(o: WorkerOptions): Promise<void> {
   } finally {
     await prepared.close();
   }
+}
+
+/**
+ * A runner of the transform jobs alone, in this process (the consumer's, so its landings reach
+ * canonical within a second with no worker running): graphile-worker polls every `pollMs` for
+ * the debounced job. `stop` runs the transform still owed before it returns.
+ */
+export async function runTransformJobs(pool: pg.Pool, log: (line: string) => void, onRun: () => void, pollMs = 100): Promise<{ stop(): Promise<void> }> {
+  const events = new EventEmitter() as WorkerEvents;
+  events.on('job:success', ({ job }) => {
+    if (job.task_identifier === TRANSFORM_JOB) onRun();
+  });
+  const options = { pgPool: pool, taskList: { [TRANSFORM_JOB]: transformTask({ pool }) }, concurrency: 1, noHandleSignals: true, logger: logger(log), events };
+  const runner = await run({ ...options, pollInterval: pollMs });
+  return {
+    async stop() {
+      await runner.stop();
+      // the run a last landing queued, made due now and run here
+      await pool.query(`select graphile_worker.reschedule_jobs(array(select id from graphile_worker.jobs where key = $1 and locked_at is null), run_at => now())`,
+        [TRANSFORM_JOB]);
+      await runOnce(options);
+    },
+  };
 }

@@ -4,6 +4,7 @@ import { inTransaction } from '../db/connection.js';
 import { copyInto } from '../db/copy.js';
 import { BinaryCopy } from '../db/copy-binary.js';
 import type { Micros } from './change-time.js';
+import { queueTransform, TRANSFORM_TIMING, type TransformTiming } from '../jobs/chain.js';
 import { unparseable, type Entity, type LandingIssue, type SourceRecord } from './record.js';
 
 export interface BatchTarget {
@@ -62,21 +63,27 @@ export async function landBatch(
   refused?: RefusedRecord,
 ): Promise<LandedBatch> {
   return inTransaction(pool, async (client) => {
-    const batch = await landBatchIn(client, target, records, refused);
+    const batch = await landBatchIn(client, target, records, refused, null);
     await alsoInTransaction?.(client, batch);
+    // queued last: the job's row is locked until commit, and a loader that keeps batches in
+    // flight commits them in order (its position may wait for the batch before)
+    if (batch.landed > 0) await queueTransform(client);
     return batch;
   });
 }
 
 /**
  * landBatch inside a transaction the caller holds: for a loader that lands several
- * batches (companies and contacts of one Kafka fetch) and its position as one commit.
+ * batches (companies and contacts of one Kafka fetch) and its position as one commit. A batch
+ * that landed anything queues the transform (`transform`: its debounce and longest wait; null:
+ * the caller queues it) in the same transaction.
  */
 export async function landBatchIn(
   client: pg.PoolClient,
   target: BatchTarget,
   records: readonly SourceRecord[] | PreparedRows,
   refused?: RefusedRecord,
+  transform: TransformTiming | null = TRANSFORM_TIMING,
 ): Promise<LandedBatch> {
   const received = records.length;
   const { rows } = await client.query<{ batch_id: string }>(
@@ -94,6 +101,8 @@ export async function landBatchIn(
     batch.batchId = null;
   } else {
     await client.query('update staging.batch set rows_landed = $2 where batch_id = $1', [batchId, landed]);
+    // what follows a landing is a job, committed with it
+    if (transform) await queueTransform(client, transform);
   }
   return batch;
 }

@@ -2,8 +2,12 @@ import type { Task } from 'graphile-worker';
 import { runTransform } from '../../transform/run.js';
 import type { JobContext } from '../context.js';
 
-/** transform: the incremental transform (new batches and changed registry answers). */
-export function transformTask(ctx: JobContext): Task {
+/**
+ * transform: the incremental transform (new batches and changed registry answers), queued
+ * by every landing and every registry answer (chain.ts); it queues the registry checks and
+ * the push that follow it.
+ */
+export function transformTask(ctx: Pick<JobContext, 'pool'>): Task {
   return async (_payload, helpers) => {
     const result = await runTransform(ctx.pool);
     const s = result.stats;
