@@ -133,15 +133,70 @@ const crmSchema = z.strictObject({
   settleSeconds: z.number().nonnegative(),
 });
 
+/** A crontab time, five fields (minute hour day month weekday), read in UTC as graphile-worker reads it. */
+const cron = z.string().trim().regex(/^(\S+\s+){4}\S+$/, 'five cron fields (minute hour day month weekday), in UTC');
+
+/** `b2b-etl worker`: what it runs besides the queued jobs, and where it answers. */
+const workerSchema = z.strictObject({
+  /** Per MySQL source, when its sync runs (land_mysql); default for a source with a mysql section: daily 23:00 UTC (02:00 Moscow). */
+  sync: z.record(z.string(), cron),
+  /** Kafka sources consumed in the worker's process; default: each source the config gives a kafka section. */
+  consume: z.array(z.string()),
+  /** When answers older than the registry's TTL are asked again (default 03:15 UTC). */
+  registryRefresh: cron,
+  /** When a push is queued for what the portal of BITRIX24_WEBHOOK_URL still lacks (default every 10 minutes). */
+  pushSweep: cron,
+  /** Jobs at once in one worker process (default: registry.concurrency). */
+  concurrency: positiveInt,
+  /** /healthz, /metrics and the report: the address (loopback by default) and port (0: none). */
+  host: text,
+  port: z.number().int().min(0).max(65535),
+});
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   sources: z.record(z.string(), sourceSchema.partial()).default({}),
   registry: registrySchema.partial().optional(),
   kafka: kafkaConnectionSchema.partial().optional(),
   crm: crmSchema.partial().optional(),
+  worker: workerSchema.partial().optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** The worker's settings, defaults filled in. */
+export interface WorkerConfig {
+  sync: Record<string, string>;
+  consume: string[];
+  registryRefresh: string;
+  pushSweep: string;
+  concurrency: number;
+  host: string;
+  port: number;
+}
+
+/** Daily at 23:00 UTC: 02:00 in Moscow, as the seed system synced store A. */
+export const DEFAULT_SYNC = '0 23 * * *';
+
+/**
+ * The worker's settings: a sync for each MySQL source the config file describes (a mysql
+ * section) or `worker.sync` names, a consumer for each Kafka source the file describes (a
+ * kafka section) unless `worker.consume` says which; each named source is checked to be of
+ * its kind.
+ */
+export function workerConfig(config: Config): WorkerConfig {
+  const w = config.worker ?? {};
+  const described = (section: 'mysql' | 'kafka') => Object.entries(config.sources).filter(([, s]) => s[section]).map(([name]) => name);
+  const sync: Record<string, string> = Object.fromEntries(described('mysql').map((source) => [source, DEFAULT_SYNC]));
+  Object.assign(sync, w.sync);
+  for (const source of Object.keys(sync)) mysqlSource(config, source);
+  const consume = w.consume ?? described('kafka');
+  for (const source of consume) kafkaSource(config, source);
+  return {
+    sync, consume, registryRefresh: w.registryRefresh ?? '15 3 * * *', pushSweep: w.pushSweep ?? '*/10 * * * *',
+    concurrency: w.concurrency ?? registryConfig(config).concurrency, host: w.host ?? '127.0.0.1', port: w.port ?? 9464,
+  };
+}
 export type SourceConfig = z.infer<typeof sourceSchema>;
 /** A source entity's fields after defaults: key and change time always named. */
 export type RecordFields = Partial<z.infer<typeof recordFieldsSchema>> & Pick<z.infer<typeof recordFieldsSchema>, 'key' | 'updated'> & {

@@ -1,23 +1,15 @@
 import type { Command } from 'commander';
 import { registryConfig } from '../config.js';
 import { queueStaleChecks } from '../jobs/tasks/registry-refresh.js';
-import { drainQueue, runWorker, WAREHOUSE_TASKS } from '../jobs/worker.js';
+import { drainQueue, WAREHOUSE_TASKS } from '../jobs/worker.js';
 import { checkQueue, currentPauses, describePause, liftPause } from '../registry/pause.js';
 import { importSnapshot } from '../registry/snapshot.js';
 import { runTransform } from '../transform/run.js';
 import { configuration, log, withDatabase } from './context.js';
 import { action, positiveInt } from './define.js';
 
-/** `b2b-etl worker`, `enrich` and `registry import`: the registry (EGRUL) check. */
+/** `b2b-etl enrich` and `registry import`: the registry (EGRUL) check. */
 export function defineEnrich(program: Command): void {
-  program
-    .command('worker')
-    .summary('run jobs (registry checks, transform, daily refresh) until SIGTERM')
-    .description('Runs the graphile-worker jobs until SIGTERM or SIGINT: registry checks, the transform after them, ' +
-      'and the daily registry refresh at 03:15. Several workers may run against one database.')
-    .option('--concurrency <n>', 'jobs at once in this process (default: registry.concurrency)', positiveInt)
-    .action(action((flags: { concurrency?: number }) => workerCommand(flags)));
-
   program
     .command('enrich')
     .summary('run the queued registry checks now, then the transform, and exit')
@@ -44,24 +36,6 @@ export function defineEnrich(program: Command): void {
     .description('A refused token or URL pauses the registry provider (b2b-etl status shows why). A different token or URL lifts ' +
       'the pause by itself; this lifts it by hand, e.g. once the account is paid again.')
     .action(action(() => registryResumeCommand()));
-}
-
-/** `b2b-etl worker`: graphile-worker jobs (registry checks, transform, daily refresh) until SIGTERM. */
-async function workerCommand(flags: { concurrency?: number }): Promise<number> {
-  const registry = registryConfig(configuration());
-  const concurrency = flags.concurrency ?? registry.concurrency;
-  await withDatabase(async (db) => {
-    const worker = await runWorker({ pool: db.pool, registry, log, concurrency });
-    log(`worker: running (${registry.provider} registry at most ${registry.rps} requests/s, ${concurrency} jobs at once); SIGTERM stops it`);
-    const stop = (signal: string) => {
-      log(`worker: ${signal}: finishing the jobs in progress`);
-      void worker.stop();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    await worker.done;
-  }, { poolSize: concurrency + 4 });
-  return 0;
 }
 
 /**

@@ -17,6 +17,7 @@ import { defineStatus } from './status.js';
 import { defineTransform } from './transform.js';
 import { defineSandbox } from './sandbox.js';
 import { defineWhy } from './why.js';
+import { defineWorker } from './worker.js';
 import { projectRoot } from '../db/paths.js';
 import { UnknownSourceError } from '../land/sources.js';
 import { mask } from '../secrets.js';
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
   defineConsume(program);
   defineTransform(program);
   defineEnrich(program);
+  defineWorker(program);
   definePush(program);
   defineCrm(program);
   defineWhy(program);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type pg from 'pg';
 import { funnel } from '../audit/funnel.js';
 import { crmStatus } from '../crm/status.js';
 import { registryStatus } from '../registry/pause.js';
@@ -17,14 +18,17 @@ export function defineStatus(program: Command): void {
 }
 
 async function statusCommand(): Promise<number> {
-  const text = await withDatabase(async (db) => {
-    const { rows } = await db.pool.query<{ pending: string; last_run: string | null }>(`
-      select (select count(*) from staging.batch where transformed_at is null) as pending,
-             (select format('%s %s at %s', kind, run_id, to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'))
-                from etl.run where finished_at is not null order by run_id desc limit 1) as last_run`);
-    return `${await funnel(db.pool)}\nbatches waiting for the transform: ${rows[0]!.pending}; last transform: ${rows[0]!.last_run ?? 'never'}\n` +
-      `${await registryStatus(db.pool)}\n${await crmStatus(db.pool)}`;
-  });
+  const text = await withDatabase((db) => statusText(db.pool));
   process.stdout.write(text + '\n');
   return 0;
+}
+
+/** What `status` prints: the funnel, what waits for the transform, the registry, the CRM per portal. */
+export async function statusText(pool: pg.Pool): Promise<string> {
+  const { rows } = await pool.query<{ pending: string; last_run: string | null }>(`
+    select (select count(*) from staging.batch where transformed_at is null) as pending,
+           (select format('%s %s at %s', kind, run_id, to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'))
+              from etl.run where finished_at is not null order by run_id desc limit 1) as last_run`);
+  return `${await funnel(pool)}\nbatches waiting for the transform: ${rows[0]!.pending}; last transform: ${rows[0]!.last_run ?? 'never'}\n` +
+    `${await registryStatus(pool)}\n${await crmStatus(pool)}`;
 }

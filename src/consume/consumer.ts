@@ -166,6 +166,29 @@ export class KafkaConsumer {
     return this.stopping;
   }
 
+  /**
+   * How far each partition of the topic is behind: its end (the broker's high watermark) less
+   * the next offset PostgreSQL holds for this group. Partitions this group never landed count
+   * from their start.
+   */
+  async lag(): Promise<Array<{ topic: string; partition: number; group: string; lag: number }>> {
+    const { topic, groupId } = this.o.config;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const { rows } = await this.pool.query<{ partition: number; next_offset: string }>(
+        'select partition, next_offset from etl.kafka_offset where group_id = $1 and topic = $2', [groupId, topic]);
+      const next = new Map(rows.map((r) => [r.partition, BigInt(r.next_offset)]));
+      return ends.map((e) => ({
+        topic, partition: e.partition, group: groupId,
+        lag: Number(BigInt(e.high) - (next.get(e.partition) ?? BigInt(e.low))),
+      }));
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   describe(): string {
     const seconds = Math.max((Date.now() - this.started) / 1000, 0.001);
     const s = this.stats;

@@ -8,15 +8,33 @@ import { parseWebhook, WebhookError } from './webhook.js';
  * whether a job was queued.
  */
 export async function queuePush(pool: pg.Pool, written: { companies: number; contacts: number }, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
-  if (!env.BITRIX24_WEBHOOK_URL || written.companies + written.contacts === 0) return false;
-  let address: string;
+  if (written.companies + written.contacts === 0) return false;
+  const portal = await webhookPortal(pool, env);
+  return portal !== null && queuePortalPush(pool, portal, 5);
+}
+
+/**
+ * The worker's periodic sweep: a crm_push for the portal of BITRIX24_WEBHOOK_URL when it is
+ * not pushed to yet, or the next push has something to send or to look up (etl.crm_portal_status).
+ */
+export async function sweepPush(pool: pg.Pool, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  const portal = await webhookPortal(pool, env);
+  if (portal === null) return false;
+  const { rows } = await pool.query<{ waiting: string }>(
+    'select companies_pending + contacts_pending + unanswered as waiting from etl.crm_portal_status where portal = $1', [portal]);
+  if (rows[0] && Number(rows[0].waiting) === 0) return false;
+  return queuePortalPush(pool, portal, 0);
+}
+
+/** The portal BITRIX24_WEBHOOK_URL reaches, by its name when known (its address until then); null without a usable one. */
+async function webhookPortal(pool: pg.Pool, env: NodeJS.ProcessEnv): Promise<string | null> {
+  if (!env.BITRIX24_WEBHOOK_URL) return null;
   try {
-    address = parseWebhook(env.BITRIX24_WEBHOOK_URL).address;
+    return await portalOfAddress(pool, parseWebhook(env.BITRIX24_WEBHOOK_URL).address);
   } catch (e) {
-    if (e instanceof WebhookError) return false; // the push itself says what is wrong with it
+    if (e instanceof WebhookError) return null; // the push itself says what is wrong with it
     throw e;
   }
-  return queuePortalPush(pool, await portalOfAddress(pool, address), 5);
 }
 
 /**

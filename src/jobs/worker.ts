@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { Logger, makeWorkerUtils, run, runOnce, type LogFunctionFactory, type TaskList, type WorkerEvents } from 'graphile-worker';
+import { Logger, makeWorkerUtils, run, runOnce, type LogFunctionFactory, type ParsedCronItem, type TaskList, type WorkerEvents } from 'graphile-worker';
 import type pg from 'pg';
 import type { RegistryConfig } from '../config.js';
 import { activePause, REGISTRY_FLAG, RegistryPausedError } from '../registry/pause.js';
@@ -11,10 +11,13 @@ import { registryCheckTask } from './tasks/registry-check.js';
 import { registryRefreshTask } from './tasks/registry-refresh.js';
 import { crmPushTask } from './tasks/crm-push.js';
 import { TRANSFORM_JOB } from './chain.js';
+import { cronItems } from './crontab.js';
+import { landMysqlTask } from './tasks/land-mysql.js';
+import { pushSweepTask } from './tasks/push-sweep.js';
 import { transformTask } from './tasks/transform.js';
 
-/** Daily at 03:15: answers older than 30 days are asked again. */
-export const CRONTAB = '15 3 * * * registry_refresh ?fill=1d {olderThan:"30 days"}';
+/** Without a worker section: the registry refresh daily at 03:15 UTC, the push sweep every 10 minutes. */
+const DEFAULT_SCHEDULE = { sync: {}, registryRefresh: '15 3 * * *', pushSweep: '*/10 * * * *' };
 
 export interface WorkerOptions {
   pool: pg.Pool;
@@ -26,6 +29,8 @@ export interface WorkerOptions {
   staleSeconds?: number;
   /** Only these tasks' jobs (all by default); the others stay queued. */
   tasks?: readonly TaskName[];
+  /** The schedule (cronItems); the default one without. */
+  cron?: ParsedCronItem[];
 }
 
 /**
@@ -71,7 +76,7 @@ function heartbeat(pool: pg.Pool, workerIds: Set<string>, staleSeconds: number, 
   };
 }
 
-export type TaskName = 'registry_check' | 'registry_refresh' | 'transform' | 'crm_push';
+export type TaskName = 'registry_check' | 'registry_refresh' | 'transform' | 'crm_push' | 'land_mysql' | 'push_sweep';
 
 /** What `enrich` and the demo run: everything but the push, which writes to a CRM only when asked (`push`, `worker`). */
 export const WAREHOUSE_TASKS: readonly TaskName[] = ['registry_check', 'registry_refresh', 'transform'];
@@ -83,6 +88,8 @@ function taskList(ctx: JobContext, only?: readonly TaskName[]): TaskList {
     registry_refresh: registryRefreshTask(ctx),
     transform: transformTask(ctx),
     crm_push: crmPushTask(ctx),
+    land_mysql: landMysqlTask(ctx),
+    push_sweep: pushSweepTask(ctx),
   };
   return Object.fromEntries(Object.entries(all).filter(([name]) => !only || only.includes(name as TaskName)));
 }
@@ -140,10 +147,10 @@ function prepare(o: WorkerOptions) {
   };
 }
 
-/** `b2b-etl worker`: runs jobs until SIGTERM/SIGINT, with the daily registry refresh. */
+/** `b2b-etl worker`: runs jobs until SIGTERM/SIGINT, and what its schedule queues. */
 export async function runWorker(o: WorkerOptions): Promise<{ stop(): Promise<void>; done: Promise<void> }> {
   const prepared = prepare(o);
-  const runner = await run({ ...prepared.options, crontab: CRONTAB, pollInterval: 250 }).catch(async (e: unknown) => {
+  const runner = await run({ ...prepared.options, parsedCronItems: o.cron ?? cronItems(DEFAULT_SCHEDULE), pollInterval: 250 }).catch(async (e: unknown) => {
     await prepared.close();
     throw e;
   });

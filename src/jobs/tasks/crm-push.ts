@@ -34,6 +34,8 @@ export function crmPushTask(ctx: JobContext): Task {
         ...pushOptionsFromConfig(crm),
         webhookUrl: process.env.BITRIX24_WEBHOOK_URL,
         expectPortal: rows.length > 0 ? payload.portal : undefined,
+        // the worker stopping: the push stops as a SIGTERM stops it, and queues what is left
+        signal: helpers.abortSignal,
         log: (line) => helpers.logger.info(line),
         progressSeconds: 60,
       });
