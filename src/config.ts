@@ -160,6 +160,10 @@ export const configSchema = z.strictObject({
   kafka: kafkaConnectionSchema.partial().optional(),
   crm: crmSchema.partial().optional(),
   worker: workerSchema.partial().optional(),
+  status: z.strictObject({
+    /** Per source, how long it may land nothing before `status` says a person is needed (e.g. 26h, 90m). */
+    maxFeedAge: z.record(z.string(), z.string().regex(/^\d+\s*(s|m|h|d)$/, 'a duration like 90m, 26h or 2d')),
+  }).partial().optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

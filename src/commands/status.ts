@@ -1,34 +1,26 @@
 import type { Command } from 'commander';
-import type pg from 'pg';
-import { funnel } from '../audit/funnel.js';
-import { crmStatus } from '../crm/status.js';
-import { registryStatus } from '../registry/pause.js';
-import { withDatabase } from './context.js';
+import { pipelineStatus, statusText } from '../audit/status.js';
+import { configuration, withDatabase } from './context.js';
 import { action } from './define.js';
 
 export function defineStatus(program: Command): void {
   program
     .command('status')
-    .summary('the funnel, what waits for the transform and the registry, and the CRM per portal')
-    .description('Prints the funnel (etl.funnel: landed → valid INN → accepted → canonical → ready for the CRM), ' +
-      'the open rejections by reason (etl.rejection_summary), how many batches wait for the transform, the registry checks, ' +
-      'and per CRM portal (etl.crm_portal_status): what is in it and what the next push sends, the last push and unfinished ones, ' +
-      'failures by reason, entities deleted in the CRM, writes without an answer and queued pushes.')
-    .action(action(() => statusCommand()));
+    .summary('is it healthy, and what needs a person: sources, jobs, funnel, rejections, registry, CRM')
+    .description('Says first what needs a person (a job that failed every attempt, a paused registry provider, a push that stopped, ' +
+      'a source that landed nothing for longer than status.maxFeedAge), then per source its last landing, MySQL watermarks, Kafka ' +
+      'offsets and file loads; the jobs by task; the funnel (etl.funnel); the open rejections and their change since the transform ' +
+      'before the last; the registry; and per CRM portal what is in it, what the next push sends, failures and deletions. ' +
+      'Exits 1 when something needs a person.')
+    .option('--json', 'the same as one JSON object, for scripts', false)
+    .action(action((flags: { json: boolean }) => statusCommand(flags)));
 }
 
-async function statusCommand(): Promise<number> {
-  const text = await withDatabase((db) => statusText(db.pool));
+async function statusCommand(flags: { json: boolean }): Promise<number> {
+  const { status, text } = await withDatabase(async (db) => {
+    const status = await pipelineStatus(db.pool, configuration());
+    return { status, text: flags.json ? JSON.stringify(status, null, 2) : await statusText(db.pool, status) };
+  });
   process.stdout.write(text + '\n');
-  return 0;
-}
-
-/** What `status` prints: the funnel, what waits for the transform, the registry, the CRM per portal. */
-export async function statusText(pool: pg.Pool): Promise<string> {
-  const { rows } = await pool.query<{ pending: string; last_run: string | null }>(`
-    select (select count(*) from staging.batch where transformed_at is null) as pending,
-           (select format('%s %s at %s', kind, run_id, to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'))
-              from etl.run where finished_at is not null order by run_id desc limit 1) as last_run`);
-  return `${await funnel(pool)}\nbatches waiting for the transform: ${rows[0]!.pending}; last transform: ${rows[0]!.last_run ?? 'never'}\n` +
-    `${await registryStatus(pool)}\n${await crmStatus(pool)}`;
+  return status.needs.length > 0 ? 1 : 0;
 }

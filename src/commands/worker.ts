@@ -7,7 +7,7 @@ import { serveEndpoints, type ServiceEndpoints } from '../service/http.js';
 import { pipelineMetrics } from '../service/metrics.js';
 import { configuration, log, UsageError, withDatabase } from './context.js';
 import { action, positiveInt } from './define.js';
-import { statusText } from './status.js';
+import { pipelineStatus, statusText } from '../audit/status.js';
 
 /** `b2b-etl worker`: the whole pipeline in one process until SIGTERM. */
 export function defineWorker(program: Command): void {
@@ -59,7 +59,7 @@ async function workerCommand(flags: { concurrency?: number }): Promise<number> {
       }
       if (w.port > 0) {
         const metrics = pipelineMetrics(db.pool, async () => (await Promise.all(consumers.map((c) => c.lag().catch(() => [])))).flat());
-        const serve = (port: number) => serveEndpoints({ host: w.host, port, pool: db.pool, metrics, page: () => statusText(db.pool) });
+        const serve = (port: number) => serveEndpoints({ host: w.host, port, pool: db.pool, metrics, page: async () => statusText(db.pool, await pipelineStatus(db.pool, config)) });
         endpoints = await serve(w.port).catch((e: NodeJS.ErrnoException) => {
           // the default port taken (another worker on this machine): another, said; a port of the config's taken: its problem
           if (e.code === 'EADDRINUSE' && config.worker?.port === undefined) {

@@ -113,12 +113,3 @@ export function describePause(pause: Pause): string {
   return `registry ${pause.provider} paused${since}: ${pause.reason}. No company is rejected for it; the checks wait. ` +
     'Fix the setting and run again (a different token or URL lifts the pause), or run `b2b-etl registry resume` once fixed on the provider\'s side';
 }
-
-/** The registry's lines for `b2b-etl status`: pauses in force and the check queue. */
-export async function registryStatus(pool: pg.Pool): Promise<string> {
-  const [pauses, queue] = await Promise.all([currentPauses(pool), checkQueue(pool)]);
-  const lines = pauses.map(describePause);
-  lines.push(`registry checks: ${queue.waiting} queued (${queue.failing} failed at least once), ${queue.givenUp} given up` +
-    (queue.lastError ? `; last error: ${queue.lastError.split('\n')[0]}` : ''));
-  return lines.join('\n');
-}

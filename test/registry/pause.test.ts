@@ -82,9 +82,10 @@ describe('a registry that refuses our settings pauses instead of looping', () =>
       expect(failed.every((j) => j.attempts === 1 && /DaData refused the request: 401/.test(j.last_error ?? ''))).toBe(true);
       expect(await db.value(`select count(*) from etl.rejection where reason like 'registry%'`)).toBe('0');
 
-      // status says the provider is paused and why
+      // status says the provider is paused and why, first as what needs a person (exit 1)
       const status = await runCli(['status'], db.url, env);
-      expect(status.code, status.stderr).toBe(0);
+      expect(status.code, status.stderr).toBe(1);
+      expect(status.stdout).toMatch(/^needs a person \(1\):\n {2}- registry dadata paused since /);
       expect(status.stdout).toMatch(/registry dadata paused since .*DaData refused the request: 401/);
       expect(status.stdout).toMatch(new RegExp(`registry checks: ${total} queued \\(${failed.length} failed at least once\\)`));
 
