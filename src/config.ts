@@ -110,7 +110,7 @@ const crmSchema = z.strictObject({
    * address the webhook reaches it at. Without it a portal is named by the first address it was
    * reached at, and a new address is recognised by the entities the portal holds.
    */
-  portal: z.string().regex(/^[^\s/]{1,200}$/, 'a name of 1 to 200 characters without spaces or slashes'),
+  portal: z.string().regex(/^[^\s/\p{Cc}]{1,200}$/u, 'a name of 1 to 200 characters without spaces, slashes or control characters'),
   /** The portal's plan: its request bucket, 50 and 2/s (standard) or 250 and 5/s (enterprise). */
   plan: z.enum(['standard', 'enterprise']),
   /** import: crm.item.batchImport (no automation on create); add: crm.*.add. */

@@ -114,11 +114,12 @@ runs as (
 ),
 
 unfinished as (
-  -- started and never finished: running now, or killed
-  select portal, count(*) as unfinished_runs, max(started_at) as last_unfinished_at
-  from etl.crm_push_run
-  where finished_at is null and not dry_run
-  group by portal
+  -- started after the last run that finished and never finished: running now, or killed since
+  select u.portal, count(*) as unfinished_runs, max(u.started_at) as last_unfinished_at
+  from etl.crm_push_run u
+  where u.finished_at is null and not u.dry_run
+    and u.run_id > coalesce((select max(f.run_id) from etl.crm_push_run f where f.portal = u.portal and f.finished_at is not null and not f.dry_run), 0)
+  group by u.portal
 ),
 
 final as (

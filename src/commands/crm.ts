@@ -26,8 +26,7 @@ export function defineCrm(program: Command): void {
     .summary('list the companies and contacts deleted in the CRM')
     .option('--portal <name>', 'only this portal (b2b-etl status names them)')
     .action(action(async (flags: PortalFlag) => withDatabase(async (db) => {
-      if (!(await knownPortal(db.pool, flags.portal))) return 1;
-      const rows = await listDeleted(db.pool, { portal: flags.portal });
+      const rows = await listDeleted(db.pool, { portal: await knownPortal(db.pool, flags.portal) });
       process.stdout.write(rows.length === 0 ? 'nothing was deleted in a CRM\n' : `${rows.map(describe).join('\n')}\n`);
       return 0;
     })));
@@ -37,8 +36,8 @@ export function defineCrm(program: Command): void {
     .argument('<subject>', 'an INN, company:ID or contact:ID (canonical ids, as crm deleted lists them)')
     .option('--portal <name>', 'only in this portal (all portals where it was deleted by default)')
     .action(action(async (subject: string, flags: PortalFlag) => {
-      const done = await decide(subject, () => withDatabase(async (db) => (await knownPortal(db.pool, flags.portal) ? restoreDeleted(db.pool, subject, flags.portal) : [])));
-      if (!done || done.length === 0) return 1;
+      const done = await decide(subject, () => withDatabase(async (db) => restoreDeleted(db.pool, subject, await knownPortal(db.pool, flags.portal))));
+      if (!done) return 1;
       for (const d of done) {
         process.stdout.write(`${d.entity} ${d.canonical_id} (${d.label}) on portal ${d.portal}: restored; the next push creates it again` +
           `${d.entity === 'company' ? ' and puts its contacts under it' : ''} (a crm_push is queued)\n`);
@@ -51,8 +50,8 @@ export function defineCrm(program: Command): void {
     .argument('<subject>', 'an INN, company:ID or contact:ID (canonical ids, as crm deleted lists them)')
     .option('--portal <name>', 'only in this portal (all portals where it was deleted by default)')
     .action(action(async (subject: string, flags: PortalFlag) => {
-      const done = await decide(subject, () => withDatabase(async (db) => (await knownPortal(db.pool, flags.portal) ? letGoDeleted(db.pool, subject, flags.portal) : [])));
-      if (!done || done.length === 0) return 1;
+      const done = await decide(subject, () => withDatabase(async (db) => letGoDeleted(db.pool, subject, await knownPortal(db.pool, flags.portal))));
+      if (!done) return 1;
       for (const d of done) {
         process.stdout.write(`${d.entity} ${d.canonical_id} (${d.label}) on portal ${d.portal}: let go; it stays out of the CRM` +
           `${d.contacts_waiting ? `, with its ${formatCount(d.contacts_waiting)} waiting contacts` : ''}\n`);
@@ -64,20 +63,24 @@ export function defineCrm(program: Command): void {
     .summary('forget what is known of a portal\'s request bucket and execution time')
     .requiredOption('--portal <name>', 'the portal (b2b-etl status names them)')
     .action(action(async (flags: Required<PortalFlag>) => withDatabase(async (db) => {
-      if (!(await knownPortal(db.pool, flags.portal))) return 1;
-      const removed = await clearLimits(db.pool, flags.portal);
-      process.stdout.write(`portal ${flags.portal}: ${removed === 0 ? 'no limit state was kept' : 'its request bucket and execution-time state are forgotten; the next push learns them again'}\n`);
+      const portal = (await knownPortal(db.pool, flags.portal))!;
+      const removed = await clearLimits(db.pool, portal);
+      process.stdout.write(`portal ${portal}: ${removed === 0 ? 'no limit state was kept' : 'its request bucket and execution-time state are forgotten; the next push learns them again'}\n`);
       return 0;
     })));
 }
 
-/** Whether a portal of that name was pushed to (none named: yes); otherwise says which are known. */
-async function knownPortal(pool: pg.Pool, portal: string | undefined): Promise<boolean> {
-  if (portal === undefined) return true;
-  const { rows } = await pool.query<{ portal: string }>('select portal from etl.crm_portal order by portal');
-  if (rows.some((r) => r.portal === portal)) return true;
-  log(`b2b-etl crm: no portal is named ${portal}; ${rows.length ? `the portals pushed to: ${rows.map((r) => r.portal).join(', ')}` : 'nothing was pushed to a portal yet'}`);
-  return false;
+/**
+ * The portal a --portal names, by its name or by an address it was reached at (none named:
+ * undefined, every portal); one never pushed to is wrong usage, the known ones named.
+ */
+async function knownPortal(pool: pg.Pool, portal: string | undefined): Promise<string | undefined> {
+  if (portal === undefined) return undefined;
+  const { rows } = await pool.query<{ portal: string }>(
+    `select portal from etl.crm_portal where portal = $1 union select portal from etl.crm_portal_address where address = $1`, [portal]);
+  if (rows[0]) return rows[0].portal;
+  const { rows: all } = await pool.query<{ portal: string }>('select portal from etl.crm_portal order by portal');
+  throw new UsageError(`no portal is named ${portal} or was reached at it; ${all.length ? `the portals pushed to: ${all.map((r) => r.portal).join(', ')}` : 'nothing was pushed to a portal yet'}`);
 }
 
 /** A subject of another form is wrong usage (exit 2); one that matches nothing deleted has nothing to do (exit 1). */
@@ -96,5 +99,5 @@ function describe(d: DeletedEntity): string {
   const when = d.deleted_at.toISOString().slice(0, 16).replace('T', ' ');
   const state = d.let_go_at ? `let go ${d.let_go_at.toISOString().slice(0, 16).replace('T', ' ')}` : 'waits for a person';
   const waiting = d.entity === 'company' && d.contacts_waiting > 0 ? `; ${formatCount(d.contacts_waiting)} of its contacts wait` : '';
-  return `${d.portal}  ${d.entity} ${d.canonical_id}  CRM ${d.entity} ${d.bitrix_id}  deleted in the CRM (noticed ${when})  ${d.label}${waiting}; ${state}`;
+  return `${d.portal}  ${d.entity}:${d.canonical_id}  CRM ${d.entity} ${d.bitrix_id}  deleted in the CRM (noticed ${when})  ${d.label}${waiting}; ${state}`;
 }

@@ -96,5 +96,5 @@ async function pushCommand(flags: PushFlags): Promise<number> {
   process.stdout.write(`${describePush(result)}\n`);
   if (result.interrupted) log('b2b-etl push: stopped by a signal before it went through everything: run it again to go on');
   if (result.queued) log(`b2b-etl push: a crm_push job is queued for what is left; b2b-etl worker runs it, or run b2b-etl push again`);
-  return result.interrupted || result.stopped || result.stats.unconfirmed > 0 ? 1 : 0;
+  return result.interrupted || result.stopped || result.stats.unconfirmed + result.stats.leftOut > 0 ? 1 : 0;
 }

@@ -1,11 +1,11 @@
 import { BATCH_MAX, commandKey, rowsOf, type Piece } from './batches.js';
 import { recordFailure, recordPartFailure, type PushContext } from './context.js';
 import {
-  ADDRESS_SELECT, addressFields, BANK_SELECT, bankAddFields, companyAddFields, companyImportItem, ENTITY_TYPE, LEGAL_ADDRESS, ORIGINATOR, pushedCompany,
-  REQUISITE_SELECT, requisiteAddFields, type CompanyOut, type PushedCompany,
+  addressFields, bankAddFields, companyAddFields, companyImportItem, ENTITY_TYPE, LEGAL_ADDRESS, ORIGINATOR, pushedCompany,
+  requisiteAddFields, type CompanyOut, type PushedCompany,
 } from './fields.js';
 import type { LinkRow, Linked } from './links.js';
-import { heldValues, listRowsByKey, multifieldValues, outcomeOf, resolveUnknown, type Found } from './lookups.js';
+import { listByKey, listRowsByKey, outcomeOf, resolveUnknown, type Found } from './lookups.js';
 import { PushStoppedError, REFUSED_BEFORE_RUNNING, UnknownOutcomeError } from './portal-client.js';
 import type { BatchAnswer, Command } from './rest.js';
 import { updateCompanies } from './company-update.js';
@@ -249,41 +249,37 @@ export async function inspectUnknown(ctx: PushContext, ownToo: boolean): Promise
  * Companies of ours found in the CRM, linked with the parts they have (their requisite, bank
  * detail and legal address looked up too). As pushed: what a lost add carried (its intent), or
  * for a company linked before (an update whose answer was lost) what was pushed before it — a
- * part counts only if the CRM has it; with neither (the links were lost), what the CRM holds
- * now, taken as ours so the clean base's changes reach it. `retake`: this run may take the
- * rows again to bring them up to date.
+ * part counts only if the CRM has it. With neither (the links were lost: what was pushed is
+ * not known), the clean base as it is now: what the CRM holds otherwise stays — it may be a
+ * manager's edit — and the clean base's later changes reach it; only missing parts are added.
+ * `retake`: this run may take the rows again to bring them up to date.
  */
 async function relinkCompanies(ctx: PushContext, found: readonly Found[], retake: boolean): Promise<void> {
   if (found.length === 0) return;
   const ids = found.map((f) => f.bitrixId);
-  const requisites = await listRowsByKey(ctx, 'crm.requisite.list', { ENTITY_TYPE_ID: ENTITY_TYPE.company }, '@ENTITY_ID', ids, [...REQUISITE_SELECT, 'ENTITY_ID'], 'ENTITY_ID');
-  const requisiteIds = [...requisites.values()].map((r) => Number(r[0]!.ID));
-  const banks = await listRowsByKey(ctx, 'crm.requisite.bankdetail.list', {}, '@ENTITY_ID', requisiteIds, [...BANK_SELECT, 'ENTITY_ID'], 'ENTITY_ID');
-  const addresses = await listRowsByKey(ctx, 'crm.address.list', { TYPE_ID: LEGAL_ADDRESS, ENTITY_TYPE_ID: ENTITY_TYPE.requisite }, '@ENTITY_ID', requisiteIds, ADDRESS_SELECT, 'ENTITY_ID');
-  const unknown = found.filter((f) => !f.row.pushed && !f.row.intent).map((f) => f.bitrixId);
-  const held = unknown.length > 0 ? await listRowsByKey(ctx, 'crm.company.list', {}, '@ID', unknown, ['ID', 'TITLE', 'PHONE', 'EMAIL'], 'ID') : new Map<string, Array<Record<string, unknown>>>();
+  const requisites = await listByKey(ctx, 'crm.requisite.list', { ENTITY_TYPE_ID: ENTITY_TYPE.company }, '@ENTITY_ID', ids, ['ID', 'ENTITY_ID'], 'ENTITY_ID');
+  const requisiteIds = [...requisites.values()].map((r) => r[0]!);
+  const banks = await listByKey(ctx, 'crm.requisite.bankdetail.list', {}, '@ENTITY_ID', requisiteIds, ['ID', 'ENTITY_ID'], 'ENTITY_ID');
+  const addresses = await listByKey(ctx, 'crm.address.list', { TYPE_ID: LEGAL_ADDRESS, ENTITY_TYPE_ID: ENTITY_TYPE.requisite }, '@ENTITY_ID', requisiteIds, ['ENTITY_ID', 'TYPE_ID'], 'ENTITY_ID', 'ENTITY_ID');
+  const out = await ctx.links.out<CompanyOut>('company', found.filter((f) => !f.row.pushed && !f.row.intent).map((f) => f.row.canonical_id));
   const linked: Array<[string, Linked]> = [];
   for (const { row, bitrixId, createdAt } of found) {
-    const requisite = requisites.get(String(bitrixId))?.[0];
-    const requisiteId = requisite ? Number(requisite.ID) : null;
-    const bank = requisiteId === null ? undefined : banks.get(String(requisiteId))?.[0];
-    const address = requisiteId === null ? undefined : addresses.get(String(requisiteId))?.[0];
+    const requisiteId = requisites.get(String(bitrixId))?.[0] ?? null;
+    const bankId = requisiteId === null ? null : banks.get(String(requisiteId))?.[0] ?? null;
+    const hasAddress = requisiteId !== null && addresses.has(String(requisiteId));
     const before = row.pushed as PushedCompany | null;
     const intent = row.intent as PushedCompany | null;
-    const basis = before ?? intent;
-    const crm = held.get(String(bitrixId))?.[0];
-    const pushed: PushedCompany | undefined = basis ? {
+    const company = out.get(row.canonical_id);
+    const basis = before ?? intent ?? (company ? pushedCompany(company) : null);
+    const pushed = basis && {
       ...basis,
-      requisite: requisite ? before?.requisite ?? intent?.requisite ?? null : null,
-      bank: bank ? before?.bank ?? intent?.bank ?? null : null,
-      address: address ? before?.address ?? intent?.address ?? null : null,
-    } : crm && {
-      title: crm.TITLE === null || crm.TITLE === undefined ? null : String(crm.TITLE), phones: multifieldValues(crm, 'PHONE'), emails: multifieldValues(crm, 'EMAIL'),
-      requisite: heldValues(requisite, REQUISITE_SELECT), bank: heldValues(bank, BANK_SELECT), address: heldValues(address, ['ADDRESS_1']),
+      requisite: requisiteId === null ? null : before?.requisite ?? intent?.requisite ?? basis.requisite,
+      bank: bankId === null ? null : before?.bank ?? intent?.bank ?? basis.bank,
+      address: hasAddress ? before?.address ?? intent?.address ?? basis.address : null,
     };
     linked.push([row.canonical_id, {
-      bitrixId, requisiteId, bankdetailId: bank ? Number(bank.ID) : null, hasAddress: address !== undefined, how: row.how ?? 'created',
-      createdAt: createdAt ?? row.sent_at ?? row.intent_at, pushedHash: null, pushed, retake,
+      bitrixId, requisiteId, bankdetailId: bankId, hasAddress, how: row.how ?? 'created',
+      createdAt: createdAt ?? row.sent_at ?? row.intent_at, pushedHash: null, pushed: pushed ?? undefined, retake,
     }]);
   }
   await ctx.links.linkedMany('company', linked);

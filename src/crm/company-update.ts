@@ -192,6 +192,7 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
   await ctx.links.recordIntent('company', writePieces.filter((p) => p.item.parts.requisite || p.item.parts.bank || p.item.parts.address)
     .map((p) => [p.item.w.company.company_id, { ...p.item.next, requisite: requisiteValues(p.item.w.company), bank: bankValues(p.item.w.company), address: addressValues(p.item.w.company) }] as const));
   await ctx.sender.send(writePieces.filter((p) => p.commands.length > 0), { write: true }, async (batch, answer) => {
+    if (answer instanceof UnknownOutcomeError) ctx.log(`push: ${answer.message} (${batch.length} companies' updates: read again and sent again where they are not done)`);
     for (const { item } of batch) await settleUpdate(ctx, item, answer);
     ctx.progress();
   });
@@ -207,8 +208,8 @@ async function settleUpdate(
   if (answer instanceof UnknownOutcomeError) {
     // the row stays changed: the update is read and sent again in this run (it writes only what
     // still differs); a part it added may be there: looked up before it is added again
-    ctx.log(`push: ${answer.message} (company ${w.company.company_id})`);
     ctx.stats.unknownOutcomes += 1;
+    ctx.lostUpdates.add(`company:${w.company.company_id}`);
     if (parts.requisite || parts.bank || parts.address) await ctx.links.unanswered('company', [w.company.company_id]);
     else ctx.again.company.add(w.company.company_id);
     return;

@@ -4,12 +4,24 @@ import { countSettled, isNotFound, recordDeleted, recordFailure, type PushContex
 import { multifieldChanges, ownedAfter, scalarChanges, type CrmMultifield } from './diff.js';
 import { contactAddFields, contactImportItem, contactValues, ENTITY_TYPE, ORIGINATOR, pushedContact, sameValue, type ContactOut, type PushedContact } from './fields.js';
 import type { LinkRow, Linked } from './links.js';
-import { heldValues, listByKey, listRowsByKey, multifieldValues, outcomeOf, resolveUnknown } from './lookups.js';
+import { listByKey, listRowsByKey, multifieldValues, outcomeOf, resolveUnknown } from './lookups.js';
 import { PushStoppedError, REFUSED_BEFORE_RUNNING, UnknownOutcomeError } from './portal-client.js';
 import type { BatchAnswer, Command } from './rest.js';
 
 /** A contact's own fields the push writes (contactValues), as the CRM holds them. */
 const CONTACT_FIELDS = ['NAME', 'LAST_NAME', 'SECOND_NAME', 'POST'];
+
+/** Whether a CRM contact is this canonical contact: a phone or e-mail in common, or the same name in the same company. */
+function samePerson(row: Record<string, unknown>, c: NewContact): boolean {
+  const has = (kind: 'PHONE' | 'EMAIL', ours: readonly string[]) => {
+    const theirs = new Set(multifieldValues(row, kind).map((v) => sameValue(kind, v)));
+    return ours.some((v) => theirs.has(sameValue(kind, v)));
+  };
+  if (has('PHONE', c.contact.phones) || has('EMAIL', c.contact.emails)) return true;
+  const same = (a: unknown, b: string | null) => b !== null && String(a ?? '').trim().toLowerCase() === b.trim().toLowerCase();
+  const name = c.contact.last_name !== null ? same(row.LAST_NAME, c.contact.last_name) : same(row.NAME, c.contact.first_name);
+  return name && Number(row.COMPANY_ID) === c.companyId;
+}
 
 interface NewContact {
   contact: ContactOut;
@@ -60,7 +72,7 @@ export async function createContacts(ctx: PushContext, ids: readonly string[]): 
     }
     // ours, an earlier push's whose link was lost: what the CRM holds is taken as pushed, so the clean base's changes reach it
     const own = ours.get(c.contact.contact_id);
-    if (own) adopted.push([c.contact.contact_id, { bitrixId: own.bitrixId, how: 'created', createdAt: own.createdAt, pushedHash: null, retake: true, pushed: own.pushed }]);
+    if (own) adopted.push([c.contact.contact_id, { bitrixId: own.bitrixId, how: 'created', createdAt: own.createdAt, pushedHash: c.contact.out_hash, pushed: own.pushed }]);
   }
   await ctx.links.linkedMany('contact', adopted);
   ctx.stats.contact.adopted += adopted.length;
@@ -147,11 +159,15 @@ async function findInCompanies(ctx: PushContext, all: readonly NewContact[]): Pr
   const byOrigin = await listRowsByKey(ctx, 'crm.contact.list', { ORIGINATOR_ID: ORIGINATOR }, '@ORIGIN_ID', all.map((c) => c.contact.contact_id),
     ['ID', 'ORIGIN_ID', 'DATE_CREATE', 'COMPANY_ID', 'PHONE', 'EMAIL', ...CONTACT_FIELDS], 'ORIGIN_ID');
   for (const c of all) {
-    const row = byOrigin.get(c.contact.contact_id)?.[0];
+    // an ORIGIN_ID is this warehouse's id: one a restored or rebuilt warehouse gives another
+    // person is not proof alone; the person must be the same (a phone or e-mail, or the name in the same company)
+    const row = (byOrigin.get(c.contact.contact_id) ?? []).find((r) => samePerson(r, c));
     if (!row) continue;
+    const crmCompany = Number(row.COMPANY_ID) || null;
+    // what was pushed is not known: the clean base as it is now, so what the CRM holds otherwise
+    // stays (a manager's edit, a move to another company) and later changes reach it
     ours.set(c.contact.contact_id, {
-      bitrixId: Number(row.ID), createdAt: crmTime(row.DATE_CREATE),
-      pushed: { fields: heldValues(row, CONTACT_FIELDS) ?? {}, phones: multifieldValues(row, 'PHONE'), emails: multifieldValues(row, 'EMAIL'), companyId: Number(row.COMPANY_ID) || null },
+      bitrixId: Number(row.ID), createdAt: crmTime(row.DATE_CREATE), pushed: pushedContact(c.contact, crmCompany ?? c.companyId),
     });
   }
   const contacts = all.filter((c) => !ours.has(c.contact.contact_id));
@@ -297,6 +313,7 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
         // read and sent again in this run: it writes only what still differs
         ctx.stats.unknownOutcomes += 1;
         ctx.again.contact.add(w.contact.contact_id);
+        ctx.lostUpdates.add(`contact:${w.contact.contact_id}`);
         continue;
       }
       const error = answer.errors.get(piece.commands[0]!.key);

@@ -27,17 +27,18 @@ export interface PushStats {
   unknownOutcomes: number;
   /** Entities looked up after a lost answer, not found, and sent again in the same run. */
   sentAgain: number;
-  /**
-   * Entities neither confirmed nor sent again when the run ended: a write without an answer a
-   * stop left unresolved, or one whose answer was lost every time it was sent. The next push
-   * (a queued crm_push) looks them up.
-   */
+  /** Writes still without an answer when the run ended (a stop came first): the next push looks them up. */
   unconfirmed: number;
+  /**
+   * Entities not in the CRM after every write of theirs got no answer and a lookup found
+   * nothing, as often as a run sends one again: the next push sends them again.
+   */
+  leftOut: number;
 }
 
 export const emptyStats = (): PushStats => {
   const entity = (): EntityStats => ({ created: 0, adopted: 0, updated: 0, unchanged: 0, failed: 0, deleted: 0 });
-  return { company: entity(), contact: entity(), refused: 0, duplicatesFound: 0, unknownOutcomes: 0, sentAgain: 0, unconfirmed: 0 };
+  return { company: entity(), contact: entity(), refused: 0, duplicatesFound: 0, unknownOutcomes: 0, sentAgain: 0, unconfirmed: 0, leftOut: 0 };
 };
 
 /** Per entity kind, a set of canonical ids. */
@@ -69,6 +70,10 @@ export interface PushContext {
   signal?: AbortSignal;
   /** Entities to send again in this run: their write got no answer and a lookup resolved it. */
   again: ByEntity;
+  /** Of those, the ones the lookup did not find in the CRM (the others were found: their write was done). */
+  notFound: ByEntity;
+  /** Entities (`entity:id`) an update of this run went out for without an answer: found done later, they count as updated. */
+  lostUpdates: Set<string>;
 }
 
 /**
@@ -77,7 +82,10 @@ export interface PushContext {
  * finds it complete.
  */
 export function countSettled(ctx: PushContext, entity: CrmEntity, canonicalId: string, how: 'updated' | 'unchanged'): void {
-  if (!ctx.countedOnce.has(`${entity}:${canonicalId}`)) ctx.stats[entity][how] += 1;
+  const key = `${entity}:${canonicalId}`;
+  if (ctx.countedOnce.has(key)) return;
+  // an update whose answer was lost and that the CRM shows done was an update
+  ctx.stats[entity][how === 'unchanged' && ctx.lostUpdates.has(key) ? 'updated' : how] += 1;
 }
 
 async function insertError(ctx: PushContext, entity: CrmEntity, canonicalId: string, method: string, code: string, description: string): Promise<void> {

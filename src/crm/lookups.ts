@@ -141,4 +141,6 @@ export async function resolveUnknown(ctx: PushContext, entity: CrmEntity, ownToo
   await ctx.links.forget(entity, forget);
   await recordDeleted(ctx, entity, gone, `${entity} no longer there by our ORIGIN_ID nor by its id`);
   for (const id of [...forget, ...found.map((f) => f.row.canonical_id)]) ctx.again[entity].add(id);
+  for (const id of forget) ctx.notFound[entity].add(id);
+  for (const f of found) ctx.notFound[entity].delete(f.row.canonical_id);
 }

@@ -139,7 +139,11 @@ export class PortalClient {
         await this.refusedInside(commands, answer);
         return answer;
       } catch (e) {
-        if (e instanceof NotSentError) await sending?.(false);
+        // a refused connection sent nothing; an error the portal answered for the batch itself
+        // (its limits, the webhook, a block) means none of its commands ran
+        if (e instanceof NotSentError || (e instanceof PortalError && (e.status < 500 || REFUSED_BEFORE_RUNNING.has(e.code) || e.code === 'OVERLOAD_LIMIT'))) {
+          await sending?.(false);
+        }
         await this.afterFailure(e, 'batch', attempt, readOnly);
       }
     }

@@ -84,29 +84,30 @@ export async function identifyPortal(pool: pg.Pool, client: PortalClient, webhoo
   let name = o.configured ?? known?.portal;
   let how: PortalIdentity['how'] = o.configured ? 'configured' : 'known';
   if (name === undefined) {
-    const proven = [...links].filter(([, m]) => m.created > 0).map(([p]) => p);
+    const proven = [...links].filter(([, m]) => m.created > 0 && agrees(m)).map(([p]) => p);
     if (proven.length > 1) {
       throw new PushStoppedError(`the portal at ${address} holds entities that the links of several portals name, created when they were ` +
         `(${proven.join(', ')}: portals loaded the same way at the same time): say which portal it is with crm.portal in the config`);
     }
     const alike = [...links].filter(([, m]) => m.same > 0).map(([p]) => p);
     if (proven.length === 0 && alike.length > 0) {
-      throw new PushStoppedError(`the portal at ${address} holds ${held} whose CRM ids and ORIGIN_IDs are those portal ${alike.join(' or ')} has, ` +
-        'but not created when that portal\'s were (another portal loaded the same way?): if it is that portal, say so with crm.portal in the config; ' +
-        'if it is another, give it a name of its own there');
+      throw new PushStoppedError(`the portal at ${address} holds ${held} some of whose CRM ids and ORIGIN_IDs are those portal ${alike.join(' or ')} has, ` +
+        'but not all of them, or not created when that portal\'s were (another portal loaded the same way?): if it is that portal, say so with crm.portal ' +
+        'in the config; if it is another, give it a name of its own there');
     }
     name = proven[0] ?? address;
     how = proven[0] ? 'recognised' : 'first';
   }
   const own = links.get(name);
   // proof: created when this warehouse created them (or, for links from before that was
-  // recorded, the same ids), or a create of theirs still waiting for its answer
-  const mine = (own?.created ?? 0) + (own?.undated ?? 0) + (own?.pending ?? 0);
-  const others = [...links].filter(([p, m]) => p !== name && m.created + m.undated > 0).map(([p]) => p);
+  // recorded, the same ids), or a create of theirs still waiting for its answer — and no more
+  // than a few of ours there under other ids than the links say
+  const mine = own && agrees(own) ? own.created + own.undated + own.pending : 0;
+  const others = [...links].filter(([p, m]) => p !== name && m.created + m.undated > 0 && agrees(m)).map(([p]) => p);
   const ownLinks = await createdLinks(pool, name);
   if (ours.entities.length > 0 && mine === 0) {
-    if ((own?.same ?? 0) > 0) {
-      throw new PushStoppedError(`the portal at ${address} holds ${held} with the CRM ids and ORIGIN_IDs of portal ${name}'s, but created at other times: ` +
+    if (own && (own.same > 0 || own.other > 0)) {
+      throw new PushStoppedError(`the portal at ${address} holds ${held}, but ${own.other > 0 ? `${formatCount(own.other)} of the oldest are there under other CRM ids than portal ${name}'s links say` : `created at other times than portal ${name}'s`}: ` +
         `it is another portal loaded the same way${o.configured ? ', not the one crm.portal names' : ''}; give it a name of its own with crm.portal in the config`);
     }
     if (others.length > 0) {
@@ -173,31 +174,41 @@ async function oursAt(client: PortalClient): Promise<{ entities: Ours[]; total: 
 
 /** How many entities of ours a portal's links name, by the strength of the evidence. */
 interface Matched {
-  /** The same CRM id for the same canonical row, created when the CRM says it was: the same portal. */
+  /**
+   * The same CRM id for the same canonical row, created when the CRM says it was (or a create
+   * of that row sent then, still waiting for its answer): the same portal.
+   */
   created: number;
   /** The same CRM id for the same canonical row: the same portal, or another loaded the same way. */
   same: number;
   /** Of those, links that do not say when they were created (kept before that was recorded): their ids are all there is. */
   undated: number;
-  /** A create of that row still waiting for its answer (a push that died before it knew the id). */
+  /** A create of that row still waiting for its answer (a push that died before it knew the id): a hint, never proof. */
   pending: number;
+  /** Canonical rows of ours there under another CRM id than the portal's link says: evidence against. */
+  other: number;
 }
+
+/** The portal's links agree with what the address holds: ours there under other ids are at most a tenth (a duplicate a crash left). */
+const agrees = (m: Matched) => m.other <= 0.1 * (m.same + m.other);
 
 /** Per portal, how many of these entities its links name (see Matched). */
 async function matchLinks(pool: pg.Pool, ours: readonly Ours[]): Promise<Map<string, Matched>> {
   if (ours.length === 0) return new Map();
   const { rows } = await pool.query<{ portal: string } & Matched>(
     `select l.portal,
-       count(*) filter (where l.bitrix_id = o.bitrix_id and abs(extract(epoch from l.created_at - o.created_at)) <= $5)::int as created,
+       count(*) filter (where (l.bitrix_id = o.bitrix_id and abs(extract(epoch from l.created_at - o.created_at)) <= $5)
+         or (l.bitrix_id is null and l.state = 'sending' and abs(extract(epoch from l.sent_at - o.created_at)) <= $5))::int as created,
        count(*) filter (where l.bitrix_id = o.bitrix_id)::int as same,
        count(*) filter (where l.bitrix_id = o.bitrix_id and l.created_at is null)::int as undated,
-       count(*) filter (where l.bitrix_id is null)::int as pending
+       count(*) filter (where l.bitrix_id is null and l.state = 'sending')::int as pending,
+       count(*) filter (where l.bitrix_id <> o.bitrix_id)::int as other
      from unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) as o (entity, bitrix_id, canonical_id, created_at)
      join etl.crm_link l on l.entity = o.entity and l.canonical_id = o.canonical_id
-       and (l.bitrix_id = o.bitrix_id or (l.bitrix_id is null and l.state = 'sending'))
+       and (l.bitrix_id is not null or l.state = 'sending')
      group by l.portal order by created desc, same desc`,
     [ours.map((o) => o.entity), ours.map((o) => o.bitrixId), ours.map((o) => o.canonicalId), ours.map((o) => o.createdAt), CREATED_WITHIN_SECONDS]);
-  return new Map(rows.map((r) => [r.portal, { created: r.created, same: r.same, undated: r.undated, pending: r.pending }]));
+  return new Map(rows.map((r) => [r.portal, { created: r.created, same: r.same, undated: r.undated, pending: r.pending, other: r.other }]));
 }
 
 /** Entities this warehouse created in the portal and believes are there. */

@@ -74,12 +74,13 @@ export function pushOptionsFromConfig(crm: NonNullable<Config['crm']>, file = co
   let ca: Buffer | undefined;
   if (crm.caFile) {
     const path = resolve(dirname(file), crm.caFile);
+    const problem = 'name the certificate of the portal (for the sandbox: the file `b2b-etl sandbox` printed), relative to this file\'s folder or absolute';
     try {
       ca = readFileSync(path);
     } catch (e) {
-      throw new ConfigError(`${file}: crm.caFile: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ` +
-        'name the certificate of the portal (for the sandbox: the file `b2b-etl sandbox` printed), relative to this file\'s folder or absolute');
+      throw new ConfigError(`${file}: crm.caFile: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ${problem}`);
     }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`${file}: crm.caFile: ${path} holds no PEM certificate: ${problem}`);
   }
   return {
     mode: crm.mode,
@@ -171,7 +172,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
       pool, client, sender: new BatchSender(client, o.concurrency ?? 2, o.signal), links: new LinkStore(pool, identity.name, session, runId), mode,
       presets: { company: 0, individual: 0 }, stats, runId, log, progress: () => reporter.tick(stats),
       settleMs: (o.settleSeconds ?? 90) * 1000, createdCompanies: new Set(), countedOnce: new Set(), signal: o.signal,
-      again: byEntity(),
+      again: byEntity(), notFound: byEntity(), lostUpdates: new Set(),
     };
     run = { runId, ctx, reporter };
     o.onHardStop?.(() => releaseUnsent(ctx));
@@ -225,11 +226,12 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     if (!o.dryRun) {
       const { rows: [open] } = await pool.query<{ n: number }>(
         `select count(*)::int as n from etl.crm_link where portal = $1 and claimed_by = $2 and state = 'sending'`, [ctx.links.portal, session]).catch(() => ({ rows: [{ n: 0 }] }));
-      ctx.stats.unconfirmed = open!.n + givenUp.company.size + givenUp.contact.size;
+      ctx.stats.unconfirmed = open!.n;
+      ctx.stats.leftOut = givenUp.company.size + givenUp.contact.size;
     }
     result.commands = client.commands;
     result.seconds = (Date.now() - started) / 1000;
-    const retry = result.interrupted === true || ctx.stats.unconfirmed > 0 || ctx.stats.refused > 0 || (result.stopped !== undefined && stoppedWorthRetrying);
+    const retry = result.interrupted === true || ctx.stats.unconfirmed + ctx.stats.leftOut + ctx.stats.refused > 0 || (result.stopped !== undefined && stoppedWorthRetrying);
     if (!o.dryRun && retry) result.queued = await queueLeftover(pool, ctx.links.portal).catch(() => false);
     await pool.query('update etl.crm_push_run set finished_at = now(), stats = $2 where run_id = $1',
       [runId, JSON.stringify({ ...ctx.stats, pacing: result.pacing, commands: result.commands, departed: result.departed,
@@ -317,7 +319,8 @@ async function entityRounds(ctx: PushContext, entity: CrmEntity, r: Rounds): Pro
     only = new Set();
     for (const id of ctx.again[entity]) {
       if (round < RESENDS) only.add(id);
-      else r.givenUp[entity].add(id);
+      // found in the CRM, their write was done: the next push completes them; not found, they are left out
+      else if (ctx.notFound[entity].has(id)) r.givenUp[entity].add(id);
     }
     ctx.again[entity].clear();
     if (only.size === 0) return;

@@ -102,6 +102,8 @@ export interface TransportOptions {
 export class RestTransport {
   private readonly agent: Agent;
   private readonly timeoutMs: number;
+  /** Whether the portal has answered anything over this transport. */
+  private answered = false;
 
   constructor(private readonly webhook: Webhook, o: TransportOptions = {}) {
     this.timeoutMs = o.timeoutMs ?? 75_000;
@@ -127,6 +129,7 @@ export class RestTransport {
       });
       status = response.statusCode;
       text = await response.body.text();
+      this.answered = true;
     } catch (e) {
       const error = e as Error & { code?: unknown; cause?: Error & { code?: unknown } };
       if (error.name === 'TimeoutError' || error.code === 'UND_ERR_HEADERS_TIMEOUT' || error.code === 'UND_ERR_BODY_TIMEOUT') {
@@ -138,7 +141,8 @@ export class RestTransport {
       if (NOT_CONNECTED.has(code)) {
         throw new NotSentError(`${method}: ${this.webhook.shown} refused the connection (${code}): nothing was sent`);
       }
-      const hint = code !== 'UND_ERR_SOCKET' ? '' : this.webhook.base.startsWith('http:')
+      // before the portal has ever answered, a closed connection may be the scheme: said once it can be
+      const hint = code !== 'UND_ERR_SOCKET' ? '' : this.webhook.base.startsWith('http:') && !this.answered
         ? '; the portal closed the connection (an http:// URL for an https portal does that)' : '; the portal closed the connection';
       throw new NoAnswerError(`${method}: no answer from ${this.webhook.shown} (${code}: ${error.message})${hint}`, null);
     }

@@ -38,7 +38,8 @@ export function describePush(r: PushResult): string {
     ...(s.refused ? [`  ${n(s.refused)} writes the portal refused before running them (its limits): sent by the next push`] : []),
     ...(s.unknownOutcomes ? [`  ${n(s.unknownOutcomes)} writes got no answer` +
       (s.sentAgain ? `; after looking the CRM up, ${n(s.sentAgain)} entities were taken up again in this run (sent again where the CRM did not have them, completed where it did)` : '')] : []),
-    ...(s.unconfirmed ? [`  ${n(s.unconfirmed)} entities are neither confirmed in the CRM nor sent again (their writes got no answer): the next push looks them up before sending anything`] : []),
+    ...(s.unconfirmed ? [`  ${n(s.unconfirmed)} writes are still without an answer (the run stopped first): the next push looks them up before sending anything`] : []),
+    ...(s.leftOut ? [`  ${n(s.leftOut)} entities are not in the CRM: every write of theirs got no answer and the CRM did not have them; the next push sends them again`] : []),
     ...(s.company.failed + s.contact.failed ? ['  failures and the portal\'s words: select * from etl.crm_push_error where run_id = ' + r.runId] : []),
     ...(s.company.deleted + s.contact.deleted ? ['  deleted in the CRM: b2b-etl crm deleted lists them; b2b-etl crm restore brings one back'] : []),
     ...(r.departed.company + r.departed.contact

@@ -64,20 +64,20 @@ describe('the push on a real portal', () => {
       expect(linked.contact).toBe(contacts);
       expect(crm.contacts).toBe(contacts);
       expect(run.stdout).toMatch(new RegExp(`writes got no answer; after looking the CRM up, ${10 + contacts} entities were taken up again in this run`));
-      expect(run.stdout).not.toMatch(/neither confirmed/);
+      expect(run.stdout).not.toMatch(/still without an answer|are not in the CRM/);
       expect(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'sending'`, [portalKey(portal)])).toBe('0');
     } finally {
       await portal.stop();
     }
   });
 
-  it('a portal that loses every answer gets each write a few times, then the run says what is neither confirmed nor sent, exits 1 and queues a push', async () => {
+  it('a portal that loses every answer gets each write a few times, then the run says what is not in the CRM, exits 1 and queues a push', async () => {
     const portal = await testPortal(db, fast);
     try {
       portal.sandbox.inject({ kind: 'html', status: 504, method: 'crm.item.batchImport', times: 100 });
       const run = await runCli([...push, '--limit', '5'], db.url, cliEnv(portal, { bucketSize: 50, drain: 50 }));
       expect(run.code, run.stdout).toBe(1);
-      expect(run.stdout).toMatch(/ 5 entities are neither confirmed in the CRM nor sent again/);
+      expect(run.stdout).toMatch(/ 5 entities are not in the CRM: every write of theirs got no answer and the CRM did not have them; the next push sends them again/);
       expect(run.stderr).toMatch(/a crm_push job is queued for what is left/);
       expect(await queuedPushes(portalKey(portal))).toBe(1);
       // sent three times: once, and twice again after each lookup found nothing
@@ -112,7 +112,7 @@ describe('the push on a real portal', () => {
       expect(Date.now() - signalled).toBeLessThan(5000);
       expect(done.code).toBe(1);
       expect(done.stdout).toMatch(/^push run \d+ to portal/m);
-      expect(done.stdout).toMatch(/ 5 entities are neither confirmed in the CRM nor sent again/);
+      expect(done.stdout).toMatch(/ 5 writes are still without an answer \(the run stopped first\): the next push looks them up/);
       // sent and unanswered: left for the next push to look up
       expect(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'sending'`, [portalKey(portal)])).toBe('5');
     } finally {
@@ -173,7 +173,7 @@ describe('the push on a real portal', () => {
       // the summary counts them
       const unknown = Number(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'sending'`, [portalKey(portal)]));
       expect(unknown).toBeLessThanOrEqual(2 * 16);
-      expect(Number(/ (\d+) entities are neither confirmed/.exec(done.stdout)?.[1] ?? 0)).toBe(unknown);
+      expect(Number(/ (\d+) writes are still without an answer/.exec(done.stdout)?.[1] ?? 0)).toBe(unknown);
       expect(await queuedPushes(portalKey(portal))).toBe(1);
     } finally {
       if (!stopped) await portal.sandbox.stop();
@@ -217,7 +217,12 @@ describe('the push on a real portal', () => {
       const whyContact = await runCli(['why', `store_b:${key}`], db.url);
       expect(whyContact.stdout).toMatch(new RegExp(`not in the CRM on ${portalKey(portal).replace(/\./g, '\\.')}: its company \\(CRM company ${company!.bitrix_id}\\) was deleted in the CRM`));
       const listed = await runCli(['crm', 'deleted'], db.url);
-      expect(listed.stdout).toMatch(new RegExp(`company ${company!.company_id}  CRM company ${company!.bitrix_id}  deleted in the CRM`));
+      expect(listed.stdout).toMatch(new RegExp(`company:${company!.company_id}  CRM company ${company!.bitrix_id}  deleted in the CRM`));
+      // a --portal by one of its addresses is that portal; one never pushed to is wrong usage
+      expect((await runCli(['crm', 'deleted', '--portal', portalKey(portal)], db.url)).stdout).toMatch(/company:/);
+      const unknown = await runCli(['crm', 'deleted', '--portal', 'nowhere.example'], db.url);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toMatch(/no portal is named nowhere\.example or was reached at it; the portals pushed to: /);
 
       // let it go: no longer reported
       const letGo = await runCli(['crm', 'let-go', company!.inn], db.url);
@@ -335,6 +340,37 @@ describe('the push on a real portal', () => {
       const cleared = await runCli(['crm', 'clear-limits', '--portal', portalKey(portal)], db.url);
       expect(cleared.code, cleared.stderr).toBe(0);
       expect(await db.value(`select count(*) from etl.crm_operating where split_part(portal, '/', 1) = $1`, [portalKey(portal)])).toBe('0');
+    } finally {
+      await portal.stop();
+    }
+  });
+
+  it('an update whose answer was lost and that the CRM shows done counts as updated; a portal that refuses a batch outright leaves nothing waiting for a lookup', async () => {
+    const portal = await testPortal(db, fast);
+    try {
+      await portal.push({ ...fastLimits, limit: 20 });
+      const changed = await db.rows<{ company_id: string }>(`select l.canonical_id::text as company_id from etl.crm_link l
+        where l.portal = $1 and l.entity = 'company' and l.state = 'linked' order by l.canonical_id limit 5`, [portalKey(portal)]);
+      const ids = changed.map((c) => c.company_id);
+      await db.pool.query(`update canonical.company set name = name || ' (изм.)' where company_id = any($1::bigint[])`, [ids]);
+      try {
+        // the update batch is written, its answer lost
+        portal.sandbox.inject({ kind: 'drop', method: 'crm.company.update' });
+        const result = await portal.push({ ...fastLimits, limit: 0 });
+        expect(result.stats.unknownOutcomes).toBe(5);
+        expect(result.stats.company.updated).toBe(5);
+        expect(result.stats).toMatchObject({ unconfirmed: 0, leftOut: 0 });
+        const titles = (await portal.db.query<{ title: string }>(`select fields ->> 'TITLE' as title from company where origin_id = any($1::text[])`, [ids])).rows;
+        expect(titles.every((t) => t.title.endsWith(' (изм.)'))).toBe(true);
+      } finally {
+        await db.pool.query(`update canonical.company set name = left(name, length(name) - length(' (изм.)')) where company_id = any($1::bigint[])`, [ids]);
+      }
+      // the portal blocks the webhook at the next import: the push stops, and nothing of that batch ran
+      portal.sandbox.inject({ kind: 'overload', method: 'crm.item.batchImport' });
+      const stopped = await portal.push({ ...fastLimits, limit: 10 });
+      expect(stopped.stopped).toMatch(/blocked for overload/);
+      expect(stopped.stats).toMatchObject({ unconfirmed: 0, leftOut: 0 });
+      expect(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'sending'`, [portalKey(portal)])).toBe('0');
     } finally {
       await portal.stop();
     }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../helpers/db.js';
-import { readySample, testPortal } from './helpers.js';
+import { readySample, rest, testPortal } from './helpers.js';
 
 // A portal that already holds what an earlier push created, while our links to it are gone
 // (etl.crm_link emptied, restored from an older backup, or kept under another address of the
@@ -57,6 +57,42 @@ describe('a push whose links to the portal are lost', () => {
       expect(crmContact).toEqual({ last: 'Егоров-Новый', post: 'Снабженец' });
       const { rows: [crmCompany] } = await portal.db.query(`select title from company where id = $1`, [company!.bitrix_id]);
       expect(crmCompany.title).toMatch(/ \(новое\)$/);
+    } finally {
+      await portal.stop();
+    }
+  });
+
+  it('--relink keeps what a manager did, and never takes another person for ours because an ORIGIN_ID matches', async () => {
+    const portal = await testPortal(db, fast);
+    try {
+      await portal.push({ limits: { drain: 50 } });
+      const pick = async (where: string) => (await db.rows<{ contact_id: string; company_id: string; bitrix_id: string; phone: string }>(`
+        select o.contact_id::text, o.company_id::text, l.bitrix_id::text, o.phones[1] as phone from etl.crm_contact_out o
+        join etl.crm_link l on l.entity = 'contact' and l.canonical_id = o.contact_id where cardinality(o.phones) > 0 and ${where}
+        order by o.contact_id limit 1`))[0]!;
+      const edited = await pick('true');
+      const other = await pick(`o.company_id <> ${Number(edited.company_id)}`);
+      const foreign = await pick(`o.company_id not in (${Number(edited.company_id)}, ${Number(other.company_id)}) and o.contact_id > ${Number(other.contact_id)}`);
+      // a manager renames one person and removes our phone of them
+      const crm = await rest(portal, 'crm.contact.get', { id: edited.bitrix_id });
+      await rest(portal, 'crm.contact.update', { id: edited.bitrix_id, fields: { LAST_NAME: 'Лебедев-Менеджер', PHONE: [{ ID: crm.PHONE[0].ID, DELETE: 'Y' }] } });
+      // another CRM person carries the ORIGIN_ID of someone else (another warehouse's numbering, a restored backup's)
+      await rest(portal, 'crm.contact.update', { id: other.bitrix_id, fields: { ORIGIN_ID: foreign.contact_id } });
+      const before = (await rest(portal, 'crm.contact.get', { id: other.bitrix_id })) as Record<string, unknown>;
+      await db.pool.query('delete from etl.crm_link');
+
+      const relinked = await portal.push({ limits: { drain: 50 }, relink: true });
+      expect(relinked.stats.contact).toMatchObject({ created: 0, updated: 0, failed: 0 });
+      const after = await rest(portal, 'crm.contact.get', { id: edited.bitrix_id });
+      expect(after.LAST_NAME).toBe('Лебедев-Менеджер');
+      expect((after.PHONE ?? []).map((p: { VALUE: string }) => p.VALUE)).not.toContain(edited.phone);
+      // the person whose ORIGIN_ID names someone else is left as it was, and that someone is linked to their own CRM contact
+      const untouched = (await rest(portal, 'crm.contact.get', { id: other.bitrix_id })) as Record<string, unknown>;
+      expect({ ...untouched, DATE_MODIFY: null }).toEqual({ ...before, DATE_MODIFY: null });
+      expect(await db.value(`select bitrix_id::text from etl.crm_link where entity = 'contact' and canonical_id = $1`, [foreign.contact_id])).toBe(foreign.bitrix_id);
+      // nothing was created twice
+      const { rows: [held] } = await portal.db.query<{ contacts: number }>('select count(*)::int as contacts from contact');
+      expect(held!.contacts).toBe(Number(await db.value('select count(*) from etl.crm_contact_out')));
     } finally {
       await portal.stop();
     }

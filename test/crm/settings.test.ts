@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 import { PushStoppedError } from '../../src/crm/portal-client.js';
 import { push } from '../../src/crm/push.js';
 import { parseWebhook } from '../../src/crm/webhook.js';
@@ -68,5 +72,26 @@ describe('a webhook whose portal cannot be reached as written', () => {
     expect(message).toMatch(/does not speak https: check the scheme and port in BITRIX24_WEBHOOK_URL/);
     expect(seconds).toBeLessThan(10);
     expect(Number((await http.db.query('select count(*) from call')).rows[0].count)).toBe(0);
+  });
+});
+
+describe('the crm section of the config file', () => {
+  it('reads crm.caFile beside the config file; a missing or non-certificate file, or a portal name with control characters, is a configuration problem (exit 2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'b2b-etl-crm-config-'));
+    const config = join(dir, 'b2b-etl.config.json');
+    const webhook = { BITRIX24_WEBHOOK_URL: 'https://127.0.0.1:9/rest/1/secret0123/', B2B_ETL_CONFIG: config };
+    writeFileSync(config, JSON.stringify({ crm: { caFile: 'missing.pem' } }));
+    const missing = await runCli(['push'], process.env.DATABASE_URL!, webhook);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`crm.caFile: cannot read ${join(dir, 'missing.pem')} (ENOENT)`);
+    writeFileSync(join(dir, 'not-a-cert.pem'), '{"hello": "world"}');
+    writeFileSync(config, JSON.stringify({ crm: { caFile: 'not-a-cert.pem' } }));
+    const notCert = await runCli(['push'], process.env.DATABASE_URL!, webhook);
+    expect(notCert.code).toBe(2);
+    expect(notCert.stderr).toContain(`crm.caFile: ${join(dir, 'not-a-cert.pem')} holds no PEM certificate`);
+    writeFileSync(config, JSON.stringify({ crm: { portal: 'acme\u0000' } }));
+    const control = await runCli(['push'], process.env.DATABASE_URL!, webhook);
+    expect(control.code).toBe(2);
+    expect(control.stderr).toMatch(/crm\.portal: .*without spaces, slashes or control characters/);
   });
 });
