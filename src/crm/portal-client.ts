@@ -8,6 +8,9 @@ export class PushStoppedError extends Error {
   readonly worthRetrying: boolean = false;
 }
 
+/** BITRIX24_WEBHOOK_URL reaches another portal than the one a job was queued for: nothing is sent, and the job fails for a person to see. */
+export class WrongPortalError extends PushStoppedError {}
+
 /**
  * The portal went on refusing connections: the push stops sending; the request that met the
  * refusals was not sent, so nothing of it is left to look up.

@@ -13,7 +13,7 @@ import { PRESET_XML_IDS } from './fields.js';
 import { LinkStore, type CrmEntity, type LinkRow } from './links.js';
 import { PLAN_LIMITS, PortalPacing, type PacingStats, type PortalLimits } from './pacing.js';
 import { planPush, type PushPlan } from './plan.js';
-import { PortalClient, PushStoppedError } from './portal-client.js';
+import { PortalClient, PushStoppedError, WrongPortalError } from './portal-client.js';
 import { identifyPortal } from './portal-identity.js';
 import { queuePortalPush } from './queue.js';
 import { RestTransport } from './rest.js';
@@ -153,15 +153,20 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
   try {
     const identify = (recordFresh: boolean) => identifyPortal(pool, client, webhook, { configured: o.portalName, relink: o.relink, record: !o.dryRun, recordFresh, log });
     let identity = await identify(false);
+    const checkExpected = () => {
+      if (o.expectPortal !== undefined && o.expectPortal !== identity.name) {
+        throw new WrongPortalError(`the job is for portal ${o.expectPortal}, but BITRIX24_WEBHOOK_URL reaches portal ${identity.name} (at ${webhook.address}): not pushed`);
+      }
+    };
+    // before a first push's turn: a job for a known portal never makes another one known
+    checkExpected();
     if (identity.fresh && !o.dryRun) {
       // a first push takes its turn, then looks again: one started before through another
       // address of this portal has filled it by then, and it is recognised
       await firstPushTurn(lock, log, o.signal);
       identity = await identify(true);
     }
-    if (o.expectPortal !== undefined && o.expectPortal !== identity.name) {
-      throw new PushStoppedError(`the job is for portal ${o.expectPortal}, but BITRIX24_WEBHOOK_URL reaches portal ${identity.name} (at ${webhook.address}): not pushed`);
-    }
+    checkExpected();
     pacing.identify(identity.name, webhook.userId);
     const { rows: [row] } = await pool.query<{ run_id: string }>(
       'insert into etl.crm_push_run (portal, mode, dry_run) values ($1, $2, $3) returning run_id', [identity.name, mode, o.dryRun ?? false]);

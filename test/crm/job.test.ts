@@ -56,4 +56,26 @@ describe('the crm_push job', () => {
     expect(await db.value(`select count(*) from etl.crm_push_run where portal = $1 and finished_at is not null`, [portalKey])).toBe('1');
     expect(await db.value(`select count(*) from graphile_worker.jobs where task_identifier = 'crm_push'`)).toBe('0');
   });
+
+  it('fails, with why and nothing sent, when BITRIX24_WEBHOOK_URL has come to reach another portal than the one it was queued for', async () => {
+    const portalKey = new URL(portal.sandbox.url).host;
+    await landBatch(db.pool, { source: 'store_b', entity: 'company', origin: 'test' }, [
+      { sourceKey: 'J-4', updatedAt: isoMicros('2026-11-21T10:00:00Z'), isDeleted: false, payload: { id: 'J-4', inn: '7728168971', title: 'АО Альфа-Банк' } }]);
+    await runTransform(db.pool);
+    expect(await db.value(`select j.payload ->> 'portal' from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'crm_push'`)).toBe(portalKey);
+    const other = await testPortal(db, { https: false });
+    try {
+      process.env.BITRIX24_WEBHOOK_URL = other.sandbox.webhookUrl;
+      await db.pool.query(`update graphile_worker._private_jobs set run_at = now()`);
+      await drainQueue({ pool: db.pool, registry: registryConfig({ sources: {}, registry: { provider: 'snapshot', concurrency: 2 } }), log: () => {} });
+      const [job] = await db.rows<{ attempts: number; last_error: string }>(`select j.attempts, j.last_error from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'crm_push'`);
+      expect(job?.attempts).toBe(1);
+      expect(job?.last_error).toContain(`the job is for portal ${portalKey}, but BITRIX24_WEBHOOK_URL reaches portal ${new URL(other.sandbox.url).host}`);
+      expect(Number((await other.db.query('select count(*) from company')).rows[0].count)).toBe(0);
+      // the other portal is not made known by a job that was not for it
+      expect(await db.value(`select count(*) from etl.crm_portal where portal = $1`, [new URL(other.sandbox.url).host])).toBe('0');
+    } finally {
+      await other.stop();
+    }
+  });
 });

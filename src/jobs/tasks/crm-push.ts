@@ -1,6 +1,6 @@
 import type { Task } from 'graphile-worker';
 import { loadConfig } from '../../config.js';
-import { PushStoppedError } from '../../crm/portal-client.js';
+import { PushStoppedError, WrongPortalError } from '../../crm/portal-client.js';
 import { push, pushOptionsFromConfig } from '../../crm/push.js';
 import { describePush } from '../../crm/summary.js';
 import type { JobContext } from '../context.js';
@@ -42,7 +42,8 @@ export function crmPushTask(ctx: JobContext): Task {
       for (const line of describePush(result).split('\n')) helpers.logger.info(line);
       if (result.stopped) helpers.logger.error(`crm_push to ${result.portal} stopped: ${result.stopped}`);
     } catch (e) {
-      if (!(e instanceof PushStoppedError)) throw e;
+      // another portal than the job's: the job fails, with why, for a person to see (status)
+      if (!(e instanceof PushStoppedError) || e instanceof WrongPortalError) throw e;
       helpers.logger.error(`crm_push to ${payload.portal} stopped: ${e.message}`);
     }
   };
