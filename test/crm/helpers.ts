@@ -46,6 +46,7 @@ export interface TestPortal {
 }
 
 let portals = 0;
+const usedAddresses = new Set<string>();
 
 /**
  * What an imported item costs at a test portal unless a test says otherwise: a thousandth of a
@@ -57,10 +58,21 @@ export const TEST_IMPORT_ITEM_SECONDS = 0.001;
 /** A sandbox portal with its own schema in the test database, and a push to it. */
 export async function testPortal(db: TestDatabase, options: Partial<SandboxOptions> = {}): Promise<TestPortal> {
   const schema = `portal_${process.pid}_${portals++}`;
-  const sandbox = await startSandbox({
+  const start = () => startSandbox({
     databaseUrl: db.url, schema, log: () => {}, ...options,
     operating: { importItemSeconds: TEST_IMPORT_ITEM_SECONDS, ...options.operating },
   });
+  // A new sandbox is a new portal: at the address of an earlier one the push would rightly take
+  // it for that portal emptied, and refuse. The system may hand out a port again once it is
+  // free, so a sandbox on a used port is kept open until one on a new port has started.
+  const held: Sandbox[] = [];
+  let sandbox = await start();
+  while (usedAddresses.has(sandbox.url) && held.length < 20) {
+    held.push(sandbox);
+    sandbox = await start();
+  }
+  await Promise.all(held.map((h) => h.stop()));
+  usedAddresses.add(sandbox.url);
   const ca = sandbox.certFile ? readFileSync(sandbox.certFile, 'utf8') : undefined;
   const portalDb = new pg.Pool({ connectionString: db.url, max: 2, options: `-c search_path=${schema}` });
   portalDb.on('error', () => {});
