@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import pg from 'pg';
 import { kafkaSource, type KafkaSourceConfig } from '../src/config.js';
-import { KafkaConsumer } from '../src/consume/consumer.js';
+import { KafkaConsumer } from '../src/land/kafka.js';
 import { eventKey, readEventLines } from '../src/generate/events.js';
 import { STORE_B_EVENTS } from '../src/generate/index.js';
 import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js';

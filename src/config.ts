@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import type { Entity } from './land/record.js';
+import type { BadRecordPolicy } from './land/pipeline.js';
 import { ConfigError, parseWith, UsageError } from './config-problems.js';
 
 export { ConfigError, UsageError } from './config-problems.js';
@@ -69,6 +70,12 @@ const sourceSchema = z.strictObject({
   contacts: recordFieldsSchema.partial(),
   mysql: mysqlSourceSchema.partial(),
   kafka: kafkaSourceSchema.partial(),
+  /**
+   * Records a landing of this source may land raw and rejected unparseable before it stops
+   * (one file load, one MySQL sync, one consumer's life); null: never stop. Default: 0 for
+   * files (--max-errors overrides it), null for MySQL and Kafka.
+   */
+  maxBadRecords: z.number().int().nonnegative().nullable(),
 });
 
 const registrySchema = z.strictObject({
@@ -335,6 +342,19 @@ function notA(kind: string, section: 'mysql' | 'kafka', config: Config, source: 
   const own = Object.entries(config.sources).filter(([, s]) => s[section]).map(([name]) => name);
   return `${source} is not a ${kind} source: the ${kind} sources are ${[...builtIn, ...own.filter((n) => !BUILT_IN[n])].join(', ')}; ` +
     `another needs its sources.NAME.${section} section in ${configPath()}`;
+}
+
+/**
+ * How a landing of `source` treats records it cannot land as they are: the source's
+ * maxBadRecords, else its kind's default (a file stops at the first; a live feed or a replica
+ * never stops for one). `flag` (--max-errors) overrides the config.
+ */
+export function badRecordPolicy(config: Config, source: string, kind: 'file' | 'mysql' | 'kafka', flag?: number): BadRecordPolicy {
+  if (flag !== undefined) return { max: flag, setting: '--max-errors' };
+  const configured = config.sources[source]?.maxBadRecords;
+  const setting = `sources.${source}.maxBadRecords`;
+  if (configured !== undefined) return { max: configured ?? Infinity, setting };
+  return { max: kind === 'file' ? 0 : Infinity, setting: kind === 'file' ? `--max-errors or ${setting}` : setting };
 }
 
 export function recordFields(config: Config, source: string, entity: Entity): RecordFields {

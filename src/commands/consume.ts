@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { kafkaBrokers, kafkaConnection, kafkaSource } from '../config.js';
-import { KafkaConsumer } from '../consume/consumer.js';
+import { badRecordPolicy, kafkaBrokers, kafkaConnection, kafkaSource } from '../config.js';
+import { KafkaConsumer } from '../land/kafka.js';
 import { configuration, log, withDatabase } from './context.js';
 import { action, nonNegativeNumber, requireOptions } from './define.js';
 
@@ -41,6 +41,7 @@ async function consumeTopic(flags: ConsumeFlags): Promise<number> {
       source: flags.source,
       config,
       transform: flags.transform,
+      badRecords: badRecordPolicy(configuration(), flags.source, 'kafka'),
       log,
       progressSeconds: flags.progressSeconds,
     });

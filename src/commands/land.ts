@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { mysqlSource, mysqlUrl, recordFields } from '../config.js';
+import { badRecordPolicy, mysqlSource, mysqlUrl, recordFields } from '../config.js';
 import { landFile } from '../land/file.js';
 import { landMysql } from '../land/mysql.js';
 import type { FileEncoding, FileFormat } from '../land/file-reader.js';
@@ -16,7 +16,7 @@ interface LandFileFlags {
   path?: string;
   resume: boolean;
   batchSize?: number;
-  maxErrors: number;
+  maxErrors?: number;
   quiet: boolean;
 }
 
@@ -50,7 +50,7 @@ export function defineLand(program: Command): void {
     .option('--path <json.path>', 'where the records sit in a JSON document, e.g. contacts or data.items')
     .option('--resume', 'continue after the last batch this file landed', false)
     .option('--batch-size <n>', 'records per committed batch (default 5000)', positiveInt)
-    .option('--max-errors <n>', 'records the server refuses that are landed raw and rejected before the load stops', nonNegativeInt, 0)
+    .option('--max-errors <n>', 'records that cannot land as they are that are landed raw and rejected before the load stops (default: the source\'s maxBadRecords, else 0)', nonNegativeInt)
     .option('--quiet', 'no progress lines', false)
     .action(action((path: string, flags: LandFileFlags) => landFileCommand(path, flags)));
   requireOptions(file, '--source', '--entity');
@@ -86,7 +86,7 @@ async function landFileCommand(file: string, flags: LandFileFlags): Promise<numb
       jsonPath: flags.path,
       resume: flags.resume,
       batchSize: flags.batchSize,
-      maxErrors: flags.maxErrors,
+      badRecords: badRecordPolicy(config, flags.source, 'file', flags.maxErrors),
       quiet: flags.quiet,
       fields: recordFields(config, flags.source, entity),
     }),
@@ -97,6 +97,7 @@ async function landFileCommand(file: string, flags: LandFileFlags): Promise<numb
 async function landMysqlCommand(flags: LandMysqlFlags): Promise<number> {
   if (flags.full && flags.since) throw new UsageError('--full reads everything; --since starts an incremental sync elsewhere: give one of them');
   const config = mysqlSource(configuration(), flags.source);
+  const badRecords = badRecordPolicy(configuration(), flags.source, 'mysql');
   const url = mysqlUrl();
   if (flags.batchSize) config.batchSize = flags.batchSize;
   await withDatabase((db) =>
@@ -108,6 +109,7 @@ async function landMysqlCommand(flags: LandMysqlFlags): Promise<number> {
       since: flags.since,
       reconcileDeletes: flags.reconcileDeletes,
       forceDeletes: flags.forceDeletes,
+      badRecords,
       quiet: flags.quiet,
       log,
     }),

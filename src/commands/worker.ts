@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { kafkaBrokers, kafkaConnection, kafkaSource, mysqlUrl, registryConfig, workerConfig } from '../config.js';
-import { KafkaConsumer } from '../consume/consumer.js';
+import { badRecordPolicy, kafkaBrokers, kafkaConnection, kafkaSource, mysqlUrl, registryConfig, workerConfig } from '../config.js';
+import { KafkaConsumer } from '../land/kafka.js';
 import { cronItems } from '../jobs/crontab.js';
 import { runWorker } from '../jobs/worker.js';
 import { serveEndpoints, type ServiceEndpoints } from '../service/http.js';
@@ -52,7 +52,8 @@ async function workerCommand(flags: { concurrency?: number }): Promise<number> {
     process.once('SIGINT', () => void stop('SIGINT'));
     try {
       for (const feed of feeds) {
-        const consumer = new KafkaConsumer(db.pool, { brokers, connection, source: feed.source, config: feed.config, transform: false, log, progressSeconds: 60 });
+        const consumer = new KafkaConsumer(db.pool, { brokers, connection, source: feed.source, config: feed.config, transform: false, log, progressSeconds: 60,
+          badRecords: badRecordPolicy(config, feed.source, 'kafka') });
         consumers.push(consumer);
         await consumer.start();
         consumer.finished.catch((e: Error) => void stop(`the ${feed.source} consumer failed: ${e.message}`));

@@ -9,7 +9,8 @@ import { compactJson, jsonProblem, type RecordVisitor, type RecordFields as Scan
 import { Progress, formatBytes, formatCount } from './progress.js';
 import { keyMissing, keylessKey, updatedUnparseable, type Entity, type LandingIssue } from './record.js';
 import { assertMappedSource } from './sources.js';
-import { landBatch, PreparedRows, refusalText, type RefusalError, type RefusedRecord } from './staging-writer.js';
+import { describePolicy, LandingPipeline, TooManyBadRecords, type BadRecordPolicy } from './pipeline.js';
+import { RecordBatch, refusalText, type RefusalError } from './staging-writer.js';
 
 export interface LandFileOptions extends FileReadOptions {
   source: string;
@@ -23,6 +24,8 @@ export interface LandFileOptions extends FileReadOptions {
    * rejected `unparseable` while the load goes on; one more stops it. 0: the first stops it.
    */
   maxErrors?: number;
+  /** The bad-record policy (the source's maxBadRecords); over maxErrors when given. */
+  badRecords?: BadRecordPolicy;
   quiet?: boolean;
 }
 
@@ -54,7 +57,8 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
     }
   }
   const batchSize = options.batchSize ?? 5_000;
-  const maxErrors = options.maxErrors ?? 0;
+  const policy: BadRecordPolicy = options.badRecords ?? { max: options.maxErrors ?? 0, setting: '--max-errors' };
+  const maxErrors = policy.max;
   const label = `${options.source} ${basename(path)}`;
   const progress = new Progress(label, identity.size, process.stderr, options.quiet);
   const counter: ReadCounter = { bytes: 0 };
@@ -69,15 +73,15 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   let batches = 0;
   let firstPending = skip + 1;
   const target = { source: options.source, entity: options.entity, origin: path };
-  let rows: PreparedRows | null = null; // the batch being built
+  let rows: RecordBatch | null = null; // the batch being built
   let located: Located = { offsets: [], lengths: [] };
   let lastBatchBytes = 1 << 20;
   // the records in file order, for the progress digest a later --resume checks
   const prefix = crypto.createHash('md5');
-  const ready: { rows: PreparedRows; located: Located; range: Range }[] = [];
+  const ready: { rows: RecordBatch; located: Located; range: Range }[] = [];
   // Two batches are written at once while the next is read: reading and COPY overlap,
   // and the server uses both cores. Progress rows make --resume safe in any commit order.
-  const inFlight = new Set<Promise<void>>();
+  const pipeline = new LandingPipeline(pool, { badRecords: policy, inFlight: WRITERS });
   let failure: unknown = null;
   const fail = (e: unknown) => {
     // batches finish out of order: the problem nearest the file's start is the one to fix
@@ -99,36 +103,40 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
     located = { offsets: [], lengths: [] };
     firstPending = recordNo + 1;
   };
-  const refusedInBatch = (range: Range, where: Located): RefusedRecord => (tuple, error) => {
-    if (refused >= maxErrors) return null;
-    refused += 1;
-    const record = range.first + tuple - 1;
-    return `record ${formatCount(record)} at byte ${formatCount(where.offsets[tuple - 1]!)}: ${refusalText(error)}`;
-  };
+  const locate = (range: Range, where: Located) => (tuple: number) =>
+    `record ${formatCount(range.first + tuple - 1)} at byte ${formatCount(where.offsets[tuple - 1]!)}`;
   const flush = async () => {
     for (let next = ready.shift(); next; next = ready.shift()) {
       const { rows: batch, located: where, range } = next;
-      while (inFlight.size >= WRITERS) await Promise.race(inFlight);
-      if (failure) throw failure;
-      const write: Promise<void> = landBatch(pool, target, batch, (client) => saveProgress(client, file, range), refusedInBatch(range, where)).then(
-        (result) => {
-          landed += result.landed;
+      if (failure) {
+        batch.release();
+        continue;
+      }
+      // each batch stores its own range of the file's progress: batches commit in any order
+      pipeline.land({
+        lane: `${path}@${range.first}`,
+        batches: [{ target, rows: batch, locate: locate(range, where) }],
+        position: (client) => saveProgress(client, file, range),
+        committed: ([result]) => {
+          landed += result!.landed;
+          refused += result!.refused;
           batches += 1;
           progress.update(range.last, range.bytes);
         },
-        async (e: unknown) => fail(await refusedRecord(e, { ...options, path }, range.first, where, maxErrors)),
-      ).finally(() => {
-        inFlight.delete(write);
-        batch.release();
-      });
-      inFlight.add(write);
+        explain: async (e) => {
+          const cause = e instanceof TooManyBadRecords && e.cause ? e.cause : e;
+          const explained = await refusedRecord(cause, { ...options, path }, range.first, where, policy);
+          return explained === cause ? e : explained;
+        },
+      }).catch(fail);
+      if (failure) throw failure;
     }
   };
 
   const reader = new RecordReader(options.fields, options.source, options.entity);
   const visit: RecordVisitor = (buf, start, end, offset, fields) => {
     recordNo += 1;
-    rows ??= new PreparedRows(target, lastBatchBytes);
+    rows ??= new RecordBatch(target, lastBatchBytes);
     reader.add(rows, buf, start, end, fields);
     located.offsets.push(offset);
     located.lengths.push(end - start);
@@ -147,7 +155,7 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   } catch (e) {
     fail(e);
   }
-  await Promise.all(inFlight);
+  await pipeline.finish();
   if (!failure && recordNo < skip) failure = notTheSameFile(path, skip, recordNo);
   if (failure) throw await explainFailure(pool, file, failure, batches);
   await pool.query(
@@ -160,7 +168,7 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
     `${formatCount(result.records)} records read` +
       (result.skipped ? ` (${formatCount(result.skipped)} skipped by --resume)` : '') +
       `, ${formatCount(landed)} new versions landed in ${batches} batches` +
-      (refused ? `, ${formatCount(refused)} refused by PostgreSQL landed raw and rejected unparseable (--max-errors ${maxErrors})` : '') +
+      (refused ? `, ${formatCount(refused)} refused by PostgreSQL landed raw and rejected unparseable (${describePolicy(policy)})` : '') +
       `, ${result.seconds.toFixed(1)}s, peak memory ${formatBytes(process.resourceUsage().maxRSS * 1024)}`,
   );
   return result;
@@ -199,7 +207,7 @@ class RecordReader {
     this.setting = `sources.${source}.${entity === 'company' ? 'companies' : 'contacts'}`;
   }
 
-  add(rows: PreparedRows, buf: Buffer, start: number, end: number, fields: ScannedFields): void {
+  add(rows: RecordBatch, buf: Buffer, start: number, end: number, fields: ScannedFields): void {
     const bytes = buf.subarray(start, end);
     const payload = fields.spaced ? compactJson(bytes) : bytes;
     let issues: LandingIssue[] | undefined;
@@ -257,13 +265,13 @@ function safeParse(token: string): unknown {
  * any malformed input. COPY names the refused tuple; tuple n of a batch is its n-th record,
  * read again from the file.
  */
-async function refusedRecord(e: unknown, options: FileReadOptions, first: number, located: Located, maxErrors: number): Promise<unknown> {
+async function refusedRecord(e: unknown, options: FileReadOptions, first: number, located: Located, policy: BadRecordPolicy): Promise<unknown> {
   const error = e as RefusalError;
   const line = Number(/(?:^|\n)COPY \w+, line (\d+)/.exec(error.where ?? '')?.[1] ?? 0);
   if (!(error.code?.startsWith('22') || error.code === '54001') || line < 1 || line > located.offsets.length) return e;
   const offset = located.offsets[line - 1]!;
   const bytes = await readRange(options, offset, located.lengths[line - 1]!);
-  const limit = maxErrors > 0 ? ` — more than --max-errors ${maxErrors} records refused` : '';
+  const limit = policy.max > 0 ? ` — more than ${describePolicy(policy)} records refused` : '';
   const bad = error.code === CHARACTER_NOT_IN_REPERTOIRE ? invalidUtf8At(bytes) : -1;
   if (bad >= 0) {
     const hint = options.encoding === 'utf8' ? ' (if the file is Windows-1251, land it with --encoding cp1251)' : '';

@@ -7,7 +7,8 @@ import { ChangeTimeReader, isoMicros, UNREADABLE } from './change-time.js';
 import { Progress, formatCount } from './progress.js';
 import { keyMissing, keylessKey, keyText, updatedUnparseable, type Entity, type LandingIssue, type SourceRecord } from './record.js';
 import { assertMappedSource } from './sources.js';
-import { LAND_REFUSED_RAW, landBatch } from './staging-writer.js';
+import { LandingPipeline, TooManyBadRecords, type BadRecordPolicy } from './pipeline.js';
+import { landBatch, RecordBatch } from './staging-writer.js';
 
 export interface LandMysqlOptions {
   url: string;
@@ -21,6 +22,8 @@ export interface LandMysqlOptions {
   reconcileDeletes?: boolean;
   /** Mark them deleted even when more than half of a table's live records would go (an empty or wrong replica looks like that). */
   forceDeletes?: boolean;
+  /** What to do with rows that cannot land as they are (default: land raw and reject them, never stop). */
+  badRecords?: BadRecordPolicy;
   quiet?: boolean;
   log?: (line: string) => void;
 }
@@ -78,13 +81,15 @@ export async function landMysql(pool: pg.Pool, o: LandMysqlOptions): Promise<Lan
   }
   connection.on('error', () => {}); // surfaced through the query that fails
   const tables: TableResult[] = [];
+  // one pipeline for the sync: its bad-record policy counts over both tables
+  const pipeline = new LandingPipeline(pool, { badRecords: o.badRecords ?? { max: Infinity, setting: `sources.${o.source}.maxBadRecords` } });
   try {
     await connection.query('SET time_zone = ?', [o.config.timezone]);
     await connection.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     await connection.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
     for (const [entity, name] of ENTITIES) {
       const table = o.config[name];
-      const result = await landTable(pool, connection, o, entity, table, where, log);
+      const result = await landTable(pool, pipeline, connection, o, entity, table, where, log);
       tables.push(result);
     }
     await connection.query('COMMIT');
@@ -96,6 +101,7 @@ export async function landMysql(pool: pg.Pool, o: LandMysqlOptions): Promise<Lan
 
 async function landTable(
   pool: pg.Pool,
+  pipeline: LandingPipeline,
   connection: mysql.Connection,
   o: LandMysqlOptions,
   entity: Entity,
@@ -148,7 +154,7 @@ async function landTable(
   const result: TableResult = { table: t.table, entity, rows: 0, landed: 0, batches: 0, deleted: 0, refused: 0, undated: 0, watermark: position?.at ?? null };
   const reader = new RowReader(o.source, entity, t, o.config.timezone);
   for (const pass of passes) {
-    await landPass(pool, connection, o, entity, t, where, pass, reader, result, progress);
+    await landPass(pipeline, connection, o, entity, t, where, pass, reader, result, progress);
   }
   if (o.full || !position) {
     await pool.query(`update etl.mysql_position set full_load_at = now() where source = $1 and entity = $2`, [o.source, entity]);
@@ -178,13 +184,13 @@ interface Pass {
 }
 
 /**
- * Reads a pass page by page and lands each page; the next page is read while the last one is
- * COPYed. Two batches are landed at once: the next one's COPY runs while the one before
- * commits. Commits stay in order (each waits for the one before it inside its transaction),
- * so the watermark never passes a batch that is not committed. Only the dated pass moves it.
+ * Reads a pass page by page and hands each page to the landing pipeline, which writes it with
+ * the watermark in one transaction; the next page is read while the last one is COPYed, and
+ * the pipeline's commits stay in order per table, so the watermark never passes a batch that
+ * is not committed. Only the dated pass moves it.
  */
 async function landPass(
-  pool: pg.Pool,
+  pipeline: LandingPipeline,
   connection: mysql.Connection,
   o: LandMysqlOptions,
   entity: Entity,
@@ -200,12 +206,6 @@ async function landPass(
     reader.columns(fields as Array<{ name: string; columnType: number }>);
     return rows as Row[];
   };
-  let previous: Promise<void> | null = null;
-  const settle = async () => {
-    const p = previous;
-    previous = null;
-    await p;
-  };
   let lastKey: unknown = null;
   // a failed read is reported once the batches before it have landed, so the message
   // states the watermark as it really is
@@ -213,10 +213,11 @@ async function landPass(
     try {
       return await page;
     } catch (e) {
-      await settle().catch(() => {});
+      await pipeline.finish().catch(() => {});
       throw lostConnection(e, where, o.source, t.table, result, lastKey);
     }
   };
+  const target = { source: o.source, entity, origin: `mysql:${t.table}` };
 
   let rows = await awaitPage(read(pass.first));
   while (rows.length > 0) {
@@ -228,29 +229,27 @@ async function landPass(
     const page = reader.page(rows);
     const mark = pass.name === 'dated' ? page.mark : null;
     const keys = `${t.key} ${String(rows[0]![t.key])} to ${String(lastKey)}`;
-    const before = previous;
-    const current = landBatch(pool, { source: o.source, entity, origin: `mysql:${t.table}` }, page.records, async (client) => {
-      await before;
-      if (mark) await savePosition(client, o.source, entity, t.table, mark, page.records.length);
-    }, LAND_REFUSED_RAW).then((batch) => {
-      result.rows += page.records.length;
-      result.landed += batch.landed;
-      result.refused += batch.refused;
-      result.batches += 1;
-      if (pass.name !== 'dated') result.undated += page.records.length;
-      if (mark && (!result.watermark || mark.updatedAt > result.watermark.updatedAt ||
-          (mark.updatedAt === result.watermark.updatedAt && mark.id > result.watermark.id))) result.watermark = { updatedAt: mark.updatedAt, id: mark.id };
-      progress.update(result.rows, result.rows);
-    }, (e: unknown) => {
-      throw new MysqlLoadError(`${o.source} ${t.table}: landing the rows with ${keys} failed: ${(e as Error).message}; ` +
-        `the pages before them are landed and the watermark stays at ${describeMark(result)}; run again to continue`);
+    const count = page.records.length;
+    await pipeline.write({
+      lane: t.table,
+      batches: [{ target, rows: RecordBatch.of(target, page.records), locate: (tuple) => `${t.table} row with ${t.key} ${String(rows[tuple - 1]?.[t.key])}` }],
+      position: mark ? (client) => savePosition(client, o.source, entity, t.table, mark, count) : undefined,
+      committed: ([batch]) => {
+        result.rows += count;
+        result.landed += batch!.landed;
+        result.refused += batch!.refused;
+        result.batches += 1;
+        if (pass.name !== 'dated') result.undated += count;
+        if (mark && (!result.watermark || mark.updatedAt > result.watermark.updatedAt ||
+            (mark.updatedAt === result.watermark.updatedAt && mark.id > result.watermark.id))) result.watermark = { updatedAt: mark.updatedAt, id: mark.id };
+        progress.update(result.rows, result.rows);
+      },
+      explain: (e) => e instanceof TooManyBadRecords ? e : new MysqlLoadError(`${o.source} ${t.table}: landing the rows with ${keys} failed: ${(e as Error).message}; ` +
+        `the pages before them are landed and the watermark stays at ${describeMark(result)}; run again to continue`),
     });
-    current.catch(() => {}); // awaited through `previous`
-    if (before) await before;
-    previous = current;
     rows = await awaitPage(next);
   }
-  await settle();
+  await pipeline.finish();
 }
 
 /**

@@ -42,57 +42,57 @@ export const RECORD_COLUMNS = 'batch_id, source, entity, source_key, source_upda
 const FIELDS = 10;
 const UNIQUE_VIOLATION = '23505';
 
-/** Kafka and MySQL rows: a refused record always lands raw, and the rest of the batch goes on. */
-export const LAND_REFUSED_RAW: RefusedRecord = (_tuple, error) => refusalText(error);
-
 /**
  * Lands one batch in staging.record with binary COPY, in one transaction: source records,
- * or the rows a file load built as it read (PreparedRows). The same (source,
- * entity, key, payload hash) twice is one row: a batch of new versions is copied straight
- * into staging.record; if any of it was landed before, the copy is undone and the batch
- * goes through a temporary table and `on conflict do nothing`. A record whose payload the
- * server refuses is handled by `refused` (by default the batch fails). `alsoInTransaction`
- * runs before commit — loaders store their position there (file progress, Kafka offsets,
- * MySQL watermark) so it can never run ahead of the data.
+ * or the rows an adapter encoded as it read (RecordBatch). The same (source, entity, key,
+ * payload hash) twice is one row: a batch of new versions is copied straight into
+ * staging.record; if any of it was landed before, the copy is undone and the batch goes
+ * through a temporary table and `on conflict do nothing`. A record whose payload the server
+ * refuses is handled by `refused` (by default the batch fails). `alsoInTransaction` runs
+ * before commit: the source's position is stored there, so it never runs ahead of the data.
+ * (The landing pipeline, src/land/pipeline.ts, is what loaders use; this is the one-batch form.)
  */
 export async function landBatch(
   pool: pg.Pool,
   target: BatchTarget,
-  records: readonly SourceRecord[] | PreparedRows,
+  records: readonly SourceRecord[] | RecordBatch,
   alsoInTransaction?: (client: pg.PoolClient, batch: LandedBatch) => Promise<void>,
   refused?: RefusedRecord,
 ): Promise<LandedBatch> {
-  return inTransaction(pool, async (client) => {
-    const batch = await landBatchIn(client, target, records, refused, null);
-    await alsoInTransaction?.(client, batch);
-    // queued last: the job's row is locked until commit, and a loader that keeps batches in
-    // flight commits them in order (its position may wait for the batch before)
-    if (batch.landed > 0) await queueTransform(client);
-    return batch;
-  });
+  const rows = records instanceof RecordBatch ? records : RecordBatch.of(target, records);
+  try {
+    return await inTransaction(pool, async (client) => {
+      const batch = await landBatchIn(client, target, rows, refused, null);
+      await alsoInTransaction?.(client, batch);
+      // queued last: the job's row is locked until commit
+      if (batch.landed > 0) await queueTransform(client);
+      return batch;
+    });
+  } finally {
+    if (rows !== records) rows.release();
+  }
 }
 
 /**
- * landBatch inside a transaction the caller holds: for a loader that lands several
- * batches (companies and contacts of one Kafka fetch) and its position as one commit. A batch
- * that landed anything queues the transform (`transform`: its debounce and longest wait; null:
- * the caller queues it) in the same transaction.
+ * One batch inside a transaction the caller holds (a Kafka fetch lands companies, contacts
+ * and its offsets as one commit). A batch that landed anything queues the transform
+ * (`transform`: its debounce and longest wait; null: the caller queues it) in the same transaction.
  */
 export async function landBatchIn(
   client: pg.PoolClient,
   target: BatchTarget,
-  records: readonly SourceRecord[] | PreparedRows,
+  rows: RecordBatch,
   refused?: RefusedRecord,
   transform: TransformTiming | null = TRANSFORM_TIMING,
 ): Promise<LandedBatch> {
-  const received = records.length;
-  const { rows } = await client.query<{ batch_id: string }>(
+  const received = rows.length;
+  const { rows: [row] } = await client.query<{ batch_id: string }>(
     `insert into staging.batch (source, entity, origin, rows_received, rows_landed)
      values ($1, $2, $3, $4, 0) returning batch_id`,
     [target.source, target.entity, target.origin, received],
   );
-  const batchId = Number(rows[0]!.batch_id);
-  const data: CopyData = records instanceof PreparedRows ? records.complete(batchId) : new RecordRows(batchId, target, records);
+  const batchId = Number(row!.batch_id);
+  const data = rows.complete(batchId);
   const landed = await copyRecords(client, data, refused);
   const batch: LandedBatch = { batchId, received, landed, refused: data.rawCount };
   if (landed === 0) {
@@ -170,61 +170,6 @@ export function refusalText(error: RefusalError): string {
   return `PostgreSQL refused the JSON: ${error.message}${error.detail ? ` (${error.detail})` : ''}`;
 }
 
-/**
- * Source records as binary COPY data in RECORD_COLUMNS order, built as they are sent, in
- * pieces of about 256 KiB. Tuple n of the data is records[n - 1], so a row the server refuses
- * is located. (Source records are built while they are sent, the server's copying overlapping
- * node's hashing; building them ahead as PreparedRows, like file records, made land mysql about
- * a tenth slower: 1.99–2.27 s against 1.79–1.92 s for store A's seed.)
- */
-class RecordRows implements CopyData {
-  private records: readonly SourceRecord[];
-  private readonly columns: { source: Buffer; entity: Buffer };
-  rawCount = 0;
-
-  constructor(private readonly batchId: number, target: BatchTarget, records: readonly SourceRecord[]) {
-    this.records = records;
-    this.columns = { source: Buffer.from(target.source), entity: Buffer.from(target.entity) };
-  }
-
-  get length(): number {
-    return this.records.length;
-  }
-
-  *pieces(): Generator<Buffer> {
-    const out = new BinaryCopy(COPY_PIECE + (64 << 10));
-    for (const record of this.records) {
-      let payload: string | null = null;
-      let issues = record.issues;
-      if (record.payloadText !== undefined && !record.payloadText.includes('\\u0000')) payload = record.payloadText;
-      else if (record.payload !== undefined) {
-        const text = JSON.stringify(record.payload);
-        payload = text.includes('\\u0000') ? jsonForPostgres(record.payload) : text;
-        if (payload !== text) issues = [...(issues ?? []), NUL_REMOVED];
-      }
-      const raw = payload === null ? (record.rawText ?? '') : null;
-      writeRow(out, this.batchId, this.columns, record.sourceKey, record.updatedAt, record.isDeleted, payload, raw, issuesJson(issues));
-      if (out.size >= COPY_PIECE) yield out.take();
-    }
-    yield out.finish();
-  }
-
-  makeRaw(tuple: number, detail: string): void {
-    const copy = [...this.records];
-    const r = copy[tuple - 1]!;
-    copy[tuple - 1] = {
-      ...r,
-      payload: undefined,
-      payloadText: undefined,
-      rawText: r.payloadText ?? (r.payload === undefined ? r.rawText : JSON.stringify(r.payload)),
-      issues: [...(r.issues ?? []), unparseable(detail)],
-    };
-    this.records = copy;
-    this.rawCount += 1;
-  }
-}
-
-const COPY_PIECE = 256 << 10;
 
 /** One staging.record row (RECORD_COLUMNS), its payload hash computed here; returns the hash (16 bytes, latin1). */
 function writeRow(
@@ -270,23 +215,33 @@ const NUL_REMOVED: LandingIssue = {
 };
 
 /**
- * A batch built while a file is read: each record is hashed and written into the COPY data
- * as soon as it is scanned, so nothing of the file is held but the data itself. The batch id
- * is filled in when the batch lands. The records' payload hashes are kept in order, 16
- * bytes each, for the file's progress digest.
+ * A batch of staging rows as binary COPY data, encoded as an adapter reads (file records as
+ * they are scanned, MySQL rows, Kafka messages): each record is hashed and written at once,
+ * so nothing is held but the data itself. The batch id is filled in when the batch lands. The
+ * records' payload hashes are kept in order, 16 bytes each, for a file's progress digest.
  */
-export class PreparedRows {
+export class RecordBatch {
   private readonly out: BinaryCopy;
   private readonly columns: { source: Buffer; entity: Buffer };
   /** Where each row starts in the data. */
   private readonly starts: number[] = [];
   /** The records' payload hashes, 16 bytes each (not strings: kept for a whole batch, they would age into the old heap). */
   private hashBytes = Buffer.allocUnsafe(16 * 1024);
+  /** Records the adapter could not read, added raw and rejected unparseable. */
+  unreadable = 0;
+  private firstRaw = 0;
 
   /** `expectedBytes`: about what the batch will take (the last one's size); new memory gets a quarter more. */
-  constructor(target: BatchTarget, expectedBytes: number) {
+  constructor(target: Pick<BatchTarget, 'source' | 'entity'>, expectedBytes = 1 << 20) {
     this.out = new BinaryCopy(Math.ceil(expectedBytes * 1.25), true, takeSpare(expectedBytes));
     this.columns = { source: Buffer.from(target.source), entity: Buffer.from(target.entity) };
+  }
+
+  /** Source records as a batch. */
+  static of(target: Pick<BatchTarget, 'source' | 'entity'>, records: readonly SourceRecord[]): RecordBatch {
+    const batch = new RecordBatch(target, 64 << 10);
+    for (const record of records) batch.addRecord(record);
+    return batch;
   }
 
   /**
@@ -306,13 +261,39 @@ export class PreparedRows {
     return this.out.size;
   }
 
+  /** The first record (1-based) the adapter could not read; 0 when there is none. */
+  firstUnreadable(): number {
+    return this.firstRaw;
+  }
+
   /** The payload hashes of the records, in order, 16 bytes each. */
   hashes(): Buffer {
     return this.hashBytes.subarray(0, this.starts.length * 16);
   }
 
-  /** A record: its key, change time, deletion flag, compact JSON bytes and what the loader could not read. */
-  add(key: string, updatedAt: Micros | null, isDeleted: boolean, payload: Buffer, issues?: LandingIssue[]): void {
+  /** A record: its key, change time, deletion flag, JSON text (compact) and what the adapter could not read. */
+  add(key: string, updatedAt: Micros | null, isDeleted: boolean, payload: Buffer | string, issues?: LandingIssue[]): void {
+    const stored = withoutNul(payload);
+    const said = stored === payload ? issues : [...(issues ?? []), NUL_REMOVED];
+    this.write(key, updatedAt, isDeleted, stored, null, said);
+  }
+
+  /** A record that could not be read: its text as it arrived, and why (an `unparseable` issue among `issues`). */
+  addRaw(key: string, updatedAt: Micros | null, isDeleted: boolean, raw: string, issues: LandingIssue[]): void {
+    this.unreadable += 1;
+    this.firstRaw ||= this.starts.length + 1;
+    this.write(key, updatedAt, isDeleted, null, raw, issues);
+  }
+
+  /** A source record: its payload as it arrived (payloadText) or serialised, or raw when it did not parse. */
+  addRecord(record: SourceRecord): void {
+    const { sourceKey, updatedAt, isDeleted, issues } = record;
+    if (record.payloadText !== undefined) return this.add(sourceKey, updatedAt, isDeleted, record.payloadText, issues);
+    if (record.payload !== undefined) return this.add(sourceKey, updatedAt, isDeleted, JSON.stringify(record.payload), issues);
+    return this.addRaw(sourceKey, updatedAt, isDeleted, record.rawText ?? '', issues ?? []);
+  }
+
+  private write(key: string, updatedAt: Micros | null, isDeleted: boolean, payload: Buffer | string | null, raw: string | null, issues: LandingIssue[] | undefined): void {
     const at = this.starts.length * 16;
     if (at + 16 > this.hashBytes.length) {
       const bigger = Buffer.allocUnsafe(this.hashBytes.length * 2);
@@ -320,9 +301,7 @@ export class PreparedRows {
       this.hashBytes = bigger;
     }
     this.starts.push(this.out.size);
-    const stored = withoutNul(payload);
-    const said = stored === payload ? issues : [...(issues ?? []), NUL_REMOVED];
-    this.hashBytes.write(writeRow(this.out, 0, this.columns, key, updatedAt, isDeleted, stored, null, issuesJson(said)), at, 'latin1');
+    this.hashBytes.write(writeRow(this.out, 0, this.columns, key, updatedAt, isDeleted, payload, raw, issuesJson(issues)), at, 'latin1');
   }
 
   /** The COPY data with the batch id filled in. */
@@ -331,7 +310,7 @@ export class PreparedRows {
     const data = this.out.finish();
     const id = BigInt(batchId);
     for (const at of this.starts) data.writeBigInt64BE(id, at + 2 + 4); // after the field count and the length
-    return new PreparedData(data, this.starts, end);
+    return new CompletedRows(data, this.starts, end);
   }
 }
 
@@ -344,8 +323,8 @@ function takeSpare(bytes: number): Buffer | undefined {
   return i < 0 ? undefined : spare.splice(i, 1)[0];
 }
 
-/** A file batch's COPY data, with the rows the server refused replaced by raw ones. */
-class PreparedData implements CopyData {
+/** A batch's COPY data, with the rows the server refused replaced by raw ones. */
+class CompletedRows implements CopyData {
   private readonly replaced = new Map<number, Buffer>();
 
   constructor(private readonly data: Buffer, private readonly starts: number[], private readonly end: number) {}
@@ -410,14 +389,14 @@ const NUL_ESCAPE = Buffer.from('\\u0000');
  * jsonb cannot hold U+0000: a record with one goes through JSON.parse and loses the
  * character (one that does not parse goes as it is, for the server to refuse and locate).
  */
-function withoutNul(bytes: Buffer): Buffer | string {
-  if (bytes.indexOf(BACKSLASH) < 0 || bytes.indexOf(NUL_ESCAPE) < 0) return bytes;
+function withoutNul(json: Buffer | string): Buffer | string {
+  if (typeof json === 'string' ? !json.includes('\\u0000') : json.indexOf(BACKSLASH) < 0 || json.indexOf(NUL_ESCAPE) < 0) return json;
   try {
-    const value: unknown = JSON.parse(bytes.toString('utf8'));
+    const value: unknown = JSON.parse(json.toString());
     const cleaned = jsonForPostgres(value);
-    return cleaned === JSON.stringify(value) ? bytes : cleaned;
+    return cleaned === JSON.stringify(value) ? json : cleaned;
   } catch {
-    return bytes;
+    return json;
   }
 }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
-import { readMessage } from '../../src/consume/messages.js';
+import { readMessage } from '../../src/land/kafka-messages.js';
 import { readEventLines } from '../../src/generate/events.js';
 import { STORE_B_EVENTS } from '../../src/generate/index.js';
 import { parseEntity } from '../../src/land/record.js';

@@ -1,5 +1,5 @@
 import type { Task } from 'graphile-worker';
-import { loadConfig, mysqlSource, mysqlUrl } from '../../config.js';
+import { badRecordPolicy, loadConfig, mysqlSource, mysqlUrl } from '../../config.js';
 import { landMysql } from '../../land/mysql.js';
 import type { JobContext } from '../context.js';
 
@@ -23,8 +23,10 @@ export function assertLandMysqlPayload(payload: unknown): asserts payload is Lan
 export function landMysqlTask(ctx: JobContext): Task {
   return async (payload, helpers) => {
     assertLandMysqlPayload(payload);
+    const config = loadConfig();
     const result = await landMysql(ctx.pool, {
-      url: mysqlUrl(), source: payload.source, config: mysqlSource(loadConfig(), payload.source), quiet: true,
+      url: mysqlUrl(), source: payload.source, config: mysqlSource(config, payload.source), quiet: true,
+      badRecords: badRecordPolicy(config, payload.source, 'mysql'),
       log: (line) => helpers.logger.info(line),
     });
     const landed = result.tables.reduce((n, t) => n + t.landed, 0);

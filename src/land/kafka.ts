@@ -1,15 +1,14 @@
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
 import type pg from 'pg';
 import type { KafkaConnection, KafkaSourceConfig } from '../config.js';
-import { formatCount } from '../land/progress.js';
-import type { SourceRecord } from '../land/record.js';
-import { ChangeTimeReader } from '../land/change-time.js';
-import { assertMappedSource } from '../land/sources.js';
-import { LAND_REFUSED_RAW, landBatchIn } from '../land/staging-writer.js';
-import { inTransaction } from '../db/connection.js';
-import { queueTransform, type TransformTiming } from '../jobs/chain.js';
+import { formatCount } from './progress.js';
+import { ChangeTimeReader } from './change-time.js';
+import { assertMappedSource } from './sources.js';
+import { RecordBatch } from './staging-writer.js';
+import { LandingPipeline, type BadRecordPolicy, type Landing } from './pipeline.js';
+import type { TransformTiming } from '../jobs/chain.js';
 import { copyField, copyInto } from '../db/copy.js';
-import { readMessage, type EventSettings } from './messages.js';
+import { readMessage, type EventSettings } from './kafka-messages.js';
 import { runTransformJobs } from '../jobs/worker.js';
 
 export interface ConsumeOptions {
@@ -28,6 +27,8 @@ export interface ConsumeOptions {
   log?: (line: string) => void;
   /** Seconds between progress lines; 0 for none. */
   progressSeconds?: number;
+  /** What to do with messages that cannot land as they are (default: land them raw and rejected, never stop). */
+  badRecords?: BadRecordPolicy;
 }
 
 export interface ConsumeStats {
@@ -44,12 +45,13 @@ export interface ConsumeStats {
 }
 
 /**
- * Store B's live changes from Kafka into staging. Each fetched batch (one partition) is
- * landed, with the next offset, in one PostgreSQL transaction; only then is the offset
- * committed to Kafka. On every assignment the consumer seeks to the offsets PostgreSQL
- * holds, and skips anything below them, so a crash between the two commits neither loses
- * nor doubles a message. Landing is idempotent besides, for two members overlapping in a
- * rebalance.
+ * Store B's live changes from Kafka into staging, through the landing pipeline. Each fetched
+ * batch (one partition) is encoded as it arrives and handed over; the pipeline lands it, with
+ * the partition's next offset, in one PostgreSQL transaction while the next fetch is read,
+ * committing each partition's landings in order; only then is the offset committed to Kafka.
+ * On every assignment the consumer seeks to the offsets PostgreSQL holds, and a landing whose
+ * first messages PostgreSQL already holds (two members overlapping in a rebalance) is landed
+ * again without them, so a crash between the two commits neither loses nor doubles a message.
  */
 export class KafkaConsumer {
   readonly stats: ConsumeStats = { messages: 0, landed: 0, unparseable: 0, cp1251: 0, skipped: 0, batches: 0, transforms: 0 };
@@ -72,6 +74,7 @@ export class KafkaConsumer {
   private connecting: 'quiet' | 'said' | null = 'quiet';
   /** The transform a landing queues: the source's debounce and longest wait. */
   private readonly transformTiming: TransformTiming;
+  private pipeline: LandingPipeline;
   /** Resolves when the consumer has stopped: after stop(), or rejects when it crashed. */
   readonly finished: Promise<void>;
   private finish!: () => void;
@@ -79,6 +82,7 @@ export class KafkaConsumer {
   constructor(private readonly pool: pg.Pool, private readonly o: ConsumeOptions) {
     this.log = o.log ?? (() => {});
     this.transformTiming = { debounceMs: o.config.transformDebounceMs, maxWaitMs: o.config.transformMaxWaitMs };
+    this.pipeline = this.newPipeline();
     this.events = {
       fallbackEncoding: o.config.fallbackEncoding,
       times: new ChangeTimeReader({ format: o.config.updatedFormat, timezone: o.config.timezone }),
@@ -160,6 +164,8 @@ export class KafkaConsumer {
     this.stopping ??= (async () => {
       if (this.progressTimer) clearInterval(this.progressTimer);
       await this.consumer.disconnect();
+      // the landings handed over before the group was left commit (their offsets with them)
+      await this.pipeline.finish().catch((e: Error) => this.log(`${this.o.source}: the last landing failed (${e.message}); its messages are consumed again at the next start`));
       await this.transformer?.stop();
       this.finish();
     })();
@@ -234,81 +240,109 @@ export class KafkaConsumer {
     }
   }
 
+  private newPipeline(): LandingPipeline {
+    return new LandingPipeline(this.pool, {
+      badRecords: this.o.badRecords ?? { max: Infinity, setting: `sources.${this.o.source}.maxBadRecords` },
+      inFlight: Math.max(2, this.o.config.partitionsInParallel + 1),
+      transform: this.transformTiming,
+    });
+  }
+
   private async landFetch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
     const { topic, partition } = batch;
-    const { groupId, recordSource } = this.o.config;
     // cheap first cut from what this member knows; the partition's row in PostgreSQL decides
     const floor = this.landedUpTo.get(partition) ?? -1n;
-    const candidates = batch.messages.filter((m) => BigInt(m.offset) >= floor);
+    const fresh = batch.messages.filter((m) => BigInt(m.offset) >= floor);
     const lastOffset = BigInt(batch.lastOffset());
-    let landed = 0;
-    let counts = { messages: 0, unparseable: 0, cp1251: 0 };
-    if (candidates.length > 0) {
-      await inTransaction(this.pool, async (client) => {
-        // The partition's offset row, locked: two members overlapping in a rebalance land a
-        // message once, whoever comes second skips what the first committed.
-        await client.query(
-          `insert into etl.kafka_offset (group_id, topic, partition, next_offset) values ($1, $2, $3, 0) on conflict do nothing`,
-          [groupId, topic, partition]);
-        const { rows } = await client.query<{ next_offset: string }>(
-          `select next_offset from etl.kafka_offset where group_id = $1 and topic = $2 and partition = $3 for update`,
-          [groupId, topic, partition]);
-        const stored = BigInt(rows[0]!.next_offset);
-        const fresh = candidates.filter((m) => BigInt(m.offset) >= stored);
-        if (fresh.length === 0) return;
-        const read = this.readFetch(topic, partition, fresh);
-        counts = read.counts;
-        const last = BigInt(fresh[fresh.length - 1]!.offset);
-        const origin = `kafka:${topic}/${partition}@${fresh[0]!.offset}-${last}`;
-        for (const entity of ['company', 'contact'] as const) {
-          if (read.byEntity[entity].length === 0) continue;
-          // a message PostgreSQL refuses lands raw and rejected; the partition goes on
-          const batch = await landBatchIn(client, { source: recordSource, entity, origin }, read.byEntity[entity], LAND_REFUSED_RAW, null);
-          landed += batch.landed;
-          counts.unparseable += batch.refused;
-        }
-        await copyInto(client, 'copy staging.kafka_message (topic, partition, "offset", message_key, source, entity, source_key, produced_at) from stdin', read.provenance);
-        await client.query(
-          `update etl.kafka_offset set next_offset = $4, updated = now() where group_id = $1 and topic = $2 and partition = $3`,
-          [groupId, topic, partition, (last + 1n).toString()]);
-        // last: the job's row stays locked until commit, and partitions land in parallel
-        if (landed > 0) await queueTransform(client, this.transformTiming);
-      });
-    }
-    this.landedUpTo.set(partition, lastOffset + 1n);
     const counted = this.countedUpTo.get(partition) ?? -1n;
     const firstSeen = batch.messages.filter((m) => BigInt(m.offset) >= counted).length;
     if (lastOffset + 1n > counted) this.countedUpTo.set(partition, lastOffset + 1n);
-    this.stats.messages += counts.messages;
-    this.stats.skipped += Math.max(firstSeen - counts.messages, 0);
-    this.stats.landed += landed;
-    this.stats.unparseable += counts.unparseable;
-    this.stats.cp1251 += counts.cp1251;
-    this.stats.batches += 1;
+    this.stats.skipped += firstSeen - Math.min(firstSeen, fresh.length);
+    if (fresh.length > 0) {
+      try {
+        await this.pipeline.write(this.landing(topic, partition, fresh, firstSeen >= fresh.length));
+      } catch (e) {
+        // an earlier landing failed: start again from what PostgreSQL holds (kafkajs restarts
+        // the consumer on this error, and the new assignment seeks to the stored offsets)
+        await this.pipeline.finish().catch(() => {});
+        this.pipeline = this.newPipeline();
+        this.landedUpTo.clear();
+        this.countedUpTo.clear();
+        throw e;
+      }
+    }
+    this.landedUpTo.set(partition, lastOffset + 1n);
     resolveOffset(lastOffset.toString());
-    // Kafka's own commit only saves a re-fetch after a restart; PostgreSQL is the record
-    await this.consumer.commitOffsets([{ topic, partition, offset: (lastOffset + 1n).toString() }]).catch((e: Error) =>
-      this.log(`${this.o.source}: Kafka offset commit failed (${e.message}); the offsets in PostgreSQL stand`));
     await heartbeat();
   }
 
-  /** Messages as staging records by entity, and their provenance rows (COPY lines). */
-  private readFetch(topic: string, partition: number, messages: EachBatchPayload['batch']['messages']) {
-    const { recordSource } = this.o.config;
-    const byEntity: Record<'company' | 'contact', SourceRecord[]> = { company: [], contact: [] };
+  /**
+   * A fetch's messages as a landing: staging records by entity and their provenance, with
+   * the partition's next offset as its position. `counting`: its messages are new to this
+   * member's counters (those PostgreSQL already held count as skipped).
+   */
+  private landing(topic: string, partition: number, messages: EachBatchPayload['batch']['messages'], counting: boolean): Landing {
+    const { groupId, recordSource } = this.o.config;
+    const first = BigInt(messages[0]!.offset);
+    const last = BigInt(messages[messages.length - 1]!.offset);
+    const origin = `kafka:${topic}/${partition}@${first}-${last}`;
+    const rows = { company: new RecordBatch({ source: recordSource, entity: 'company' }), contact: new RecordBatch({ source: recordSource, entity: 'contact' }) };
+    const offsets = { company: [] as string[], contact: [] as string[] };
     const provenance: string[] = [];
-    const counts = { messages: messages.length, unparseable: 0, cp1251: 0 };
+    const counts = { unparseable: 0, cp1251: 0 };
     const prefix = `${copyField(topic)}\t${partition}\t`;
     for (const message of messages) {
       const read = readMessage({ topic, partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null, timestamp: message.timestamp }, this.events);
-      byEntity[read.entity].push(read.record);
+      rows[read.entity].addRecord(read.record);
+      offsets[read.entity].push(message.offset);
       if (read.problem) counts.unparseable += 1;
       if (read.encoding === 'cp1251' && !read.problem) counts.cp1251 += 1;
       provenance.push(`${prefix}${message.offset}\t${copyField(message.key?.toString('utf8'))}\t${copyField(recordSource)}\t` +
         `${read.entity}\t${copyField(read.record.sourceKey)}\t${new Date(Number(message.timestamp)).toISOString()}\n`);
     }
-    return { byEntity, provenance, counts };
+    const batches = (['company', 'contact'] as const).filter((e) => rows[e].length > 0).map((entity) => ({
+      target: { source: recordSource, entity, origin },
+      rows: rows[entity],
+      locate: (tuple: number) => `Kafka message ${topic}/${partition}/${offsets[entity][tuple - 1]}`,
+    }));
+    for (const e of ['company', 'contact'] as const) if (rows[e].length === 0) rows[e].release();
+    return {
+      lane: String(partition),
+      batches,
+      position: async (client) => {
+        // The partition's offset row, locked: two members overlapping in a rebalance land a
+        // message once; whoever comes second lands again without what the first committed.
+        await client.query(
+          `insert into etl.kafka_offset (group_id, topic, partition, next_offset) values ($1, $2, $3, 0) on conflict do nothing`,
+          [groupId, topic, partition]);
+        const { rows: [row] } = await client.query<{ next_offset: string }>(
+          `select next_offset from etl.kafka_offset where group_id = $1 and topic = $2 and partition = $3 for update`,
+          [groupId, topic, partition]);
+        const stored = BigInt(row!.next_offset);
+        if (stored > first) throw new LandedBefore(stored);
+        await copyInto(client, 'copy staging.kafka_message (topic, partition, "offset", message_key, source, entity, source_key, produced_at) from stdin', provenance);
+        await client.query(
+          `update etl.kafka_offset set next_offset = $4, updated = now() where group_id = $1 and topic = $2 and partition = $3`,
+          [groupId, topic, partition, (last + 1n).toString()]);
+      },
+      redo: (e) => {
+        if (!(e instanceof LandedBefore)) return undefined;
+        const rest = messages.filter((m) => BigInt(m.offset) >= e.stored);
+        if (counting) this.stats.skipped += messages.length - rest.length;
+        return rest.length > 0 ? this.landing(topic, partition, rest, counting) : null;
+      },
+      committed: (landed) => {
+        this.stats.messages += messages.length;
+        this.stats.unparseable += counts.unparseable + landed.reduce((n, b) => n + b.refused, 0);
+        this.stats.cp1251 += counts.cp1251;
+        this.stats.landed += landed.reduce((n, b) => n + b.landed, 0);
+        this.stats.batches += 1;
+        // Kafka's own commit only saves a re-fetch after a restart; PostgreSQL is the record
+        this.consumer.commitOffsets([{ topic, partition, offset: (last + 1n).toString() }]).catch((error: Error) =>
+          this.log(`${this.o.source}: Kafka offset commit failed (${error.message}); the offsets in PostgreSQL stand`));
+      },
+    };
   }
 
   private kafkaLog({ level, log }: LogEntry): void {
@@ -321,6 +355,13 @@ export class KafkaConsumer {
     // rebalances and coordinator moves are routine; kafkajs retries them itself
     if (/rebalanc|coordinator is not available|not the correct coordinator|group is rebalancing/i.test(`${log.message} ${String(log.error ?? '')}`)) return;
     this.log(`kafka ${level === logLevel.ERROR ? 'error' : 'warning'}: ${log.message}${log.error ? ` (${String(log.error)})` : ''}`);
+  }
+}
+
+/** PostgreSQL holds the partition from `stored` on: a landing of messages before it lands the rest again. */
+class LandedBefore extends Error {
+  constructor(readonly stored: bigint) {
+    super(`messages up to offset ${stored} were landed by another member`);
   }
 }
 

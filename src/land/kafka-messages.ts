@@ -1,7 +1,7 @@
 import iconv from 'iconv-lite';
 import { parse as parseLossless } from 'lossless-json';
-import { ChangeTimeReader, UNREADABLE, type ChangeTimeValue } from '../land/change-time.js';
-import { keyMissing, keylessKey, unparseable, updatedUnparseable, type Entity, type LandingIssue, type SourceRecord } from '../land/record.js';
+import { ChangeTimeReader, UNREADABLE, type ChangeTimeValue } from './change-time.js';
+import { keyMissing, keylessKey, unparseable, updatedUnparseable, type Entity, type LandingIssue, type SourceRecord } from './record.js';
 
 /** The event types store B sends; anything else is landed as unparseable. */
 export const EVENT_TYPES = ['company.upserted', 'company.deleted', 'contact.upserted', 'contact.deleted'] as const;

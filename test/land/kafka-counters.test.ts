@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaSource } from '../../src/config.js';
-import { KafkaConsumer } from '../../src/consume/consumer.js';
+import { KafkaConsumer } from '../../src/land/kafka.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { BROKERS, createTopic, kafkaAvailable, produce } from '../helpers/kafka.js';
 

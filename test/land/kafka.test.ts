@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaSource, type KafkaSourceConfig } from '../../src/config.js';
-import { KafkaConsumer } from '../../src/consume/consumer.js';
+import { KafkaConsumer } from '../../src/land/kafka.js';
 import { readEventLines } from '../../src/generate/events.js';
 import { STORE_B_EVENTS } from '../../src/generate/index.js';
 import { runTransform } from '../../src/transform/run.js';
