@@ -5,7 +5,7 @@ import { formatCount } from './progress.js';
 import { ChangeTimeReader } from './change-time.js';
 import { assertMappedSource } from './sources.js';
 import { RecordBatch } from './staging-writer.js';
-import { LandingPipeline, type BadRecordPolicy, type Landing } from './pipeline.js';
+import { EarlierLandingFailed, LandingPipeline, TooManyBadRecords, type BadRecordPolicy, type Landing } from './pipeline.js';
 import type { TransformTiming } from '../jobs/chain.js';
 import { copyField, copyInto } from '../db/copy.js';
 import { readMessage, type EventSettings } from './kafka-messages.js';
@@ -74,7 +74,9 @@ export class KafkaConsumer {
   private connecting: 'quiet' | 'said' | null = 'quiet';
   /** The transform a landing queues: the source's debounce and longest wait. */
   private readonly transformTiming: TransformTiming;
-  private pipeline: LandingPipeline;
+  private readonly pipeline: LandingPipeline;
+  /** Per partition, how often its landings failed and it was read again: the lane of its landings. */
+  private readonly generation = new Map<number, number>();
   /** Resolves when the consumer has stopped: after stop(), or rejects when it crashed. */
   readonly finished: Promise<void>;
   private finish!: () => void;
@@ -243,7 +245,7 @@ export class KafkaConsumer {
   private newPipeline(): LandingPipeline {
     return new LandingPipeline(this.pool, {
       badRecords: this.o.badRecords ?? { max: Infinity, setting: `sources.${this.o.source}.maxBadRecords` },
-      inFlight: Math.max(2, this.o.config.partitionsInParallel + 1),
+      inFlight: Math.max(3, this.o.config.partitionsInParallel + 1),
       transform: this.transformTiming,
     });
   }
@@ -260,17 +262,11 @@ export class KafkaConsumer {
     if (lastOffset + 1n > counted) this.countedUpTo.set(partition, lastOffset + 1n);
     this.stats.skipped += firstSeen - Math.min(firstSeen, fresh.length);
     if (fresh.length > 0) {
-      try {
-        await this.pipeline.write(this.landing(topic, partition, fresh, firstSeen >= fresh.length));
-      } catch (e) {
-        // an earlier landing failed: start again from what PostgreSQL holds (kafkajs restarts
-        // the consumer on this error, and the new assignment seeks to the stored offsets)
-        await this.pipeline.finish().catch(() => {});
-        this.pipeline = this.newPipeline();
-        this.landedUpTo.clear();
-        this.countedUpTo.clear();
-        throw e;
-      }
+      await this.pipeline.ready();
+      const first = BigInt(fresh[0]!.offset);
+      const lane = `${partition}#${this.generation.get(partition) ?? 0}`;
+      this.pipeline.land(this.landing(topic, partition, lane, fresh, firstSeen >= fresh.length))
+        .catch((e: unknown) => this.landingFailed(e, topic, partition, first));
     }
     this.landedUpTo.set(partition, lastOffset + 1n);
     resolveOffset(lastOffset.toString());
@@ -282,7 +278,36 @@ export class KafkaConsumer {
    * the partition's next offset as its position. `counting`: its messages are new to this
    * member's counters (those PostgreSQL already held count as skipped).
    */
-  private landing(topic: string, partition: number, messages: EachBatchPayload['batch']['messages'], counting: boolean): Landing {
+  /**
+   * A landing that did not commit. Too many bad records stop the consumer, as its policy
+   * says. Anything else (PostgreSQL went away) is said, and the partition is read again from
+   * the landing's first message a second later, in a new lane: the landings after it in the
+   * old lane fail with it, and are read again too.
+   */
+  private landingFailed(e: unknown, topic: string, partition: number, first: bigint): void {
+    if (e instanceof EarlierLandingFailed) return;
+    if (e instanceof TooManyBadRecords) {
+      this.log(`${this.o.source}: ${e.message}; the consumer stops`);
+      this.crashed?.(e);
+      void this.stop();
+      return;
+    }
+    this.log(`${this.o.source}: landing ${topic}/${partition} from offset ${first} failed (${(e as Error).message}); reading it again from there`);
+    this.generation.set(partition, (this.generation.get(partition) ?? 0) + 1);
+    const again = setTimeout(() => {
+      if (this.stopping) return;
+      this.landedUpTo.set(partition, first);
+      this.countedUpTo.set(partition, first);
+      try {
+        this.consumer.seek({ topic, partition, offset: first.toString() });
+      } catch (error) {
+        this.log(`${this.o.source}: could not seek ${topic}/${partition} back to ${first} (${(error as Error).message}); it is read from PostgreSQL's offset at the next start`);
+      }
+    }, 1000);
+    again.unref();
+  }
+
+  private landing(topic: string, partition: number, lane: string, messages: EachBatchPayload['batch']['messages'], counting: boolean): Landing {
     const { groupId, recordSource } = this.o.config;
     const first = BigInt(messages[0]!.offset);
     const last = BigInt(messages[messages.length - 1]!.offset);
@@ -308,7 +333,7 @@ export class KafkaConsumer {
     }));
     for (const e of ['company', 'contact'] as const) if (rows[e].length === 0) rows[e].release();
     return {
-      lane: String(partition),
+      lane,
       batches,
       position: async (client) => {
         // The partition's offset row, locked: two members overlapping in a rebalance land a
@@ -330,7 +355,7 @@ export class KafkaConsumer {
         if (!(e instanceof LandedBefore)) return undefined;
         const rest = messages.filter((m) => BigInt(m.offset) >= e.stored);
         if (counting) this.stats.skipped += messages.length - rest.length;
-        return rest.length > 0 ? this.landing(topic, partition, rest, counting) : null;
+        return rest.length > 0 ? this.landing(topic, partition, lane, rest, counting) : null;
       },
       committed: (landed) => {
         this.stats.messages += messages.length;

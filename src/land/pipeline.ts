@@ -140,6 +140,11 @@ export class LandingPipeline {
     return this.failure?.error ?? null;
   }
 
+  /** Resolves when a landing can start at once (fewer than `inFlight` are being written). */
+  ready(): Promise<void> {
+    return this.room();
+  }
+
   private async room(): Promise<void> {
     while (this.inFlight.size >= this.limit) await Promise.race(this.inFlight);
   }

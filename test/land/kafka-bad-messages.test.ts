@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kafkaSource } from '../../src/config.js';
+import { badRecordPolicy, kafkaSource } from '../../src/config.js';
 import { KafkaConsumer } from '../../src/land/kafka.js';
 import { runTransform } from '../../src/transform/run.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -86,5 +86,65 @@ describe.skipIf(!available)('Kafka consumer and messages real feeds carry', () =
     expect(rejections[0]!.detail).toMatch(/PostgreSQL refused the JSON: .*surrogate/);
     expect(rejections[2]!.detail).toContain("no field 'data.id'");
     expect(await db.value(`select count(*) from canonical.company where inn in ('7707083893', '7710140679', '7728168971', '7704217370', '7712040126', '7707049388')`)).toBe('6');
+  });
+
+  it('stops, as sources.NAME.maxBadRecords says, at the first message past the limit, landing nothing of its batch', async () => {
+    const topic = await createTopic(1);
+    await produce(topic, MESSAGES);
+    const setting = 'sources.store_b_events.maxBadRecords';
+    const consumer = new KafkaConsumer(db.pool, {
+      brokers: BROKERS,
+      source: 'store_b_events',
+      config: { ...kafkaSource({ sources: {} }, 'store_b_events'), topic, groupId: `g-${topic}` },
+      transform: false,
+      badRecords: badRecordPolicy({ sources: { store_b_events: { maxBadRecords: 3 } } }, 'store_b_events', 'kafka'),
+    });
+    await consumer.start();
+    const stopped = await Promise.race([
+      consumer.finished.then(() => null, (e: unknown) => e as Error),
+      new Promise<Error>((resolve) => setTimeout(() => resolve(new Error('the consumer did not stop within 60 s')), 60_000)),
+    ]);
+    await consumer.stop();
+    // two messages are not JSON (counted as read) and K-2 is refused by PostgreSQL: three; K-3 is one too many
+    expect(stopped?.message).toMatch(new RegExp(`^more than 3 records could not be landed as they are \\(${setting}\\); the landing stopped at Kafka message ${topic}/0/2: PostgreSQL refused the JSON`));
+    expect(await db.value(`select count(*) from staging.kafka_message where topic = $1`, [topic])).toBe('0');
+    expect(await db.value(`select count(*) from etl.kafka_offset where topic = $1 and next_offset > 0`, [topic])).toBe('0');
+  });
+
+  it('a landing PostgreSQL fails is read again from its first message, and every message lands once', async () => {
+    const topic = await createTopic(1);
+    const good = [1, 2, 3, 4, 5].map((n) => event(`"id":"R-${n}","inn":"7707083893","title":"Повтор ${n}","updated":"2026-11-02T10:00:0${n}Z"`));
+    await produce(topic, good);
+    // the first offset update of this topic fails, as a full disk or a dropped connection would
+    await db.pool.query(`create sequence fail_once_seq;
+      create function fail_once() returns trigger language plpgsql as $$
+      begin
+        if new.topic = '${topic}' and nextval('fail_once_seq') = 1 then raise exception 'could not extend file: No space left on device'; end if;
+        return new;
+      end $$;
+      create trigger fail_once before update on etl.kafka_offset for each row execute function fail_once()`);
+    const lines: string[] = [];
+    const consumer = new KafkaConsumer(db.pool, {
+      brokers: BROKERS,
+      source: 'store_b_events',
+      config: { ...kafkaSource({ sources: {} }, 'store_b_events'), topic, groupId: `g-${topic}` },
+      transform: false,
+      log: (line) => lines.push(line),
+    });
+    try {
+      await consumer.start();
+      const deadline = Date.now() + 60_000;
+      while (Number(await db.value(`select coalesce(sum(next_offset), 0) from etl.kafka_offset where topic = $1`, [topic])) < good.length) {
+        if (Date.now() > deadline) throw new Error(`the partition stopped: ${consumer.describe()}; ${lines.join('; ')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await consumer.stop();
+      await db.pool.query('drop trigger fail_once on etl.kafka_offset; drop function fail_once(); drop sequence fail_once_seq');
+    }
+    expect(lines.some((l) => l.includes(`landing ${topic}/0 from offset 0 failed (could not extend file: No space left on device); reading it again from there`))).toBe(true);
+    expect(await db.value(`select count(*) from staging.kafka_message where topic = $1`, [topic])).toBe('5');
+    expect(await db.value(`select count(*) from staging.record where source_key like 'R-%'`)).toBe('5');
+    expect(consumer.stats).toMatchObject({ messages: 5, landed: 5 });
   });
 });
