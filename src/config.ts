@@ -235,8 +235,10 @@ const MYSQL_DEFAULTS: MysqlSourceConfig = {
 
 const KAFKA_DEFAULTS: Omit<KafkaSourceConfig, 'topic' | 'groupId' | 'recordSource'> = {
   fallbackEncoding: 'cp1251',
-  transformDebounceMs: 150,
-  transformMaxWaitMs: 1500,
+  // a live feed wants its changes in canonical within a second: the transform waits little
+  // for more landings, and a steady stream is transformed at least every 300 ms
+  transformDebounceMs: 50,
+  transformMaxWaitMs: 300,
   fetchMaxBytesPerPartition: 4 << 20,
   partitionsInParallel: 2,
   timezone: '+00:00',

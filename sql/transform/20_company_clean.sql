@@ -4,22 +4,12 @@
 
 create or replace function etl.clean_companies() returns void
 language plpgsql as $$
-declare
-  held constant bigint[] := array(select batch_id from tf_held_batch);
 begin
-  -- The current version: the latest by the source's change time, or by when it landed for a
-  -- version without one (the latest read of a row wins), then the latest landed. A version the
-  -- server could not store as JSON (landed raw) is current only when the record has no other:
-  -- the last version that could be read stands, with a warning that a newer one could not.
+  -- The current version of each record in scope (staging.current_version holds the rule).
   create temp table tf_company_current on commit drop as
-  select distinct on (r.source, r.source_key) r.source, r.source_key, r.staging_id,
-    r.payload is not null and coalesce(r.source_updated_at, r.landed_at)
-      < max(coalesce(r.source_updated_at, r.landed_at)) filter (where r.payload is null) over (partition by r.source, r.source_key)
-      as has_newer_unreadable
+  select r.source, r.source_key, r.staging_id, r.has_newer_unreadable
   from tf_company_key k
-  join staging.record r on r.source = k.source and r.entity = 'company' and r.source_key = k.source_key
-  where r.batch_id <> all (held)  -- batches waiting for their phones (see etl.transform)
-  order by r.source, r.source_key, r.payload is null, coalesce(r.source_updated_at, r.landed_at) desc, r.staging_id desc;
+  join staging.current_version r on r.source = k.source and r.entity = 'company' and r.source_key = k.source_key;
   analyze tf_company_current;
 
   create temp table tf_company_clean on commit drop as

@@ -5,8 +5,6 @@
 drop function if exists etl.clean_contacts();
 create or replace function etl.clean_contacts(is_full boolean) returns void
 language plpgsql as $$
-declare
-  held constant bigint[] := array(select batch_id from tf_held_batch);
 begin
   -- Contacts whose source company changed INN or verdict may have changed company or
   -- verdict too (a full run has every contact in scope already).
@@ -21,14 +19,9 @@ begin
 
   -- The current version, chosen as for companies (etl.clean_companies).
   create temp table tf_contact_current on commit drop as
-  select distinct on (r.source, r.source_key) r.source, r.source_key, r.staging_id,
-    r.payload is not null and coalesce(r.source_updated_at, r.landed_at)
-      < max(coalesce(r.source_updated_at, r.landed_at)) filter (where r.payload is null) over (partition by r.source, r.source_key)
-      as has_newer_unreadable
+  select r.source, r.source_key, r.staging_id, r.has_newer_unreadable
   from tf_contact_key k
-  join staging.record r on r.source = k.source and r.entity = 'contact' and r.source_key = k.source_key
-  where r.batch_id <> all (held)  -- batches waiting for their phones (see etl.transform)
-  order by r.source, r.source_key, r.payload is null, coalesce(r.source_updated_at, r.landed_at) desc, r.staging_id desc;
+  join staging.current_version r on r.source = k.source and r.entity = 'contact' and r.source_key = k.source_key;
   analyze tf_contact_current;
 
   create temp table tf_contact_clean on commit drop as

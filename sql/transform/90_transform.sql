@@ -33,6 +33,8 @@ begin
   perform set_config('random_page_cost', '1.1', true);
   insert into etl.run as r (kind) values (case when is_full then 'full' else 'incremental' end) returning r.run_id into this_run;
 
+  -- Batches whose phones wait for the dictionary are held back (staging.held_batch: their
+  -- versions are not current yet), kept without rewriting rows that stay.
   create temp table tf_held_batch (batch_id bigint primary key) on commit drop;
   if only_batches is null then
     insert into tf_held_batch
@@ -42,6 +44,8 @@ begin
       and p.batch_id in (select batch_id from staging.batch where transformed_at is null)
       and not exists (select from etl.phone_dictionary d where d.raw = p.raw);
   end if;
+  delete from staging.held_batch h where not exists (select from tf_held_batch t where t.batch_id = h.batch_id);
+  insert into staging.held_batch (batch_id) select batch_id from tf_held_batch on conflict do nothing;
   held_batches := (select count(*) from tf_held_batch);
 
   create temp table tf_batch on commit drop as

@@ -150,7 +150,7 @@ function prepare(o: WorkerOptions) {
 /** `b2b-etl worker`: runs jobs until SIGTERM/SIGINT, and what its schedule queues. */
 export async function runWorker(o: WorkerOptions): Promise<{ stop(): Promise<void>; done: Promise<void> }> {
   const prepared = prepare(o);
-  const runner = await run({ ...prepared.options, parsedCronItems: o.cron ?? cronItems(DEFAULT_SCHEDULE), pollInterval: 250 }).catch(async (e: unknown) => {
+  const runner = await run({ ...prepared.options, parsedCronItems: o.cron ?? cronItems(DEFAULT_SCHEDULE), pollInterval: 100 }).catch(async (e: unknown) => {
     await prepared.close();
     throw e;
   });

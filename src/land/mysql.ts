@@ -414,11 +414,9 @@ async function reconcileDeletes(
     })());
     // the current version of each record as the transform picks it; keyless records have no key to compare
     const { rows } = await client.query<{ source_key: string; gone: boolean }>(
-      `select c.source_key, not exists (select from source_key k where k.source_key = c.source_key) as gone from (
-         select distinct on (source_key) source_key, is_deleted
-         from staging.record where source = $1 and entity = $2 and source_key not like '#nokey:%'
-         order by source_key, payload is null, coalesce(source_updated_at, landed_at) desc, staging_id desc) c
-       where not c.is_deleted
+      `select c.source_key, not exists (select from source_key k where k.source_key = c.source_key) as gone
+       from staging.current_version c
+       where c.source = $1 and c.entity = $2 and c.source_key not like '#nokey:%' and not c.is_deleted
        order by 1`,
       [o.source, entity],
     );

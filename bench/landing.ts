@@ -1,0 +1,71 @@
+// Store B's 600 000-contact file through the landing pipeline against psql \copy of the same
+// records, at seed scale, on this machine: each timed `--runs` times (default 3), alternating,
+// on databases of this run (dropped at the end; no other is touched). Prints every run, the
+// medians and their ratio against the target (at most 1.5× \copy); asserts nothing.
+// Usage: DATABASE_URL=... npx tsx --expose-gc bench/landing.ts [--runs 3]
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import pg from 'pg';
+import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js';
+import { readRecords } from '../src/land/file-reader.js';
+import { freshDatabase, OUT, psql, readyToTime, sampleFigures, seconds, serverUrl, timed } from './common.js';
+
+const TARGET = 1.5;
+const runsAt = process.argv.indexOf('--runs');
+const runs = runsAt > 0 ? Number(process.argv[runsAt + 1]) : 3;
+const sample = await sampleFigures('seed-live', { scale: 'seed', seed: 1 }, (truth) => ({ windowStart: truth.window_start }));
+const contacts = sample.manifest.filter((f) => f.source === 'store_b' && f.entity === 'contacts');
+if (contacts.length !== 1) throw new Error(`expected one store B contacts file in ${sample.dir}, found ${contacts.length}`);
+const file = contacts[0]!;
+
+// the same records as NDJSON in COPY text format, for the psql baseline
+const copyText = join(OUT, `landing-${process.pid}.copy`);
+let records = 0;
+{
+  const out = createWriteStream(copyText);
+  for await (const value of readRecords({ path: join(sample.dir, file.file), encoding: file.encoding, jsonPath: file.jsonPath }, { bytes: 0 })) {
+    records += 1;
+    if (!out.write(JSON.stringify(value).replace(/\\/g, '\\\\') + '\n')) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+const created: string[] = [];
+const database = async (name: string) => {
+  const db = `b2b_etl_bench_${name}_${process.pid}`;
+  created.push(db);
+  return freshDatabase(db);
+};
+
+const land: number[] = [];
+const copy: number[] = [];
+try {
+  for (let run = 1; run <= runs; run++) {
+    const baseline = await database(`copy_${run}`);
+    psql(baseline, 'create table bench_copy (payload jsonb)');
+    readyToTime(baseline);
+    const [, copySeconds] = await timed(async () => psql(baseline, `\\copy bench_copy (payload) from '${copyText}'`));
+    copy.push(copySeconds);
+
+    const url = await database(`landing_${run}`);
+    const pool = new pg.Pool({ connectionString: url, max: 4 });
+    await useSampleWindow(pool, sample.figures.windowStart);
+    readyToTime(url);
+    const [, landSeconds] = await timed(() => landManifest(pool, sample.dir, [file], { quiet: true }));
+    const landed = Number((await pool.query<{ n: string }>('select count(*) as n from staging.record')).rows[0]!.n);
+    await pool.end();
+    land.push(landSeconds);
+    console.log(`run ${run}: land file ${seconds(landSeconds)} (${landed.toLocaleString('en-US')} records in staging), psql \\copy ${seconds(copySeconds)}, ratio ${(landSeconds / copySeconds).toFixed(2)}×`);
+  }
+} finally {
+  const admin = new pg.Client({ connectionString: serverUrl() });
+  await admin.connect();
+  for (const name of created) await admin.query(`drop database if exists ${name} with (force)`);
+  await admin.end();
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+console.log(`\n${file.file}: ${records.toLocaleString('en-US')} records; median of ${runs}: land file ${seconds(median(land))} ` +
+  `(${Math.round(records / median(land)).toLocaleString('en-US')} records/s), psql \\copy ${seconds(median(copy))}: ` +
+  `ratio ${(median(land) / median(copy)).toFixed(2)}× (target ≤ ${TARGET}×)`);
