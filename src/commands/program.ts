@@ -13,6 +13,7 @@ import { defineGrant } from './grant.js';
 import { defineLand } from './land.js';
 import { defineMigrate } from './migrate.js';
 import { definePush } from './push.js';
+import { defineRegistry } from './registry.js';
 import { defineStatus } from './status.js';
 import { defineTransform } from './transform.js';
 import { defineSandbox } from './sandbox.js';
@@ -66,6 +67,7 @@ export function buildProgram(): Command {
   defineConsume(program);
   defineTransform(program);
   defineEnrich(program);
+  defineRegistry(program);
   defineWorker(program);
   definePush(program);
   defineCrm(program);
