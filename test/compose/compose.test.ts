@@ -254,7 +254,9 @@ describe('docker-compose.yml and the Dockerfile', () => {
     manifest = (await generate({ out: sampleDir, scale: 'small', companies: 20, contacts: 40, storeACompanies: 10, storeAContacts: 10, events: 10 })).manifest;
   });
 
-  afterAll(() => rmSync(sampleDir, { recursive: true, force: true }));
+  afterAll(() => {
+    if (sampleDir) rmSync(sampleDir, { recursive: true, force: true });
+  });
 
   it('runs a real b2b-etl command in every service built from the Dockerfile, with options the CLI accepts', () => {
     expect(etlServices.map(([name]) => name).sort()).toEqual(expect.arrayContaining(['migrate', 'sandbox', 'worker']));
