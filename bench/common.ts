@@ -22,16 +22,97 @@ export function withDatabase(url: string, name: string): string {
   return u.toString();
 }
 
-/** A fresh, migrated database for one benchmark. */
-export async function freshDatabase(name: string): Promise<string> {
+/**
+ * This run's mark, in the name of every database it creates: when it started and its process
+ * id. A benchmark never drops or reuses a database by a fixed name, which could be anyone's.
+ */
+export const RUN = `${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}_${process.pid}`;
+
+interface CreatedDatabase {
+  server: 'PostgreSQL' | 'MariaDB';
+  name: string;
+  /** Kept when the run ends (a prepared database later runs reuse). */
+  keep: boolean;
+}
+
+/** The databases this run created, the only ones it may drop. */
+const created: CreatedDatabase[] = [];
+
+/** A database name of this run's own: `<prefix>_<yyyymmddhhmmss>_<pid>` (and `_2`, `_3` … for more with one prefix). */
+export function runDatabaseName(prefix: string): string {
+  const base = `${prefix}_${RUN}`;
+  let name = base;
+  for (let n = 2; created.some((d) => d.name === name); n++) name = `${base}_${n}`;
+  if (!/^[a-z_][a-z0-9_]*$/.test(name) || name.length > 63) throw new Error(`benchmark database name ${name}: lower-case letters, digits and _, at most 63`);
+  return name;
+}
+
+/**
+ * A new, empty PostgreSQL database of this run's own (`create database`, which fails rather
+ * than take one that exists); its name and URL. Dropped when the run ends, unless `keep`.
+ */
+export async function newDatabase(prefix: string, options: { keep?: boolean } = {}): Promise<{ name: string; url: string }> {
+  const name = runDatabaseName(prefix);
   const admin = new pg.Client({ connectionString: serverUrl() });
   await admin.connect();
-  await admin.query(`drop database if exists ${name} with (force)`);
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = withDatabase(serverUrl(), name);
+  try {
+    await admin.query(`create database ${pg.escapeIdentifier(name)}`);
+  } finally {
+    await admin.end();
+  }
+  created.push({ server: 'PostgreSQL', name, keep: options.keep ?? false });
+  dropAtExit();
+  return { name, url: withDatabase(serverUrl(), name) };
+}
+
+/** A new, migrated database for one benchmark (named for this run after `prefix`); its URL. */
+export async function freshDatabase(prefix: string, options: { keep?: boolean } = {}): Promise<string> {
+  const { url } = await newDatabase(prefix, options);
   await migrate(url);
   return url;
+}
+
+/** A database of this run's own that is to outlive it (a prepared warehouse later runs reuse). */
+export function keepDatabase(name: string): void {
+  for (const d of created) if (d.name === name) d.keep = true;
+}
+
+let dropping: Promise<void> | null = null;
+let listening = false;
+
+/** Once: the databases this run created are dropped when it has nothing left to do. */
+function dropAtExit(): void {
+  if (listening) return;
+  listening = true;
+  process.on('beforeExit', () => {
+    dropping ??= dropRunDatabases();
+  });
+}
+
+/**
+ * Drops the databases this run created (never another): at the end of a run, by itself when
+ * the run ends by running out of work, or called before an explicit process.exit. With
+ * BENCH_KEEP_DATABASES=1 they are kept and named. A run that crashed leaves its own, named
+ * after it, for a person to drop.
+ */
+export async function dropRunDatabases(): Promise<void> {
+  const own = created.splice(0).filter((d) => !d.keep);
+  if (own.length === 0) return;
+  if (process.env.BENCH_KEEP_DATABASES === '1') {
+    console.log(`kept this run's databases (BENCH_KEEP_DATABASES=1): ${own.map((d) => `${d.server} ${d.name}`).join(', ')}`);
+    return;
+  }
+  for (const d of own) {
+    if (d.server === 'PostgreSQL') {
+      const admin = new pg.Client({ connectionString: serverUrl() });
+      await admin.connect();
+      await admin.query(`drop database if exists ${pg.escapeIdentifier(d.name)} with (force)`).finally(() => admin.end());
+    } else {
+      const admin = await mysql.createConnection({ uri: mariadbServer().toString() });
+      await admin.query(`drop database if exists \`${d.name}\``).finally(() => admin.end());
+    }
+  }
+  console.log(`dropped this run's databases: ${own.map((d) => `${d.server} ${d.name}`).join(', ')}`);
 }
 
 /** Generated data, made once and kept in bench/out. */
@@ -80,16 +161,31 @@ export function psql(url: string, command: string): void {
 
 export const seconds = (s: number) => `${s.toFixed(1)} s`;
 
-/** A fresh MariaDB database (MYSQL_URL's server) holding a generated store A dump; its URL. */
-export async function mariadbWithDump(database: string, dump: string): Promise<string> {
-  const server = new URL(process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test');
+function mariadbServer(): URL {
+  return new URL(process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test');
+}
+
+/** A new MariaDB database of this run's own (MYSQL_URL's server, named for this run after `prefix`); its name and URL. */
+export async function newMariadbDatabase(prefix: string): Promise<{ name: string; url: string }> {
+  const name = runDatabaseName(prefix);
+  const server = mariadbServer();
   const admin = await mysql.createConnection({ uri: server.toString() });
-  await admin.query(`drop database if exists ${database}`);
-  await admin.query(`create database ${database}`);
-  await admin.end();
-  server.pathname = `/${database}`;
-  await loadMysqlDump(server.toString(), dump);
-  return server.toString();
+  try {
+    await admin.query(`create database \`${name}\``);
+  } finally {
+    await admin.end();
+  }
+  created.push({ server: 'MariaDB', name, keep: false });
+  dropAtExit();
+  server.pathname = `/${name}`;
+  return { name, url: server.toString() };
+}
+
+/** A new MariaDB database of this run's own holding a generated store A dump; its name and URL. */
+export async function mariadbWithDump(prefix: string, dump: string): Promise<{ name: string; url: string }> {
+  const database = await newMariadbDatabase(prefix);
+  await loadMysqlDump(database.url, dump);
+  return database;
 }
 
 /** USER_HZ, the unit of /proc times: 100 on x86 and arm Linux (`getconf CLK_TCK`). */

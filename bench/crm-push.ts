@@ -22,11 +22,12 @@ import { PLAN_LIMITS } from '../src/crm/pacing.js';
 import { startSandbox } from '../src/sandbox/index.js';
 import { REGISTRY_SNAPSHOT, STORE_A_DUMP } from '../src/generate/index.js';
 import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js';
+import { migrate } from '../src/db/migrate.js';
 import { drainQueue } from '../src/jobs/worker.js';
 import { landMysql } from '../src/land/mysql.js';
 import { importSnapshot } from '../src/registry/snapshot.js';
 import { runTransform } from '../src/transform/run.js';
-import { OUT, freshDatabase, machineCpuSeconds, mariadbWithDump, processCpuSeconds, sampleAt, seconds, serverUrl, timed, withDatabase } from './common.js';
+import { OUT, dropRunDatabases, keepDatabase, machineCpuSeconds, mariadbWithDump, newDatabase, processCpuSeconds, sampleAt, seconds, serverUrl, timed, withDatabase } from './common.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -45,7 +46,8 @@ const importCost = Number(flags['import-cost']);
 const concurrency = Number(flags.concurrency);
 const limit = flags.limit === undefined ? undefined : Number(flags.limit);
 const standard = PLAN_LIMITS.standard;
-const WAREHOUSE = 'b2b_etl_bench_crm';
+/** A prepared warehouse is kept for later runs under this prefix, named for the run that prepared it. */
+const WAREHOUSE = 'b2b_etl_bench_crm_warehouse';
 const PORTAL = 'b2b_etl_bench_crm_portal';
 /** Requests in the first seconds are the warm-up: refusals there are counted apart. */
 const WARM_UP_SECONDS = 10;
@@ -71,19 +73,14 @@ async function pushProcess(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const warehouseUrl = await preparedWarehouse();
+  const { name: warehouseDatabase, url: warehouseUrl } = await preparedWarehouse();
   const warehouse = new pg.Pool({ connectionString: warehouseUrl, max: 2 });
   // the push starts from nothing: no links, no pacing state
   await warehouse.query('truncate etl.crm_link, etl.crm_push_error, etl.crm_push_run, etl.crm_pacing, etl.crm_operating, etl.crm_portal_address, etl.crm_portal');
   const { rows: [ready] } = await warehouse.query<{ companies: string; contacts: string }>(
     'select (select count(*) from etl.crm_company_out) as companies, (select count(*) from etl.crm_contact_out) as contacts');
 
-  const admin = new pg.Client({ connectionString: serverUrl() });
-  await admin.connect();
-  await admin.query(`drop database if exists ${PORTAL} with (force)`);
-  await admin.query(`create database ${PORTAL}`);
-  await admin.end();
-  const portalUrl = withDatabase(serverUrl(), PORTAL);
+  const { name: portalDatabase, url: portalUrl } = await newDatabase(PORTAL);
   const sandbox = await startSandbox({
     databaseUrl: portalUrl, plan: 'standard', bucket: { size: standard.size, drainPerSecond: drain }, operating: { importItemSeconds: importCost },
   });
@@ -92,7 +89,7 @@ async function main(): Promise<void> {
   console.log(`\npush of ${Number(ready!.companies).toLocaleString('en-US')} ready companies and ${Number(ready!.contacts).toLocaleString('en-US')} contacts` +
     `${limit ? ` (at most ${limit} companies: --limit)` : ''} to the sandbox portal: standard plan (bucket ${standard.size}) draining ${drain}/s, ` +
     `import cost ${importCost} s per item; pusher concurrency ${concurrency} (push --concurrency, default 2)`);
-  const cpu = new CpuWatch([WAREHOUSE, PORTAL]);
+  const cpu = new CpuWatch([warehouseDatabase, portalDatabase]);
   const sandboxCpu = process.cpuUsage();
   const [report, wall] = await timed(() => runPushProcess(warehouseUrl, sandbox.webhookUrl, sandbox.certFile));
   const sandboxCpuUsed = process.cpuUsage(sandboxCpu);
@@ -102,28 +99,38 @@ async function main(): Promise<void> {
   const figures = await portalFigures(portal);
   await portal.end();
   await warehouse.end();
-  print(report, wall, figures, backends, (sandboxCpuUsed.user + sandboxCpuUsed.system) / 1e6);
+  print(report, wall, figures, backends, (sandboxCpuUsed.user + sandboxCpuUsed.system) / 1e6, { warehouse: warehouseDatabase, portal: portalDatabase });
+  await dropRunDatabases();
 }
 
 /**
  * The bench warehouse with the sample landed, transformed and checked against the
- * registry snapshot (as `b2b-etl demo` does it); made once and reused unless --fresh.
+ * registry snapshot (as `b2b-etl demo` does it); made once and reused unless --fresh: the
+ * newest database an earlier run of this benchmark prepared and marked (public.bench_prepared)
+ * is reused, never dropped; --fresh prepares a new one of this run's own, kept for later runs.
  */
-async function preparedWarehouse(): Promise<string> {
-  const url = withDatabase(serverUrl(), WAREHOUSE);
+async function preparedWarehouse(): Promise<{ name: string; url: string }> {
   if (!flags.fresh) {
-    const probe = new pg.Client({ connectionString: url });
-    const prepared = await probe.connect()
-      .then(() => probe.query<{ note: string }>('select note from public.bench_prepared'))
-      .then((r) => r.rows[0]?.note ?? null, () => null);
-    await probe.end().catch(() => {});
-    if (prepared) {
-      console.log(`reusing ${WAREHOUSE}: ${prepared} (--fresh prepares it again)`);
-      return url;
+    const admin = new pg.Client({ connectionString: serverUrl() });
+    await admin.connect();
+    const { rows: candidates } = await admin.query<{ datname: string }>(
+      `select datname from pg_database where datname like $1 order by datname desc`, [`${WAREHOUSE}\\_%`]).finally(() => admin.end());
+    for (const { datname } of candidates) {
+      const url = withDatabase(serverUrl(), datname);
+      const probe = new pg.Client({ connectionString: url });
+      const prepared = await probe.connect()
+        .then(() => probe.query<{ note: string }>('select note from public.bench_prepared'))
+        .then((r) => r.rows[0]?.note ?? null, () => null);
+      await probe.end().catch(() => {});
+      if (prepared) {
+        console.log(`reusing ${datname}: ${prepared} (--fresh prepares a new one)`);
+        return { name: datname, url };
+      }
     }
   }
   const sample = await sampleAt('seed', { scale: 'seed', seed: 1 });
-  await freshDatabase(WAREHOUSE);
+  const { name, url } = await newDatabase(WAREHOUSE);
+  await migrate(url);
   const pool = new pg.Pool({ connectionString: url, max: 8 });
   pool.on('error', (e) => console.error(`database connection lost: ${e.message}`));
   pool.on('connect', (client) => client.on('error', (e) => console.error(`database connection lost: ${e.message}`)));
@@ -131,8 +138,8 @@ async function preparedWarehouse(): Promise<string> {
     await useSampleWindow(pool, sample.truth.window_start);
     await landManifest(pool, sample.dir, sample.manifest, { quiet: true });
     if (process.env.MYSQL_URL) {
-      const mysqlUrl = await mariadbWithDump(`${WAREHOUSE}_store_a`, join(sample.dir, STORE_A_DUMP));
-      await landMysql(pool, { url: mysqlUrl, source: 'store_a', config: mysqlSource({ sources: {} }, 'store_a'), full: true, quiet: true });
+      const storeA = await mariadbWithDump('b2b_etl_bench_crm_store_a', join(sample.dir, STORE_A_DUMP));
+      await landMysql(pool, { url: storeA.url, source: 'store_a', config: mysqlSource({ sources: {} }, 'store_a'), full: true, quiet: true });
     } else {
       console.log('MYSQL_URL is not set: store A is left out, the push covers store B only');
     }
@@ -145,8 +152,9 @@ async function preparedWarehouse(): Promise<string> {
   await pool.query('create table public.bench_prepared (note text not null)');
   await pool.query('insert into public.bench_prepared values ($1)', [note]);
   await pool.end();
-  console.log(`prepared ${WAREHOUSE} in ${seconds(prepareSeconds)}: ${note}`);
-  return url;
+  keepDatabase(name); // prepared: later runs reuse it
+  console.log(`prepared ${name} in ${seconds(prepareSeconds)}: ${note}`);
+  return { name, url };
 }
 
 function runPushProcess(warehouseUrl: string, webhookUrl: string, certFile: string | null): Promise<PushReport> {
@@ -276,7 +284,8 @@ class CpuWatch {
   }
 }
 
-function print(report: PushReport, wall: number, p: PortalFigures, cpu: { byDatabase: Map<string, number>; machine: number }, sandboxCpu: number): void {
+function print(report: PushReport, wall: number, p: PortalFigures, cpu: { byDatabase: Map<string, number>; machine: number }, sandboxCpu: number,
+  databases: { warehouse: string; portal: string }): void {
   const { result } = report;
   const n = (x: number) => Math.round(x).toLocaleString('en-US');
   const s = result.stats;
@@ -322,7 +331,7 @@ function print(report: PushReport, wall: number, p: PortalFigures, cpu: { byData
       `(summed over ${concurrency} batches in flight), for operating time ${seconds(result.pacing.waitedForOperatingMs / 1000)}`,
     `sandbox process: CPU ${seconds(sandboxCpu)}; requests spent ${seconds(p.serving)} inside it (summed): ${(p.serving / p.span).toFixed(1)} in flight on average ` +
       `(the pusher keeps up to ${concurrency}); no request in flight for ${seconds(p.idle)} of ${seconds(p.span)} (the pusher's own work between requests)`,
-    `PostgreSQL: ${seconds(cpu.byDatabase.get(WAREHOUSE) ?? 0)} CPU for the pusher (${WAREHOUSE}), ${seconds(cpu.byDatabase.get(PORTAL) ?? 0)} for the sandbox (${PORTAL}); ` +
+    `PostgreSQL: ${seconds(cpu.byDatabase.get(databases.warehouse) ?? 0)} CPU for the pusher (${databases.warehouse}), ${seconds(cpu.byDatabase.get(databases.portal) ?? 0)} for the sandbox (${databases.portal}); ` +
       `the machine used ${seconds(cpu.machine)} CPU of ${seconds(wall * 2)} (2 cores × wall, other people's work included)`,
   ];
   console.log(lines.join('\n'));

@@ -4,39 +4,24 @@
 // Usage: DATABASE_URL=... MYSQL_URL=mysql://root@127.0.0.1:3306/test node dist/bench/store-a.js
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { mysqlSource } from '../src/config.js';
 import { STORE_A_DUMP } from '../src/generate/index.js';
 import { loadMysqlDump } from '../src/generate/load-mysql.js';
 import { landMysql } from '../src/land/mysql.js';
-import { freshDatabase, readyToTime, sampleFigures, seconds, serverUrl, timed, withDatabase } from './common.js';
+import { dropRunDatabases, freshDatabase, newDatabase, newMariadbDatabase, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
 const sample = await sampleFigures('seed-live', { scale: 'seed', seed: 1 }, (truth) => ({
   rows: Object.keys(truth.store_a.companies).length + Object.keys(truth.store_a.contacts).length,
 }));
-const server = new URL(process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test');
-const database = 'b2b_etl_bench_store_a';
-{
-  const admin = await mysql.createConnection({ uri: server.toString() });
-  await admin.query(`drop database if exists ${database}`);
-  await admin.query(`create database ${database}`);
-  await admin.end();
-}
-server.pathname = `/${database}`;
+const { name: database, url: storeAUrl } = await newMariadbDatabase('b2b_etl_bench_store_a');
+const server = new URL(storeAUrl);
 const [, dumpSeconds] = await timed(() => loadMysqlDump(server.toString(), join(sample.dir, STORE_A_DUMP)));
 const rows = sample.figures.rows;
 console.log(`store A dump loaded into MariaDB ${database}: ${rows} rows in ${seconds(dumpSeconds)}`);
 
 // pgloader: the same two tables into a fresh database (it creates the tables itself)
-const pgloaderUrl = withDatabase(serverUrl(), 'b2b_etl_bench_pgloader');
-{
-  const admin = new pg.Client({ connectionString: serverUrl() });
-  await admin.connect();
-  await admin.query('drop database if exists b2b_etl_bench_pgloader with (force)');
-  await admin.query('create database b2b_etl_bench_pgloader');
-  await admin.end();
-}
+const { url: pgloaderUrl } = await newDatabase('b2b_etl_bench_pgloader');
 const pgloaderVersion = execFileSync('pgloader', ['--version']).toString().split('\n')[0];
 readyToTime(pgloaderUrl);
 const [, pgloaderSeconds] = await timed(async () => {
@@ -56,6 +41,7 @@ const [result, oursSeconds] = await timed(() =>
   landMysql(pool, { url: server.toString(), source: 'store_a', config: mysqlSource({ sources: {} }, 'store_a'), full: true, quiet: true }));
 const landed = result.tables.reduce((n, t) => n + t.landed, 0);
 await pool.end();
+await dropRunDatabases();
 
 console.log(`pgloader (${pgloaderVersion}): ${counted[0]!.n} rows in ${seconds(pgloaderSeconds)} (${Math.round(Number(counted[0]!.n) / pgloaderSeconds)} rows/s)`);
 console.log(`b2b-etl land mysql --full: ${landed} rows in ${seconds(oursSeconds)} (${Math.round(landed / oursSeconds)} rows/s)`);

@@ -9,7 +9,7 @@ import { writeChanges } from '../src/generate/changes.js';
 import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js';
 import { readRecords } from '../src/land/file-reader.js';
 import { runTransform } from '../src/transform/run.js';
-import { freshDatabase, OUT, psql, readyToTime, sampleFigures, seconds, timed } from './common.js';
+import { dropRunDatabases, freshDatabase, OUT, psql, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
 const sample = await sampleFigures('seed', { scale: 'seed', seed: 1 }, (truth) => ({
   records: Object.keys(truth.store_b.companies).length + Object.keys(truth.store_b.contacts).length,
@@ -46,6 +46,7 @@ console.log(`landing (b2b-etl land file)        ${seconds(landSeconds)}   ${Math
 console.log(`psql \\copy of the same as NDJSON   ${seconds(copySeconds)}   ratio ${(landSeconds / copySeconds).toFixed(2)}x (target <= 2x)`);
 if (process.argv.includes('--landing-only')) {
   await pool.end();
+  await dropRunDatabases();
   process.exit(0);
 }
 

@@ -75,7 +75,7 @@ begin
       -- a queued job is kept as it is; looking first spares add_job for the common case
       and not exists (select from graphile_worker.jobs j where j.key = i.inn)
   loop
-    select (graphile_worker.add_job('registry_check', json_build_object('inn', check_inn, 'force', force),
+    select (graphile_worker.add_job(identifier => 'registry_check', payload => json_build_object('inn', check_inn, 'force', force),
       job_key => check_inn, flags => array['registry'], job_key_mode => 'unsafe_dedupe')).revision into revision;
     if revision = 0 then
       queued := queued + 1;
@@ -86,13 +86,13 @@ end
 $$;
 
 -- The transform's call: registry_check jobs for the given INNs without a fresh lookup.
--- Does nothing when graphile-worker is not installed or the setting registry_queue_checks
--- is off. Returns how many were queued.
+-- Does nothing when the setting registry_queue_checks is off (migrate installs
+-- graphile-worker's schema before this file, so its add_job is always there). Returns how
+-- many were queued.
 create or replace function etl.queue_registry_checks(inns text[]) returns integer
 language plpgsql as $$
 begin
-  if to_regprocedure('graphile_worker.add_job(text,json,text,timestamptz,integer,text,integer,text[],text)') is null
-     or coalesce((select value from etl.setting where name = 'registry_queue_checks'), 'on') <> 'on' then
+  if coalesce((select value from etl.setting where name = 'registry_queue_checks'), 'on') <> 'on' then
     return 0;
   end if;
   return etl.add_registry_check_jobs(inns, false);

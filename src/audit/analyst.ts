@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 
 /** The read-only group role migrations maintain (migrations/0006, sql/audit/99_analyst.sql). */
 export const ANALYST_ROLE = 'b2b_etl_analyst';
@@ -18,12 +18,8 @@ export async function grantAnalyst(pool: pg.Pool, role: string): Promise<void> {
       `ask the database administrator to run \`create role ${ANALYST_ROLE} nologin\`, then b2b-etl migrate`);
   }
   if (found.login === null) {
-    throw new Error(`role ${role} does not exist: create it first (create role ${quoteIdent(role)} login password '…'), then grant it again`);
+    throw new Error(`role ${role} does not exist: create it first (create role ${pg.escapeIdentifier(role)} login password '…'), then grant it again`);
   }
   if (role === ANALYST_ROLE) throw new Error(`${ANALYST_ROLE} is the analysts' group role itself: name a login role to make a member of it`);
-  await pool.query(`grant ${ANALYST_ROLE} to ${quoteIdent(role)}`);
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
+  await pool.query(`grant ${ANALYST_ROLE} to ${pg.escapeIdentifier(role)}`);
 }

@@ -2,13 +2,12 @@ import type { Command } from 'commander';
 import { registryConfig } from '../config.js';
 import { queueStaleChecks } from '../jobs/tasks/registry-refresh.js';
 import { drainQueue, WAREHOUSE_TASKS } from '../jobs/worker.js';
-import { checkQueue, currentPauses, describePause, liftPause } from '../registry/pause.js';
-import { importSnapshot } from '../registry/snapshot.js';
+import { checkQueue, currentPauses, describePause } from '../registry/pause.js';
 import { runTransform } from '../transform/run.js';
 import { configuration, log, withDatabase } from './context.js';
 import { action, positiveInt } from './define.js';
 
-/** `b2b-etl enrich` and `registry import`: the registry (EGRUL) check. */
+/** `b2b-etl enrich`: the queued registry (EGRUL) checks, run now. */
 export function defineEnrich(program: Command): void {
   program
     .command('enrich')
@@ -19,23 +18,6 @@ export function defineEnrich(program: Command): void {
     .option('--refresh-older-than <age>', 're-queue answers older than this first, e.g. 30d')
     .option('--concurrency <n>', 'checks at once (default: registry.concurrency)', positiveInt)
     .action(action((flags: { refreshOlderThan?: string; concurrency?: number }) => enrichCommand(flags)));
-
-  const registry = program
-    .command('registry')
-    .summary('load a registry export for the snapshot provider; resume a paused provider');
-  registry
-    .command('import')
-    .summary('load a registry export (CSV or JSON) into etl.registry_snapshot')
-    .description('Loads a registry export (columns inn, status, full_name, short_name, legal_form, kpp, ogrn, address, head, ' +
-      'liquidation_date) into etl.registry_snapshot, the snapshot provider\'s table.')
-    .argument('<file>', 'FILE.csv or FILE.json')
-    .action(action((file: string) => registryImportCommand(file)));
-  registry
-    .command('resume')
-    .summary('lift a registry provider\'s pause once its cause is fixed (a new token, a topped-up balance)')
-    .description('A refused token or URL pauses the registry provider (b2b-etl status shows why). A different token or URL lifts ' +
-      'the pause by itself; this lifts it by hand, e.g. once the account is paid again.')
-    .action(action(() => registryResumeCommand()));
 }
 
 /**
@@ -69,38 +51,18 @@ async function enrichCommand(flags: { refreshOlderThan?: string; concurrency?: n
   }, { poolSize: concurrency + 4 });
 }
 
-/** Portals a crm_push job is queued for. */
+/**
+ * Portals a crm_push job is queued for, from graphile-worker's public jobs view (it shows no
+ * payload): each is keyed `crm_push:<portal>` (crm/queue.ts).
+ */
 async function queuedPushes(pool: import('pg').Pool): Promise<string[]> {
   const { rows } = await pool.query<{ portal: string }>(
-    `select distinct j.payload ->> 'portal' as portal from graphile_worker._private_jobs j
-       join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'crm_push' order by 1`);
+    `select distinct substr(key, length('crm_push:') + 1) as portal from graphile_worker.jobs
+       where task_identifier = 'crm_push' and key like 'crm_push:%' order by 1`);
   return rows.map((r) => r.portal);
 }
 
 async function answersToday(pool: import('pg').Pool): Promise<number> {
   const { rows } = await pool.query<{ n: string }>(`select count(*) as n from etl.registry_lookup where fetched_at > now() - interval '1 day'`);
   return Number(rows[0]!.n);
-}
-
-/** `b2b-etl registry resume`: lifts a pause once its cause is fixed. */
-async function registryResumeCommand(): Promise<number> {
-  return withDatabase(async (db) => {
-    const pauses = await currentPauses(db.pool);
-    if (pauses.length === 0) log('registry resume: no provider is paused');
-    for (const pause of pauses) {
-      await liftPause(db.pool, pause.provider);
-      const { waiting } = await checkQueue(db.pool);
-      log(`registry resume: ${pause.provider} resumed (was: ${pause.reason}); ${waiting} queued checks run with the next worker or enrich`);
-    }
-    return 0;
-  });
-}
-
-/** `b2b-etl registry import FILE`: a registry export (CSV or JSON) as the snapshot provider's table. */
-async function registryImportCommand(file: string): Promise<number> {
-  await withDatabase(async (db) => {
-    const rows = await importSnapshot(db.pool, file);
-    log(`registry import: ${rows} companies from ${file} in etl.registry_snapshot`);
-  });
-  return 0;
 }

@@ -12,7 +12,9 @@ import { defineGenerate } from './generate.js';
 import { defineGrant } from './grant.js';
 import { defineLand } from './land.js';
 import { defineMigrate } from './migrate.js';
+import { defineProduce } from './produce.js';
 import { definePush } from './push.js';
+import { defineRegistry } from './registry.js';
 import { defineStatus } from './status.js';
 import { defineTransform } from './transform.js';
 import { defineSandbox } from './sandbox.js';
@@ -31,7 +33,7 @@ const ENVIRONMENT = `
 Environment:
   DATABASE_URL        the PostgreSQL server; without it an embedded one runs in .data/
   MYSQL_URL           store A's replica (land mysql)
-  KAFKA_BROKERS       Kafka brokers (consume; default 127.0.0.1:9092), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD
+  KAFKA_BROKERS       Kafka brokers (consume, produce; default 127.0.0.1:9092), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD
   DADATA_URL, DADATA_TOKEN  the DaData registry provider
   B2B_ETL_CONFIG      the config file (default ./b2b-etl.config.json)
 Secrets are never printed.
@@ -66,6 +68,7 @@ export function buildProgram(): Command {
   defineConsume(program);
   defineTransform(program);
   defineEnrich(program);
+  defineRegistry(program);
   defineWorker(program);
   definePush(program);
   defineCrm(program);
@@ -73,6 +76,7 @@ export function buildProgram(): Command {
   defineStatus(program);
   defineGrant(program);
   defineGenerate(program);
+  defineProduce(program);
   defineDemo(program);
   defineSandbox(program);
   return program;

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { push, pushOptionsFromConfig, type PushResult } from '../crm/push.js';
 import { PushStoppedError } from '../crm/portal-client.js';
@@ -53,7 +54,7 @@ async function pushCommand(flags: PushFlags): Promise<number> {
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) {
       log(`push: ${signal} again: stopping at once; what got no answer is looked up by the next push`);
-      void Promise.race([release?.(), new Promise((resolve) => setTimeout(resolve, 3000))]).finally(() => process.exit(130));
+      void Promise.race([release?.(), delay(3000)]).finally(() => process.exit(130));
       return;
     }
     log(`push: ${signal}: finishing the batches at the portal, then stopping (again to stop at once; the next push looks up what was not answered)`);

@@ -257,7 +257,8 @@ async function queueLeftover(pool: pg.Pool, portal: string): Promise<boolean> {
     `select coalesce((stats ->> 'queued')::boolean, false) as queued from etl.crm_push_run
      where portal = $1 and not dry_run and finished_at is not null order by run_id desc limit 6`, [portal]);
   const before = rows.findIndex((r) => !r.queued);
-  return queuePortalPush(pool, portal, Math.min(3600, 60 * 2 ** (before < 0 ? rows.length : before)));
+  await queuePortalPush(pool, portal, Math.min(3600, 60 * 2 ** (before < 0 ? rows.length : before)));
+  return true;
 }
 
 /** One first push at a time in this warehouse (FIRST_PUSH_LOCK), held by the session's connection until the push ends. */

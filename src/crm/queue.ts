@@ -10,7 +10,9 @@ import { parseWebhook, WebhookError } from './webhook.js';
 export async function queuePush(pool: pg.Pool, written: { companies: number; contacts: number }, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   if (written.companies + written.contacts === 0) return false;
   const portal = await webhookPortal(pool, env);
-  return portal !== null && queuePortalPush(pool, portal, 5);
+  if (portal === null) return false;
+  await queuePortalPush(pool, portal, 5);
+  return true;
 }
 
 /**
@@ -23,7 +25,8 @@ export async function sweepPush(pool: pg.Pool, env: NodeJS.ProcessEnv = process.
   const { rows } = await pool.query<{ waiting: string }>(
     'select companies_pending + contacts_pending + unanswered as waiting from etl.crm_portal_status where portal = $1', [portal]);
   if (rows[0] && Number(rows[0].waiting) === 0) return false;
-  return queuePortalPush(pool, portal, 0);
+  await queuePortalPush(pool, portal, 0);
+  return true;
 }
 
 /** The portal BITRIX24_WEBHOOK_URL reaches, by its name when known (its address until then); null without a usable one. */
@@ -40,14 +43,11 @@ async function webhookPortal(pool: pg.Pool, env: NodeJS.ProcessEnv): Promise<str
 /**
  * A crm_push job for a portal (by its name), due in `seconds`. The job key keeps one waiting
  * job per portal (one already waiting keeps its due time), and the queue named after the
- * portal runs its jobs one at a time. False when the job queue is not installed.
+ * portal runs its jobs one at a time. `migrate` installs the job queue, so it is always there.
  */
-export async function queuePortalPush(pool: pg.Pool, portal: string, seconds: number): Promise<boolean> {
-  const { rows } = await pool.query<{ ready: boolean }>(`select to_regprocedure('graphile_worker.add_job(text,json,text,timestamptz,integer,text,integer,text[],text)') is not null as ready`);
-  if (!rows[0]?.ready) return false;
+export async function queuePortalPush(pool: pg.Pool, portal: string, seconds: number): Promise<void> {
   await pool.query(
-    `select graphile_worker.add_job('crm_push', json_build_object('portal', $1::text), queue_name => $2,
+    `select graphile_worker.add_job(identifier => 'crm_push', payload => json_build_object('portal', $1::text), queue_name => $2,
        run_at => now() + make_interval(secs => $3), job_key => $2, job_key_mode => 'preserve_run_at')`,
     [portal, `crm_push:${portal}`, seconds]);
-  return true;
 }

@@ -4,6 +4,7 @@ import { chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSyn
 import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from './paths.js';
 
 export interface EmbeddedServer {
@@ -262,7 +263,7 @@ async function startServer(postgres: string, dataDir: string, port: number, logF
       if (!exited) stopServer(child.pid!).catch(() => {});
       throw new EmbeddedPostgresError(`embedded PostgreSQL did not start in ${dataDir}: ${exited ?? 'no answer within 60 s'}${fatal ? ` (${fatal})` : ''}${busy}; its log: ${logFile}`);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
@@ -279,7 +280,7 @@ async function stopServer(pid: number): Promise<void> {
       return;
     }
     const deadline = Date.now() + seconds * 1000;
-    while (processAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (processAlive(pid) && Date.now() < deadline) await sleep(50);
     if (!processAlive(pid)) return;
   }
 }

@@ -23,7 +23,7 @@ export const TRANSFORM_JOB = 'transform';
  */
 export async function queueTransform(db: pg.PoolClient | pg.Pool, timing: TransformTiming = TRANSFORM_TIMING): Promise<void> {
   await db.query(
-    `select graphile_worker.add_job($1, '{}'::json, queue_name => $1, job_key => $1, job_key_mode => 'replace',
+    `select graphile_worker.add_job(identifier => $1, payload => '{}'::json, queue_name => $1, job_key => $1, job_key_mode => 'replace',
        run_at => least(now() + make_interval(secs => $2),
                        coalesce((select created_at from graphile_worker.jobs where key = $1 and locked_at is null), now()) + make_interval(secs => $3)))`,
     [TRANSFORM_JOB, timing.debounceMs / 1000, timing.maxWaitMs / 1000]);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { inTransaction } from '../db/connection.js';
 import { activePause, pauseProvider, type PauseKind } from './pause.js';
@@ -21,8 +22,6 @@ export type CheckResult =
   | { outcome: 'stored'; status: string | null; requests: number }
   /** `until` null: until the settings change or someone resumes the provider. */
   | { outcome: 'paused'; kind: PauseKind; until: Date | null; reason: string };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * One registry check: never for an invalid INN; nothing when a fresh answer is cached;

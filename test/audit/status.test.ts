@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +49,7 @@ describe('status', () => {
     // a feed quiet for longer than the config allows
     const config = join(tmpdir(), `b2b-etl-status-${process.pid}.json`);
     writeFileSync(config, JSON.stringify({ status: { maxFeedAge: { store_b: '1s', store_a: '1h' } } }));
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await sleep(1500);
 
     const loud = await status({ B2B_ETL_CONFIG: config });
     expect(loud.code, loud.stderr).toBe(1);

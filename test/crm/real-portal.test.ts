@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isoMicros } from '../../src/land/change-time.js';
 import { landBatch } from '../../src/land/staging-writer.js';
@@ -37,7 +38,7 @@ async function queuedPushes(portal: string): Promise<number> {
 async function until(read: () => string, pattern: RegExp, seconds = 60): Promise<void> {
   for (let i = 0; i < seconds * 20; i++) {
     if (pattern.test(read())) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   throw new Error(`waited ${seconds}s for ${pattern}; got: ${read().slice(-2000)}`);
 }
@@ -155,7 +156,7 @@ describe('the push on a real portal', () => {
       let stderr = '';
       run.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       for (let i = 0; i < 600 && Number(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'linked'`, [portalKey(portal)])) < 20; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 25));
+        await sleep(25);
       }
       // the portal goes away: what it was serving is answered, then nothing listens
       await portal.sandbox.stop();

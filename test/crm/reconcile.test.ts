@@ -101,6 +101,35 @@ describe('linked entities over later pushes', () => {
     }
   });
 
+  it('a company whose name changed is updated with its requisite: its bank detail, unchanged, is not read again though what was pushed comes back from jsonb with its keys in another order', async () => {
+    const portal = await testPortal(db, fast);
+    const [target] = await db.rows<{ company_id: string; name: string | null }>(`select c.company_id::text, c.name from canonical.company c
+      join etl.crm_company_out o using (company_id) where o.bank_account is not null order by c.company_id limit 1`);
+    try {
+      await portal.push(fastLimits);
+      // jsonb keeps keys in its own order, not in the order the push wrote them
+      const [stored] = await db.rows<{ keys: string[] }>(`select array(select jsonb_object_keys(pushed -> 'bank')) as keys from etl.crm_link
+        where entity = 'company' and canonical_id = $1 and portal = $2`, [target!.company_id, portalKey(portal)]);
+      expect(stored!.keys).not.toEqual(['RQ_BANK_NAME', 'RQ_BIK', 'RQ_ACC_NUM', 'RQ_COR_ACC_NUM'].filter((k) => stored!.keys.includes(k)));
+      await db.pool.query(`update canonical.company set name = $2 where company_id = $1`, [target!.company_id, `${target!.name ?? 'ООО'} (новое название)`]);
+
+      const before = await lastCall(portal);
+      const result = await portal.push(fastLimits);
+      expect(result.stats.company).toMatchObject({ updated: 1, failed: 0 });
+      const { rows } = await portal.db.query<{ method: string }>(`
+        select lower(coalesce(cc.method, c.method)) as method from call c left join call_command cc on cc.call_id = c.id
+        where c.id > $1 and c.status in (0, 200) order by c.id, cc.position`, [before]);
+      const methods = rows.map((r) => r.method);
+      expect(methods).toContain('crm.company.get');
+      expect(methods).not.toContain('crm.requisite.bankdetail.list');
+      // the name is the company's title and its requisite's: both change, the bank detail does not
+      expect(await writes(portal, before)).toEqual(['crm.company.update', 'crm.requisite.update']);
+    } finally {
+      await db.pool.query(`update canonical.company set name = $2 where company_id = $1`, [target!.company_id, target!.name]);
+      await portal.stop();
+    }
+  });
+
   it('a legal address added to a linked company whose answer is lost is looked up, not added twice, and not sent again', async () => {
     const portal = await testPortal(db, fast);
     const [target] = await db.rows<{ company_id: string; legal_address: string }>(`select company_id::text, legal_address from canonical.company

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../helpers/cli.js';
 import type { TestDatabase } from '../helpers/db.js';
@@ -62,7 +63,7 @@ describe('push when things go wrong', () => {
       for (let i = 0; i < 600; i++) {
         const n = Number(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'linked'`, [portalKey(portal)]));
         if (n >= 40) break;
-        await new Promise((r) => setTimeout(r, 25));
+        await sleep(25);
       }
       run.child.kill('SIGKILL');
       expect((await run.done).signal).toBe('SIGKILL');
@@ -104,7 +105,7 @@ describe('push when things go wrong', () => {
       for (let i = 0; i < 600; i++) {
         const n = Number(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'linked'`, [portalKey(portal)]));
         if (n >= 40) break;
-        await new Promise((r) => setTimeout(r, 25));
+        await sleep(25);
       }
       run.child.kill('SIGTERM');
       const stopped = await run.done;
