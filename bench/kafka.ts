@@ -3,7 +3,7 @@
 // lands them all through the landing pipeline (no transform) into a database of this run:
 // messages per second landed, against the target of at least 50 000. The latency from an
 // event to canonical and to the portal is bench/latency.ts.
-// Prints figures; asserts nothing; drops only the database it created.
+// Prints figures; asserts nothing; its database is named for the run and dropped at its end.
 // Usage: DATABASE_URL=... KAFKA_BROKERS=127.0.0.1:9092 npx tsx bench/kafka.ts
 import { execFileSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -15,7 +15,7 @@ import { kafkaSource, type KafkaSourceConfig } from '../src/config.js';
 import { KafkaConsumer } from '../src/land/kafka.js';
 import { eventKey, readEventLines } from '../src/generate/events.js';
 import { STORE_B_EVENTS } from '../src/generate/index.js';
-import { freshDatabase, OUT, readyToTime, sampleFigures, seconds, serverUrl, timed } from './common.js';
+import { freshDatabase, OUT, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const kafka = new Kafka({ clientId: 'b2b-etl-bench', brokers, logLevel: logLevel.NOTHING });
@@ -55,8 +55,7 @@ function config(topic: string, over: Partial<KafkaSourceConfig> = {}): KafkaSour
   });
   console.log(`${kcatVersion}: produced ${total} events into ${topic} (3 partitions) in ${seconds(produceSeconds)}`);
 
-  const database = `b2b_etl_bench_kafka_${process.pid}`;
-  const url = await freshDatabase(database);
+  const url = await freshDatabase('b2b_etl_bench_kafka');
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   const consumer = new KafkaConsumer(pool, { brokers, source: 'store_b_events', config: config(topic), transform: false, log: console.error });
   readyToTime(url);
@@ -70,8 +69,4 @@ function config(topic: string, over: Partial<KafkaSourceConfig> = {}): KafkaSour
     `${consumer.stats.cp1251} cp1251) in ${consumer.stats.batches} batches in ${seconds(landSeconds)}: ` +
     `${Math.round(total / landSeconds)} messages/s (target ≥ 50 000)`);
   await pool.end();
-  const admin = new pg.Client({ connectionString: serverUrl() });
-  await admin.connect();
-  await admin.query(`drop database if exists ${database} with (force)`);
-  await admin.end();
 }

@@ -1,6 +1,6 @@
 // Store B's 600 000-contact file through the landing pipeline against psql \copy of the same
 // records, at seed scale, on this machine: each timed `--runs` times (default 3), alternating,
-// on databases of this run (dropped at the end; no other is touched). Prints every run, the
+// on databases named for this run (dropped at the end; no other is touched). Prints every run, the
 // medians and their ratio against the target (at most 1.5× \copy); asserts nothing.
 // Usage: DATABASE_URL=... npx tsx --expose-gc bench/landing.ts [--runs 3]
 import { createWriteStream } from 'node:fs';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js';
 import { readRecords } from '../src/land/file-reader.js';
-import { freshDatabase, OUT, psql, readyToTime, sampleFigures, seconds, serverUrl, timed } from './common.js';
+import { dropRunDatabases, freshDatabase, OUT, psql, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
 const TARGET = 1.5;
 const runsAt = process.argv.indexOf('--runs');
@@ -32,24 +32,18 @@ let records = 0;
   await once(out, 'finish');
 }
 
-const created: string[] = [];
-const database = async (name: string) => {
-  const db = `b2b_etl_bench_${name}_${process.pid}`;
-  created.push(db);
-  return freshDatabase(db);
-};
 
 const land: number[] = [];
 const copy: number[] = [];
-try {
+{
   for (let run = 1; run <= runs; run++) {
-    const baseline = await database(`copy_${run}`);
+    const baseline = await freshDatabase('b2b_etl_bench_copy');
     psql(baseline, 'create table bench_copy (payload jsonb)');
     readyToTime(baseline);
     const [, copySeconds] = await timed(async () => psql(baseline, `\\copy bench_copy (payload) from '${copyText}'`));
     copy.push(copySeconds);
 
-    const url = await database(`landing_${run}`);
+    const url = await freshDatabase('b2b_etl_bench_landing');
     const pool = new pg.Pool({ connectionString: url, max: 4 });
     await useSampleWindow(pool, sample.figures.windowStart);
     readyToTime(url);
@@ -59,12 +53,8 @@ try {
     land.push(landSeconds);
     console.log(`run ${run}: land file ${seconds(landSeconds)} (${landed.toLocaleString('en-US')} records in staging), psql \\copy ${seconds(copySeconds)}, ratio ${(landSeconds / copySeconds).toFixed(2)}×`);
   }
-} finally {
-  const admin = new pg.Client({ connectionString: serverUrl() });
-  await admin.connect();
-  for (const name of created) await admin.query(`drop database if exists ${name} with (force)`);
-  await admin.end();
 }
+await dropRunDatabases();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(`\n${file.file}: ${records.toLocaleString('en-US')} records; median of ${runs}: land file ${seconds(median(land))} ` +
   `(${Math.round(records / median(land)).toLocaleString('en-US')} records/s), psql \\copy ${seconds(median(copy))}: ` +

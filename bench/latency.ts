@@ -22,7 +22,7 @@ import { makeInn10 } from '../src/generate/requisites.js';
 import { KafkaConsumer } from '../src/land/kafka.js';
 import { startSandbox } from '../src/sandbox/index.js';
 import { runTransform } from '../src/transform/run.js';
-import { freshDatabase, OUT, sampleFigures, seconds, serverUrl, timed } from './common.js';
+import { dropRunDatabases, freshDatabase, OUT, sampleFigures, seconds, timed } from './common.js';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const kafka = new Kafka({ clientId: 'b2b-etl-bench-latency', brokers, logLevel: logLevel.NOTHING });
@@ -32,7 +32,6 @@ const duration = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 40;
 const RATE = 500;
 const PER_TICK = RATE / 10;
 const TARGET_CANONICAL_P95_MS = 1000;
-const created: string[] = [];
 
 type Kind = 'new company' | 'company update' | 'merge' | 'new contact' | 'contact update';
 /** One event sent, and how to see it arrived: its record's key and the name it carries. */
@@ -208,23 +207,11 @@ async function newTopic(name: string, partitions: number): Promise<string> {
   return topic;
 }
 
-async function database(name: string): Promise<string> {
-  const database = `b2b_etl_bench_${name}_${process.pid}`;
-  created.push(database);
-  return freshDatabase(database);
-}
-
-async function dropCreated(): Promise<void> {
-  const admin = new pg.Client({ connectionString: serverUrl() });
-  await admin.connect();
-  for (const name of created) await admin.query(`drop database if exists ${name} with (force)`);
-  await admin.end();
-}
 
 try {
   if (which === 'all' || which === 'canonical') {
     const sample = await sampleFigures('seed-live', { scale: 'seed', seed: 1 }, (truth) => ({ windowStart: truth.window_start }));
-    const url = await database('latency_canonical');
+    const url = await freshDatabase('b2b_etl_bench_latency_canonical');
     const pool = new pg.Pool({ connectionString: url, max: 6 });
     await useSampleWindow(pool, sample.figures.windowStart);
     const [, prepSeconds] = await timed(async () => {
@@ -251,7 +238,7 @@ try {
   }
 
   if (which === 'all' || which === 'portal') {
-    const url = await database('latency_portal');
+    const url = await freshDatabase('b2b_etl_bench_latency_portal');
     const pool = new pg.Pool({ connectionString: url, max: 6 });
     const sandbox = await startSandbox({ databaseUrl: url, schema: 'bench_portal', plan: 'enterprise', operating: { importItemSeconds: 0.001 }, log: () => {} });
     const topic = await newTopic('bench-latency-portal', 3);
@@ -302,5 +289,5 @@ try {
     }
   }
 } finally {
-  await dropCreated();
+  await dropRunDatabases();
 }

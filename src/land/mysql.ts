@@ -7,6 +7,7 @@ import { ChangeTimeReader, isoMicros, UNREADABLE } from './change-time.js';
 import { Progress, formatCount } from './progress.js';
 import { keyMissing, keylessKey, keyText, updatedUnparseable, type Entity, type LandingIssue, type SourceRecord } from './record.js';
 import { assertMappedSource } from './sources.js';
+import { describeServer } from '../secrets.js';
 import { LandingPipeline, TooManyBadRecords, type BadRecordPolicy } from './pipeline.js';
 import { landBatch, RecordBatch } from './staging-writer.js';
 
@@ -64,7 +65,7 @@ const ENTITIES: Array<[Entity, 'companies' | 'contacts']> = [['company', 'compan
 export async function landMysql(pool: pg.Pool, o: LandMysqlOptions): Promise<LandMysqlResult> {
   const started = Date.now();
   const log = o.log ?? (() => {});
-  const where = describeServer(o.url);
+  const where = describeServer(o.url, 3306);
   for (const [entity] of ENTITIES) await assertMappedSource(pool, o.source, entity);
   let connection: mysql.Connection;
   try {
@@ -468,16 +469,6 @@ function lostConnection(e: unknown, where: string, source: string, table: string
 
 function describeMark(r: TableResult): string {
   return r.watermark ? `updated_at ${r.watermark.updatedAt}, id ${r.watermark.id}` : 'where it was before this run';
-}
-
-/** host:port/database of a MySQL URL, never the password. */
-export function describeServer(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || 3306}${u.pathname}`;
-  } catch {
-    return '(unparseable MYSQL_URL)';
-  }
 }
 
 /** --since DATE or timestamp as the source's DATETIME text. */

@@ -173,7 +173,7 @@ describe.skipIf(!available)('MySQL loader against the machine MariaDB', () => {
       await my.query(`kill connection ${threads[0]!.id}`);
       const error = await load.then(() => null, (e: unknown) => e as Error);
       expect(error).toBeInstanceOf(MysqlLoadError);
-      expect(error!.message).toMatch(/lost the connection to MySQL at 127\.0\.0\.1:3306\/b2b_etl_test_\w+ while reading store_a companies after the row with key \d+/);
+      expect(error!.message).toMatch(/lost the connection to MySQL at 127\.0\.0\.1:3306\/b2b_etl_test_\w+ as root while reading store_a companies after the row with key \d+/);
       expect(error!.message).toMatch(/watermark stays at updated_at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, id \d+; run again/);
       expect(error!.message).not.toMatch(/root@/);
       // the watermark is the last landed row in (updated_at, id) order
