@@ -12,7 +12,10 @@ import { PORTAL_SCHEMA } from './lane.js';
  * Canonical rows marked deleted are left out: which ones a run keeps depends on the states it
  * went through (a company accepted before the registry answered, a record whose INN changed
  * between two transforms), that is on when its transforms ran, not on whether it was killed.
- * Registry answers are compared for the live companies, for the same reason.
+ * Registry answers are compared for the live companies, and the portal's entities for the live
+ * canonical ones, for the same reason: what a push sent of a state the warehouse has left stays
+ * in the CRM (nothing is deleted there). A portal entity of ours naming no canonical row at all
+ * is compared, and is a difference.
  */
 const LINEAGE = `(select string_agg(s.source || ':' || s.source_key, ' + ' order by s.source, s.source_key)
                   from canonical.contact_source s where s.contact_id = k.contact_id)`;
@@ -23,6 +26,10 @@ const PORTAL_IDS = `'{ID,DATE_CREATE,DATE_MODIFY,CREATED_BY_ID,MODIFY_BY_ID,ORIG
 const p = (table: string) => `${PORTAL_SCHEMA}.${table}`;
 
 const PORTAL_COMPANY_KEY = `(select 'INN ' || c.inn from canonical.company c where c.company_id::text = pc.fields ->> 'ORIGIN_ID')`;
+
+/** The portal entity `alias` is of a canonical company (contact) that is now deleted: history, left out. */
+const OF_DELETED_COMPANY = (alias: string) => `exists (select from canonical.company c where c.company_id::text = ${alias}.fields ->> 'ORIGIN_ID' and c.is_deleted)`;
+const OF_DELETED_CONTACT = (alias: string) => `exists (select from canonical.contact k where k.contact_id::text = ${alias}.fields ->> 'ORIGIN_ID' and k.is_deleted)`;
 
 const multifields = (entity: string, id: string) =>
   `coalesce((select jsonb_agg(jsonb_build_array(m.type_id, m.value_type, m.value) order by m.type_id, m.value, m.value_type)
@@ -51,32 +58,37 @@ export const KINDS: Record<string, string> = {
                                                       else (select ${LINEAGE} from canonical.contact k where k.contact_id = l.canonical_id) end, 'of no entity') as key,
       jsonb_build_object('state', l.state, 'how', l.how, 'has_address', l.has_address, 'requisite', l.requisite_id is not null,
                          'bank_detail', l.bankdetail_id is not null, 'last_error', l.last_error) as value
-    from etl.crm_link l`,
+    from etl.crm_link l
+    where not exists (select from canonical.company c where l.entity = 'company' and c.company_id = l.canonical_id and c.is_deleted)
+      and not exists (select from canonical.contact k where l.entity = 'contact' and k.contact_id = l.canonical_id and k.is_deleted)`,
   'portal companies': `select coalesce(${PORTAL_COMPANY_KEY}, 'ORIGIN_ID ' || coalesce(pc.fields ->> 'ORIGIN_ID', 'none')) as key,
       pc.fields - ${PORTAL_IDS} || jsonb_build_object('multifields', ${multifields('COMPANY', 'pc.id')}) as value
-    from ${p('company')} pc`,
+    from ${p('company')} pc where not ${OF_DELETED_COMPANY('pc')}`,
   'portal requisites': `select coalesce((select ${PORTAL_COMPANY_KEY} from ${p('company')} pc where pc.id = r.entity_id), 'no company') as key,
       r.fields - ${PORTAL_IDS} as value
-    from ${p('requisite')} r`,
+    from ${p('requisite')} r where not exists (select from ${p('company')} pc where pc.id = r.entity_id and ${OF_DELETED_COMPANY('pc')})`,
   // NAME is written when the bank detail is created and never updated (the pusher keeps only the
   // RQ_* values in etl.crm_link.pushed): it names the bank of the first version pushed, which
   // depends on when the push ran, not on a crash
   'portal bank details': `select coalesce((select ${PORTAL_COMPANY_KEY} from ${p('requisite')} r join ${p('company')} pc on pc.id = r.entity_id where r.id = b.requisite_id), 'no company') as key,
       b.fields - ${PORTAL_IDS} - 'NAME' as value
-    from ${p('bank_detail')} b`,
+    from ${p('bank_detail')} b
+    where not exists (select from ${p('requisite')} r join ${p('company')} pc on pc.id = r.entity_id where r.id = b.requisite_id and ${OF_DELETED_COMPANY('pc')})`,
   'portal addresses': `select coalesce(case a.entity_type_id
         when 8 then (select ${PORTAL_COMPANY_KEY} from ${p('requisite')} r join ${p('company')} pc on pc.id = r.entity_id where r.id = a.entity_id)
         when 4 then (select ${PORTAL_COMPANY_KEY} from ${p('company')} pc where pc.id = a.entity_id) end, 'no company')
         || ' type ' || a.type_id || ' of ' || a.entity_type_id as key,
       a.fields - ${PORTAL_IDS} as value
-    from ${p('address')} a`,
+    from ${p('address')} a
+    where not exists (select from ${p('requisite')} r join ${p('company')} pc on pc.id = r.entity_id where a.entity_type_id = 8 and r.id = a.entity_id and ${OF_DELETED_COMPANY('pc')})
+      and not exists (select from ${p('company')} pc where a.entity_type_id = 4 and pc.id = a.entity_id and ${OF_DELETED_COMPANY('pc')})`,
   'portal contacts': `select coalesce((select ${LINEAGE} from canonical.contact k where k.contact_id::text = pk.fields ->> 'ORIGIN_ID'),
                                       'ORIGIN_ID ' || coalesce(pk.fields ->> 'ORIGIN_ID', 'none')) as key,
       pk.fields - ${PORTAL_IDS} || jsonb_build_object('multifields', ${multifields('CONTACT', 'pk.id')},
         'company', (select ${PORTAL_COMPANY_KEY} from ${p('company')} pc where pc.id::text = pk.fields ->> 'COMPANY_ID'),
         'companies', (select jsonb_agg((select ${PORTAL_COMPANY_KEY} from ${p('company')} pc where pc.id = cc.company_id) order by cc.sort, cc.company_id)
                       from ${p('contact_company')} cc where cc.contact_id = pk.id)) as value
-    from ${p('contact')} pk`,
+    from ${p('contact')} pk where not ${OF_DELETED_CONTACT('pk')}`,
 };
 
 export interface Difference {
@@ -96,12 +108,18 @@ export interface KindComparison {
 
 type Rows = Map<string, unknown[]>;
 
+/** A field the portal holds empty is one it does not hold: a cleared KPP is "" after an update, absent on a company created without. */
+function withoutEmpty(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== '' && v !== null));
+}
+
 async function read(pool: pg.Pool, sql: string): Promise<Rows> {
   const { rows } = await pool.query<{ key: string; value: unknown }>(sql);
   const byKey: Rows = new Map();
   for (const row of rows) {
     const list = byKey.get(row.key) ?? [];
-    list.push(row.value);
+    list.push(withoutEmpty(row.value));
     byKey.set(row.key, list);
   }
   return byKey;
