@@ -35,6 +35,7 @@ const multifields = (entity: string, id: string) =>
   `coalesce((select jsonb_agg(jsonb_build_array(m.type_id, m.value_type, m.value) order by m.type_id, m.value, m.value_type)
              from ${p('multifield')} m where m.entity_id = '${entity}' and m.element_id = ${id}), '[]')`;
 
+// a CRM link's `how` is left out: an add whose answer a kill lost is found by ORIGIN_ID and adopted, the same entity
 export const KINDS: Record<string, string> = {
   'staging records': `select concat_ws(' ', source, entity, source_key, payload_hash) as key,
       jsonb_build_object('updated', source_updated_at, 'deleted', is_deleted, 'payload', payload, 'raw', raw_text) as value
@@ -56,7 +57,7 @@ export const KINDS: Record<string, string> = {
     where exists (select from canonical.company c where c.inn = l.inn and not c.is_deleted)`,
   'CRM links': `select l.entity || ' ' || coalesce(case l.entity when 'company' then (select 'INN ' || c.inn from canonical.company c where c.company_id = l.canonical_id)
                                                       else (select ${LINEAGE} from canonical.contact k where k.contact_id = l.canonical_id) end, 'of no entity') as key,
-      jsonb_build_object('state', l.state, 'how', l.how, 'has_address', l.has_address, 'requisite', l.requisite_id is not null,
+      jsonb_build_object('state', l.state, 'has_address', l.has_address, 'requisite', l.requisite_id is not null,
                          'bank_detail', l.bankdetail_id is not null, 'last_error', l.last_error) as value
     from etl.crm_link l
     where not exists (select from canonical.company c where l.entity = 'company' and c.company_id = l.canonical_id and c.is_deleted)
