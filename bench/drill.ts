@@ -15,12 +15,10 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import { STORE_A_DUMP } from '../src/generate/index.js';
 import { runDrill } from './drill/run.js';
 import { printDrill } from './drill/report.js';
-import { freshDatabase, mariadbWithDump, OUT, sampleAt, serverUrl } from './common.js';
+import { dropRunDatabases, freshDatabase, keepDatabase, mariadbWithDump, OUT, sampleAt } from './common.js';
 
 const count = (value: string) => {
   const n = Number(value);
@@ -48,8 +46,10 @@ appendFileSync(logFile, '');
 console.log(`drill ${run}: ${size.companies} store B companies, ${size.contacts} contacts, ${size.events} events; store A ${size.storeACompanies} companies, ` +
   `${size.storeAContacts} contacts; ${flags.kills} kills; the processes' output goes to ${logFile}`);
 
-const [drillUrl, referenceUrl] = [await freshDatabase(run), await freshDatabase(`${run}_ref`)];
-const mysqlUrl = await mariadbWithDump(run, join(sample.dir, STORE_A_DUMP));
+const keep = { keep: flags.keep };
+const [drillUrl, referenceUrl] = [await freshDatabase('b2b_etl_drill', keep), await freshDatabase('b2b_etl_drill_ref', keep)];
+const { name: mysqlName, url: mysqlUrl } = await mariadbWithDump('b2b_etl_drill', join(sample.dir, STORE_A_DUMP));
+if (flags.keep) keepDatabase(mysqlName);
 const topic = run.replace(/_/g, '-');
 const kafka = new Kafka({ clientId: 'b2b-etl-drill', brokers, logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
@@ -68,18 +68,9 @@ try {
   });
   failed = printDrill(result, (line) => console.log(line)) > 0;
 } finally {
-  if (!flags.keep) {
-    await admin.deleteTopics({ topics: [topic] }).catch(() => {});
-    const server = new pg.Client({ connectionString: serverUrl() });
-    await server.connect();
-    for (const name of [run, `${run}_ref`]) await server.query(`drop database if exists ${name} with (force)`);
-    await server.end();
-    const my = await mysql.createConnection({ uri: mysqlUrl });
-    await my.query(`drop database if exists ${run}`);
-    await my.end();
-  } else {
-    console.log(`kept: PostgreSQL databases ${run} and ${run}_ref (portal schema drill_portal), MariaDB database ${run}, topic ${topic}`);
-  }
+  if (!flags.keep) await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+  else console.log(`kept: PostgreSQL databases ${new URL(drillUrl).pathname.slice(1)} and ${new URL(referenceUrl).pathname.slice(1)} (portal schema drill_portal), MariaDB database ${mysqlName}, topic ${topic}`);
   await admin.disconnect();
+  await dropRunDatabases();
 }
 process.exitCode = failed ? 1 : 0;

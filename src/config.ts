@@ -204,7 +204,7 @@ export function workerConfig(config: Config): WorkerConfig {
   const consume = w.consume ?? described('kafka');
   for (const source of consume) kafkaSource(config, source);
   return {
-    sync, consume, registryRefresh: w.registryRefresh ?? '15 3 * * *', pushSweep: w.pushSweep ?? '*/10 * * * *',
+    sync, consume, registryRefresh: w.registryRefresh ?? '15 3 * * *', pushSweep: w.pushSweep ?? '* * * * *',
     concurrency: w.concurrency ?? registryConfig(config).concurrency, host: w.host ?? '127.0.0.1', port: w.port ?? 9464,
   };
 }

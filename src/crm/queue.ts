@@ -11,7 +11,8 @@ export async function queuePush(pool: pg.Pool, written: { companies: number; con
   if (written.companies + written.contacts === 0) return false;
   const portal = await webhookPortal(pool, env);
   if (portal === null) return false;
-  await queuePortalPush(pool, portal, 5);
+  // a second for the transforms of the next landings to join it; one waiting job keeps its time
+  await queuePortalPush(pool, portal, 1);
   return true;
 }
 

@@ -17,7 +17,7 @@ import { pushSweepTask } from './tasks/push-sweep.js';
 import { transformTask } from './tasks/transform.js';
 
 /** Without a worker section: the registry refresh daily at 03:15 UTC, the push sweep every 10 minutes. */
-const DEFAULT_SCHEDULE = { sync: {}, registryRefresh: '15 3 * * *', pushSweep: '*/10 * * * *' };
+const DEFAULT_SCHEDULE = { sync: {}, registryRefresh: '15 3 * * *', pushSweep: '* * * * *' };
 
 export interface WorkerOptions {
   pool: pg.Pool;
@@ -47,9 +47,18 @@ export async function unlockDeadWorkers(pool: pg.Pool, staleSeconds: number): Pr
        and not exists (select from etl.worker_process p where j.locked_by = any (p.worker_ids))`, [staleSeconds]);
   const ids = rows.map((r) => r.locked_by);
   if (ids.length > 0) {
+    // A job whose key a newer job took while it ran (a landing queued the transform again)
+    // has no key and no attempts left: graphile-worker meant to let it finish, never to run it
+    // again. Its process died, the newer job does its work: it is done, not failed.
+    const { rows: superseded } = await pool.query<{ id: string }>(
+      `select id from graphile_worker.jobs
+       where locked_by = any($1) and key is null and attempts >= max_attempts and task_identifier = any($2)`,
+      [ids, KEYED_TASKS]);
     const utils = await makeWorkerUtils({ pgPool: pool, logger: new Logger(() => () => {}) });
     try {
       await utils.forceUnlockWorkers(ids);
+      // (graphile-worker completes only a job no one holds)
+      if (superseded.length > 0) await utils.completeJobs(superseded.map((r) => r.id));
     } finally {
       await utils.release();
     }
@@ -75,6 +84,9 @@ function heartbeat(pool: pg.Pool, workerIds: Set<string>, staleSeconds: number, 
     await pool.query('delete from etl.worker_process where process_id = $1', [processId]).catch(() => {});
   };
 }
+
+/** Tasks whose every job is queued under a job key (replaced, never doubled). */
+const KEYED_TASKS: readonly string[] = ['transform', 'crm_push', 'land_mysql'];
 
 export type TaskName = 'registry_check' | 'registry_refresh' | 'transform' | 'crm_push' | 'land_mysql' | 'push_sweep';
 

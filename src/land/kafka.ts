@@ -103,7 +103,9 @@ export class KafkaConsumer {
       maxWaitTimeInMs: 100,
       maxBytes: 16 << 20,
       maxBytesPerPartition: o.config.fetchMaxBytesPerPartition,
-      sessionTimeout: 30_000,
+      // a member killed without leaving holds its partitions this long: short, so a restarted
+      // worker takes them back within seconds (the broker's group.min.session.timeout.ms is 6 s)
+      sessionTimeout: 10_000,
       heartbeatInterval: 3_000,
     });
     this.finished = new Promise<void>((resolve, reject) => {
