@@ -236,11 +236,15 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     }
     result.commands = client.commands;
     result.seconds = (Date.now() - started) / 1000;
-    const retry = result.interrupted === true || ctx.stats.unconfirmed + ctx.stats.leftOut + ctx.stats.refused > 0 || (result.stopped !== undefined && stoppedWorthRetrying);
-    if (!o.dryRun && retry) result.queued = await queueLeftover(pool, ctx.links.portal).catch(() => false);
+    // the portal's trouble (answers lost, writes refused, the portal gone) is asked again later and later; a push stopped by
+    // its own process (a worker's SIGTERM, a person's Ctrl-C) found nothing wrong there: what it left is due at once, for
+    // another worker or this one restarted
+    const trouble = ctx.stats.unconfirmed + ctx.stats.leftOut + ctx.stats.refused > 0 || (result.stopped !== undefined && stoppedWorthRetrying);
+    if (!o.dryRun && (trouble || result.interrupted === true)) result.queued = await queueLeftover(pool, ctx.links.portal, trouble).catch(() => false);
     await pool.query('update etl.crm_push_run set finished_at = now(), stats = $2 where run_id = $1',
       [runId, JSON.stringify({ ...ctx.stats, pacing: result.pacing, commands: result.commands, departed: result.departed,
-        stopped: result.interrupted === true || result.stopped !== undefined, ...(result.stopped ? { reason: result.stopped } : {}), queued: result.queued })]).catch(() => {});
+        stopped: result.interrupted === true || result.stopped !== undefined, ...(result.stopped ? { reason: result.stopped } : {}),
+        queued: result.queued, backoff: result.queued && trouble })]).catch(() => {});
     // rows this session still claims (a stop in the middle) are free for the next push
     await pool.query(`update etl.crm_link set claimed_by = null where claimed_by = $1 and state <> 'sending'`, [session]).catch(() => {});
     lock.release(true); // the connection goes, and the session's locks with it
@@ -249,14 +253,20 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
 }
 
 /**
- * A crm_push for work a push left: due in a minute, later (up to an hour) the more runs before
- * this one left work too — a portal that stays away is not asked every minute.
+ * A crm_push for work a push left. For the portal's trouble: due in a minute, later (up to an
+ * hour) the more runs before this one left work for trouble too — a portal that stays away is
+ * not asked every minute (a run that went well, or stopped only because its process did,
+ * begins the count again). Otherwise due now.
  */
-async function queueLeftover(pool: pg.Pool, portal: string): Promise<boolean> {
-  const { rows } = await pool.query<{ queued: boolean }>(
-    `select coalesce((stats ->> 'queued')::boolean, false) as queued from etl.crm_push_run
+async function queueLeftover(pool: pg.Pool, portal: string, trouble: boolean): Promise<boolean> {
+  if (!trouble) {
+    await queuePortalPush(pool, portal, 0);
+    return true;
+  }
+  const { rows } = await pool.query<{ backoff: boolean }>(
+    `select coalesce((stats ->> 'backoff')::boolean, (stats ->> 'queued')::boolean, false) as backoff from etl.crm_push_run
      where portal = $1 and not dry_run and finished_at is not null order by run_id desc limit 6`, [portal]);
-  const before = rows.findIndex((r) => !r.queued);
+  const before = rows.findIndex((r) => !r.backoff);
   await queuePortalPush(pool, portal, Math.min(3600, 60 * 2 ** (before < 0 ? rows.length : before)));
   return true;
 }

@@ -118,6 +118,9 @@ describe('push when things go wrong', () => {
       expect(companies).toBeLessThan(Number(await db.value(`select count(*) from etl.crm_company_out`)));
       expect(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'sending'`, [portalKey(portal)])).toBe('0');
       expect(await db.value(`select stats ->> 'stopped' from etl.crm_push_run where portal = $1 order by run_id desc limit 1`, [portalKey(portal)])).toBe('true');
+      // what it left is queued due at once: the stop was its process's, no trouble of the portal to wait out (a worker runs it now)
+      expect(stopped.stderr).toContain('a crm_push job is queued for what is left');
+      expect(Number(await db.value(`select extract(epoch from run_at - now()) from graphile_worker.jobs where key = 'crm_push:' || $1`, [portalKey(portal)]))).toBeLessThanOrEqual(0);
       portal.sandbox.inject({ kind: 'latency', ms: 0, method: 'batch', times: 1 });
       const rerun = await runCli(['push', '--progress-seconds', '0'], db.url, env);
       expect(rerun.code, rerun.stderr).toBe(0);

@@ -41,6 +41,9 @@ export function crmPushTask(ctx: JobContext): Task {
       });
       for (const line of describePush(result).split('\n')) helpers.logger.info(line);
       if (result.stopped) helpers.logger.error(`crm_push to ${result.portal} stopped: ${result.stopped}`);
+      else if (result.interrupted) {
+        helpers.logger.info(`crm_push to ${result.portal}: the worker stopped it before it was done; ${result.queued ? 'what is left is queued, due now' : 'the next push goes on'}`);
+      }
     } catch (e) {
       // another portal than the job's: the job fails, with why, for a person to see (status)
       if (!(e instanceof PushStoppedError) || e instanceof WrongPortalError) throw e;
