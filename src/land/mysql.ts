@@ -25,6 +25,8 @@ export interface LandMysqlOptions {
   forceDeletes?: boolean;
   /** What to do with rows that cannot land as they are (default: land raw and reject them, never stop). */
   badRecords?: BadRecordPolicy;
+  /** Stops the sync after the pages in flight have landed (a worker's SIGTERM); the next run goes on from the watermark. */
+  signal?: AbortSignal;
   quiet?: boolean;
   log?: (line: string) => void;
 }
@@ -41,6 +43,8 @@ export interface TableResult {
   /** Rows without a usable change time (NULL or a zero date) or key, read again by every run. */
   undated: number;
   watermark: { updatedAt: string; id: number } | null;
+  /** The sync was stopped (its signal) before the table was read to its end. */
+  stopped?: boolean;
 }
 
 export interface LandMysqlResult {
@@ -89,6 +93,7 @@ export async function landMysql(pool: pg.Pool, o: LandMysqlOptions): Promise<Lan
     await connection.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     await connection.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
     for (const [entity, name] of ENTITIES) {
+      if (o.signal?.aborted) break;
       const table = o.config[name];
       const result = await landTable(pool, pipeline, connection, o, entity, table, where, log);
       tables.push(result);
@@ -155,7 +160,13 @@ async function landTable(
   const result: TableResult = { table: t.table, entity, rows: 0, landed: 0, batches: 0, deleted: 0, refused: 0, undated: 0, watermark: position?.at ?? null };
   const reader = new RowReader(o.source, entity, t, o.config.timezone);
   for (const pass of passes) {
+    if (o.signal?.aborted) break;
     await landPass(pipeline, connection, o, entity, t, where, pass, reader, result, progress);
+  }
+  if (o.signal?.aborted) {
+    result.stopped = true;
+    progress.done(`stopped after ${formatCount(result.rows)} rows (${formatCount(result.landed)} new versions); the watermark is at ${describeMark(result)}, the next sync goes on from there`);
+    return result;
   }
   if (o.full || !position) {
     await pool.query(`update etl.mysql_position set full_load_at = now() where source = $1 and entity = $2`, [o.source, entity]);
@@ -248,6 +259,10 @@ async function landPass(
       explain: (e) => e instanceof TooManyBadRecords ? e : new MysqlLoadError(`${o.source} ${t.table}: landing the rows with ${keys} failed: ${(e as Error).message}; ` +
         `the pages before them are landed and the watermark stays at ${describeMark(result)}; run again to continue`),
     });
+    if (o.signal?.aborted) {
+      next.catch(() => {});
+      break;
+    }
     rows = await awaitPage(next);
   }
   await pipeline.finish();

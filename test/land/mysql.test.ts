@@ -190,4 +190,30 @@ describe.skipIf(!available)('MySQL loader against the machine MariaDB', () => {
       await my.drop();
     }
   });
+
+  it('a stop signal (a worker\'s SIGTERM) ends the sync after the pages in flight, the watermark at the last of them; the next sync goes on from there', async () => {
+    const db = await createTestDatabase();
+    try {
+      const stop = new AbortController();
+      // stop once the first pages have committed
+      const watch = setInterval(() => {
+        void db.value(`select count(*) from staging.batch where source = 'store_a'`).then((n) => { if (Number(n) >= 2) stop.abort(); }, () => {});
+      }, 5);
+      const stopped = await landMysql(db.pool, { url: mysql.url, source: 'store_a', config: config({ batchSize: 20 }), quiet: true, signal: stop.signal });
+      clearInterval(watch);
+      const companies = Object.keys(sample.truth.store_a.companies).length;
+      expect(stopped.tables.map((t) => t.stopped)).toEqual([true]);
+      expect(stopped.tables[0]!.rows).toBeLessThan(companies);
+      const landed = Number(await db.value(`select count(*) from staging.record where source = 'store_a'`));
+      expect(landed).toBe(stopped.tables[0]!.rows);
+      // the watermark is the last landed row, in (updated_at, id) order
+      const mark = await db.value(`select to_char(updated_at, 'YYYY-MM-DD HH24:MI:SS') || '/' || last_id from etl.mysql_position where source = 'store_a' and entity = 'company'`);
+      expect(mark).toBe(`${stopped.tables[0]!.watermark!.updatedAt}/${stopped.tables[0]!.watermark!.id}`);
+      const rest = await landMysql(db.pool, { url: mysql.url, source: 'store_a', config: config({ batchSize: 20 }), quiet: true });
+      expect(rest.tables.map((t) => t.stopped ?? false)).toEqual([false, false]);
+      expect(Number(await db.value(`select count(*) from staging.record where source = 'store_a' and entity = 'company'`))).toBe(companies);
+    } finally {
+      await db.drop();
+    }
+  });
 });

@@ -27,6 +27,8 @@ export function landMysqlTask(ctx: JobContext): Task {
     const result = await landMysql(ctx.pool, {
       url: mysqlUrl(), source: payload.source, config: mysqlSource(config, payload.source), quiet: true,
       badRecords: badRecordPolicy(config, payload.source, 'mysql'),
+      // the worker stopping: the pages in flight land with their watermark, the rest waits for the next sync
+      signal: helpers.abortSignal,
       log: (line) => helpers.logger.info(line),
     });
     const landed = result.tables.reduce((n, t) => n + t.landed, 0);
