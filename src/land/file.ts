@@ -112,6 +112,12 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
         batch.release();
         continue;
       }
+      // reading waits while the pipeline is full: memory holds at most its batches in flight
+      await pipeline.ready();
+      if (failure) {
+        batch.release();
+        continue;
+      }
       // each batch stores its own range of the file's progress: batches commit in any order
       pipeline.land({
         lane: `${path}@${range.first}`,
