@@ -109,6 +109,8 @@ export function readMessage(message: KafkaMessageIn, settings: EventSettings): R
       isDeleted: action === 'deleted',
       payload: event,
       payloadText: text,
+      // the bytes as they came, unless the decoder dropped a byte order mark from the text
+      payloadBytes: encoding === 'utf8' && !(bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) ? bytes : undefined,
       issues: issues.length > 0 ? issues : undefined,
     },
     problem: null,

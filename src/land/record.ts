@@ -24,6 +24,8 @@ export interface SourceRecord {
    * instead of serialising the payload again (the same message always hashes the same).
    */
   payloadText?: string;
+  /** payloadText's UTF-8 bytes as they arrived, when the loader has them (a Kafka message): landed without encoding the text again. */
+  payloadBytes?: Buffer;
   issues?: LandingIssue[];
 }
 

@@ -288,6 +288,7 @@ export class RecordBatch {
   /** A source record: its payload as it arrived (payloadText) or serialised, or raw when it did not parse. */
   addRecord(record: SourceRecord): void {
     const { sourceKey, updatedAt, isDeleted, issues } = record;
+    if (record.payloadBytes !== undefined) return this.add(sourceKey, updatedAt, isDeleted, record.payloadBytes, issues);
     if (record.payloadText !== undefined) return this.add(sourceKey, updatedAt, isDeleted, record.payloadText, issues);
     if (record.payload !== undefined) return this.add(sourceKey, updatedAt, isDeleted, JSON.stringify(record.payload), issues);
     return this.addRaw(sourceKey, updatedAt, isDeleted, record.rawText ?? '', issues ?? []);
