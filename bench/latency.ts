@@ -263,9 +263,16 @@ try {
     worker.stderr.on('data', (d: Buffer) => { said = (said + d.toString()).slice(-20_000); });
     const portalDb = new pg.Pool({ connectionString: url, max: 2, options: '-c search_path=bench_portal' });
     try {
-      // the worker is up when it has joined the group
-      for (let i = 0; i < 120 && !/joined|consum|worker: running|listening/i.test(said); i++) await new Promise((r) => setTimeout(r, 500));
-      await new Promise((r) => setTimeout(r, 3000));
+      // the worker is up when its consumer group is stable with a member
+      const admin = kafka.admin();
+      await admin.connect();
+      for (let i = 0; ; i++) {
+        const { groups: [group] } = await admin.describeGroups([`bench-${topic}`]);
+        if (group?.state === 'Stable' && group.members.length > 0) break;
+        if (i > 240 || worker.exitCode !== null) throw new Error(`the worker did not join the group within 120 s: ${said.slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await admin.disconnect();
       const inPortal = async (pending: Sent[]): Promise<Set<Sent>> => {
         const companies = pending.filter((s) => s.entity === 'company').map((s) => s.name);
         const contacts = pending.filter((s) => s.entity === 'contact').map((s) => s.name);
