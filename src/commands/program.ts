@@ -13,6 +13,7 @@ import { defineGrant } from './grant.js';
 import { defineLand } from './land.js';
 import { defineMigrate } from './migrate.js';
 import { definePush } from './push.js';
+import { defineReport } from './report.js';
 import { defineStatus } from './status.js';
 import { defineTransform } from './transform.js';
 import { defineSandbox } from './sandbox.js';
@@ -71,6 +72,7 @@ export function buildProgram(): Command {
   defineCrm(program);
   defineWhy(program);
   defineStatus(program);
+  defineReport(program);
   defineGrant(program);
   defineGenerate(program);
   defineDemo(program);
