@@ -52,7 +52,7 @@ interface Section {
 
 async function section(s: Section): Promise<string> {
   const chart = s.spec
-    ? `<figure class="chart" id="chart-${s.id}">${await renderSvg(s.spec, `${s.title}: ${s.lede}`)}</figure>${s.tables}`
+    ? `<figure class="chart" id="chart-${s.id}">${await renderSvg(s.spec, s.title)}</figure>${s.tables}`
     : `<p class="empty">${escapeHtml(s.empty)}</p>`;
   return `<section id="${s.id}"><h2>${escapeHtml(s.title)}</h2><p class="lede">${s.lede}</p>${chart}</section>`;
 }
