@@ -15,6 +15,7 @@ import { defineMigrate } from './migrate.js';
 import { defineProduce } from './produce.js';
 import { definePush } from './push.js';
 import { defineRegistry } from './registry.js';
+import { defineReport } from './report.js';
 import { defineStatus } from './status.js';
 import { defineTransform } from './transform.js';
 import { defineSandbox } from './sandbox.js';
@@ -74,6 +75,7 @@ export function buildProgram(): Command {
   defineCrm(program);
   defineWhy(program);
   defineStatus(program);
+  defineReport(program);
   defineGrant(program);
   defineGenerate(program);
   defineProduce(program);

@@ -7,6 +7,7 @@ import { serveEndpoints, type ServiceEndpoints } from '../service/http.js';
 import { pipelineMetrics } from '../service/metrics.js';
 import { configuration, log, UsageError, withDatabase } from './context.js';
 import { action, positiveInt } from './define.js';
+import { buildReport } from '../audit/report.js';
 import { pipelineStatus, statusText } from '../audit/status.js';
 
 /** `b2b-etl worker`: the whole pipeline in one process until SIGTERM. */
@@ -17,7 +18,7 @@ export function defineWorker(program: Command): void {
     .description('Runs the pipeline in one process until SIGTERM or SIGINT: the graphile-worker jobs (the transform every landing ' +
       'queues, registry checks, pushes to the portal of BITRIX24_WEBHOOK_URL), the schedule of the config\'s worker section (each ' +
       'MySQL source\'s sync, daily 23:00 UTC by default; the registry refresh; a push sweep), the consumer of each Kafka source the ' +
-      'config describes, and /healthz, /metrics and / on worker.host:worker.port (127.0.0.1:9464). Several workers may run against ' +
+      'config describes, and /healthz, /metrics, / (the data-quality report) and /status on worker.host:worker.port (127.0.0.1:9464). Several workers may run against ' +
       'one database: they share the jobs and the Kafka partitions, and never run one sync twice at once.')
     .option('--concurrency <n>', 'jobs at once in this process (default: worker.concurrency, else registry.concurrency)', positiveInt)
     .action(action((flags: { concurrency?: number }) => workerCommand(flags)));
@@ -60,7 +61,8 @@ async function workerCommand(flags: { concurrency?: number }): Promise<number> {
       }
       if (w.port > 0) {
         const metrics = pipelineMetrics(db.pool, async () => (await Promise.all(consumers.map((c) => c.lag().catch(() => [])))).flat());
-        const serve = (port: number) => serveEndpoints({ host: w.host, port, pool: db.pool, metrics, page: async () => statusText(db.pool, await pipelineStatus(db.pool, config)) });
+        const pages = { report: () => buildReport(db.pool), status: async () => statusText(db.pool, await pipelineStatus(db.pool, config)) };
+        const serve = (port: number) => serveEndpoints({ host: w.host, port, pool: db.pool, metrics, pages });
         endpoints = await serve(w.port).catch((e: NodeJS.ErrnoException) => {
           // the default port taken (another worker on this machine): another, said; a port of the config's taken: its problem
           if (e.code === 'EADDRINUSE' && config.worker?.port === undefined) {
@@ -80,7 +82,7 @@ async function workerCommand(flags: { concurrency?: number }): Promise<number> {
     const schedule = [...Object.entries(w.sync).map(([source, cron]) => `${source} sync at ${cron}`), `registry refresh at ${w.registryRefresh}`, `push sweep at ${w.pushSweep}`];
     log(`worker: running ${concurrency} jobs at once; schedule (UTC): ${schedule.join(', ')}; ` +
       `${feeds.length ? `consuming ${feeds.map((f) => `${f.source} (${f.config.topic})`).join(', ')}` : 'no Kafka source'}` +
-      `${endpoints ? `; ${endpoints.url}/healthz, /metrics and /` : ''}; SIGTERM stops it`);
+      `${endpoints ? `; ${endpoints.url}/ (the report), /status, /healthz and /metrics` : ''}; SIGTERM stops it`);
     await worker.done;
     await stopping;
   }, { poolSize: concurrency + 6 });

@@ -13,7 +13,7 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 /** Every command and subcommand the README lists. */
 const COMMANDS = [
   ['migrate'], ['land'], ['land', 'file'], ['land', 'mysql'], ['consume'], ['transform'], ['worker'], ['enrich'],
-  ['registry'], ['registry', 'import'], ['why'], ['status'], ['grant'], ['grant', 'analyst'], ['generate'], ['produce'], ['demo'], ['sandbox'],
+  ['registry'], ['registry', 'import'], ['why'], ['status'], ['report'], ['grant'], ['grant', 'analyst'], ['generate'], ['produce'], ['demo'], ['sandbox'],
 ];
 
 let db: TestDatabase;

@@ -45,7 +45,7 @@ describe.skipIf(!available)('the worker', () => {
     await db?.drop();
   });
 
-  it('brings a new store A row (on its schedule) and a new Kafka event to the portal with no other command; /healthz and /metrics answer and move; SIGTERM stops it', async () => {
+  it('brings a new store A row (on its schedule) and a new Kafka event to the portal with no other command; /healthz, /metrics, the report at / and /status answer; SIGTERM stops it', async () => {
     const topic = await createTopic(2);
     const port = 20000 + Math.floor(Math.random() * 20000);
     const config = join(tmpdir(), `b2b-etl-worker-${process.pid}.json`);
@@ -104,7 +104,11 @@ describe.skipIf(!available)('the worker', () => {
       expect(value('b2b_etl_crm_commands', `portal="${new URL(portal.sandbox.url).host}"`)).toBeGreaterThan(0);
       expect(metrics).toMatch(new RegExp(`^b2b_etl_kafka_lag\\{topic="${topic}",partition="\\d",group="worker-${topic}"\\} 0$`, 'm'));
       expect(value('b2b_etl_transform_runs', 'kind="incremental"')).toBeGreaterThan(0);
-      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toMatch(/CRM portal/);
+      // / is the data-quality report (with what reached the portal), /status what `status` prints
+      const report = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+      expect(report).toMatch(/^<!doctype html>/);
+      expect(report).toContain(`in the portal ${new URL(portal.sandbox.url).host}:`);
+      expect(await (await fetch(`http://127.0.0.1:${port}/status`)).text()).toMatch(/CRM portal/);
 
       worker.child.kill('SIGTERM');
       const done = await worker.done;
