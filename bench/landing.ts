@@ -2,18 +2,22 @@
 // records, at seed scale, on this machine: each timed `--runs` times (default 3), alternating,
 // on databases named for this run (dropped at the end; no other is touched). Prints every run, the
 // medians and their ratio against the target (at most 1.5× \copy); asserts nothing.
-// Usage: DATABASE_URL=... npx tsx --expose-gc bench/landing.ts [--runs 3]
+// Usage: DATABASE_URL=... node --expose-gc dist/bench/landing.js [--runs 3] [--batch-size N]
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import pg from 'pg';
-import { landManifest, useSampleWindow } from '../src/generate/land-manifest.js';
+import { useSampleWindow } from '../src/generate/land-manifest.js';
+import { landFile } from '../src/land/file.js';
 import { readRecords } from '../src/land/file-reader.js';
 import { dropRunDatabases, freshDatabase, OUT, psql, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
 const TARGET = 1.5;
 const runsAt = process.argv.indexOf('--runs');
 const runs = runsAt > 0 ? Number(process.argv[runsAt + 1]) : 3;
+const batchAt = process.argv.indexOf('--batch-size');
+/** Records per committed batch: the loader's default unless given. */
+const batchSize = batchAt > 0 ? Number(process.argv[batchAt + 1]) : undefined;
 const sample = await sampleFigures('seed-live', { scale: 'seed', seed: 1 }, (truth) => ({ windowStart: truth.window_start }));
 const contacts = sample.manifest.filter((f) => f.source === 'store_b' && f.entity === 'contacts');
 if (contacts.length !== 1) throw new Error(`expected one store B contacts file in ${sample.dir}, found ${contacts.length}`);
@@ -47,7 +51,10 @@ const copy: number[] = [];
     const pool = new pg.Pool({ connectionString: url, max: 4 });
     await useSampleWindow(pool, sample.figures.windowStart);
     readyToTime(url);
-    const [, landSeconds] = await timed(() => landManifest(pool, sample.dir, [file], { quiet: true }));
+    const [, landSeconds] = await timed(() => landFile(pool, {
+      path: join(sample.dir, file.file), source: file.source, entity: 'contact', encoding: file.encoding, jsonPath: file.jsonPath,
+      fields: { key: 'id', updated: 'updated' }, quiet: true, batchSize,
+    }));
     const landed = Number((await pool.query<{ n: string }>('select count(*) as n from staging.record')).rows[0]!.n);
     await pool.end();
     land.push(landSeconds);
