@@ -1,7 +1,7 @@
 import { commandKey, rowsOf, type Piece } from './batches.js';
 import { isDeepStrictEqual } from 'node:util';
 import { countSettled, isNotFound, recordDeleted, recordFailure, recordPartFailure, type PushContext } from './context.js';
-import { multifieldChanges, ownedAfter, scalarChanges, type CrmMultifield } from './diff.js';
+import { multifieldChanges, ownedAfter, ownedValues, scalarChanges, type CrmMultifield } from './diff.js';
 import {
   ADDRESS_SELECT, addressFields, addressValues, BANK_SELECT, bankAddFields, bankValues, ENTITY_TYPE, LEGAL_ADDRESS, REQUISITE_SELECT,
   requisiteValues, sameValue, type CompanyOut, type PushedCompany,
@@ -29,6 +29,7 @@ interface Work {
 }
 
 const same = (a: unknown, b: unknown) => isDeepStrictEqual(a ?? null, b ?? null);
+
 const sameList = (kind: 'PHONE' | 'EMAIL', a: readonly string[], b: readonly string[]) =>
   same([...a].map((v) => sameValue(kind, v)).sort(), [...b].map((v) => sameValue(kind, v)).sort());
 
@@ -130,9 +131,10 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
       for (const kind of ['PHONE', 'EMAIL'] as const) {
         const list = kind === 'PHONE' ? 'phones' : 'emails';
         const crmItems = (Array.isArray(w.crm.company[kind]) ? w.crm.company[kind] : []) as CrmMultifield[];
-        const changes = multifieldChanges(kind, crmItems, w.pushed[list], w.company[list]);
+        const ours = ownedValues(kind, crmItems, w.pushed[list], (w.row.intent as Partial<PushedCompany> | null)?.[list]);
+        const changes = multifieldChanges(kind, crmItems, ours, w.company[list]);
         if (changes.length > 0) fields[kind] = changes;
-        next[list] = ownedAfter(kind, crmItems, w.pushed[list], w.company[list]);
+        next[list] = ownedAfter(kind, crmItems, ours, w.company[list]);
       }
       if (Object.keys(fields).length > 0) {
         keys.company = commandKey('cu');
@@ -188,9 +190,13 @@ export async function updateCompanies(ctx: PushContext, rows: readonly LinkRow[]
     await ctx.links.linked('company', item.w.company.company_id, { bitrixId: item.w.bitrixId, pushedHash: item.w.unread ? null : item.w.company.out_hash, pushed: item.next });
     countSettled(ctx, 'company', item.w.company.company_id, 'unchanged');
   }
-  // parts about to be added: what they carry, in case their answer is lost
-  await ctx.links.recordIntent('company', writePieces.filter((p) => p.item.parts.requisite || p.item.parts.bank || p.item.parts.address)
-    .map((p) => [p.item.w.company.company_id, { ...p.item.next, requisite: requisiteValues(p.item.w.company), bank: bankValues(p.item.w.company), address: addressValues(p.item.w.company) }] as const));
+  // what the writes will make ours, in case their answer is lost: the phones and e-mails they
+  // add, and the parts they add
+  await ctx.links.recordIntent('company', writePieces.filter((p) => p.commands.length > 0).map((p) => {
+    const { w, next, parts } = p.item;
+    const added = parts.requisite || parts.bank || parts.address;
+    return [w.company.company_id, added ? { ...next, requisite: requisiteValues(w.company), bank: bankValues(w.company), address: addressValues(w.company) } : next] as const;
+  }));
   await ctx.sender.send(writePieces.filter((p) => p.commands.length > 0), { write: true }, async (batch, answer) => {
     if (answer instanceof UnknownOutcomeError) ctx.log(`push: ${answer.message} (${batch.length} companies' updates: read again and sent again where they are not done)`);
     for (const { item } of batch) await settleUpdate(ctx, item, answer);

@@ -1,7 +1,7 @@
 import { commandKey, rowsOf, type Piece } from './batches.js';
 import { crmTime, IMPORT_MAX } from './companies.js';
 import { countSettled, isNotFound, recordDeleted, recordFailure, type PushContext } from './context.js';
-import { multifieldChanges, ownedAfter, scalarChanges, type CrmMultifield } from './diff.js';
+import { multifieldChanges, ownedAfter, ownedValues, scalarChanges, type CrmMultifield } from './diff.js';
 import { contactAddFields, contactImportItem, contactValues, ENTITY_TYPE, ORIGINATOR, pushedContact, sameValue, type ContactOut, type PushedContact } from './fields.js';
 import type { LinkRow, Linked } from './links.js';
 import { listByKey, listRowsByKey, multifieldValues, outcomeOf, resolveUnknown } from './lookups.js';
@@ -293,9 +293,10 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
     for (const kind of ['PHONE', 'EMAIL'] as const) {
       const list = kind === 'PHONE' ? 'phones' : 'emails';
       const items = (Array.isArray(current[kind]) ? current[kind] : []) as CrmMultifield[];
-      const changes = multifieldChanges(kind, items, w.pushed[list], w.contact[list]);
+      const ours = ownedValues(kind, items, w.pushed[list], (w.row.intent as Partial<PushedContact> | null)?.[list]);
+      const changes = multifieldChanges(kind, items, ours, w.contact[list]);
       if (changes.length > 0) fields[kind] = changes;
-      next[list] = ownedAfter(kind, items, w.pushed[list], w.contact[list]);
+      next[list] = ownedAfter(kind, items, ours, w.contact[list]);
     }
     const commands: Command[] = Object.keys(fields).length > 0
       ? [{ key: commandKey('ku'), method: 'crm.contact.update', params: { id: Number(w.row.bitrix_id), fields, params: { REGISTER_SONET_EVENT: 'N' } } }]
@@ -306,6 +307,8 @@ export async function updateContacts(ctx: PushContext, rows: readonly LinkRow[])
     await ctx.links.linked('contact', item.w.contact.contact_id, { bitrixId: Number(item.w.row.bitrix_id), pushedHash: item.w.contact.out_hash, pushed: item.next });
     countSettled(ctx, 'contact', item.w.contact.contact_id, 'unchanged');
   }
+  // what the updates will make ours, in case their answer is lost
+  await ctx.links.recordIntent('contact', pieces.filter((p) => p.commands.length > 0).map((p) => [p.item.w.contact.contact_id, p.item.next] as const));
   await ctx.sender.send(pieces.filter((p) => p.commands.length > 0), { write: true }, async (batch, answer) => {
     for (const piece of batch) {
       const { w, next } = piece.item;

@@ -36,6 +36,18 @@ export function multifieldChanges(kind: 'PHONE' | 'EMAIL', crm: readonly CrmMult
 }
 
 /**
+ * Our values of a multifield: those pushed, and those a write whose answer was lost meant to
+ * make ours (its intent) that the CRM now holds — that write ran. Without this they would pass
+ * for a manager's and never be removed when the clean base drops them.
+ */
+export function ownedValues(kind: 'PHONE' | 'EMAIL', crm: readonly CrmMultifield[], pushed: readonly string[], intended: readonly string[] | undefined): string[] {
+  if (!intended || intended.length === 0) return [...pushed];
+  const inCrm = new Set(crm.map((item) => sameValue(kind, item.VALUE)));
+  const have = new Set(pushed.map((v) => sameValue(kind, v)));
+  return [...pushed, ...intended.filter((v) => inCrm.has(sameValue(kind, v)) && !have.has(sameValue(kind, v)))];
+}
+
+/**
  * Our values of a multifield after `multifieldChanges` was sent: those pushed before and still
  * wanted, and those it added. A value we want that was already in the CRM (a manager's) stays
  * the manager's.

@@ -376,4 +376,55 @@ describe('the push on a real portal', () => {
       await portal.stop();
     }
   });
+
+  it('a phone an update added though its answer was lost stays ours: when the clean base drops it, the push removes it', async () => {
+    const portal = await testPortal(db, fast);
+    const extra = '+74950001122';
+    const [company] = await db.rows<{ company_id: string }>(`select company_id::text from canonical.company c
+      where exists (select from etl.crm_company_out o where o.company_id = c.company_id) order by company_id limit 1`);
+    try {
+      await portal.push({ ...fastLimits, limit: 20 });
+      const bitrixId = Number(await db.value(`select bitrix_id from etl.crm_link where portal = $1 and entity = 'company' and canonical_id = $2 and state = 'linked'`,
+        [portalKey(portal), company!.company_id]));
+      expect(bitrixId).toBeGreaterThan(0);
+      const phones = async () => ((await rest(portal, 'crm.company.get', { id: bitrixId })).PHONE as Array<{ VALUE: string }> ?? []).map((p) => p.VALUE);
+      // the clean base gains a phone; the update carrying it is written, its answer lost
+      await db.pool.query(`update canonical.company set phones = phones || $2::text where company_id = $1`, [company!.company_id, extra]);
+      portal.sandbox.inject({ kind: 'drop', method: 'crm.company.update' });
+      const lost = await portal.push({ ...fastLimits, limit: 0 });
+      expect(lost.stats.unknownOutcomes).toBeGreaterThan(0);
+      expect(await phones()).toContain(extra);
+      // the clean base drops it again: it was ours, so it goes
+      await db.pool.query(`update canonical.company set phones = array_remove(phones, $2::text) where company_id = $1`, [company!.company_id, extra]);
+      await portal.push({ ...fastLimits, limit: 0 });
+      expect(await phones()).not.toContain(extra);
+    } finally {
+      await db.pool.query(`update canonical.company set phones = array_remove(phones, $2::text) where company_id = $1`, [company!.company_id, extra]);
+      await portal.stop();
+    }
+  });
+
+  it('a phone a contact\'s update added though its answer was lost stays ours: when the clean base drops it, the push removes it', async () => {
+    const portal = await testPortal(db, fast);
+    const extra = '+79160001122';
+    try {
+      await portal.push({ ...fastLimits, limit: 20 });
+      const [contact] = await db.rows<{ contact_id: string; bitrix_id: string }>(`select canonical_id::text as contact_id, bitrix_id::text from etl.crm_link
+        where portal = $1 and entity = 'contact' and state = 'linked' order by canonical_id limit 1`, [portalKey(portal)]);
+      const phones = async () => ((await rest(portal, 'crm.contact.get', { id: Number(contact!.bitrix_id) })).PHONE as Array<{ VALUE: string }> ?? []).map((p) => p.VALUE);
+      await db.pool.query(`update canonical.contact set phones = phones || $2::text where contact_id = $1`, [contact!.contact_id, extra]);
+      try {
+        portal.sandbox.inject({ kind: 'drop', method: 'crm.contact.update' });
+        const lost = await portal.push({ ...fastLimits, limit: 0 });
+        expect(lost.stats.unknownOutcomes).toBeGreaterThan(0);
+        expect(await phones()).toContain(extra);
+      } finally {
+        await db.pool.query(`update canonical.contact set phones = array_remove(phones, $2::text) where contact_id = $1`, [contact!.contact_id, extra]);
+      }
+      await portal.push({ ...fastLimits, limit: 0 });
+      expect(await phones()).not.toContain(extra);
+    } finally {
+      await portal.stop();
+    }
+  });
 });
