@@ -207,12 +207,17 @@ async function findInCompanies(ctx: PushContext, all: readonly NewContact[]): Pr
       }
     }
   });
+  // A contact a record of ours is linked to is that record's, never a manager's to adopt: a
+  // phone that moved from one person to another in the clean base may still be on the first
+  // one's contact in the CRM until its update gets there.
+  const taken = await ctx.links.linkedBitrixIds('contact', ids);
   for (const c of contacts) {
     for (const id of ids) {
       const d = details.get(id);
-      if (!d || d.company !== c.companyId) continue;
+      if (!d || d.company !== c.companyId || taken.has(id)) continue;
       if (c.contact.phones.some((p) => d.phones.has(sameValue('PHONE', p))) || c.contact.emails.some((e) => d.emails.has(sameValue('EMAIL', e)))) {
         found.set(c.contact.contact_id, id);
+        taken.add(id);
         break;
       }
     }

@@ -55,6 +55,15 @@ export class LinkStore {
 
   constructor(private readonly pool: pg.Pool, readonly portal: string, readonly session: string, readonly runId: number) {}
 
+  /** Of these Bitrix ids of an entity, those a record of this warehouse is linked to (or being sent as) on this portal. */
+  async linkedBitrixIds(entity: CrmEntity, bitrixIds: readonly number[]): Promise<Set<number>> {
+    if (bitrixIds.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ bitrix_id: string }>(
+      `select bitrix_id from etl.crm_link where portal = $1 and entity = $2 and bitrix_id = any($3::bigint[]) and state in ('linked', 'sending')`,
+      [this.portal, entity, bitrixIds]);
+    return new Set(rows.map((r) => Number(r.bitrix_id)));
+  }
+
   /**
    * A push writes thousands of rows in seconds, faster than autovacuum analyzes them. With
    * statistics taken before this portal (or this entity) had rows, the planner expects none

@@ -118,7 +118,7 @@ describe('connection errors name the setting to fix', () => {
     try {
       const result = await runCli(['land', 'mysql', '--source', 'store_a'], db.url, { MYSQL_URL: `mysql://shop:My-secret-7@127.0.0.1:${closedPort}/shop` });
       expect(result.code).toBe(1);
-      expect(result.stderr).toContain(`cannot connect to MySQL at 127.0.0.1:${closedPort}/shop (MYSQL_URL)`);
+      expect(result.stderr).toContain(`cannot connect to MySQL at 127.0.0.1:${closedPort}/shop as shop (MYSQL_URL)`);
       expect(result.stderr).not.toContain('My-secret-7');
       expect(result.stderr).not.toMatch(NO_STACK);
     } finally {

@@ -427,4 +427,35 @@ describe('the push on a real portal', () => {
       await portal.stop();
     }
   });
+
+  it('a new person at a number the CRM still shows on another person of ours is created, never taken for that one', async () => {
+    const portal = await testPortal(db, fast);
+    let twinId: string | null = null;
+    try {
+      await portal.push({ ...fastLimits, limit: 5 });
+      // a contact the push created, with a phone, in a company linked before the next push
+      const [a] = await db.rows<{ contact_id: string; company_id: string; bitrix_id: string; phone: string }>(`
+        select c.contact_id::text, c.company_id::text, l.bitrix_id::text, c.phones[1] as phone
+        from etl.crm_link l join canonical.contact c on c.contact_id = l.canonical_id
+        where l.portal = $1 and l.entity = 'contact' and l.state = 'linked' and cardinality(c.phones) > 0
+        order by c.contact_id limit 1`, [portalKey(portal)]);
+      // the clean base has a second person at that number (the first one's change of number is
+      // not in the CRM yet: here, not in the clean base either)
+      twinId = await db.value<string>(`insert into canonical.contact (company_id, last_name, first_name, phones, emails)
+        values ($1, 'Двойников', 'Пётр', array[$2], array['p.dvoynikov@example.ru']) returning contact_id::text`, [a!.company_id, a!.phone]);
+      const pushed = await portal.push({ ...fastLimits, limit: 0 });
+      expect(pushed.stats.contact.adopted).toBe(0);
+      const [link] = await db.rows<{ bitrix_id: string; how: string }>(`select bitrix_id::text, how from etl.crm_link where portal = $1 and entity = 'contact' and canonical_id = $2`, [portalKey(portal), twinId]);
+      expect(link).toMatchObject({ how: 'created' });
+      expect(link!.bitrix_id).not.toBe(a!.bitrix_id);
+      const inCrm = await portal.db.query<{ n: number }>(`select count(*)::int as n from contact where fields ->> 'LAST_NAME' = 'Двойников'`);
+      expect(inCrm.rows[0]!.n).toBe(1);
+    } finally {
+      if (twinId) {
+        await db.pool.query(`delete from etl.crm_link where entity = 'contact' and canonical_id = $1`, [twinId]);
+        await db.pool.query(`delete from canonical.contact where contact_id = $1`, [twinId]);
+      }
+      await portal.stop();
+    }
+  });
 });
