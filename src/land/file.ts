@@ -108,10 +108,6 @@ export async function landFile(pool: pg.Pool, options: LandFileOptions): Promise
   const flush = async () => {
     for (let next = ready.shift(); next; next = ready.shift()) {
       const { rows: batch, located: where, range } = next;
-      if (failure) {
-        batch.release();
-        continue;
-      }
       // reading waits while the pipeline is full: memory holds at most its batches in flight
       await pipeline.ready();
       if (failure) {
