@@ -185,20 +185,32 @@ export async function drainQueue(o: WorkerOptions): Promise<void> {
  * canonical within a second with no worker running): graphile-worker polls every `pollMs` for
  * the debounced job. `stop` runs the transform still owed before it returns.
  */
-export async function runTransformJobs(pool: pg.Pool, log: (line: string) => void, onRun: () => void, pollMs = 100): Promise<{ stop(): Promise<void> }> {
+export async function runTransformJobs(pool: pg.Pool, log: (line: string) => void, onRun: () => void, pollMs = 100, staleSeconds = 60): Promise<{ stop(): Promise<void> }> {
   const events = new EventEmitter() as WorkerEvents;
   events.on('job:success', ({ job }) => {
     if (job.task_identifier === TRANSFORM_JOB) onRun();
   });
+  // says this process is alive, as a worker does, and unlocks the transform a killed one held
+  const workerIds = new Set<string>();
+  events.on('pool:create', ({ workerPool }) => workerIds.add(workerPool.id));
+  const stopBeating = heartbeat(pool, workerIds, staleSeconds, log);
   const options = { pgPool: pool, taskList: { [TRANSFORM_JOB]: transformTask({ pool }) }, concurrency: 1, noHandleSignals: true, logger: logger(log), events };
-  const runner = await run({ ...options, pollInterval: pollMs });
+  // no schedule here: the worker keeps it (and no crontab file is looked for)
+  const runner = await run({ ...options, parsedCronItems: [], pollInterval: pollMs }).catch(async (e: unknown) => {
+    await stopBeating();
+    throw e;
+  });
   return {
     async stop() {
-      await runner.stop();
-      // the run a last landing queued, made due now and run here
-      await pool.query(`select graphile_worker.reschedule_jobs(array(select id from graphile_worker.jobs where key = $1 and locked_at is null), run_at => now())`,
-        [TRANSFORM_JOB]);
-      await runOnce(options);
+      try {
+        await runner.stop();
+        // the run a last landing queued, made due now and run here
+        await pool.query(`select graphile_worker.reschedule_jobs(array(select id from graphile_worker.jobs where key = $1 and locked_at is null), run_at => now())`,
+          [TRANSFORM_JOB]);
+        await runOnce(options);
+      } finally {
+        await stopBeating();
+      }
     },
   };
 }

@@ -273,7 +273,7 @@ async function refusedRecord(e: unknown, options: FileReadOptions, first: number
   if (!(error.code?.startsWith('22') || error.code === '54001') || line < 1 || line > located.offsets.length) return e;
   const offset = located.offsets[line - 1]!;
   const bytes = await readRange(options, offset, located.lengths[line - 1]!);
-  const limit = policy.max > 0 ? ` — more than ${describePolicy(policy)} records refused` : '';
+  const limit = policy.max > 0 ? ` — more than ${describePolicy(policy)} records refused` : ` — ${describePolicy(policy)}: none may land raw`;
   const bad = error.code === CHARACTER_NOT_IN_REPERTOIRE ? invalidUtf8At(bytes) : -1;
   if (bad >= 0) {
     const hint = options.encoding === 'utf8' ? ' (if the file is Windows-1251, land it with --encoding cp1251)' : '';

@@ -69,6 +69,8 @@ export class KafkaConsumer {
   private progressTimer: NodeJS.Timeout | null = null;
   private readonly started = Date.now();
   private stopping: Promise<void> | null = null;
+  /** Why the consumer stopped by itself (its bad-record policy); `finished` rejects with it. */
+  private failure: Error | null = null;
   private crashed: ((e: Error) => void) | null = null;
   /** Until the first connect succeeds, kafkajs' retry chatter is one line; start() says the rest. */
   private connecting: 'quiet' | 'said' | null = 'quiet';
@@ -106,6 +108,8 @@ export class KafkaConsumer {
       // a member killed without leaving holds its partitions this long: short, so a restarted
       // worker takes them back within seconds (the broker's group.min.session.timeout.ms is 6 s)
       sessionTimeout: 10_000,
+      // a mistyped topic is an error, never a new empty topic on the broker
+      allowAutoTopicCreation: false,
       heartbeatInterval: 3_000,
     });
     this.finished = new Promise<void>((resolve, reject) => {
@@ -171,7 +175,9 @@ export class KafkaConsumer {
       // the landings handed over before the group was left commit (their offsets with them)
       await this.pipeline.finish().catch((e: Error) => this.log(`${this.o.source}: the last landing failed (${e.message}); its messages are consumed again at the next start`));
       await this.transformer?.stop();
-      this.finish();
+      // a consumer its policy stopped ends in that failure, once everything is shut
+      if (this.failure) this.crashed?.(this.failure);
+      else this.finish();
     })();
     return this.stopping;
   }
@@ -288,9 +294,10 @@ export class KafkaConsumer {
    */
   private landingFailed(e: unknown, topic: string, partition: number, first: bigint): void {
     if (e instanceof EarlierLandingFailed) return;
+    if (this.stopping) return;
     if (e instanceof TooManyBadRecords) {
       this.log(`${this.o.source}: ${e.message}; the consumer stops`);
-      this.crashed?.(e);
+      this.failure = e;
       void this.stop();
       return;
     }

@@ -213,10 +213,16 @@ export class LandingPipeline {
     return `more than ${formatCount(this.o.badRecords.max)} records could not be landed as they are (${this.o.badRecords.setting}); the landing stopped at`;
   }
 
+  /** The first record of the landing that could not be read: where it is, and why. */
   private firstUnreadable(landing: Landing): string {
     for (const b of landing.batches) {
       const tuple = b.rows.firstUnreadable();
-      if (tuple > 0) return b.locate(tuple);
+      if (tuple === 0) continue;
+      const where = b.locate(tuple);
+      // what it quotes of the record's bytes may hold control characters: not for a terminal
+      const why = b.rows.firstUnreadableWhy()?.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '\ufffd') ?? null;
+      // the detail names the record itself when it can
+      return why === null ? where : why.startsWith(where) ? why : `${where}: ${why}`;
     }
     return 'unknown';
   }

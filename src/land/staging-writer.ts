@@ -230,6 +230,7 @@ export class RecordBatch {
   /** Records the adapter could not read, added raw and rejected unparseable. */
   unreadable = 0;
   private firstRaw = 0;
+  private firstRawWhy: string | null = null;
 
   /** `expectedBytes`: about what the batch will take (the last one's size); new memory gets a quarter more. */
   constructor(target: Pick<BatchTarget, 'source' | 'entity'>, expectedBytes = 1 << 20) {
@@ -266,6 +267,11 @@ export class RecordBatch {
     return this.firstRaw;
   }
 
+  /** Why the first record that could not be read could not (its unparseable issue's detail). */
+  firstUnreadableWhy(): string | null {
+    return this.firstRawWhy;
+  }
+
   /** The payload hashes of the records, in order, 16 bytes each. */
   hashes(): Buffer {
     return this.hashBytes.subarray(0, this.starts.length * 16);
@@ -281,7 +287,10 @@ export class RecordBatch {
   /** A record that could not be read: its text as it arrived, and why (an `unparseable` issue among `issues`). */
   addRaw(key: string, updatedAt: Micros | null, isDeleted: boolean, raw: string, issues: LandingIssue[]): void {
     this.unreadable += 1;
-    this.firstRaw ||= this.starts.length + 1;
+    if (this.firstRaw === 0) {
+      this.firstRaw = this.starts.length + 1;
+      this.firstRawWhy = issues.find((i) => i.reason === 'unparseable')?.detail ?? null;
+    }
     this.write(key, updatedAt, isDeleted, null, raw, issues);
   }
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queueTransform } from '../../src/jobs/chain.js';
-import { unlockDeadWorkers } from '../../src/jobs/worker.js';
+import { runTransformJobs, unlockDeadWorkers } from '../../src/jobs/worker.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 // A worker killed while it ran a transform that a later landing had queued again: the job it
@@ -42,5 +42,21 @@ describe('jobs of a dead worker', () => {
     expect(await unlockDeadWorkers(db.pool, 60)).toBe(1);
     expect(await db.rows(`select key, locked_by, attempts from graphile_worker.jobs where task_identifier = 'transform'`))
       .toEqual([{ key: 'transform', locked_by: null, attempts: 1 }]);
+  });
+
+  it('the consumer\'s own transform runner takes back a transform a killed consumer held', async () => {
+    await db.pool.query('delete from graphile_worker._private_jobs');
+    await queueTransform(db.pool, { debounceMs: 0, maxWaitMs: 1 });
+    await db.pool.query(`update graphile_worker._private_jobs set locked_by = 'killed-consumer', locked_at = now() - interval '1 hour',
+      attempts = attempts + 1 where key = 'transform'`);
+    let runs = 0;
+    const runner = await runTransformJobs(db.pool, () => {}, () => { runs += 1; });
+    try {
+      for (let i = 0; i < 150 && runs === 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      await runner.stop();
+    }
+    expect(runs).toBeGreaterThan(0);
+    expect(await db.value(`select count(*)::int from graphile_worker.jobs where locked_by = 'killed-consumer'`)).toBe(0);
   });
 });

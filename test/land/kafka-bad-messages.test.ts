@@ -1,4 +1,9 @@
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 import { badRecordPolicy, kafkaSource } from '../../src/config.js';
 import { KafkaConsumer } from '../../src/land/kafka.js';
 import { runTransform } from '../../src/transform/run.js';
@@ -146,5 +151,37 @@ describe.skipIf(!available)('Kafka consumer and messages real feeds carry', () =
     expect(await db.value(`select count(*) from staging.kafka_message where topic = $1`, [topic])).toBe('5');
     expect(await db.value(`select count(*) from staging.record where source_key like 'R-%'`)).toBe('5');
     expect(consumer.stats).toMatchObject({ messages: 5, landed: 5 });
+  });
+
+  it('b2b-etl consume stopped by its policy exits 1 saying which message and why, with its transform runner shut first (no stack trace)', async () => {
+    const topic = await createTopic(1);
+    await produce(topic, MESSAGES);
+    const config = join(tmpdir(), `b2b-etl-consume-${process.pid}-${topic}.json`);
+    writeFileSync(config, JSON.stringify({ sources: { store_b_events: { maxBadRecords: 1 } } }));
+    const run = await runCli(['consume', '--source', 'store_b_events', '--topic', topic, '--group', `g-${topic}`, '--progress-seconds', '0'], db.url,
+      { B2B_ETL_CONFIG: config, KAFKA_BROKERS: BROKERS.join(',') });
+    expect(run.code, run.stderr).toBe(1);
+    // the two messages that are not JSON are in one landing: it is refused whole, named by its first
+    expect(run.stderr).toMatch(new RegExp(`more than 1 records could not be landed as they are \\(sources\\.store_b_events\\.maxBadRecords\\); the landing stopped at Kafka message ${topic}/0/8: not JSON`));
+    // what the message quoted of the bytes is shown without control characters
+    expect(run.stderr).not.toMatch(/[\u0000-\u0008]/);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+    expect(run.stderr).not.toMatch(/Cannot use a pool/);
+  });
+
+  it('a topic that does not exist is an error, and is not created', async () => {
+    const topic = `missing-${process.pid}-${Date.now()}`;
+    const consumer = new KafkaConsumer(db.pool, {
+      brokers: BROKERS, source: 'store_b_events', transform: false,
+      config: { ...kafkaSource({ sources: {} }, 'store_b_events'), topic, groupId: `g-${topic}` },
+    });
+    await expect(consumer.start()).rejects.toThrow(`topic ${topic} does not exist`);
+    const admin = new Kafka({ clientId: 'b2b-etl-tests', brokers: BROKERS, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      expect(await admin.listTopics()).not.toContain(topic);
+    } finally {
+      await admin.disconnect();
+    }
   });
 });

@@ -41,7 +41,7 @@ describe('the landing pipeline', () => {
     await pipeline.write({ lane: 'b', batches: [keysOf(batch({ good: ['B1'], raw: ['B2'] }), ['B1', 'B2'])] });
     const stop = await pipeline.finish().then(() => null, (e: unknown) => e);
     expect(stop).toBeInstanceOf(TooManyBadRecords);
-    expect((stop as Error).message).toBe('more than 1 records could not be landed as they are (sources.store_b.maxBadRecords); the landing stopped at record B2');
+    expect((stop as Error).message).toBe('more than 1 records could not be landed as they are (sources.store_b.maxBadRecords); the landing stopped at record B2: not JSON');
     // the first landing, within the limit, is landed with its bad record raw
     expect(await landedKeys()).toEqual(['A1', 'A2']);
     expect(pipeline.stats).toMatchObject({ records: 2, bad: 1, batches: 1 });
