@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { kafkaBrokers, kafkaConnection, kafkaSource } from '../config.js';
@@ -41,6 +41,7 @@ async function produceCommand(file: string, flags: ProduceFlags): Promise<number
   const connection = kafkaConnection(configuration());
   const brokers = kafkaBrokers();
   if (!existsSync(file)) throw new UsageError(`produce: ${file}: no such file`);
+  if (statSync(file).isDirectory()) throw new UsageError(`produce: ${file} is a directory; give an NDJSON file of events, one a line`);
   const lines = readEventLines(file);
   const kafka = new Kafka({ clientId: 'b2b-etl-produce', brokers, ...connection, logLevel: logLevel.NOTHING, retry: { retries: 5 } });
   const admin = kafka.admin();
@@ -51,7 +52,11 @@ async function produceCommand(file: string, flags: ProduceFlags): Promise<number
       throw new Error(`produce: cannot reach the Kafka brokers at ${brokers.join(',')} (KAFKA_BROKERS): ${e.message}`);
     });
     if (!(await admin.listTopics()).includes(config.topic)) {
-      await admin.createTopics({ topics: [{ topic: config.topic }], waitForLeaders: true });
+      await admin.createTopics({ topics: [{ topic: config.topic }], waitForLeaders: true }).catch((e: Error & { errors?: Array<{ message?: string }> }) => {
+        // kafkajs says "Topic creation errors" and keeps the broker's reason inside
+        const why = e.errors?.map((x) => x.message).filter(Boolean).join('; ') || e.message;
+        throw new Error(`produce: cannot create topic ${config.topic} on ${brokers.join(',')}: ${why}; nothing was sent`);
+      });
       log(`produce: created topic ${config.topic}`);
     } else if (flags.ifEmpty) {
       const held = (await admin.fetchTopicOffsets(config.topic)).reduce((n, p) => n + Number(p.high) - Number(p.low), 0);

@@ -67,6 +67,13 @@ describe.skipIf(!available)('b2b-etl produce', () => {
     const missing = await runCli(['produce', join(sample.dir, 'nope.ndjson'), '--source', 'store_b_events'], 'postgres://unused@127.0.0.1:1/none');
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('nope.ndjson: no such file');
+    const directory = await runCli(['produce', sample.dir, '--source', 'store_b_events'], 'postgres://unused@127.0.0.1:1/none');
+    expect(directory.code).toBe(2);
+    expect(directory.stderr).toContain(`${sample.dir} is a directory`);
+    const badTopic = await runCli(['produce', join(sample.dir, STORE_B_EVENTS), '--source', 'store_b_events', '--topic', 'bad topic!'], 'postgres://unused@127.0.0.1:1/none',
+      { KAFKA_BROKERS: BROKERS.join(',') });
+    expect(badTopic.code).toBe(1);
+    expect(badTopic.stderr).toMatch(/produce: cannot create topic bad topic! on [^:]+:\d+: .+; nothing was sent/);
     const wrong = await runCli(['produce', join(sample.dir, STORE_B_EVENTS), '--source', 'store_b'], 'postgres://unused@127.0.0.1:1/none');
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toContain('store_b is not a Kafka source');
