@@ -96,7 +96,10 @@ describe.skipIf(!available)('Kafka consumer against a real broker', () => {
       const bad = await db.rows<{ source_key: string; raw_text: string }>(`
         select r.source_key, s.raw_text from etl.rejection r join staging.record s using (staging_id)
         where r.reason = 'unparseable' and r.resolved_at is null`);
-      expect(bad.length).toBe(truth.unparseable);
+      // (what the consumer said, and the transform runs, shown if it fails: it failed once in CI, unexplained)
+      const runs = await db.rows(`select run_id, kind, stats ->> 'batches' as batches, started_at, finished_at from etl.run order by run_id`);
+      expect(bad.length, `${said.slice(-30).join('\n')}\n${JSON.stringify(runs)}\n` +
+        JSON.stringify(await db.rows(`select batch_id, origin, rows_landed, transformed_at from staging.batch where transformed_at is null`))).toBe(truth.unparseable);
       expect(bad.every((b) => b.source_key.startsWith(`${topic}/`) && b.raw_text.length > 0)).toBe(true);
       expect(bad.some((b) => b.raw_text === 'not json at all')).toBe(true);
 
