@@ -19,15 +19,23 @@ export function action<A extends unknown[]>(run: (...args: A) => Promise<number>
 
 /** Commander option parsers: a bad value is a usage error naming the option. */
 export function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!(Number.isInteger(n) && n > 0)) throw new InvalidArgumentError('Expected a positive whole number.');
+  const n = wholeNumber(value);
+  if (n === null || n < 1) throw new InvalidArgumentError('Expected a positive whole number.');
   return n;
 }
 
 export function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!(Number.isInteger(n) && n >= 0)) throw new InvalidArgumentError('Expected a whole number, 0 or more.');
+  const n = wholeNumber(value);
+  if (n === null) throw new InvalidArgumentError('Expected a whole number, 0 or more.');
   return n;
+}
+
+/** Decimal digits only (no '', 0x10, 1e3 or 1.0), within what a number holds exactly; else null. */
+function wholeNumber(value: string): number | null {
+  const digits = value.trim();
+  if (!/^\d+$/.test(digits)) return null;
+  const n = Number(digits);
+  return Number.isSafeInteger(n) ? n : null;
 }
 
 /**
