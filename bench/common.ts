@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Kafka } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { loadMysqlDump } from '../src/generate/load-mysql.js';
@@ -209,4 +210,17 @@ export function processCpuSeconds(pid: number): number | null {
 export function machineCpuSeconds(): number {
   const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+}
+
+/** A new topic of this run on the broker `kafka` reaches: `<name>-<ms>`, its leaders elected. */
+export async function newTopic(kafka: Kafka, name: string, partitions: number): Promise<string> {
+  const topic = `${name}-${Date.now()}`;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+  return topic;
 }

@@ -15,22 +15,13 @@ import { kafkaSource, type KafkaSourceConfig } from '../src/config.js';
 import { KafkaConsumer } from '../src/land/kafka.js';
 import { eventKey, readEventLines } from '../src/generate/events.js';
 import { STORE_B_EVENTS } from '../src/generate/index.js';
-import { freshDatabase, OUT, readyToTime, sampleFigures, seconds, timed } from './common.js';
+import { freshDatabase, newTopic, OUT, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const kafka = new Kafka({ clientId: 'b2b-etl-bench', brokers, logLevel: logLevel.NOTHING });
 const sample = await sampleFigures('seed-live', { scale: 'seed', seed: 1 }, (truth) => ({
   messages: truth.store_b_events.messages,
 }));
-
-async function newTopic(name: string, partitions: number): Promise<string> {
-  const topic = `${name}-${Date.now()}`;
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
-  await admin.disconnect();
-  return topic;
-}
 
 function config(topic: string, over: Partial<KafkaSourceConfig> = {}): KafkaSourceConfig {
   return { ...kafkaSource({ sources: {} }, 'store_b_events'), topic, groupId: `bench-${topic}`, ...over };
@@ -48,7 +39,7 @@ function config(topic: string, over: Partial<KafkaSourceConfig> = {}): KafkaSour
     await once(out, 'finish');
   }
   const total = sample.figures.messages;
-  const topic = await newTopic('bench-events', 3);
+  const topic = await newTopic(kafka, 'bench-events', 3);
   const kcatVersion = execFileSync('kcat', ['-V']).toString().split('\n')[0];
   const [, produceSeconds] = await timed(async () => {
     execFileSync('kcat', ['-P', '-b', brokers.join(','), '-t', topic, '-K', '\t', '-l', keyed], { stdio: 'inherit' });

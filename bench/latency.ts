@@ -22,7 +22,7 @@ import { makeInn10 } from '../src/generate/requisites.js';
 import { KafkaConsumer } from '../src/land/kafka.js';
 import { startSandbox } from '../src/sandbox/index.js';
 import { runTransform } from '../src/transform/run.js';
-import { dropRunDatabases, freshDatabase, OUT, sampleFigures, seconds, timed } from './common.js';
+import { dropRunDatabases, freshDatabase, newTopic, OUT, sampleFigures, seconds, timed } from './common.js';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const kafka = new Kafka({ clientId: 'b2b-etl-bench-latency', brokers, logLevel: logLevel.NOTHING });
@@ -213,15 +213,6 @@ function canonicalWatcher(pool: pg.Pool) {
   };
 }
 
-async function newTopic(name: string, partitions: number): Promise<string> {
-  const topic = `${name}-${Date.now()}`;
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
-  await admin.disconnect();
-  return topic;
-}
-
 
 try {
   if (which === 'all' || which === 'canonical') {
@@ -240,7 +231,7 @@ try {
     const { rows: size } = await pool.query<{ n: string }>('select count(*) as n from canonical.company');
     console.log(`canonical: store B's seed files landed and transformed (${size[0]!.n} canonical companies) in ${seconds(prepSeconds)}`);
     const taken = new Set((await pool.query<{ inn: string }>('select inn from canonical.company')).rows.map((row) => row.inn));
-    const topic = await newTopic('bench-latency', 3);
+    const topic = await newTopic(kafka, 'bench-latency', 3);
     const consumer = new KafkaConsumer(pool, { brokers, source: 'store_b_events', config: { ...kafkaSource({ sources: {} }, 'store_b_events'), topic, groupId: `bench-${topic}` } });
     await consumer.start();
     const mix = new EventMix(taken, base);
@@ -260,7 +251,7 @@ try {
     const pool = new pg.Pool({ connectionString: url, max: 6 });
     pool.on('error', (e) => console.error(`bench: database connection lost: ${e.message}`));
     const sandbox = await startSandbox({ databaseUrl: url, schema: 'bench_portal', plan: 'enterprise', operating: { importItemSeconds: 0.001 }, log: () => {} });
-    const topic = await newTopic('bench-latency-portal', 3);
+    const topic = await newTopic(kafka, 'bench-latency-portal', 3);
     const mix = new EventMix(new Set(), []);
     // the registry knows every company the stream creates as active
     const inns = mix.newInns(TICKS * 10);

@@ -86,7 +86,11 @@ export class KafkaConsumer {
   constructor(private readonly pool: pg.Pool, private readonly o: ConsumeOptions) {
     this.log = o.log ?? (() => {});
     this.transformTiming = { debounceMs: o.config.transformDebounceMs, maxWaitMs: o.config.transformMaxWaitMs };
-    this.pipeline = this.newPipeline();
+    this.pipeline = new LandingPipeline(pool, {
+      badRecords: o.badRecords ?? { max: Infinity, setting: `sources.${o.source}.maxBadRecords` },
+      inFlight: Math.max(3, o.config.partitionsInParallel + 1),
+      transform: this.transformTiming,
+    });
     this.events = {
       fallbackEncoding: o.config.fallbackEncoding,
       times: new ChangeTimeReader({ format: o.config.updatedFormat, timezone: o.config.timezone }),
@@ -248,14 +252,6 @@ export class KafkaConsumer {
       this.landedUpTo.set(partition, next);
       if (next !== kafkaFrom) this.consumer.seek({ topic, partition, offset: next.toString() });
     }
-  }
-
-  private newPipeline(): LandingPipeline {
-    return new LandingPipeline(this.pool, {
-      badRecords: this.o.badRecords ?? { max: Infinity, setting: `sources.${this.o.source}.maxBadRecords` },
-      inFlight: Math.max(3, this.o.config.partitionsInParallel + 1),
-      transform: this.transformTiming,
-    });
   }
 
   private async landFetch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
