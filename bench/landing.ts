@@ -1,9 +1,12 @@
 // Store B's 600 000-contact file through the landing pipeline against psql \copy of the same
 // records, at seed scale, on this machine: each timed `--runs` times (default 3), alternating,
 // on databases named for this run (dropped at the end; no other is touched). Prints every run, the
-// medians and their ratio against the target (at most 1.5× \copy); asserts nothing.
+// medians and their ratio against the target (at most 1.5× \copy); asserts nothing. It also
+// times psql \copy of the rows the landing wrote, binary, into staging.record itself: what the
+// server alone takes for the table's two indexes (the primary key and the version key that makes
+// a record landed twice one row), the floor under any loader of that table.
 // Usage: DATABASE_URL=... node --expose-gc dist/bench/landing.js [--runs 3] [--batch-size N]
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -39,6 +42,9 @@ let records = 0;
 
 const land: number[] = [];
 const copy: number[] = [];
+const floor: number[] = [];
+const landedRows = join(OUT, `landing-${process.pid}.rows`);
+const ROWS = 'batch_id, source, entity, source_key, source_updated_at, is_deleted, payload, raw_text, payload_hash, landing_issues';
 {
   for (let run = 1; run <= runs; run++) {
     const baseline = await freshDatabase('b2b_etl_bench_copy');
@@ -58,7 +64,13 @@ const copy: number[] = [];
     const landed = Number((await pool.query<{ n: string }>('select count(*) as n from staging.record')).rows[0]!.n);
     await pool.end();
     land.push(landSeconds);
-    console.log(`run ${run}: land file ${seconds(landSeconds)} (${landed.toLocaleString('en-US')} records in staging), psql \\copy ${seconds(copySeconds)}, ratio ${(landSeconds / copySeconds).toFixed(2)}×`);
+    psql(url, `\\copy (select ${ROWS} from staging.record order by staging_id) to '${landedRows}' with (format binary)`);
+    const rows = await freshDatabase('b2b_etl_bench_rows');
+    readyToTime(rows);
+    const [, floorSeconds] = await timed(async () => psql(rows, `\\copy staging.record (${ROWS}) from '${landedRows}' with (format binary)`));
+    floor.push(floorSeconds);
+    console.log(`run ${run}: land file ${seconds(landSeconds)} (${landed.toLocaleString('en-US')} records in staging), psql \\copy ${seconds(copySeconds)}, ` +
+      `ratio ${(landSeconds / copySeconds).toFixed(2)}×; psql \\copy of the landed rows into staging.record ${seconds(floorSeconds)} (${(floorSeconds / copySeconds).toFixed(2)}×)`);
   }
 }
 await dropRunDatabases();
@@ -66,3 +78,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 console.log(`\n${file.file}: ${records.toLocaleString('en-US')} records; median of ${runs}: land file ${seconds(median(land))} ` +
   `(${Math.round(records / median(land)).toLocaleString('en-US')} records/s), psql \\copy ${seconds(median(copy))}: ` +
   `ratio ${(median(land) / median(copy)).toFixed(2)}× (target ≤ ${TARGET}×)`);
+console.log(`the server alone, psql \\copy of the landed rows into staging.record: ${seconds(median(floor))}, ` +
+  `${(median(floor) / median(copy)).toFixed(2)}× the plain \\copy; the landing takes ${(median(land) / median(floor)).toFixed(2)}× that`);
+rmSync(copyText, { force: true });
+rmSync(landedRows, { force: true });
