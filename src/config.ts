@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { SASLOptions } from 'kafkajs';
 import { z } from 'zod';
-import type { Entity } from './land/record.js';
+import { entityPlural, type Entity } from './land/record.js';
 import type { BadRecordPolicy } from './land/pipeline.js';
 import { ConfigError, parseWith, UsageError } from './config-problems.js';
 
@@ -29,6 +29,8 @@ const recordFieldsSchema = z.strictObject({
 });
 
 const mysqlTableSchema = z.strictObject({ table: mysqlIdentifier, key: mysqlIdentifier, updated: mysqlIdentifier });
+/** An order's lines: their table, the column naming their order, their change time (a line's change is its order's). */
+const mysqlItemsSchema = z.strictObject({ table: mysqlIdentifier, orderKey: mysqlIdentifier, updated: mysqlIdentifier });
 
 const mysqlSourceSchema = z.strictObject({
   /** How the bytes of text columns are to be read (a latin1 column holding cp1251: cp1251). */
@@ -40,6 +42,9 @@ const mysqlSourceSchema = z.strictObject({
   batchSize: positiveInt,
   companies: mysqlTableSchema.partial(),
   contacts: mysqlTableSchema.partial(),
+  /** Orders are read when the table exists (or is named here: then it must). */
+  orders: mysqlTableSchema.partial(),
+  orderItems: mysqlItemsSchema.partial(),
 });
 
 const kafkaSourceSchema = z.strictObject({
@@ -68,6 +73,7 @@ const sourceSchema = z.strictObject({
   timezone,
   companies: recordFieldsSchema.partial(),
   contacts: recordFieldsSchema.partial(),
+  orders: recordFieldsSchema.partial(),
   mysql: mysqlSourceSchema.partial(),
   kafka: kafkaSourceSchema.partial(),
   /**
@@ -216,7 +222,15 @@ export type RecordFields = Partial<z.infer<typeof recordFieldsSchema>> & Pick<z.
 };
 export type RegistryConfig = z.infer<typeof registrySchema>;
 export type MysqlTableConfig = z.infer<typeof mysqlTableSchema>;
-export type MysqlSourceConfig = Omit<z.infer<typeof mysqlSourceSchema>, 'companies' | 'contacts'> & { companies: MysqlTableConfig; contacts: MysqlTableConfig };
+export type MysqlItemsConfig = z.infer<typeof mysqlItemsSchema>;
+export type MysqlSourceConfig = Omit<z.infer<typeof mysqlSourceSchema>, 'companies' | 'contacts' | 'orders' | 'orderItems'> & {
+  companies: MysqlTableConfig;
+  contacts: MysqlTableConfig;
+  orders: MysqlTableConfig;
+  orderItems: MysqlItemsConfig;
+  /** The configuration names the orders table: a replica without it is an error, not a store without orders. */
+  ordersRequired?: boolean;
+};
 export type KafkaSourceConfig = z.infer<typeof kafkaSourceSchema>;
 export type KafkaConnectionConfig = z.infer<typeof kafkaConnectionSchema>;
 
@@ -231,6 +245,8 @@ const MYSQL_DEFAULTS: MysqlSourceConfig = {
   batchSize: 5000,
   companies: { table: 'companies', key: 'id', updated: 'updated_at' },
   contacts: { table: 'contacts', key: 'id', updated: 'updated_at' },
+  orders: { table: 'orders', key: 'id', updated: 'updated_at' },
+  orderItems: { table: 'order_items', orderKey: 'order_id', updated: 'updated_at' },
 };
 
 const KAFKA_DEFAULTS: Omit<KafkaSourceConfig, 'topic' | 'groupId' | 'recordSource'> = {
@@ -317,6 +333,9 @@ export function mysqlSource(config: Config, source: string): MysqlSourceConfig {
     ...given,
     companies: { ...MYSQL_DEFAULTS.companies, ...given.companies },
     contacts: { ...MYSQL_DEFAULTS.contacts, ...given.contacts },
+    orders: { ...MYSQL_DEFAULTS.orders, ...given.orders },
+    orderItems: { ...MYSQL_DEFAULTS.orderItems, ...given.orderItems },
+    ordersRequired: given.orders !== undefined || given.orderItems !== undefined,
   };
 }
 
@@ -360,7 +379,7 @@ export function badRecordPolicy(config: Config, source: string, kind: 'file' | '
 }
 
 export function recordFields(config: Config, source: string, entity: Entity): RecordFields {
-  const configured = config.sources[source]?.[entity === 'company' ? 'companies' : 'contacts'] ?? {};
+  const configured = config.sources[source]?.[entityPlural(entity)] ?? {};
   const zone = config.sources[source]?.timezone;
   return { ...DEFAULT_FIELDS, ...(zone ? { timezone: zone } : {}), ...configured };
 }

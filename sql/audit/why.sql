@@ -3,8 +3,8 @@
 -- rejection and merge with its reason, the registry answer, and what canonical row it became.
 -- Every fact is under a heading (record): the canonical company first, as
 -- "canonical company ID (INN …)" with the registry's answer for its INN (an INN no canonical
--- company has: "INN … (no canonical company)"), then each source record as source:key (entity):
--- one key may name a company and a contact.
+-- company has: "INN … (no canonical company)") and its deals, then each source record as
+-- source:key (entity): one key may name a company and a contact; an order tells the deal it is.
 -- Grain: one row per fact, in reading order: heading by heading, each heading's facts together.
 -- One sentence about a canonical row in a portal's CRM: its Bitrix id, how it got there,
 -- when it was last pushed and whether what it holds is what the clean base says now.
@@ -170,6 +170,54 @@ language sql stable as $$
     from labelled w
     join etl.source_contact s on s.source = w.source and s.source_key = w.source_key and w.entity = 'contact'
     where not s.is_accepted
+
+    union all
+    -- an order: the deal it is, or why it is none
+    select 2, w.label, d.updated_at, 'became', 6,
+      format('is canonical deal %s%s: %s, stage %s (%s), %s %s, placed %s, of company %s (INN %s)%s',
+        d.deal_id, case when d.is_deleted then ' (marked deleted: its order is no longer accepted)' else '' end,
+        d.title, d.stage_id, d.outcome, d.amount, d.currency, to_char(d.begin_at, 'YYYY-MM-DD'), d.company_id, c.inn,
+        coalesce(', contact ' || d.contact_id, ', no contact'))
+    from labelled w
+    join canonical.deal d on d.source = w.source and d.source_key = w.source_key and w.entity = 'order'
+    join canonical.company c on c.company_id = d.company_id
+
+    union all
+    select 2, w.label, s.source_updated_at, 'dropped', 6,
+      'is no deal: ' || case when s.is_deleted then 'deleted at the source' else 'rejected, see above' end
+    from labelled w
+    join etl.source_order s on s.source = w.source and s.source_key = w.source_key and w.entity = 'order'
+    where not s.is_accepted
+      and not exists (select from canonical.deal d where d.source = s.source and d.source_key = s.source_key)
+
+    union all
+    -- a company: its deals, newest first (the first 20), and its orders that are none
+    select 1, c.label, max(d.updated_at), 'deals', 4,
+      format('%s deal(s) from orders: %s won, %s lost, %s open; won %s%s', count(*),
+        count(*) filter (where d.outcome = 'won'), count(*) filter (where d.outcome = 'lost'), count(*) filter (where d.outcome = 'open'),
+        coalesce((select string_agg(format('%s %s', t.amount, t.currency), ', ' order by t.currency)
+                  from (select x.currency, sum(x.amount) as amount from canonical.deal x
+                        where x.company_id = c.company_id and not x.is_deleted and x.outcome = 'won' group by x.currency) t), 'nothing'),
+        case when count(*) > 20 then format(' (the newest 20 below; all: select * from canonical.deal where company_id = %s)', c.company_id) else '' end)
+    from company_now c
+    join canonical.deal d on d.company_id = c.company_id and not d.is_deleted
+    group by c.label, c.company_id
+
+    union all
+    select 1, c.label, d.begin_at, 'deal', 5,
+      format('deal %s from %s:%s: %s, %s (%s), %s %s', d.deal_id, d.source, d.source_key, d.title, d.stage_id, d.outcome, d.amount, d.currency)
+    from company_now c
+    cross join lateral (select * from canonical.deal x where x.company_id = c.company_id and not x.is_deleted order by x.begin_at desc, x.deal_id limit 20) d
+
+    union all
+    select 1, c.label, max(o.source_updated_at), 'deal', 5,
+      format('%s order(s) of its source records are no deal: %s%s (etl.why(''source:key'') tells one)', count(*),
+        array_to_string((array_agg(o.source || ':' || o.source_key order by o.source, o.source_key))[1:10], ', '),
+        case when count(*) > 10 then ', …' else '' end)
+    from company_now c
+    join canonical.company_source cs on cs.company_id = c.company_id
+    join etl.source_order o on o.company_source = cs.source and o.company_key = cs.source_key and not o.is_accepted and not o.is_deleted
+    group by c.label
   )
 
   select record, at, kind, story

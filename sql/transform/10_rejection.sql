@@ -11,12 +11,18 @@ begin
     where r.resolved_at is null and r.entity = 'company' and r.source = k.source and r.source_key = k.source_key
       and not exists (select from tf_problem p
                       where p.entity = 'company' and p.source = r.source and p.source_key = r.source_key and p.reason = r.reason);
-  else
+  elsif scope_entity = 'contact' then
     update etl.rejection r set resolved_at = now()
     from tf_contact_key k
     where r.resolved_at is null and r.entity = 'contact' and r.source = k.source and r.source_key = k.source_key
       and not exists (select from tf_problem p
                       where p.entity = 'contact' and p.source = r.source and p.source_key = r.source_key and p.reason = r.reason);
+  else
+    update etl.rejection r set resolved_at = now()
+    from tf_order_key k
+    where r.resolved_at is null and r.entity = 'order' and r.source = k.source and r.source_key = k.source_key
+      and not exists (select from tf_problem p
+                      where p.entity = 'order' and p.source = r.source and p.source_key = r.source_key and p.reason = r.reason);
   end if;
   perform etl.prefer_lookups(false);
 

@@ -71,15 +71,7 @@ begin
   left join tf_point_map m using (source, source_key)
   join tf_company_current cur using (source, source_key)
   cross join lateral (
-    -- what the loader could not read: no key, a payload PostgreSQL refused, an unreadable change time
-    select i.reason, i.severity, i.detail, i.value
-      from jsonb_to_recordset(c.landing_issues) as i(reason text, severity text, detail text, value text)
-    union all
-    select 'unparseable', 'error', 'the payload is not a JSON object', null::text
-      where c.is_unparseable and not coalesce(c.landing_issues @> '[{"reason": "unparseable"}]', false)
-    union all
-    select 'newer_unparseable', 'warning', 'a newer version could not be read (landed raw, see why); the last version that could stands', null::text
-      where cur.has_newer_unreadable
+    select * from etl.landing_problems(c.landing_issues, c.is_unparseable, cur.has_newer_unreadable)
     union all
     select c.inn_problem, 'error', case c.inn_problem
         when 'inn_missing' then 'no INN'

@@ -75,27 +75,10 @@ begin
   left join tf_point_map m using (source, source_key)
   join tf_contact_current cur using (source, source_key)
   cross join lateral (
-    -- what the loader could not read: no key, a payload PostgreSQL refused, an unreadable change time
-    select i.reason, i.severity, i.detail, i.value
-      from jsonb_to_recordset(c.landing_issues) as i(reason text, severity text, detail text, value text)
+    select * from etl.landing_problems(c.landing_issues, c.is_unparseable, cur.has_newer_unreadable)
     union all
-    select 'unparseable', 'error', 'the payload is not a JSON object', null::text
-      where c.is_unparseable and not coalesce(c.landing_issues @> '[{"reason": "unparseable"}]', false)
-    union all
-    select 'newer_unparseable', 'warning', 'a newer version could not be read (landed raw, see why); the last version that could stands', null::text
-      where cur.has_newer_unreadable
-    union all
-    select 'company_missing', 'error', format('no company %s:%s has been landed', c.company_source, c.company_key), c.company_key
-      where not c.is_unparseable and not c.is_deleted and not c.has_company
-    union all
-    select 'company_rejected', 'error',
-      format('company %s:%s was rejected (%s)', c.company_source, c.company_key, coalesce((
-        select string_agg(distinct r.reason, ', ')
-        from etl.rejection r
-        where r.source = c.company_source and r.entity = 'company' and r.source_key = c.company_key
-          and r.severity = 'error' and r.resolved_at is null), 'deleted at the source')),
-      c.company_key
-      where not c.is_unparseable and not c.is_deleted and c.has_company and not c.is_company_accepted
+    select * from etl.company_problems(c.company_source, c.company_key, c.has_company, c.is_company_accepted)
+      where not c.is_unparseable and not c.is_deleted
     union all
     select 'phone_invalid', 'warning', 'not a valid phone number; kept out of phones', array_to_string(m.invalid_phones, '; ')
       where not c.is_deleted and cardinality(m.invalid_phones) > 0

@@ -59,6 +59,7 @@ begin
   end if;
   create temp table tf_company_key (source text, source_key text, primary key (source, source_key)) on commit drop;
   create temp table tf_contact_key (source text, source_key text, primary key (source, source_key)) on commit drop;
+  create temp table tf_order_key (source text, source_key text, primary key (source, source_key)) on commit drop;
   create temp table tf_inn (inn text primary key) on commit drop;
   create temp table tf_contact_company (company_id bigint primary key) on commit drop;
   create temp table tf_unknown_phone (raw text primary key) on commit drop;
@@ -75,6 +76,9 @@ begin
     insert into tf_contact_key
     select distinct source, source_key from staging.record where entity = 'contact'
     union select source, source_key from etl.source_contact;
+    insert into tf_order_key
+    select distinct source, source_key from staging.record where entity = 'order'
+    union select source, source_key from etl.source_order;
     insert into tf_inn select inn from canonical.company on conflict do nothing;
     insert into tf_contact_company select distinct company_id from canonical.contact on conflict do nothing;
   else
@@ -89,6 +93,10 @@ begin
     select distinct r.source, r.source_key
     from staging.record r
     where r.staging_id > since and r.batch_id in (select batch_id from tf_batch) and r.entity = 'contact';
+    insert into tf_order_key
+    select distinct r.source, r.source_key
+    from staging.record r
+    where r.staging_id > since and r.batch_id in (select batch_id from tf_batch) and r.entity = 'order';
   end if;
   -- Companies whose registry answer changed since the last run are recomputed too. The
   -- rows are taken and deleted in one statement, so an answer stored meanwhile waits for
@@ -124,9 +132,18 @@ begin
   step_started := clock_timestamp();
   perform etl.build_contacts();
   steps := steps || jsonb_build_object('build_contacts', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
+  step_started := clock_timestamp();
+  perform etl.clean_orders(is_full);
+  steps := steps || jsonb_build_object('clean_orders', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
+  step_started := clock_timestamp();
+  perform etl.sync_rejections('order');
+  steps := steps || jsonb_build_object('order_rejections', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
+  step_started := clock_timestamp();
+  perform etl.build_deals();
+  steps := steps || jsonb_build_object('build_deals', round(extract(epoch from clock_timestamp() - step_started)::numeric, 2));
 
   -- After a big run the tables' statistics are stale; the next small run needs them right.
-  is_big := is_full or (select count(*) from tf_contact_key) + (select count(*) from tf_company_key) > 50000;
+  is_big := is_full or (select count(*) from tf_contact_key) + (select count(*) from tf_company_key) + (select count(*) from tf_order_key) > 50000;
   if is_big then
     analyze etl.source_company;
     analyze etl.source_contact;
@@ -134,6 +151,9 @@ begin
     analyze canonical.contact;
     analyze canonical.company_source;
     analyze canonical.contact_source;
+    analyze etl.source_order;
+    analyze canonical.deal;
+    analyze canonical.deal_item;
     analyze etl.rejection;
     analyze etl.phone_dictionary;
   end if;
@@ -145,9 +165,11 @@ begin
     'batches', (select count(*) from tf_batch),
     'company_records', (select count(*) from tf_company_key),
     'contact_records', (select count(*) from tf_contact_key),
+    'order_records', (select count(*) from tf_order_key),
     'companies_recomputed', (select count(*) from tf_inn),
     'companies_written', (select count(*) from tf_company_built),
     'contacts_written', (select count(*) from tf_contact_built),
+    'deals_written', (select count(*) from tf_deal_built),
     'problems', (select count(*) from tf_problem),
     'registry_checks_queued', registry_queued,
     'step_seconds', steps,

@@ -44,7 +44,7 @@ export function defineLand(program: Command): void {
       'Each batch commits with the file\'s progress, so --resume continues after the last committed batch.')
     .argument('<file>', 'the file to land')
     .option('--source <name>', 'the source the records come from (as in b2b-etl.config.json)')
-    .addOption(new Option('--entity <entity>', 'what the records are').choices(['companies', 'contacts']))
+    .addOption(new Option('--entity <entity>', 'what the records are').choices(['companies', 'contacts', 'orders']))
     .addOption(new Option('--encoding <encoding>', 'the file\'s text encoding (default: the source\'s, else utf8)').choices(['utf8', 'cp1251']))
     .addOption(new Option('--format <format>', 'json or ndjson (default: by the file name)').choices(['json', 'ndjson']))
     .option('--path <json.path>', 'where the records sit in a JSON document, e.g. contacts or data.items')

@@ -13,7 +13,7 @@ const quietLogger = new Logger(() => () => {});
  * Folders of sql/ applied by migrate, in this order; sql/checks holds queries, not DDL.
  * grants stays last: it grants on every view and table the others created.
  */
-const SQL_FOLDERS = ['functions', 'staging', 'transform', 'crm', 'audit', 'grants'];
+const SQL_FOLDERS = ['functions', 'staging', 'transform', 'crm', 'audit', 'analytics', 'grants'];
 
 /** One migrate at a time per database: two would apply a migration twice, or race on create-or-replace. */
 const LOCK = 'b2b-etl migrate';

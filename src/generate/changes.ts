@@ -25,7 +25,8 @@ type Json = Record<string, unknown>;
  * A round of changes to a generated sample, the kind a live store sends: renamed
  * companies, INNs broken, fixed or moved onto another company's (a merge), records
  * pushed out of the load window; contacts who change phone, take another person's phone
- * (a merge), move to another company or lose their e-mail. Written as new files of
+ * (a merge), move to another company or lose their e-mail; orders that change status, lines,
+ * company or date. Written as new files of
  * changed records (same keys, newer `updated`), with a manifest to land them.
  */
 export async function writeChanges(o: ChangeOptions): Promise<ManifestFile[]> {
@@ -45,6 +46,8 @@ export async function writeChanges(o: ChangeOptions): Promise<ManifestFile[]> {
         if (companyKeys.length < 5000 || r.chance(0.01)) companyKeys[companyKeys.length < 5000 ? companyKeys.length : r.int(0, 4999)] = String(record.id);
         if (r.chance(o.fraction)) await out.add(changeCompany(r, record, lastInn, o.at));
         if (inn && /^\d+$/.test(inn)) lastInn = inn;
+      } else if (file.entity === 'orders') {
+        if (r.chance(o.fraction)) await out.add(changeOrder(r, record, companyKeys, o.at));
       } else {
         const companyKey = String(record.company_id);
         const phones = Array.isArray(record.phones) ? (record.phones as string[]) : [];
@@ -68,6 +71,20 @@ function changeCompany(r: Random, record: Json, otherInn: string | null, at: str
   else if (roll < 0.7 && otherInn) changed.inn = otherInn; // now the same company as another record
   else if (roll < 0.8) changed.updated = '2019-06-01T00:00:00Z'; // a late, older version: must not win
   else changed.address = `${String(record.address ?? '')}, офис ${r.int(1, 500)}`;
+  return changed;
+}
+
+function changeOrder(r: Random, record: Json, companyKeys: string[], at: string): Json {
+  const changed: Json = { ...record, updated: at };
+  const items = Array.isArray(record.items) ? (record.items as Json[]) : [];
+  const roll = r.next();
+  if (roll < 0.3) changed.status = r.pick(['paid', 'delivered', 'canceled', 'on_review']);
+  else if (roll < 0.45 && items.length > 0) changed.items = [{ ...items[0], qty: Number(items[0]!.qty ?? 1) + 1 }, ...items.slice(1)]; // the total no longer adds up
+  else if (roll < 0.55 && companyKeys.length) changed.company_id = r.pick(companyKeys); // another company's order now
+  else if (roll < 0.65) changed.created = '2019-03-01T10:00:00+03:00'; // out of the window now
+  else if (roll < 0.75) changed.updated = '2019-06-01T00:00:00Z'; // a late, older version: must not win
+  else if (roll < 0.85) delete changed.contact_id;
+  else changed.total = Number(record.total) + 100;
   return changed;
 }
 

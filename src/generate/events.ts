@@ -5,6 +5,7 @@ import * as vocab from './names.js';
 import { writePhone } from './phones.js';
 import type { Random } from './random.js';
 import * as req from './requisites.js';
+import { orderEvents, type OrderEventsOptions, type OrderTruth } from './orders.js';
 import { clean, messySpaces, type StoreBContext, type StoreBTruth } from './store-b.js';
 
 /** What store B's live changes must leave behind, per record key, after every event. */
@@ -18,19 +19,23 @@ export interface EventsTruth {
   /** Expected canonical name per INN an event renamed: the newest upsert still standing. */
   names: Record<string, string>;
   contacts: Record<string, { inn: string; person: number } | { deleted: true }>;
+  /** The orders the order events touched, as they stand after the last event (files first, then events). */
+  orders: Record<string, OrderTruth>;
 }
 
 export interface EventsOptions {
   messages: number;
   asOf: Date;
   file: string;
+  /** Order events, after the company and contact events. */
+  orders: OrderEventsOptions;
 }
 
 /**
  * The event types store B documents (test/fixtures/store_b/): written out here, not taken
  * from the consumer, so the tests can hold each side against the store's description.
  */
-type StoreBEvent = 'company.upserted' | 'company.deleted' | 'contact.upserted' | 'contact.deleted';
+type StoreBEvent = 'company.upserted' | 'company.deleted' | 'contact.upserted' | 'contact.deleted' | 'order.upserted' | 'order.deleted';
 
 const MALFORMED = [
   (id: string) => `{"event":"company.upserted","occurred_at":"2026-11-02T10:00:00Z","data":{"id":"${id}","title":"ООО Обрыв`,
@@ -46,7 +51,7 @@ const MALFORMED = [
  * day's export and goes on a second apart, so every event is newer than the files.
  */
 export async function generateEvents(r: Random, o: EventsOptions, storeB: StoreBContext, truthB: StoreBTruth): Promise<EventsTruth> {
-  const truth: EventsTruth = { messages: 0, unparseable: 0, cp1251: 0, companies: {}, contacts: {}, names: {} };
+  const truth: EventsTruth = { messages: 0, unparseable: 0, cp1251: 0, companies: {}, contacts: {}, names: {}, orders: {} };
   const upserts: Array<{ key: string; inn: string; name: string }> = [];
   const out = createWriteStream(o.file);
   const chunks: Buffer[] = [];
@@ -56,6 +61,21 @@ export async function generateEvents(r: Random, o: EventsOptions, storeB: StoreB
   const start = o.asOf.getTime() + 1000;
   let person = storeB.persons + 5_000_000;
   let created = 0;
+  const write = async (line: string, bad: boolean) => {
+    // only a line with Cyrillic in it is different bytes in cp1251
+    const asCp1251 = !bad && r.chance(0.03) && /[^\x00-\x7f]/.test(line);
+    const bytes = asCp1251 ? iconv.encode(line + '\n', 'win1251') : Buffer.from(line + '\n', 'utf8');
+    truth.messages += 1;
+    if (bad) truth.unparseable += 1;
+    if (asCp1251) truth.cp1251 += 1;
+    chunks.push(bytes);
+    size += bytes.length;
+    if (size > 1 << 20) {
+      if (!out.write(Buffer.concat(chunks))) await once(out, 'drain');
+      chunks.length = 0;
+      size = 0;
+    }
+  };
 
   for (let n = 0; n < o.messages; n++) {
     const occurredAt = new Date(start + n * 1000).toISOString();
@@ -103,20 +123,12 @@ export async function generateEvents(r: Random, o: EventsOptions, storeB: StoreB
       line = event('contact.deleted', occurredAt, { id: key });
       truth.contacts[key] = { deleted: true };
     }
-    // only a line with Cyrillic in it is different bytes in cp1251
-    const asCp1251 = !bad && r.chance(0.03) && /[^\x00-\x7f]/.test(line);
-    const bytes = asCp1251 ? iconv.encode(line + '\n', 'win1251') : Buffer.from(line + '\n', 'utf8');
-    truth.messages += 1;
-    if (bad) truth.unparseable += 1;
-    if (asCp1251) truth.cp1251 += 1;
-    chunks.push(bytes);
-    size += bytes.length;
-    if (size > 1 << 20) {
-      if (!out.write(Buffer.concat(chunks))) await once(out, 'drain');
-      chunks.length = 0;
-      size = 0;
-    }
+    await write(line, bad);
   }
+  // the orders' events come after the others: they name companies as the events left them
+  const standing = acceptedCompanies.filter((c) => !(truth.companies[c.key] && 'deleted' in truth.companies[c.key]!)).map((c) => ({ key: c.key, inn: c.inn! }));
+  const contactGone = (key: string) => { const c = truth.contacts[key]; return c !== undefined && 'deleted' in c; };
+  truth.orders = await orderEvents(o.orders, standing, start + o.messages * 1000, contactGone, (line) => write(line, false), event);
   out.end(Buffer.concat(chunks));
   await once(out, 'finish');
   // every event is newer than the files, so an INN is named by its last upsert whose

@@ -4,6 +4,7 @@ import { Random } from './random.js';
 import { generateEvents, type EventsTruth } from './events.js';
 import { writeRegistrySnapshot, type RegistryTruth } from './registry.js';
 import { generateStoreA, type StoreATruth } from './store-a.js';
+import { contactsByInn, writeStoreBOrders } from './orders.js';
 import { generateStoreB, type StoreBTruth } from './store-b.js';
 
 export type Scale = 'small' | 'seed';
@@ -31,7 +32,7 @@ export const REGISTRY_SNAPSHOT = 'registry.json';
 export interface ManifestFile {
   file: string;
   source: string;
-  entity: 'companies' | 'contacts';
+  entity: 'companies' | 'contacts' | 'orders';
   encoding: 'utf8' | 'cp1251';
   jsonPath?: string;
 }
@@ -80,6 +81,7 @@ export async function generate(options: GenerateOptions): Promise<Generated> {
     { file: 'store_b_companies.json', source: 'store_b', entity: 'companies', encoding: 'utf8' },
     { file: 'store_b_companies_legacy.cp1251.json', source: 'store_b', entity: 'companies', encoding: 'cp1251' },
     { file: 'store_b_contacts.json', source: 'store_b', entity: 'contacts', encoding: 'utf8', jsonPath: 'contacts' },
+    { file: 'store_b_orders.json', source: 'store_b', entity: 'orders', encoding: 'utf8' },
   ];
   const { truth: storeB, context } = await generateStoreB(new Random(seed), {
     companies: options.companies ?? scale.companies,
@@ -90,11 +92,18 @@ export async function generate(options: GenerateOptions): Promise<Generated> {
     legacyFile: join(options.out, manifest[1]!.file),
     contactsFile: join(options.out, manifest[2]!.file),
   });
+  // Orders: streams of their own, so the companies and contacts are what they were without them.
+  const storeBOrders = await writeStoreBOrders(new Random(seed * 7 + 9), {
+    asOf, windowStart, companies: context.companies.map((c) => ({ key: c.key, inn: c.inn })), contactsByInn: contactsByInn(storeB.contacts),
+  }, join(options.out, manifest[3]!.file));
+  storeB.orders = storeBOrders.truth;
   // Events first: they describe store B's files as they are, before store A's names join.
+  const messages = options.events ?? scale.events;
   const events = await generateEvents(new Random(seed * 7 + 3), {
-    messages: options.events ?? scale.events,
+    messages,
     asOf,
     file: join(options.out, STORE_B_EVENTS),
+    orders: { random: new Random(seed * 7 + 11), count: Math.round(messages * 0.05), windowStart, some: storeBOrders.some },
   }, context, storeB);
   const storeA = await generateStoreA(new Random(seed * 7 + 1), {
     companies: options.storeACompanies ?? scale.storeACompanies,
@@ -102,6 +111,7 @@ export async function generate(options: GenerateOptions): Promise<Generated> {
     asOf,
     windowStart,
     file: join(options.out, STORE_A_DUMP),
+    orders: new Random(seed * 7 + 13),
   }, context);
   const truth: Truth = {
     seed,

@@ -5,11 +5,13 @@ import * as vocab from './names.js';
 import { JUNK_PHONES, writePhone } from './phones.js';
 import type { Random } from './random.js';
 import * as req from './requisites.js';
+import { contactsByInn, generateOrders, type OrderTruth } from './orders.js';
 import { clean, dateBetween, DAY, messySpaces, type CompanyTruth, type ContactTruth, type StoreBContext } from './store-b.js';
 
 export interface StoreATruth {
   companies: Record<string, CompanyTruth>;
   contacts: Record<string, ContactTruth>;
+  orders: Record<string, OrderTruth>;
 }
 
 export interface StoreAOptions {
@@ -20,6 +22,8 @@ export interface StoreAOptions {
   file: string;
   /** Share of store A companies that store B also has (same INN). */
   overlap?: number;
+  /** Draws the orders (a stream of its own: the companies and contacts do not depend on it). */
+  orders: Random;
 }
 
 /** The store A schema as the replica has it: latin1 text columns holding Windows-1251 bytes. */
@@ -51,6 +55,31 @@ CREATE TABLE contacts (
   created_at datetime NOT NULL,
   updated_at datetime NOT NULL,
   KEY contacts_updated (updated_at, id)
+) ENGINE=InnoDB DEFAULT CHARSET=latin1;
+
+CREATE TABLE orders (
+  id int NOT NULL PRIMARY KEY,
+  company_id int NULL,
+  contact_id int NULL,
+  number varchar(32) NULL,
+  status varchar(32) NULL,
+  total decimal(14,2) NULL,
+  currency varchar(3) NULL,
+  created_at datetime NOT NULL,
+  updated_at datetime NOT NULL,
+  KEY orders_updated (updated_at, id)
+) ENGINE=InnoDB DEFAULT CHARSET=latin1;
+
+CREATE TABLE order_items (
+  id int NOT NULL PRIMARY KEY,
+  order_id int NOT NULL,
+  sku varchar(32) NULL,
+  name varchar(255) NULL,
+  quantity decimal(12,3) NOT NULL,
+  price decimal(14,2) NOT NULL,
+  updated_at datetime NOT NULL,
+  KEY order_items_order (order_id),
+  KEY order_items_updated (updated_at, order_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=latin1;
 `;
 
@@ -118,10 +147,10 @@ interface AcceptedCompany {
  * loaded through a latin1 connection, so the latin1 columns hold cp1251 as in the real shop.
  */
 export async function generateStoreA(r: Random, o: StoreAOptions, storeB: StoreBContext): Promise<StoreATruth> {
-  const truth: StoreATruth = { companies: {}, contacts: {} };
+  const truth: StoreATruth = { companies: {}, contacts: {}, orders: {} };
   const dump = new DumpWriter(o.file);
   await dump.raw(`-- Store A replica sample: companies and contacts (Windows-1251 bytes in latin1 columns).\n` +
-    `SET NAMES latin1;\nSET foreign_key_checks = 0;\nDROP TABLE IF EXISTS contacts;\nDROP TABLE IF EXISTS companies;\n\n${STORE_A_SCHEMA}\n`);
+    `SET NAMES latin1;\nSET foreign_key_checks = 0;\nDROP TABLE IF EXISTS order_items;\nDROP TABLE IF EXISTS orders;\nDROP TABLE IF EXISTS contacts;\nDROP TABLE IF EXISTS companies;\n\n${STORE_A_SCHEMA}\n`);
   const windowStart = o.windowStart.getTime();
   const asOf = o.asOf.getTime();
   const shared = [...storeB.newest.keys()];
@@ -221,6 +250,27 @@ export async function generateStoreA(r: Random, o: StoreAOptions, storeB: StoreB
       truth.contacts[String(id)] = outcome;
     }
   }
+  truth.orders = await writeStoreAOrders(o, truth, dump);
   await dump.close();
   return truth;
+}
+
+/** Store A's orders and their items, in the dump after the contacts; an item is changed with its order. */
+async function writeStoreAOrders(o: StoreAOptions, truth: StoreATruth, dump: DumpWriter): Promise<Record<string, OrderTruth>> {
+  const companies = Object.entries(truth.companies).map(([key, c]) => ({ key, inn: c.inn ?? null }));
+  let itemId = 0;
+  const r = o.orders;
+  return generateOrders(r, {
+    store: 'store_a', asOf: o.asOf, windowStart: o.windowStart, companies, contactsByInn: contactsByInn(truth.contacts),
+    missingCompanyKey: (n) => String(o.companies + 100_000 + n),
+  }, async (order) => {
+    await dump.row('orders', [
+      Number(order.key), Number(order.companyKey), order.contactKey === null ? null : Number(order.contactKey), order.number, order.status,
+      order.total, order.currency, mysqlDatetime(order.created), mysqlDatetime(order.updated),
+    ]);
+    for (const item of order.items) {
+      itemId += 1;
+      await dump.row('order_items', [itemId, Number(order.key), item.sku, item.name, String(item.quantity), item.price, mysqlDatetime(order.updated)]);
+    }
+  });
 }

@@ -1,5 +1,6 @@
 import iconv from 'iconv-lite';
 import { JsonArrayFile } from './json-writer.js';
+import type { OrderTruth } from './orders.js';
 import * as vocab from './names.js';
 import { JUNK_PHONES, PhoneBook, writePhone } from './phones.js';
 import type { Random } from './random.js';
@@ -25,6 +26,8 @@ export interface StoreBTruth {
   contacts: Record<string, ContactTruth>;
   /** Expected canonical name per INN (the most recent accepted record's, cleaned). */
   names: Record<string, string>;
+  /** Per order of the orders file (filled in after the companies and contacts). */
+  orders: Record<string, OrderTruth>;
 }
 
 export interface CompanyRecordInfo {
@@ -79,7 +82,7 @@ export const clean = (text: string) => text.replace(/\s+/g, ' ').trim();
  * of every record. Companies first (kept as small infos), then contacts pointing at them.
  */
 export async function generateStoreB(r: Random, o: StoreBOptions): Promise<{ truth: StoreBTruth; context: StoreBContext }> {
-  const truth: StoreBTruth = { companies: {}, contacts: {}, names: {} };
+  const truth: StoreBTruth = { companies: {}, contacts: {}, names: {}, orders: {} };
   const phones = new PhoneBook(r);
   const usedInns = new Set<string>();
   const records: CompanyRecordInfo[] = [];

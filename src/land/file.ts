@@ -7,7 +7,7 @@ import { describeFile, InputError, utf8Characters, inputError, readRange, scanFi
 import { landedRanges, type FileKey } from './file-progress.js';
 import { compactJson, jsonProblem, type RecordVisitor, type RecordFields as ScannedFields } from './json-element-scanner.js';
 import { Progress, formatBytes, formatCount } from './progress.js';
-import { keyMissing, keylessKey, updatedUnparseable, type Entity, type LandingIssue } from './record.js';
+import { entityPlural, keyMissing, keylessKey, updatedUnparseable, type Entity, type LandingIssue } from './record.js';
 import { assertMappedSource } from './sources.js';
 import { describePolicy, LandingPipeline, TooManyBadRecords, type BadRecordPolicy } from './pipeline.js';
 import { RecordBatch, refusalText, type RefusalError } from './staging-writer.js';
@@ -206,7 +206,7 @@ class RecordReader {
   constructor(private readonly fields: RecordFields, source: string, entity: Entity) {
     this.wanted = [fields.key, fields.updated, ...(fields.deleted ? [fields.deleted] : [])];
     this.times = new ChangeTimeReader({ format: fields.updatedFormat ?? 'iso', timezone: fields.timezone ?? '+00:00' });
-    this.setting = `sources.${source}.${entity === 'company' ? 'companies' : 'contacts'}`;
+    this.setting = `sources.${source}.${entityPlural(entity)}`;
   }
 
   add(rows: RecordBatch, buf: Buffer, start: number, end: number, fields: ScannedFields): void {

@@ -4,7 +4,7 @@ import { ChangeTimeReader, UNREADABLE, type ChangeTimeValue } from './change-tim
 import { keyMissing, keylessKey, unparseable, updatedUnparseable, type Entity, type LandingIssue, type SourceRecord } from './record.js';
 
 /** The event types store B sends; anything else is landed as unparseable. */
-export const EVENT_TYPES = ['company.upserted', 'company.deleted', 'contact.upserted', 'contact.deleted'] as const;
+export const EVENT_TYPES = ['company.upserted', 'company.deleted', 'contact.upserted', 'contact.deleted', 'order.upserted', 'order.deleted'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 
@@ -62,7 +62,7 @@ export function readMessage(message: KafkaMessageIn, settings: EventSettings): R
   const unreadable = (problem: string): ReadMessage => {
     const raw = (text ?? bytes.toString('latin1')).replaceAll('\u0000', '');
     return {
-      entity: /"contact\./.test(raw) ? 'contact' : 'company',
+      entity: /"contact\./.test(raw) ? 'contact' : /"order\./.test(raw) ? 'order' : 'company',
       record: { sourceKey: position, updatedAt: null, isDeleted: false, payload: undefined, rawText: raw, issues: [unparseable(`Kafka message ${position}: ${problem}`)] },
       problem,
       encoding,

@@ -10,6 +10,10 @@ import type { TransformTiming } from '../jobs/chain.js';
 import { copyField, copyInto } from '../db/copy.js';
 import { readMessage, type EventSettings } from './kafka-messages.js';
 import { runTransformJobs } from '../jobs/worker.js';
+import type { Entity } from './record.js';
+
+/** What store B's events change: each fetch lands one batch per entity it holds. */
+const ENTITIES: readonly Entity[] = ['company', 'contact', 'order'];
 
 export interface ConsumeOptions {
   brokers: string[];
@@ -317,8 +321,12 @@ export class KafkaConsumer {
     const first = BigInt(messages[0]!.offset);
     const last = BigInt(messages[messages.length - 1]!.offset);
     const origin = `kafka:${topic}/${partition}@${first}-${last}`;
-    const rows = { company: new RecordBatch({ source: recordSource, entity: 'company' }), contact: new RecordBatch({ source: recordSource, entity: 'contact' }) };
-    const offsets = { company: [] as string[], contact: [] as string[] };
+    const rows = {
+      company: new RecordBatch({ source: recordSource, entity: 'company' }),
+      contact: new RecordBatch({ source: recordSource, entity: 'contact' }),
+      order: new RecordBatch({ source: recordSource, entity: 'order' }),
+    };
+    const offsets = { company: [] as string[], contact: [] as string[], order: [] as string[] };
     const provenance: string[] = [];
     const counts = { unparseable: 0, cp1251: 0 };
     const prefix = `${copyField(topic)}\t${partition}\t`;
@@ -331,12 +339,12 @@ export class KafkaConsumer {
       provenance.push(`${prefix}${message.offset}\t${copyField(message.key?.toString('utf8'))}\t${copyField(recordSource)}\t` +
         `${read.entity}\t${copyField(read.record.sourceKey)}\t${new Date(Number(message.timestamp)).toISOString()}\n`);
     }
-    const batches = (['company', 'contact'] as const).filter((e) => rows[e].length > 0).map((entity) => ({
+    const batches = ENTITIES.filter((e) => rows[e].length > 0).map((entity) => ({
       target: { source: recordSource, entity, origin },
       rows: rows[entity],
       locate: (tuple: number) => `Kafka message ${topic}/${partition}/${offsets[entity][tuple - 1]}`,
     }));
-    for (const e of ['company', 'contact'] as const) if (rows[e].length === 0) rows[e].release();
+    for (const e of ENTITIES) if (rows[e].length === 0) rows[e].release();
     return {
       lane,
       batches,

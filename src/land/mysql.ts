@@ -5,7 +5,7 @@ import { copyInto, copyField } from '../db/copy.js';
 import { inTransaction } from '../db/connection.js';
 import { ChangeTimeReader, isoMicros, UNREADABLE } from './change-time.js';
 import { Progress, formatCount } from './progress.js';
-import { keyMissing, keylessKey, keyText, updatedUnparseable, type Entity, type LandingIssue, type SourceRecord } from './record.js';
+import { entityPlural, keyMissing, keylessKey, keyText, updatedUnparseable, type Entity, type LandingIssue, type SourceRecord } from './record.js';
 import { assertMappedSource } from './sources.js';
 import { describeServer } from '../secrets.js';
 import { LandingPipeline, TooManyBadRecords, type BadRecordPolicy } from './pipeline.js';
@@ -55,7 +55,7 @@ export interface LandMysqlResult {
 /** A failure talking to MySQL, with what was landed before it. */
 export class MysqlLoadError extends Error {}
 
-const ENTITIES: Array<[Entity, 'companies' | 'contacts']> = [['company', 'companies'], ['contact', 'contacts']];
+const ENTITIES: Array<[Entity, 'companies' | 'contacts' | 'orders']> = [['company', 'companies'], ['contact', 'contacts'], ['order', 'orders']];
 
 /**
  * Lands store A's tables from MySQL. Every table is read in one consistent snapshot
@@ -70,7 +70,7 @@ export async function landMysql(pool: pg.Pool, o: LandMysqlOptions): Promise<Lan
   const started = Date.now();
   const log = o.log ?? (() => {});
   const where = describeServer(o.url, 3306);
-  for (const [entity] of ENTITIES) await assertMappedSource(pool, o.source, entity);
+  for (const [entity] of ENTITIES.slice(0, 2)) await assertMappedSource(pool, o.source, entity);
   let connection: mysql.Connection;
   try {
     connection = await mysql.createConnection({
@@ -95,6 +95,14 @@ export async function landMysql(pool: pg.Pool, o: LandMysqlOptions): Promise<Lan
     for (const [entity, name] of ENTITIES) {
       if (o.signal?.aborted) break;
       const table = o.config[name];
+      // a replica without orders is a store without orders, unless the configuration names them
+      if (entity === 'order') {
+        if (!o.config.ordersRequired && !(await tableExists(connection, table.table))) {
+          log(`${o.source}: no table ${table.table} in the source database, no orders to land`);
+          continue;
+        }
+        await assertMappedSource(pool, o.source, entity);
+      }
       const result = await landTable(pool, pipeline, connection, o, entity, table, where, log);
       tables.push(result);
     }
@@ -111,10 +119,11 @@ async function landTable(
   connection: mysql.Connection,
   o: LandMysqlOptions,
   entity: Entity,
-  t: MysqlTableConfig,
+  table: MysqlTableConfig,
   where: string,
   log: (line: string) => void,
 ): Promise<TableResult> {
+  let t = table;
   const position = await readPosition(pool, o.source, entity, o.config.lagSeconds);
   let from: string | null = null;
   if (o.since) from = sinceTimestamp(o.since);
@@ -123,7 +132,20 @@ async function landTable(
   if (!o.full && !position && !o.since) log(`${o.source} ${t.table}: no watermark yet, reading the whole table`);
 
   const q = (name: string) => connection.escapeId(name);
-  const select = `SELECT ${await selectList(connection, t.table, o.config.textEncoding)} FROM ${q(t.table)}`;
+  let select = `SELECT ${await selectList(connection, t.table, o.config.textEncoding)} FROM ${q(t.table)}`;
+  const items = entity === 'order' ? await itemReader(connection, o, t) : null;
+  if (items) {
+    // An order changes when one of its lines does: its change time is the latest of its own and
+    // its lines' since `from`, and the keyset walks that time. The lines changed before `from`
+    // were landed with their order by an earlier sync.
+    const i = o.config.orderItems;
+    select = `SELECT * FROM (SELECT ${await selectList(connection, t.table, o.config.textEncoding, 'o')}, ` +
+      `GREATEST(o.${q(t.updated)}, COALESCE(ch.items_at, o.${q(t.updated)})) AS ${q(CHANGED_AT)} ` +
+      `FROM ${q(t.table)} o LEFT JOIN (SELECT ${q(i.orderKey)} AS order_key, MAX(${q(i.updated)}) AS items_at FROM ${q(i.table)} ` +
+      `WHERE ${q(i.updated)} >= ${connection.escape(from ?? MIN_DATETIME)} GROUP BY ${q(i.orderKey)}) ch ON ch.order_key = o.${q(t.key)} ` +
+      `WHERE o.${q(t.updated)} >= ${connection.escape(from ?? MIN_DATETIME)} OR ch.order_key IS NOT NULL OR DAYNAME(o.${q(t.updated)}) IS NULL) AS orders`;
+    t = { ...t, updated: CHANGED_AT };
+  }
   // Rows with no usable change time (NULL, a zero date as sql_mode='' writes it, a date with a
   // zero month or day: DAYNAME() is NULL for all of them) have no place in the (updated_at, id)
   // order: the dated pass leaves them out, and every run reads them all again by key in a pass
@@ -161,7 +183,7 @@ async function landTable(
   const reader = new RowReader(o.source, entity, t, o.config.timezone);
   for (const pass of passes) {
     if (o.signal?.aborted) break;
-    await landPass(pipeline, connection, o, entity, t, where, pass, reader, result, progress);
+    await landPass(pipeline, connection, o, entity, t, where, pass, reader, result, progress, items);
   }
   if (o.signal?.aborted) {
     result.stopped = true;
@@ -171,7 +193,7 @@ async function landTable(
   if (o.full || !position) {
     await pool.query(`update etl.mysql_position set full_load_at = now() where source = $1 and entity = $2`, [o.source, entity]);
   }
-  if (o.reconcileDeletes) result.deleted = await reconcileDeletes(pool, connection, o, entity, t, where, result);
+  if (o.reconcileDeletes) result.deleted = await reconcileDeletes(pool, connection, o, entity, table, where, result);
   progress.done(
     `${formatCount(result.rows)} rows read (${formatCount(result.undated)} without a change time or a key, read again every run), ` +
     `${formatCount(result.landed)} new versions in ${result.batches} batches` +
@@ -181,6 +203,43 @@ async function landTable(
     `watermark ${result.watermark ? `${result.watermark.updatedAt} id ${result.watermark.id}` : 'none (no dated row)'}`,
   );
   return result;
+}
+
+/** The column the orders' pages are walked by: the latest change of the order and its lines. */
+const CHANGED_AT = '_changed_at';
+
+/** Reads the lines of a page of orders and puts them inside each order (`items`, in line order). */
+interface ItemReader {
+  attach(orders: Row[]): Promise<void>;
+}
+
+async function itemReader(connection: mysql.Connection, o: LandMysqlOptions, orders: MysqlTableConfig): Promise<ItemReader> {
+  const i = o.config.orderItems;
+  if (!(await tableExists(connection, i.table))) {
+    throw new MysqlLoadError(`${o.source}: the source database has orders (${orders.table}) but no table ${i.table} for their lines ` +
+      `(sources.${o.source}.mysql.orderItems.table)`);
+  }
+  const select = `SELECT ${await selectList(connection, i.table, o.config.textEncoding)} FROM ${connection.escapeId(i.table)}`;
+  const times = new RowReader(o.source, 'order', { table: i.table, key: i.orderKey, updated: i.updated }, o.config.timezone);
+  return {
+    async attach(rows) {
+      for (const row of rows) row.items = [];
+      const keys = rows.map((row) => row[orders.key]).filter((k) => k !== null && k !== undefined);
+      if (keys.length === 0) return;
+      const byOrder = new Map(rows.map((row) => [String(row[orders.key]), row]));
+      const [lines, fields] = await connection.query(`${select} WHERE ${connection.escapeId(i.orderKey)} IN (?) ORDER BY ${connection.escapeId(i.orderKey)}, 1`, [keys]);
+      times.columns(fields as Array<{ name: string; columnType: number }>);
+      for (const line of lines as Row[]) {
+        times.convertTimes(line);
+        (byOrder.get(String(line[i.orderKey]))?.items as Row[] | undefined)?.push(line);
+      }
+    },
+  };
+}
+
+async function tableExists(connection: mysql.Connection, table: string): Promise<boolean> {
+  const [rows] = await connection.query('SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?', [table]);
+  return (rows as unknown[]).length > 0;
 }
 
 /** The earliest DATETIME MySQL stores as a real day; below it are zero dates. */
@@ -212,10 +271,13 @@ async function landPass(
   reader: RowReader,
   result: TableResult,
   progress: Progress,
+  items: ItemReader | null,
 ): Promise<void> {
   const read = async (page: { sql: string; values: unknown[] }) => {
     const [rows, fields] = await connection.query(page.sql, page.values);
     reader.columns(fields as Array<{ name: string; columnType: number }>);
+    // an order's lines, read in the same snapshot as the order, go inside it
+    if (items) await items.attach(rows as Row[]);
     return rows as Row[];
   };
   let lastKey: unknown = null;
@@ -239,6 +301,7 @@ async function landPass(
     const next = pass.next && rows.length === o.config.batchSize ? read(pass.next(last)) : Promise.resolve([]);
     next.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
     const page = reader.page(rows);
+    if (items) for (const record of page.records) delete (record.payload as Row)[CHANGED_AT];
     const mark = pass.name === 'dated' ? page.mark : null;
     const keys = `${t.key} ${String(rows[0]![t.key])} to ${String(lastKey)}`;
     const count = page.records.length;
@@ -283,12 +346,23 @@ class RowReader {
 
   constructor(source: string, entity: Entity, private readonly t: MysqlTableConfig, private readonly timezone: string) {
     this.times = new ChangeTimeReader({ format: 'iso', timezone });
-    this.setting = `sources.${source}.mysql.${entity === 'company' ? 'companies' : 'contacts'}`;
+    this.setting = `sources.${source}.mysql.${entityPlural(entity)}`;
   }
 
   columns(fields: Array<{ name: string; columnType: number }>): void {
     this.datetimes ??= fields.filter((f) => DATETIME_TYPES.has(f.columnType)).map((f) => f.name);
     this.dates = fields.filter((f) => DATE_TYPES.has(f.columnType)).map((f) => f.name);
+  }
+
+  /** Datetimes as ISO-8601 with the source's offset, zero dates as null (in place). */
+  convertTimes(row: Row): void {
+    for (const column of this.datetimes!) {
+      const value = row[column];
+      if (typeof value === 'string') row[column] = isZeroDate(value) ? null : `${value.replace(' ', 'T')}${this.timezone}`;
+    }
+    for (const column of this.dates) {
+      if (typeof row[column] === 'string' && isZeroDate(row[column] as string)) row[column] = null;
+    }
   }
 
   /** A page's records, and the watermark its last dated row sets (null when it has none). */
@@ -312,13 +386,7 @@ class RowReader {
       if (time === UNREADABLE) issues.push(updatedUnparseable(this.t.updated, updated, `${this.setting}.updated, timezone ${this.timezone}`));
       else updatedAt = time;
     }
-    for (const column of this.datetimes!) {
-      const value = row[column];
-      if (typeof value === 'string') row[column] = isZeroDate(value) ? null : `${value.replace(' ', 'T')}${this.timezone}`;
-    }
-    for (const column of this.dates) {
-      if (typeof row[column] === 'string' && isZeroDate(row[column] as string)) row[column] = null;
-    }
+    this.convertTimes(row);
     let key = keyText(typeof row[this.t.key] === 'number' || typeof row[this.t.key] === 'string' ? String(row[this.t.key]) : row[this.t.key]);
     if (key === null) {
       issues.push(keyMissing(this.t.key, `${this.setting}.key`, row[this.t.key] ?? null));
@@ -355,7 +423,7 @@ function isZeroDate(value: string): boolean {
  * server (CONVERT(BINARY col USING cp1251)), so the rows arrive as proper UTF-8 and the
  * decoding runs on the MySQL side, not in the loader's one thread.
  */
-async function selectList(connection: mysql.Connection, table: string, encoding: 'utf8' | 'cp1251'): Promise<string> {
+async function selectList(connection: mysql.Connection, table: string, encoding: 'utf8' | 'cp1251', alias?: string): Promise<string> {
   const [rows] = await connection.query(
     `SELECT column_name AS name, character_set_name AS charset FROM information_schema.columns
      WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position`, [table]);
@@ -363,9 +431,10 @@ async function selectList(connection: mysql.Connection, table: string, encoding:
   if (columns.length === 0) throw new MysqlLoadError(`table ${table} does not exist in the source database`);
   return columns.map(({ name, charset }) => {
     const id = connection.escapeId(name);
+    const column = alias ? `${alias}.${id}` : id;
     return encoding === 'cp1251' && charset !== null && charset !== 'utf8mb4' && charset !== 'utf8mb3' && charset !== 'utf8'
-      ? `CONVERT(CAST(${id} AS BINARY) USING cp1251) AS ${id}`
-      : id;
+      ? `CONVERT(CAST(${column} AS BINARY) USING cp1251) AS ${id}`
+      : alias ? `${column} AS ${id}` : id;
   }).join(', ');
 }
 

@@ -29,13 +29,21 @@ export interface SourceRecord {
   issues?: LandingIssue[];
 }
 
-export type Entity = 'company' | 'contact';
+export type Entity = 'company' | 'contact' | 'order';
 
-/** CLI and file names say companies/contacts; the warehouse says company/contact. */
+const PLURAL = { company: 'companies', contact: 'contacts', order: 'orders' } as const;
+
+/** What the CLI, file names and the configuration call an entity: companies, contacts, orders. */
+export function entityPlural<E extends Entity>(entity: E): (typeof PLURAL)[E] {
+  return PLURAL[entity];
+}
+
+/** CLI and file names say companies/contacts/orders; the warehouse says company/contact/order. */
 export function parseEntity(value: string): Entity {
-  if (value === 'companies' || value === 'company') return 'company';
-  if (value === 'contacts' || value === 'contact') return 'contact';
-  throw new Error(`unknown entity '${value}': use companies or contacts`);
+  for (const [entity, plural] of Object.entries(PLURAL) as Array<[Entity, string]>) {
+    if (value === plural || value === entity) return entity;
+  }
+  throw new Error(`unknown entity '${value}': use companies, contacts or orders`);
 }
 
 /**

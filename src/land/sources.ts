@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { isMysqlSource, type Config } from '../config.js';
-import type { Entity } from './record.js';
+import { entityPlural, type Entity } from './record.js';
 
 /** A source the warehouse has no mapping for: its records would land and be ignored by the transform. */
 export class UnknownSourceError extends Error {}
@@ -15,7 +15,7 @@ export async function assertMappedSource(pool: pg.Pool | pg.PoolClient, source: 
     'select source, entity from staging.mapped_source order by source, entity');
   if (rows.some((r) => r.source === source && r.entity === entity)) return;
   const known = [...new Set(rows.filter((r) => r.entity === entity).map((r) => r.source))];
-  const plural = entity === 'company' ? 'companies' : 'contacts';
+  const plural = entityPlural(entity);
   throw new UnknownSourceError(
     `unknown source '${source}' for ${plural}: the warehouse maps ${plural} of ${known.map((k) => `'${k}'`).join(', ') || 'no source'} ` +
     `(staging.mapped_source). Records landed under another name would be ignored by the transform; nothing was landed. ` +

@@ -54,4 +54,5 @@ export async function runTransform(
 const REWRITTEN_TABLES = [
   'staging.record', 'etl.phone_dictionary', 'etl.source_company', 'etl.source_contact', 'etl.rejection',
   'canonical.company', 'canonical.contact', 'canonical.company_source', 'canonical.contact_source',
+  'etl.source_order', 'canonical.deal', 'canonical.deal_item',
 ];

@@ -18,7 +18,7 @@ describe('pending migrations', () => {
 
   it('a database an older b2b-etl migrated gets one sentence from every command, not a missing column', async () => {
     // what an older version left: the ledger without the newest migration, and none of its objects
-    await db.pool.query('drop schema etl, staging, canonical, graphile_worker cascade');
+    await db.pool.query('drop schema etl, staging, canonical, analytics, graphile_worker cascade');
     const all = readMigrations();
     for (const m of all.slice(0, -1)) await db.pool.query(m.sql);
     await db.pool.query(`create table etl.schema_migration (id serial primary key, name varchar(255), batch integer, migration_time timestamptz)`);

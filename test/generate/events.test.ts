@@ -55,7 +55,7 @@ function undocumented(event: unknown, documented: Map<string, Set<string>>): str
 
 describe("store B's events as the store documents them", () => {
   it('the fixture holds one event of each type', () => {
-    expect([...documentedFields().keys()].sort()).toEqual(['company.deleted', 'company.upserted', 'contact.deleted', 'contact.upserted']);
+    expect([...documentedFields().keys()].sort()).toEqual(['company.deleted', 'company.upserted', 'contact.deleted', 'contact.upserted', 'order.deleted', 'order.upserted']);
   });
 
   it('the consumer reads each documented event as what it is, and the mapping views find every field', async () => {
@@ -71,7 +71,7 @@ describe("store B's events as the store documents them", () => {
         await landBatch(db.pool, { source: 'store_b', entity: parseEntity(want.entity), origin: 'kafka:fixture' }, [read.record]);
       }
       for (const want of expected.filter((e) => e.view)) {
-        const view = want.entity === 'company' ? 'staging.stg_store_b_events__companies' : 'staging.stg_store_b_events__contacts';
+        const view = `staging.stg_store_b_events__${want.entity === 'company' ? 'companies' : want.entity === 'contact' ? 'contacts' : 'orders'}`;
         const columns = Object.keys(want.view!);
         const [row] = await db.rows(`select ${columns.join(', ')} from ${view} where source_key = $1`, [want.key]);
         expect(row, want.key).toEqual(want.view);

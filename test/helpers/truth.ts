@@ -1,4 +1,5 @@
 import type { CompanyTruth, ContactTruth } from '../../src/generate/store-b.js';
+import type { OrderTruth } from '../../src/generate/orders.js';
 import type { TestDatabase } from './db.js';
 
 interface Outcome {
@@ -83,4 +84,71 @@ export async function contactMismatches(
     contactToPerson.set(got.canonical_id, person);
   }
   return mismatches;
+}
+
+interface DealRow {
+  source: string;
+  source_key: string;
+  inn: string;
+  contact_id: string | null;
+  stage_id: string;
+  outcome: string;
+  amount: string;
+  currency: string;
+  begin_at: Date;
+  items: string;
+  is_deleted: boolean;
+}
+
+/**
+ * What differs between the truth and the deals and rejections of `source`; `partial`: the truth
+ * holds some of the source's orders (the ones events touched), so other deals are no mismatch.
+ */
+export async function orderMismatches(db: TestDatabase, source: string, truth: Record<string, OrderTruth>, partial = false): Promise<string[]> {
+  const deals = new Map((await db.rows<DealRow>(`
+    select d.source, d.source_key, c.inn, d.contact_id::text, d.stage_id, d.outcome, d.amount::text, d.currency, d.begin_at,
+           (select count(*) from canonical.deal_item i where i.deal_id = d.deal_id)::text as items, d.is_deleted
+    from canonical.deal d join canonical.company c using (company_id)
+    where d.source = $1`, [source])).map((d) => [d.source_key, d]));
+  const rejections = new Map<string, string[]>();
+  for (const r of await db.rows<{ source_key: string; reason: string }>(
+    `select source_key, reason from etl.rejection where source = $1 and entity = 'order' and resolved_at is null`, [source])) {
+    rejections.set(r.source_key, [...(rejections.get(r.source_key) ?? []), r.reason]);
+  }
+  // the canonical person of each source contact
+  const person = new Map((await db.rows<{ source_key: string; contact_id: string }>(
+    `select source_key, contact_id::text from canonical.contact_source where source = $1 and entity = 'contact'`, [source])).map((r) => [r.source_key, r.contact_id]));
+  const problems: string[] = [];
+  for (const [key, want] of Object.entries(truth)) {
+    const deal = deals.get(key);
+    const reasons = rejections.get(key) ?? [];
+    if (want.deleted) {
+      if (deal && !deal.is_deleted) problems.push(`${key}: deleted at the source, its deal stands`);
+      continue;
+    }
+    if (want.reason) {
+      if (deal && !deal.is_deleted) problems.push(`${key}: expected ${want.reason}, got a deal`);
+      if (!reasons.includes(want.reason)) problems.push(`${key}: expected ${want.reason}, rejected for ${reasons.join(', ') || 'nothing'}`);
+      continue;
+    }
+    if (!deal || deal.is_deleted) {
+      problems.push(`${key}: expected a deal, got none (rejected for ${reasons.join(', ') || 'nothing'})`);
+      continue;
+    }
+    const expected = {
+      inn: want.inn, contact: want.contact ? person.get(want.contact) ?? `(person of ${want.contact})` : null, stage: want.stage,
+      outcome: want.outcome, amount: want.amount, currency: want.currency, created: want.created, items: String(want.items),
+      warnings: (want.warnings ?? []).join(','),
+    };
+    const got = {
+      inn: deal.inn, contact: deal.contact_id, stage: deal.stage_id, outcome: deal.outcome, amount: deal.amount, currency: deal.currency,
+      created: deal.begin_at.toISOString().replace('.000Z', 'Z').replace(/\.\d+Z$/, 'Z'), items: deal.items,
+      warnings: reasons.filter((r) => r === 'total_mismatch').join(','),
+    };
+    expected.created = expected.created?.replace('.000Z', 'Z');
+    if (JSON.stringify(expected) !== JSON.stringify(got)) problems.push(`${key}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`);
+  }
+  const extra = partial ? [] : [...deals.keys()].filter((k) => !(k in truth));
+  if (extra.length > 0) problems.push(`deals of no order: ${extra.slice(0, 5).join(', ')}`);
+  return problems;
 }

@@ -11,6 +11,7 @@ import { startCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { BROKERS, createTopic, kafkaAvailable, produce, resetKafkaOffsets } from '../helpers/kafka.js';
 import { landSample, makeSample, type Sample } from '../helpers/sample.js';
+import { orderMismatches } from '../helpers/truth.js';
 
 const available = await kafkaAvailable();
 
@@ -132,6 +133,10 @@ describe.skipIf(!available)('Kafka consumer against a real broker', () => {
       // deleted contacts no longer feed canonical
       const deletedContacts = Object.entries(truth.contacts).filter(([, t]) => 'deleted' in t).map(([k]) => k);
       expect(await db.value(`select count(*) from etl.source_contact where source = 'store_b' and source_key = any($1) and (is_accepted or not is_deleted)`, [deletedContacts])).toBe('0');
+      // orders: new ones, changed ones (the file's too), deleted ones, old ones arriving late
+      expect(Object.values(truth.orders).filter((o) => o.deleted).length).toBeGreaterThan(0);
+      expect(Object.keys(truth.orders).filter((k) => !k.startsWith('BO-E')).length).toBeGreaterThan(0);
+      expect((await orderMismatches(db, 'store_b', truth.orders, true)).slice(0, 10)).toEqual([]);
     } finally {
       await db.drop();
     }

@@ -51,6 +51,7 @@ describe.skipIf(!available)('MySQL loader against the machine MariaDB', () => {
       expect(result.tables.map((t) => [t.table, t.rows, t.landed])).toEqual([
         ['companies', Object.keys(sample.truth.store_a.companies).length, Object.keys(sample.truth.store_a.companies).length],
         ['contacts', Object.keys(sample.truth.store_a.contacts).length, Object.keys(sample.truth.store_a.contacts).length],
+        ['orders', Object.keys(sample.truth.store_a.orders).length, Object.keys(sample.truth.store_a.orders).length],
       ]);
       await runTransform(db.pool);
       expect((await companyMismatches(db, 'store_a', sample.truth.store_a.companies)).slice(0, 10)).toEqual([]);
@@ -110,7 +111,7 @@ describe.skipIf(!available)('MySQL loader against the machine MariaDB', () => {
       ]);
       // a third run with nothing new lands nothing and keeps the watermark
       const third = await landMysql(db.pool, { url: my.url, source: 'store_a', config: cfg, quiet: true });
-      expect(third.tables.map((t) => t.landed)).toEqual([0, 0]);
+      expect(third.tables.map((t) => t.landed)).toEqual([0, 0, 0]);
       expect(third.tables[0]!.watermark).toEqual(companies.watermark);
       await runTransform(db.pool);
       expect(await db.value(`select count(*) from etl.source_contact where source = 'store_a' and source_key in ('1', '2') and is_deleted and not is_accepted`)).toBe('2');
@@ -210,7 +211,7 @@ describe.skipIf(!available)('MySQL loader against the machine MariaDB', () => {
       const mark = await db.value(`select to_char(updated_at, 'YYYY-MM-DD HH24:MI:SS') || '/' || last_id from etl.mysql_position where source = 'store_a' and entity = 'company'`);
       expect(mark).toBe(`${stopped.tables[0]!.watermark!.updatedAt}/${stopped.tables[0]!.watermark!.id}`);
       const rest = await landMysql(db.pool, { url: mysql.url, source: 'store_a', config: config({ batchSize: 20 }), quiet: true });
-      expect(rest.tables.map((t) => t.stopped ?? false)).toEqual([false, false]);
+      expect(rest.tables.map((t) => t.stopped ?? false)).toEqual([false, false, false]);
       expect(Number(await db.value(`select count(*) from staging.record where source = 'store_a' and entity = 'company'`))).toBe(companies);
     } finally {
       await db.drop();

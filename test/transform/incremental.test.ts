@@ -16,6 +16,8 @@ const STATE_WITH_IDS = `
     'company_sources', (select jsonb_agg(to_jsonb(s) - 'linked_at' order by source, source_key) from canonical.company_source s),
     'contacts', (select jsonb_agg(to_jsonb(c) - 'updated_at' - 'first_seen_at' order by contact_id) from canonical.contact c),
     'contact_sources', (select jsonb_agg(to_jsonb(s) - 'linked_at' order by source, source_key) from canonical.contact_source s),
+    'deals', (select jsonb_agg(to_jsonb(d) - 'updated_at' - 'first_seen_at' order by deal_id) from canonical.deal d),
+    'deal_items', (select jsonb_agg(to_jsonb(i) order by deal_id, line_no) from canonical.deal_item i),
     'rejections', (select jsonb_agg(jsonb_build_array(source, entity, source_key, reason, severity, value) order by source, entity, source_key, reason)
                    from etl.rejection where resolved_at is null)) as state`;
 
@@ -36,6 +38,11 @@ const STATE_BY_CONTENT = `
     'company_sources', (select jsonb_agg(jsonb_build_array(c.inn, s.source, s.source_key) order by s.source, s.source_key)
                         from canonical.company_source s join canonical.company c using (company_id)),
     'contacts', (select jsonb_agg(to_jsonb(p) - 'contact_id' order by members) from person p),
+    'deals', (select jsonb_agg(to_jsonb(d) - 'deal_id' - 'company_id' - 'contact_id' - 'row_hash' - 'updated_at' - 'first_seen_at'
+                               || jsonb_build_object('inn', co.inn, 'person', p.members,
+                                    'items', (select jsonb_agg(to_jsonb(i) - 'deal_id' order by line_no) from canonical.deal_item i where i.deal_id = d.deal_id))
+                               order by d.source, d.source_key)
+              from canonical.deal d join canonical.company co using (company_id) left join person p using (contact_id) where not d.is_deleted),
     'rejections', (select jsonb_agg(jsonb_build_array(source, entity, source_key, reason, severity, value) order by source, entity, source_key, reason)
                    from etl.rejection where resolved_at is null)) as state`;
 
@@ -73,6 +80,10 @@ describe('incremental and full transform', () => {
     expect(Number(await incremental.value(`select count(*) from canonical.company where is_deleted`))).toBeGreaterThan(0);
     expect(Number(await incremental.value(`select count(*) from etl.rejection where resolved_at is not null`))).toBeGreaterThan(0);
     expect(Number(await incremental.value(`select count(*) from etl.merge where entity = 'contact' and merged_id is not null`))).toBeGreaterThan(0);
+    // orders: changed stage, lines that no longer add up, deals of orders now out of the window
+    expect(Number(await incremental.value(`select count(*) from canonical.deal where is_deleted`))).toBeGreaterThan(0);
+    expect(Number(await incremental.value(`select count(*) from etl.rejection where entity = 'order' and resolved_at is not null`))).toBeGreaterThan(0);
+    expect(Number(await incremental.value(`select count(*) from canonical.deal where updated_at > first_seen_at`))).toBeGreaterThan(0);
   });
 
   it('reach the same canonical state from one history', async () => {
@@ -89,6 +100,7 @@ describe('incremental and full transform', () => {
     // and an incremental run with nothing new is a no-op too
     const run = await runTransform(incremental.pool);
     expect(run.stats.company_records).toBe(0);
+    expect(run.stats.order_records).toBe(0);
     expect(await incremental.value(STATE_WITH_IDS)).toEqual(before);
   });
 });

@@ -1,0 +1,24 @@
+-- Grain: one row per landed store B Kafka event about an order: {event, occurred_at, data}
+-- with data in the orders file's shape (order.upserted), or only data.id (order.deleted).
+create or replace view staging.stg_store_b_events__orders as
+select
+  staging_id,
+  batch_id,
+  source,
+  source_key,
+  source_updated_at,
+  is_deleted,
+  landing_issues,
+  jsonb_typeof(payload -> 'data') is distinct from 'object' as is_unparseable,
+  'store_b'::text as company_source,
+  payload -> 'data' ->> 'company_id' as company_key,
+  payload -> 'data' ->> 'contact_id' as contact_key,
+  payload -> 'data' ->> 'number' as number,
+  payload -> 'data' ->> 'status' as status,
+  payload -> 'data' ->> 'total' as total,
+  payload -> 'data' ->> 'currency' as currency,
+  etl.try_timestamptz(payload -> 'data' ->> 'created') as source_created_at,
+  etl.order_lines(payload -> 'data' -> 'items', 'qty') as items
+from staging.record
+where source = 'store_b' and entity = 'order'
+  and payload ? 'event';

@@ -1,0 +1,148 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mysqlSource } from '../../src/config.js';
+import { STORE_A_DUMP } from '../../src/generate/index.js';
+import { loadMysqlDump } from '../../src/generate/load-mysql.js';
+import { STATUSES } from '../../src/generate/orders.js';
+import { landMysql } from '../../src/land/mysql.js';
+import { runTransform } from '../../src/transform/run.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestMysql, mysqlAvailable, type TestMysql } from '../helpers/mysql.js';
+import { landSample, makeSample, type Sample } from '../helpers/sample.js';
+import { orderMismatches } from '../helpers/truth.js';
+
+// Orders of both stores (store A from MariaDB with their lines, store B's file) become
+// deals; the generator wrote what must become of each one, the transform must agree exactly.
+const hasMysql = await mysqlAvailable();
+const STORE_A = mysqlSource({ sources: { store_a: { mysql: { textEncoding: 'cp1251' } } } }, 'store_a');
+
+describe.skipIf(!hasMysql)('orders become deals', () => {
+  let db: TestDatabase;
+  let my: TestMysql;
+  let sample: Sample;
+  beforeAll(async () => {
+    sample = await makeSample({ scale: 'small', seed: 5 });
+    db = await createTestDatabase();
+    my = await createTestMysql();
+    await loadMysqlDump(my.url, join(sample.dir, STORE_A_DUMP));
+    await landSample(db.pool, sample);
+    await landMysql(db.pool, { url: my.url, source: 'store_a', config: STORE_A, quiet: true });
+    await runTransform(db.pool);
+  });
+  afterAll(async () => {
+    await db?.drop();
+    await my?.drop();
+  });
+
+  it('the stage map the migration seeds is the statuses each store documents', async () => {
+    const map = await db.rows<{ source: string; source_status: string; stage_id: string; outcome: string }>(
+      `select source, source_status, stage_id, outcome from etl.deal_stage_map order by 1, 2`);
+    const documented = Object.entries(STATUSES).flatMap(([source, statuses]) => statuses.filter((s) => s.stage !== null)
+      .map((s) => ({ source, source_status: s.status, stage_id: s.stage!, outcome: s.outcome })));
+    expect(map).toEqual(documented.sort((a, b) => `${a.source} ${a.source_status}`.localeCompare(`${b.source} ${b.source_status}`)));
+  });
+
+  it('store B: every order of its file is a deal as the truth says, or rejected for its reason', async () => {
+    expect(Object.keys(sample.truth.store_b.orders).length).toBeGreaterThan(3000);
+    expect((await orderMismatches(db, 'store_b', sample.truth.store_b.orders)).slice(0, 10)).toEqual([]);
+  });
+
+  it('store A: every order of the replica, with its lines, is a deal as the truth says, or rejected for its reason', async () => {
+    expect(Object.keys(sample.truth.store_a.orders).length).toBeGreaterThan(1500);
+    expect((await orderMismatches(db, 'store_a', sample.truth.store_a.orders)).slice(0, 10)).toEqual([]);
+    // Cyrillic from the cp1251 replica reads as it was written
+    expect(await db.value(`select count(*) from canonical.deal where source = 'store_a' and number like 'ЗК-%'`))
+      .toBe(String(Object.values(sample.truth.store_a.orders).filter((t) => t.inn).length));
+  });
+
+  it('plants every reason and the warning', async () => {
+    const reasons = await db.rows<{ reason: string }>(`select distinct reason from etl.rejection where entity = 'order' and resolved_at is null order by 1`);
+    expect(reasons.map((r) => r.reason)).toEqual(['company_missing', 'company_rejected', 'out_of_window', 'stage_unmapped', 'total_mismatch']);
+  });
+
+  it('the analysts\' views: won revenue per company, year and store, repeat customers, customers of both stores', async () => {
+    // from the truth: won revenue per INN, Moscow year, store and currency, in kopecks
+    const want = new Map<string, number>();
+    const wonStores = new Map<string, Set<string>>();
+    const won = new Map<string, number>();
+    for (const store of ['store_a', 'store_b'] as const) {
+      for (const t of Object.values(sample.truth[store].orders)) {
+        if (!t.inn || t.outcome !== 'won') continue;
+        const year = new Date(Date.parse(t.created!) + 3 * 3_600_000).getUTCFullYear();
+        const key = `${t.inn} ${year} ${store} ${t.currency}`;
+        want.set(key, (want.get(key) ?? 0) + Math.round(Number(t.amount) * 100));
+        wonStores.set(t.inn, (wonStores.get(t.inn) ?? new Set()).add(store));
+        won.set(t.inn, (won.get(t.inn) ?? 0) + 1);
+      }
+    }
+    const got = new Map((await db.rows<{ key: string; revenue: string }>(`
+      select inn || ' ' || year || ' ' || store || ' ' || currency as key, revenue::text
+      from analytics.revenue_by_company_year where won_deals > 0`)).map((r) => [r.key, Math.round(Number(r.revenue) * 100)]));
+    expect(got.size).toBe(want.size);
+    expect([...want].filter(([k, v]) => got.get(k) !== v).slice(0, 5)).toEqual([]);
+    const both = [...wonStores].filter(([, s]) => s.size === 2).map(([inn]) => inn).sort();
+    expect(both.length).toBeGreaterThan(0);
+    expect((await db.rows<{ inn: string }>(`select inn from analytics.cross_store_customers order by inn`)).map((r) => r.inn)).toEqual(both);
+    const repeat = [...won].filter(([, n]) => n >= 2).map(([inn]) => inn).sort();
+    expect((await db.rows<{ inn: string }>(`select inn from analytics.repeat_customers order by inn`)).map((r) => r.inn)).toEqual(repeat);
+    // deals per stage add up to the deals
+    expect(await db.value(`select sum(deals)::text from analytics.deals_by_stage`)).toBe(await db.value(`select count(*)::text from canonical.deal where not is_deleted`));
+  });
+
+  it('why tells an order\'s deal, a rejected order\'s reason, and a company\'s deals', async () => {
+    const [key, deal] = Object.entries(sample.truth.store_b.orders).find(([, t]) => t.inn && t.outcome === 'won')!;
+    const story = (await db.rows<{ story: string }>(`select story from etl.why($1)`, [`store_b:${key}`])).map((r) => r.story).join('\n');
+    expect(story).toMatch(new RegExp(`is canonical deal \\d+: Заказ .*, stage WON \\(won\\), ${deal.amount} ${deal.currency}`));
+    const [rejectedKey] = Object.entries(sample.truth.store_b.orders).find(([, t]) => t.reason === 'out_of_window')!;
+    const rejected = (await db.rows<{ story: string }>(`select story from etl.why($1)`, [`store_b:${rejectedKey}`])).map((r) => r.story).join('\n');
+    expect(rejected).toMatch(/error out_of_window: placed \d{4}-\d\d-\d\d, before the load window/);
+    expect(rejected).toMatch(/is no deal: rejected/);
+    const company = (await db.rows<{ kind: string; story: string }>(`select kind, story from etl.why($1)`, [deal.inn!]));
+    expect(company.find((f) => f.kind === 'deals')?.story).toMatch(/^\d+ deal\(s\) from orders: \d+ won/);
+    expect(company.some((f) => f.kind === 'deal' && f.story.includes(`store_b:${key}`))).toBe(true);
+  });
+
+  it('store A: a changed line is a change of its order; a changed status, a deleted order reach the deals at the next sync', async () => {
+    const accepted = Object.entries(sample.truth.store_a.orders).filter(([, t]) => t.inn && !t.warnings).map(([k]) => k);
+    const [lineChanged, statusChanged, deleted] = accepted;
+    await my.query(`update order_items set quantity = quantity + 1, updated_at = '2026-11-05 10:00:00' where id = (select min(id) from order_items where order_id = ?)`, [Number(lineChanged)]);
+    await my.query(`update orders set status = 'cancelled', updated_at = '2026-11-05 10:00:01' where id = ?`, [Number(statusChanged)]);
+    await my.query(`delete from order_items where order_id = ?`, [Number(deleted)]);
+    await my.query(`delete from orders where id = ?`, [Number(deleted)]);
+    const sync = await landMysql(db.pool, { url: my.url, source: 'store_a', config: STORE_A, quiet: true, reconcileDeletes: true });
+    const orders = sync.tables.find((t) => t.entity === 'order')!;
+    expect({ landed: orders.landed, deleted: orders.deleted }).toEqual({ landed: 2, deleted: 1 });
+    // the order's watermark is its line's change
+    expect(orders.watermark?.updatedAt).toBe('2026-11-05 10:00:01');
+    await runTransform(db.pool);
+    const deals = new Map((await db.rows<{ source_key: string; stage_id: string; is_deleted: boolean; quantity: string }>(`
+      select d.source_key, d.stage_id, d.is_deleted, (select i.quantity::text from canonical.deal_item i where i.deal_id = d.deal_id and i.line_no = 1) as quantity
+      from canonical.deal d where d.source = 'store_a' and d.source_key = any($1)`, [[lineChanged, statusChanged, deleted]])).map((d) => [d.source_key, d]));
+    expect(deals.get(statusChanged!)).toMatchObject({ stage_id: 'LOSE', is_deleted: false });
+    expect(deals.get(deleted!)).toMatchObject({ is_deleted: true });
+    // the line's new quantity, and the total that no longer adds up, kept with a warning
+    const was = await my.query(`select quantity from order_items where order_id = ? order by id limit 1`, [Number(lineChanged)]) as Array<{ quantity: string }>;
+    expect(Number(deals.get(lineChanged!)!.quantity)).toBe(Number(was[0]!.quantity));
+    expect(await db.value(`select count(*) from etl.rejection where source = 'store_a' and entity = 'order' and source_key = $1 and reason = 'total_mismatch' and resolved_at is null`, [lineChanged])).toBe('1');
+    // a sync with nothing new lands nothing
+    const again = await landMysql(db.pool, { url: my.url, source: 'store_a', config: STORE_A, quiet: true });
+    expect(again.tables.map((t) => t.landed)).toEqual([0, 0, 0]);
+  });
+
+  it('a status mapped later by an analyst brings its orders in at the next transform', async () => {
+    const unmapped = Object.entries(sample.truth.store_b.orders).filter(([, t]) => t.reason === 'stage_unmapped').map(([k]) => k);
+    expect(unmapped.length).toBeGreaterThan(0);
+    await db.pool.query(`insert into etl.deal_stage_map values ('store_b', 'on_review', 'PREPARATION', 'open')`);
+    await runTransform(db.pool);
+    const deals = await db.rows<{ source_key: string; stage_id: string }>(
+      `select source_key, stage_id from canonical.deal where source = 'store_b' and source_key = any($1) and not is_deleted`, [unmapped]);
+    // those in the window of accepted companies are deals now
+    expect(deals.length).toBeGreaterThan(0);
+    expect(deals.every((d) => d.stage_id === 'PREPARATION')).toBe(true);
+    expect(await db.value(`select count(*) from etl.rejection where reason = 'stage_unmapped' and resolved_at is null and source = 'store_b'`)).toBe('0');
+    // and taken back out when the row goes again
+    await db.pool.query(`delete from etl.deal_stage_map where source = 'store_b' and source_status = 'on_review'`);
+    await runTransform(db.pool);
+    expect(await db.value(`select count(*) from canonical.deal where source = 'store_b' and source_key = any($1) and not is_deleted`, [unmapped])).toBe('0');
+  });
+});
