@@ -59,3 +59,32 @@ with final as (
 )
 
 select final.*, md5(row(final.*)::text)::uuid as out_hash from final;
+
+-- Grain: one row per canonical deal of a company in etl.crm_company_out: the deal with its
+-- product rows (name, price, quantity; no catalog products). Its amount is the order's total,
+-- set by hand in the CRM (IS_MANUAL_OPPORTUNITY), so rows that do not add up to it leave it as
+-- billed. The contact goes with it when the contact is one of the company's in the CRM's view.
+create or replace view etl.crm_deal_out as
+with final as (
+  select
+    d.deal_id,
+    d.company_id,
+    ct.contact_id,
+    d.title,
+    d.stage_id,
+    d.outcome,
+    d.amount,
+    d.currency,
+    d.begin_at,
+    d.close_at,
+    d.source,
+    d.source_key,
+    (select coalesce(jsonb_agg(jsonb_build_object('name', i.name, 'price', i.price, 'quantity', i.quantity) order by i.line_no), '[]')
+     from canonical.deal_item i where i.deal_id = d.deal_id) as rows
+  from canonical.deal d
+  join canonical.company c on c.company_id = d.company_id
+  left join canonical.contact ct on ct.contact_id = d.contact_id and not ct.is_deleted
+  where not d.is_deleted and c.is_ready and not c.is_deleted
+)
+
+select final.*, md5(row(final.*)::text)::uuid as out_hash from final;

@@ -3,7 +3,7 @@
 -- a later version may change their columns.
 drop view if exists etl.crm_portal_status, etl.crm_failure_summary, etl.crm_deleted;
 
--- Grain: one row per company or contact a manager deleted in a portal's CRM: it is kept out of
+-- Grain: one row per company, contact or deal a manager deleted in a portal's CRM: it is kept out of
 -- it (not created again) until a person restores it (b2b-etl crm restore) or lets it go
 -- (b2b-etl crm let-go). A company's contacts that are not in the CRM wait with it.
 create view etl.crm_deleted as
@@ -25,11 +25,12 @@ waiting as (
 
 final as (
   select d.portal, d.entity, d.canonical_id, d.bitrix_id, d.deleted_at, d.let_go_at,
-    case d.entity when 'company' then concat_ws(' ', 'INN ' || c.inn, c.name) else concat_ws(' ', ct.last_name, ct.first_name, ct.middle_name) end as label,
+    case d.entity when 'company' then concat_ws(' ', 'INN ' || c.inn, c.name) when 'deal' then dl.title else concat_ws(' ', ct.last_name, ct.first_name, ct.middle_name) end as label,
     coalesce(w.contacts_waiting, 0) as contacts_waiting
   from deleted d
   left join canonical.company c on d.entity = 'company' and c.company_id = d.canonical_id
   left join canonical.contact ct on d.entity = 'contact' and ct.contact_id = d.canonical_id
+  left join canonical.deal dl on d.entity = 'deal' and dl.deal_id = d.canonical_id
   left join waiting w on w.portal = d.portal and w.canonical_id = d.canonical_id
 )
 
@@ -71,11 +72,13 @@ links as (
   select portal,
     count(*) filter (where entity = 'company' and state = 'linked') as companies_linked,
     count(*) filter (where entity = 'contact' and state = 'linked') as contacts_linked,
+    count(*) filter (where entity = 'deal' and state = 'linked') as deals_linked,
     count(*) filter (where state = 'failed' or (state = 'linked' and last_error is not null)) as failed,
     -- sent and not answered; a row a dead push claimed and never sent is released by the next push
     count(*) filter (where state = 'sending' and (sent_at is not null or bitrix_id is not null)) as unanswered,
     count(*) filter (where state = 'deleted' and entity = 'company' and let_go_at is null) as companies_deleted,
     count(*) filter (where state = 'deleted' and entity = 'contact' and let_go_at is null) as contacts_deleted,
+    count(*) filter (where state = 'deleted' and entity = 'deal' and let_go_at is null) as deals_deleted,
     count(*) filter (where state = 'deleted' and let_go_at is not null) as let_go
   from etl.crm_link
   group by portal
@@ -97,6 +100,17 @@ pending_contacts as (
   left join etl.crm_link l on l.portal = p.portal and l.entity = 'contact' and l.canonical_id = o.contact_id
   where (l.canonical_id is null or (l.state = 'failed' and l.bitrix_id is null) or (l.state = 'linked' and l.pushed_hash is distinct from o.out_hash))
     and not exists (select from etl.crm_link cl where cl.portal = p.portal and cl.entity = 'company' and cl.canonical_id = o.company_id and cl.state = 'deleted')
+  group by p.portal
+),
+
+pending_deals as (
+  -- deals of companies linked there (the others wait for their company)
+  select p.portal, count(*) as deals_pending
+  from etl.crm_portal p
+  cross join etl.crm_deal_out o
+  left join etl.crm_link l on l.portal = p.portal and l.entity = 'deal' and l.canonical_id = o.deal_id
+  where (l.canonical_id is null or (l.state = 'failed' and l.bitrix_id is null) or (l.state = 'linked' and l.pushed_hash is distinct from o.out_hash))
+    and exists (select from etl.crm_link cl where cl.portal = p.portal and cl.entity = 'company' and cl.canonical_id = o.company_id and cl.state = 'linked')
   group by p.portal
 ),
 
@@ -130,12 +144,14 @@ final as (
     coalesce(l.companies_deleted, 0) as companies_deleted, coalesce(l.contacts_deleted, 0) as contacts_deleted,
     coalesce(w.contacts_waiting, 0) as contacts_waiting, coalesce(l.let_go, 0) as let_go,
     r.last_run_id, r.last_started_at, r.last_finished_at, r.last_stats,
-    coalesce(u.unfinished_runs, 0) as unfinished_runs, u.last_unfinished_at
+    coalesce(u.unfinished_runs, 0) as unfinished_runs, u.last_unfinished_at,
+    coalesce(l.deals_linked, 0) as deals_linked, coalesce(pd.deals_pending, 0) as deals_pending, coalesce(l.deals_deleted, 0) as deals_deleted
   from etl.crm_portal p
   left join addresses a using (portal)
   left join links l using (portal)
   left join pending_companies pc using (portal)
   left join pending_contacts pk using (portal)
+  left join pending_deals pd using (portal)
   left join waiting w using (portal)
   left join runs r using (portal)
   left join unfinished u using (portal)

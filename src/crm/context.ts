@@ -19,6 +19,9 @@ export interface EntityStats {
 export interface PushStats {
   company: EntityStats;
   contact: EntityStats;
+  deal: EntityStats;
+  /** Deals older than one already in the portal, imported at the oldest creation time import allowed: their own date is in BEGINDATE. */
+  dealsDatedLater: number;
   /** Creates the portal refused before running them (its limits): left for the next push. */
   refused: number;
   /** Entities found twice in the CRM by our ORIGIN_ID (should stay 0). */
@@ -38,12 +41,12 @@ export interface PushStats {
 
 export const emptyStats = (): PushStats => {
   const entity = (): EntityStats => ({ created: 0, adopted: 0, updated: 0, unchanged: 0, failed: 0, deleted: 0 });
-  return { company: entity(), contact: entity(), refused: 0, duplicatesFound: 0, unknownOutcomes: 0, sentAgain: 0, unconfirmed: 0, leftOut: 0 };
+  return { company: entity(), contact: entity(), deal: entity(), dealsDatedLater: 0, refused: 0, duplicatesFound: 0, unknownOutcomes: 0, sentAgain: 0, unconfirmed: 0, leftOut: 0 };
 };
 
 /** Per entity kind, a set of canonical ids. */
 export type ByEntity = Record<CrmEntity, Set<string>>;
-export const byEntity = (): ByEntity => ({ company: new Set(), contact: new Set() });
+export const byEntity = (): ByEntity => ({ company: new Set(), contact: new Set(), deal: new Set() });
 
 /** What the steps of one push share. */
 export interface PushContext {
@@ -111,8 +114,8 @@ export async function recordDeleted(ctx: PushContext, entity: CrmEntity, canonic
   if (canonicalIds.length === 0) return;
   await ctx.links.deleted(entity, canonicalIds, `deleted in the CRM (${how}); not created again: b2b-etl crm restore brings it back, b2b-etl crm let-go lets it go`);
   ctx.stats[entity].deleted += canonicalIds.length;
-  ctx.log(`push: ${formatCount(canonicalIds.length)} ${entity === 'company' ? 'companies' : 'contacts'} deleted in the CRM (${how}): not created again` +
-    (entity === 'company' ? '; their contacts wait' : ''));
+  ctx.log(`push: ${formatCount(canonicalIds.length)} ${{ company: 'companies', contact: 'contacts', deal: 'deals' }[entity]} deleted in the CRM (${how}): not created again` +
+    (entity === 'company' ? '; their contacts and deals wait' : ''));
 }
 
 /** Keeps a failure of one entity: in etl.crm_push_error and on its link row (failed, when the CRM does not have it). */

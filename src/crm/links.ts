@@ -1,6 +1,9 @@
 import type pg from 'pg';
 
-export type CrmEntity = 'company' | 'contact';
+export type CrmEntity = 'company' | 'contact' | 'deal';
+
+/** In the order a push takes them: a contact and a deal go under their company. */
+export const CRM_ENTITIES: readonly CrmEntity[] = ['company', 'contact', 'deal'];
 
 /** One row of etl.crm_link. */
 export interface LinkRow {
@@ -37,9 +40,11 @@ export interface Linked {
   createdAt?: Date | null;
 }
 
-const OUT_VIEW: Record<CrmEntity, { view: string; id: string }> = {
-  company: { view: 'etl.crm_company_out', id: 'company_id' },
-  contact: { view: 'etl.crm_contact_out', id: 'contact_id' },
+/** Each entity's out view, its id, and the order a push takes its work in (deals by date: import creates them in ascending time). */
+const OUT_VIEW: Record<CrmEntity, { view: string; id: string; order: string }> = {
+  company: { view: 'etl.crm_company_out', id: 'company_id', order: 'o.company_id' },
+  contact: { view: 'etl.crm_contact_out', id: 'contact_id', order: 'o.contact_id' },
+  deal: { view: 'etl.crm_deal_out', id: 'deal_id', order: 'o.begin_at, o.deal_id' },
 };
 
 /**
@@ -82,13 +87,13 @@ export class LinkStore {
   /**
    * The work of a push, read once: the ids of entities without a link (or failed before the
    * CRM had them) and of linked ones whose row changed since it was pushed (its hash differs,
-   * or a part is missing). Contacts only of linked companies. One pass over the out view; the
+   * or a part is missing). Contacts and deals only of linked companies. One pass over the out view; the
    * claims then look at these ids only.
    */
   async work(entity: CrmEntity): Promise<{ fresh: string[]; changed: string[] }> {
     await this.freshStatistics();
-    const { view, id } = OUT_VIEW[entity];
-    const companyLinked = entity === 'contact'
+    const { view, id, order } = OUT_VIEW[entity];
+    const companyLinked = entity !== 'company'
       ? `and exists (select from etl.crm_link cl where cl.portal = $1 and cl.entity = 'company' and cl.canonical_id = o.company_id and cl.state = 'linked')`
       : '';
     const { rows } = await this.pool.query<{ canonical_id: string; fresh: boolean }>(
@@ -97,7 +102,7 @@ export class LinkStore {
        left join etl.crm_link l on l.portal = $1 and l.entity = $2 and l.canonical_id = o.${id}
        where (l.canonical_id is null or (l.state = 'failed' and l.bitrix_id is null) or (l.state = 'linked' and l.pushed_hash is distinct from o.out_hash))
          ${companyLinked}
-       order by o.${id}`,
+       order by ${order}`,
       [this.portal, entity]);
     return { fresh: rows.filter((r) => r.fresh).map((r) => r.canonical_id), changed: rows.filter((r) => !r.fresh).map((r) => r.canonical_id) };
   }
@@ -268,7 +273,7 @@ export class LinkStore {
       [this.portal, entity, canonicalIds, this.session]);
   }
 
-  /** The rows of etl.crm_company_out / crm_contact_out for these ids. */
+  /** The rows of etl.crm_company_out / crm_contact_out / crm_deal_out for these ids. */
   async out<T>(entity: CrmEntity, canonicalIds: readonly string[]): Promise<Map<string, T>> {
     const { view, id } = OUT_VIEW[entity];
     const { rows } = await this.pool.query(`select *, ${id}::text as ${id} from ${view} where ${id} = any($1::bigint[])`, [canonicalIds]);
@@ -277,10 +282,15 @@ export class LinkStore {
 
   /** The Bitrix ids of linked companies, by canonical id. */
   async companyIds(canonicalIds: readonly string[]): Promise<Map<string, { bitrixId: number; how: string | null }>> {
+    return this.linkedIds('company', canonicalIds);
+  }
+
+  /** The Bitrix ids of linked entities of a kind, by canonical id. */
+  async linkedIds(entity: CrmEntity, canonicalIds: readonly string[]): Promise<Map<string, { bitrixId: number; how: string | null }>> {
     const { rows } = await this.pool.query<{ canonical_id: string; bitrix_id: string; how: string | null }>(
       `select canonical_id::text, bitrix_id::text, how from etl.crm_link
-       where portal = $1 and entity = 'company' and state = 'linked' and canonical_id = any($2::bigint[])`,
-      [this.portal, canonicalIds]);
+       where portal = $1 and entity = $3 and state = 'linked' and canonical_id = any($2::bigint[])`,
+      [this.portal, canonicalIds, entity]);
     return new Map(rows.map((r) => [r.canonical_id, { bitrixId: Number(r.bitrix_id), how: r.how }]));
   }
 }

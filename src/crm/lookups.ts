@@ -102,6 +102,9 @@ export interface Found {
  * in `ctx.again` to be sent again in this run. One that had a Bitrix id the CRM no longer
  * knows was deleted (or merged away) by a manager: it stays out of the CRM.
  */
+/** How a log line names several entities of a kind. */
+const PLURAL: Record<CrmEntity, string> = { company: 'companies', contact: 'contacts', deal: 'deals' };
+
 export async function resolveUnknown(ctx: PushContext, entity: CrmEntity, ownToo: boolean, relink: (found: Found[]) => Promise<void>): Promise<void> {
   const claimed = await ctx.links.claimUnknown(entity, ownToo);
   // claimed by a push that died before their write left: nothing of them can be in the CRM
@@ -112,11 +115,11 @@ export async function resolveUnknown(ctx: PushContext, entity: CrmEntity, ownToo
   const youngest = Math.max(...rows.map((r) => (r.sent_at ?? r.intent_at)?.getTime() ?? 0));
   const wait = youngest + ctx.settleMs - Date.now();
   if (wait > 0) {
-    ctx.log(`push: ${formatCount(rows.length)} ${entity === 'company' ? 'companies' : 'contacts'} got no answer; waiting ${Math.ceil(wait / 1000)}s, ` +
+    ctx.log(`push: ${formatCount(rows.length)} ${PLURAL[entity]} got no answer; waiting ${Math.ceil(wait / 1000)}s, ` +
       'until the portal cannot still be writing them, before looking them up');
     await pause(wait, ctx.signal);
   }
-  const method = entity === 'company' ? 'crm.company.list' : 'crm.contact.list';
+  const method = `crm.${entity}.list`;
   const byOrigin = await listByKey(ctx, method, { ORIGINATOR_ID: ORIGINATOR }, '@ORIGIN_ID', rows.map((r) => r.canonical_id), ['ID', 'ORIGIN_ID'], 'ORIGIN_ID');
   const missed = rows.filter((r) => !byOrigin.has(r.canonical_id) && r.bitrix_id !== null);
   const byId = missed.length > 0 ? await listByKey(ctx, method, {}, '@ID', missed.map((r) => Number(r.bitrix_id)), ['ID'], 'ID') : new Map<string, number[]>();

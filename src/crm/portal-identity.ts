@@ -154,7 +154,7 @@ async function oursAt(client: PortalClient): Promise<{ entities: Ours[]; total: 
   const list = (method: string) => ({ method, params: { filter: { ORIGINATOR_ID: ORIGINATOR }, select: ['ID', 'ORIGIN_ID', 'DATE_CREATE'], order: { ID: 'ASC' }, start: 0 } });
   const answer = await client.readBatch([{ key: 'company', ...list('crm.company.list') }, { key: 'contact', ...list('crm.contact.list') }]);
   const entities: Ours[] = [];
-  const total = { company: 0, contact: 0 };
+  const total: Record<CrmEntity, number> = { company: 0, contact: 0, deal: 0 };
   for (const entity of ['company', 'contact'] as const) {
     const error = answer.errors.get(entity);
     if (error) {

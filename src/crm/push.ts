@@ -10,7 +10,8 @@ import { createContacts, inspectUnknownContacts, updateContacts } from './contac
 import { byEntity, emptyStats, type ByEntity, type PushContext, type PushMode, type PushStats } from './context.js';
 import { estimatePush, executionBound, type PushEstimate } from './estimate.js';
 import { PRESET_XML_IDS } from './fields.js';
-import { LinkStore, type CrmEntity, type LinkRow } from './links.js';
+import { CRM_ENTITIES, LinkStore, type CrmEntity, type LinkRow } from './links.js';
+import { createDeals, inspectUnknownDeals, updateDeals } from './deals.js';
 import { PLAN_LIMITS, PortalPacing, type PacingStats, type PortalLimits } from './pacing.js';
 import { planPush, type PushPlan } from './plan.js';
 import { PortalClient, PushStoppedError, WrongPortalError } from './portal-client.js';
@@ -108,7 +109,7 @@ export interface PushResult {
   commands: number;
   seconds: number;
   /** Linked entities no longer in the clean base: reported, never deleted from the CRM. */
-  departed: { company: number; contact: number };
+  departed: Record<CrmEntity, number>;
   plan?: PushPlan;
   estimate?: PushEstimate;
   /** The signal stopped it before it went through everything: the next push goes on. */
@@ -189,7 +190,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
   const { runId, ctx, reporter } = run;
   const result: PushResult = {
     runId, portal: ctx.links.portal, address: webhook.address, mode, stats: ctx.stats, pacing: pacing.stats, commands: 0, seconds: 0,
-    departed: { company: 0, contact: 0 }, waitingForRegistry: 0, queued: false,
+    departed: { company: 0, contact: 0, deal: 0 }, waitingForRegistry: 0, queued: false,
   };
   const stopping = () => o.signal?.aborted === true;
   const givenUp = byEntity();
@@ -205,12 +206,16 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     // what a dead push or a lost answer left: looked up before anything is sent
     await inspectUnknown(ctx, false);
     await inspectUnknownContacts(ctx, false);
-    for (const entity of ['company', 'contact'] as const) ctx.again[entity].clear(); // the first round takes them with the rest
+    await inspectUnknownDeals(ctx, false);
+    for (const entity of CRM_ENTITIES) ctx.again[entity].clear(); // the first round takes them with the rest
     const chunk = o.chunk ?? 400;
     const rounds = { stopping, reporter, givenUp, chunk };
     await entityRounds(ctx, 'company', { ...rounds, limit: o.limit, create: createCompanies, update: reconcileCompanies, inspect: inspectUnknown });
     if (!stopping()) {
       await entityRounds(ctx, 'contact', { ...rounds, chunk: chunk * 5, create: createContacts, update: updateContacts, inspect: inspectUnknownContacts });
+    }
+    if (!stopping()) {
+      await entityRounds(ctx, 'deal', { ...rounds, chunk: chunk * 5, create: createDeals, update: updateDeals, inspect: inspectUnknownDeals });
     }
     if (stopping()) result.interrupted = true;
     else result.departed = await countUnchanged(ctx, started);
@@ -232,7 +237,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
       const { rows: [open] } = await pool.query<{ n: number }>(
         `select count(*)::int as n from etl.crm_link where portal = $1 and claimed_by = $2 and state = 'sending'`, [ctx.links.portal, session]).catch(() => ({ rows: [{ n: 0 }] }));
       ctx.stats.unconfirmed = open!.n;
-      ctx.stats.leftOut = givenUp.company.size + givenUp.contact.size;
+      ctx.stats.leftOut = givenUp.company.size + givenUp.contact.size + givenUp.deal.size;
     }
     result.commands = client.commands;
     result.seconds = (Date.now() - started) / 1000;
@@ -283,7 +288,7 @@ async function firstPushTurn(lock: pg.PoolClient, log: (line: string) => void, s
 
 /** Claims of this push whose batch never left are released: nothing of them can be in the CRM. */
 async function releaseUnsent(ctx: PushContext): Promise<void> {
-  for (const entity of ['company', 'contact'] as const) await ctx.links.forgetUnsent(entity);
+  for (const entity of CRM_ENTITIES) await ctx.links.forgetUnsent(entity);
 }
 
 /** Canonical companies the registry has not answered for: they wait for it before they may go to a CRM. */
@@ -341,7 +346,7 @@ async function entityRounds(ctx: PushContext, entity: CrmEntity, r: Rounds): Pro
     ctx.again[entity].clear();
     if (only.size === 0) return;
     ctx.stats.sentAgain += only.size;
-    ctx.log(`push: sending ${formatCount(only.size)} ${entity === 'company' ? 'companies' : 'contacts'} again: their writes got no answer, ` +
+    ctx.log(`push: sending ${formatCount(only.size)} ${{ company: 'companies', contact: 'contacts', deal: 'deals' }[entity]} again: their writes got no answer, ` +
       'and the CRM was looked up for what they did');
   }
 }
@@ -391,7 +396,7 @@ async function eachChunk(
 }
 
 /** Linked and unchanged since before this run; and linked entities that left the clean base (reported, never deleted). */
-async function countUnchanged(ctx: PushContext, started: number): Promise<{ company: number; contact: number }> {
+async function countUnchanged(ctx: PushContext, started: number): Promise<Record<CrmEntity, number>> {
   const { rows } = await ctx.pool.query<{ entity: CrmEntity; unchanged: string; departed: string }>(`
     select l.entity,
       count(*) filter (where o.out_hash = l.pushed_hash and l.pushed_at < $2) as unchanged,
@@ -401,10 +406,12 @@ async function countUnchanged(ctx: PushContext, started: number): Promise<{ comp
       select out_hash from etl.crm_company_out where l.entity = 'company' and company_id = l.canonical_id
       union all
       select out_hash from etl.crm_contact_out where l.entity = 'contact' and contact_id = l.canonical_id
+      union all
+      select out_hash from etl.crm_deal_out where l.entity = 'deal' and deal_id = l.canonical_id
     ) o on true
     where l.portal = $1
     group by l.entity`, [ctx.links.portal, new Date(started)]);
-  const departed = { company: 0, contact: 0 };
+  const departed = { company: 0, contact: 0, deal: 0 };
   for (const r of rows) {
     ctx.stats[r.entity].unchanged += Number(r.unchanged);
     departed[r.entity] = Number(r.departed);
@@ -438,7 +445,7 @@ class PushProgress {
     void Promise.all([this.client.pacing.costPerUnit(IMPORT), this.client.pacing.operatingNow(IMPORT)])
       .then(([cost, operating]) => [this.cost, this.operating] = [cost, operating], () => {});
     const seconds = Math.max((Date.now() - this.started) / 1000, 0.001);
-    const done = (['company', 'contact'] as const).reduce((n, e) => n + stats[e].created + stats[e].adopted + stats[e].updated + stats[e].failed + stats[e].deleted, 0);
+    const done = CRM_ENTITIES.reduce((n, e) => n + stats[e].created + stats[e].adopted + stats[e].updated + stats[e].failed + stats[e].deleted, 0);
     const left = Math.max(this.total - done, 0);
     const requests = this.client.pacing.stats.requests;
     const perRequest = requests > 0 ? done / requests : 0;
@@ -452,7 +459,7 @@ class PushProgress {
     const bound = estimate === atRequestRate ? `at ${this.limits.drain} requests/s` : 'at the pace the portal\'s execution-time limit allows';
     const n = formatCount;
     this.log(`push: ${n(Math.min(done, this.total))} of ${n(this.total)} entities; this run created or adopted ${n(stats.company.created + stats.company.adopted)} ` +
-      `companies and ${n(stats.contact.created + stats.contact.adopted)} contacts; ${(this.client.commands / seconds).toFixed(1)} commands/s, ` +
+      `companies, ${n(stats.contact.created + stats.contact.adopted)} contacts and ${n(stats.deal.created)} deals; ${(this.client.commands / seconds).toFixed(1)} commands/s, ` +
       `${(requests / seconds).toFixed(2)} requests/s${left > 0 && Number.isFinite(estimate) && estimate > 0 ? `; about ${formatDuration(estimate)} left ${bound}` : ''}`);
   }
 }

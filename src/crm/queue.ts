@@ -3,12 +3,12 @@ import { portalOfAddress } from './portal-identity.js';
 import { parseWebhook, WebhookError } from './webhook.js';
 
 /**
- * After a transform that wrote canonical companies or contacts, the push follows: a
+ * After a transform that wrote canonical companies, contacts or deals, the push follows: a
  * crm_push job for the portal of BITRIX24_WEBHOOK_URL (none when it is not set). Returns
  * whether a job was queued.
  */
-export async function queuePush(pool: pg.Pool, written: { companies: number; contacts: number }, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
-  if (written.companies + written.contacts === 0) return false;
+export async function queuePush(pool: pg.Pool, written: { companies: number; contacts: number; deals?: number }, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  if (written.companies + written.contacts + (written.deals ?? 0) === 0) return false;
   const portal = await webhookPortal(pool, env);
   if (portal === null) return false;
   // a second for the transforms of the next landings to join it; one waiting job keeps its time
@@ -24,7 +24,7 @@ export async function sweepPush(pool: pg.Pool, env: NodeJS.ProcessEnv = process.
   const portal = await webhookPortal(pool, env);
   if (portal === null) return false;
   const { rows } = await pool.query<{ waiting: string }>(
-    'select companies_pending + contacts_pending + unanswered as waiting from etl.crm_portal_status where portal = $1', [portal]);
+    'select companies_pending + contacts_pending + deals_pending + unanswered as waiting from etl.crm_portal_status where portal = $1', [portal]);
   if (rows[0] && Number(rows[0].waiting) === 0) return false;
   await queuePortalPush(pool, portal, 0);
   return true;

@@ -8,6 +8,9 @@ interface PortalStatus {
   contacts_linked: string;
   companies_pending: string;
   contacts_pending: string;
+  deals_linked: string;
+  deals_pending: string;
+  deals_deleted: string;
   failed: string;
   unanswered: string;
   companies_deleted: string;
@@ -17,7 +20,7 @@ interface PortalStatus {
   last_run_id: string | null;
   last_started_at: Date | null;
   last_finished_at: Date | null;
-  last_stats: { stopped?: boolean; reason?: string; company?: { created: number; failed: number }; contact?: { created: number; failed: number }; unconfirmed?: number } | null;
+  last_stats: { stopped?: boolean; reason?: string; company?: { created: number; failed: number }; contact?: { created: number; failed: number }; deal?: { created: number; failed: number }; unconfirmed?: number } | null;
   unfinished_runs: string;
   last_unfinished_at: Date | null;
 }
@@ -41,13 +44,13 @@ export async function crmStatus(pool: pg.Pool): Promise<string> {
   for (const p of portals) {
     const others = (p.addresses ?? '').split(', ').filter((a) => a && a !== p.portal);
     lines.push(`CRM portal ${p.portal}${others.length ? ` (also reached at ${others.join(', ')})` : ''}:`);
-    lines.push(`  pushed there: ${count(p.companies_linked, 'company', 'companies')} and ${count(p.contacts_linked, 'contact', 'contacts')} (as last pushed: a manager's deletion shows once a push meets it); ` +
-      `the next push sends ${count(p.companies_pending, 'company', 'companies')} and ${count(p.contacts_pending, 'contact', 'contacts')} (new or changed)`);
+    lines.push(`  pushed there: ${count(p.companies_linked, 'company', 'companies')}, ${count(p.contacts_linked, 'contact', 'contacts')} and ${count(p.deals_linked, 'deal', 'deals')} (as last pushed: a manager's deletion shows once a push meets it); ` +
+      `the next push sends ${count(p.companies_pending, 'company', 'companies')}, ${count(p.contacts_pending, 'contact', 'contacts')} and ${count(p.deals_pending, 'deal', 'deals')} (new or changed)`);
     if (p.last_run_id) {
       const s = p.last_stats ?? {};
       const outcome = !p.last_finished_at ? 'not finished (running now, or killed)'
         : s.stopped ? `stopped${s.reason ? `: ${s.reason}` : ''}`
-          : `finished ${time(p.last_finished_at)}: ${n(s.company?.created ?? 0)} companies and ${n(s.contact?.created ?? 0)} contacts created, ${n((s.company?.failed ?? 0) + (s.contact?.failed ?? 0))} failed`;
+          : `finished ${time(p.last_finished_at)}: ${n(s.company?.created ?? 0)} companies, ${n(s.contact?.created ?? 0)} contacts and ${n(s.deal?.created ?? 0)} deals created, ${n((s.company?.failed ?? 0) + (s.contact?.failed ?? 0) + (s.deal?.failed ?? 0))} failed`;
       lines.push(`  last push: run ${p.last_run_id} started ${time(p.last_started_at!)}, ${outcome}`);
     }
     if (Number(p.unfinished_runs) > 0 && p.last_unfinished_at) lines.push(`  unfinished push runs: ${n(p.unfinished_runs)}, the last started ${time(p.last_unfinished_at)} (running now, or killed: the next push looks up what they left)`);
@@ -57,8 +60,8 @@ export async function crmStatus(pool: pg.Pool): Promise<string> {
       lines.push(`  failed: ${n(p.failed)} entities (select * from etl.crm_push_error):`);
       for (const f of own) lines.push(`    ${f.entity.padEnd(7)} ${n(f.entities).padStart(7)}  ${f.reason}${f.example ? `: ${f.example.slice(0, 100)}` : ''}`);
     }
-    if (Number(p.companies_deleted) + Number(p.contacts_deleted) > 0) {
-      lines.push(`  deleted in the CRM: ${count(p.companies_deleted, 'company', 'companies')} (${n(p.contacts_waiting)} of their contacts wait) and ${count(p.contacts_deleted, 'contact', 'contacts')}, ` +
+    if (Number(p.companies_deleted) + Number(p.contacts_deleted) + Number(p.deals_deleted) > 0) {
+      lines.push(`  deleted in the CRM: ${count(p.companies_deleted, 'company', 'companies')} (${n(p.contacts_waiting)} of their contacts wait), ${count(p.contacts_deleted, 'contact', 'contacts')} and ${count(p.deals_deleted, 'deal', 'deals')}, ` +
         'kept out of it: b2b-etl crm deleted lists them, crm restore brings one back, crm let-go lets it go');
     }
     if (Number(p.let_go) > 0) lines.push(`  let go after a deletion in the CRM: ${n(p.let_go)}`);

@@ -33,6 +33,8 @@ export function describePush(r: PushResult): string {
     `push run ${r.runId} to ${where(r)} (${r.mode} mode) in ${r.seconds.toFixed(1)}s:`,
     line('companies:', s.company),
     line('contacts: ', s.contact),
+    line('deals:    ', s.deal),
+    ...(s.dealsDatedLater ? [`  ${n(s.dealsDatedLater)} deals are older than deals already in the portal: imported at the oldest creation time import allows, each with its order's date as its begin date (BEGINDATE)`] : []),
     `  ${n(r.pacing.requests)} requests (${rate(r.pacing.requests)}/s), ${n(r.commands)} commands in batches (${rate(r.commands)}/s); ` +
       `refused by the portal: ${n(r.pacing.refusedForBucket)} for its request limit, ${n(r.pacing.refusedForOperating)} for operating time`,
     ...(s.refused ? [`  ${n(s.refused)} writes the portal refused before running them (its limits): sent by the next push`] : []),
@@ -40,10 +42,10 @@ export function describePush(r: PushResult): string {
       (s.sentAgain ? `; after looking the CRM up, ${n(s.sentAgain)} entities were taken up again in this run (sent again where the CRM did not have them, completed where it did)` : '')] : []),
     ...(s.unconfirmed ? [`  ${n(s.unconfirmed)} writes are still without an answer (the run stopped first): the next push looks them up before sending anything`] : []),
     ...(s.leftOut ? [`  ${n(s.leftOut)} entities are not in the CRM: every write of theirs got no answer and the CRM did not have them; the next push sends them again`] : []),
-    ...(s.company.failed + s.contact.failed ? ['  failures and the portal\'s words: select * from etl.crm_push_error where run_id = ' + r.runId] : []),
-    ...(s.company.deleted + s.contact.deleted ? ['  deleted in the CRM: b2b-etl crm deleted lists them; b2b-etl crm restore brings one back'] : []),
-    ...(r.departed.company + r.departed.contact
-      ? [`  no longer in the clean base, left in the CRM as they are: ${n(r.departed.company)} companies, ${n(r.departed.contact)} contacts (etl.crm_link without a row in etl.crm_company_out / crm_contact_out)`]
+    ...(s.company.failed + s.contact.failed + s.deal.failed ? ['  failures and the portal\'s words: select * from etl.crm_push_error where run_id = ' + r.runId] : []),
+    ...(s.company.deleted + s.contact.deleted + s.deal.deleted ? ['  deleted in the CRM: b2b-etl crm deleted lists them; b2b-etl crm restore brings one back'] : []),
+    ...(r.departed.company + r.departed.contact + r.departed.deal
+      ? [`  no longer in the clean base, left in the CRM as they are: ${n(r.departed.company)} companies, ${n(r.departed.contact)} contacts, ${n(r.departed.deal)} deals (etl.crm_link without a row in etl.crm_company_out / crm_contact_out / crm_deal_out)`]
       : []),
     ...waiting,
   ].join('\n');

@@ -43,7 +43,7 @@ export async function runTransform(
       await client.query(`vacuum (analyze) ${REWRITTEN_TABLES.join(', ')}`);
     }
     // the push follows a transform that wrote canonical rows (when a portal is configured)
-    await queuePush(pool, { companies: Number(stats.companies_written ?? 0), contacts: Number(stats.contacts_written ?? 0) });
+    await queuePush(pool, { companies: Number(stats.companies_written ?? 0), contacts: Number(stats.contacts_written ?? 0), deals: Number(stats.deals_written ?? 0) });
     return { runId: Number(rows[0]!.run_id), phonesParsed, seconds, vacuumSeconds: (Date.now() - vacuumStarted) / 1000, stats };
   } finally {
     client.off('notice', notice);

@@ -212,7 +212,7 @@ describe('the push on a real portal', () => {
       expect(second.stats.contact).toMatchObject({ created: 0, failed: 0 });
 
       const status = await runCli(['status'], db.url);
-      expect(status.stdout).toMatch(/deleted in the CRM: 1 company \([1-9]\d* of their contacts wait\) and 0 contacts/);
+      expect(status.stdout).toMatch(/deleted in the CRM: 1 company \([1-9]\d* of their contacts wait\), 0 contacts and 0 deals/);
       const why = await runCli(['why', company!.inn], db.url);
       expect(why.stdout).toMatch(new RegExp(`crm\\s+CRM company ${company!.bitrix_id} on ${portalKey(portal).replace(/\./g, '\\.')}: deleted in the CRM \\(noticed \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d\\); not created again, its contacts wait`));
       const whyContact = await runCli(['why', `store_b:${key}`], db.url);

@@ -18,16 +18,18 @@ afterAll(async () => {
 const fast = { bucket: { size: 50, drainPerSecond: 50 }, operating: { importItemSeconds: 0.001 } };
 const fastLimits = { limits: { drain: 50 } };
 
-/** Every ready company and contact is in the portal exactly once, and linked to it. */
+/** Every ready company, contact and deal is in the portal exactly once, and linked to it. */
 async function exactlyOnce(portal: TestPortal): Promise<void> {
   const companies = Number(await db.value(`select count(*) from etl.crm_company_out`));
   const contacts = Number(await db.value(`select count(*) from etl.crm_contact_out`));
-  const { rows: [held] } = await portal.db.query<{ companies: number; company_keys: number; contacts: number; contact_keys: number; requisites: number }>(`
+  const deals = Number(await db.value(`select count(*) from etl.crm_deal_out`));
+  const { rows: [held] } = await portal.db.query<{ companies: number; company_keys: number; contacts: number; contact_keys: number; requisites: number; deals: number; deal_keys: number }>(`
     select (select count(*)::int from company) as companies, (select count(distinct origin_id)::int from company) as company_keys,
            (select count(*)::int from contact) as contacts, (select count(distinct origin_id)::int from contact) as contact_keys,
-           (select count(*)::int from requisite) as requisites`);
-  expect(held).toEqual({ companies, company_keys: companies, contacts, contact_keys: contacts, requisites: companies });
-  expect(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'linked'`, [portalKey(portal)])).toBe(String(companies + contacts));
+           (select count(*)::int from requisite) as requisites,
+           (select count(*)::int from deal) as deals, (select count(distinct fields ->> 'ORIGIN_ID')::int from deal) as deal_keys`);
+  expect(held).toEqual({ companies, company_keys: companies, contacts, contact_keys: contacts, requisites: companies, deals, deal_keys: deals });
+  expect(await db.value(`select count(*) from etl.crm_link where portal = $1 and state = 'linked'`, [portalKey(portal)])).toBe(String(companies + contacts + deals));
 }
 
 const configFor = cliEnv;

@@ -97,6 +97,8 @@ const CONTACT: Record<string, ItemField> = {
 
 const DEAL: Record<string, ItemField> = {
   ...COMMON,
+  // when the deal last changed stage: the portal's own, an import may set it (import/index.md)
+  movedTime: field('MOVED_TIME', 'date', true),
   title: field('TITLE'),
   typeId: field('TYPE_ID'),
   categoryId: field('CATEGORY_ID', 'int'),

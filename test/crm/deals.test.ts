@@ -1,0 +1,229 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isoMicros } from '../../src/land/change-time.js';
+import { landBatch } from '../../src/land/staging-writer.js';
+import { runTransform } from '../../src/transform/run.js';
+import { startCli } from '../helpers/cli.js';
+import type { TestDatabase } from '../helpers/db.js';
+import { cliEnv, portalKey, readySample, rest, testPortal, type TestPortal } from './helpers.js';
+
+// Orders as deals in the sandbox portal: one deal per ready order, under its company and
+// contact, dated by the order, with its product rows; no duplicate whatever happens to an answer.
+
+let db: TestDatabase;
+beforeAll(async () => {
+  ({ db } = await readySample(47, { companies: 160, contacts: 400 }));
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+const fast = { bucket: { size: 50, drainPerSecond: 50 }, operating: { importItemSeconds: 0.001 } };
+const fastLimits = { limits: { drain: 50 } };
+const WRITE = /\.(add|update|delete|set|import|batchimport)$/;
+
+/** Methods the portal ran from call id `after` on, batches opened up. */
+async function methods(portal: TestPortal, after = 0): Promise<string[]> {
+  const { rows } = await portal.db.query<{ method: string }>(`
+    select lower(coalesce(cc.method, c.method)) as method from call c left join call_command cc on cc.call_id = c.id
+    where c.id > $1 and c.status = 200 order by c.id, cc.position`, [after]);
+  return rows.map((r) => r.method);
+}
+const lastCall = async (portal: TestPortal) => Number((await portal.db.query<{ id: string | null }>('select max(id) as id from call')).rows[0]!.id ?? 0);
+
+interface HeldDeal {
+  origin: string;
+  n: number;
+  company_origin: string | null;
+  contact_origin: string | null;
+  stage: string;
+  amount: string;
+  currency: string;
+  begindate: string;
+  via: string;
+  created_at: Date;
+  rows: string;
+}
+
+/** The portal's deals by our ids, with their company's and contact's ids of ours and their product rows. */
+async function heldDeals(portal: TestPortal): Promise<Map<string, HeldDeal>> {
+  const { rows } = await portal.db.query<HeldDeal>(`
+    select d.fields ->> 'ORIGIN_ID' as origin, (count(*) over (partition by d.fields ->> 'ORIGIN_ID'))::int as n,
+      co.origin_id as company_origin, ct.origin_id as contact_origin, d.fields ->> 'STAGE_ID' as stage,
+      d.fields ->> 'OPPORTUNITY' as amount, d.fields ->> 'CURRENCY_ID' as currency, left(d.fields ->> 'BEGINDATE', 10) as begindate,
+      d.created_via as via, d.created_at,
+      coalesce((select string_agg(concat_ws('|', r.fields ->> 'PRODUCT_NAME', (r.fields ->> 'PRICE')::numeric::text, (r.fields ->> 'QUANTITY')::numeric::text), ';' order by r.id)
+                from deal_product_row r where r.deal_id = d.id), '') as rows
+    from deal d
+    left join company co on co.id = (d.fields ->> 'COMPANY_ID')::bigint
+    left join contact ct on ct.id = nullif(d.fields ->> 'CONTACT_ID', '')::bigint`);
+  return new Map(rows.map((r) => [r.origin, r]));
+}
+
+interface WantedDeal {
+  deal_id: string;
+  company_id: string;
+  contact_id: string | null;
+  stage_id: string;
+  amount: string;
+  currency: string;
+  begindate: string;
+  begin_at: Date;
+  rows: string;
+}
+
+const wantedDeals = () => db.rows<WantedDeal>(`
+  select d.deal_id::text, d.company_id::text, d.contact_id::text, d.stage_id, d.amount::text, d.currency,
+    to_char(d.begin_at at time zone 'Europe/Moscow', 'YYYY-MM-DD') as begindate, d.begin_at,
+    coalesce((select string_agg(concat_ws('|', i.name, i.price::numeric::text, i.quantity::numeric::text), ';' order by i.line_no)
+              from canonical.deal_item i where i.deal_id = d.deal_id), '') as rows
+  from etl.crm_deal_out d order by d.begin_at, d.deal_id`);
+
+/** What differs between the deals the clean base has for the CRM and what the portal holds (each once). */
+async function dealMismatches(portal: TestPortal): Promise<string[]> {
+  const held = await heldDeals(portal);
+  const problems: string[] = [];
+  const wanted = await wantedDeals();
+  for (const w of wanted) {
+    const h = held.get(w.deal_id);
+    if (!h) {
+      problems.push(`deal ${w.deal_id}: not in the portal`);
+      continue;
+    }
+    const norm = (rows: string) => rows.split(';').map((r) => r.split('|').map((v, i) => (i === 0 ? v : String(Number(v)))).join('|')).join(';');
+    const got = { n: h.n, company: h.company_origin, contact: h.contact_origin, stage: h.stage, amount: Number(h.amount).toFixed(2), currency: h.currency, begindate: h.begindate, rows: norm(h.rows) };
+    const want = { n: 1, company: w.company_id, contact: w.contact_id, stage: w.stage_id, amount: Number(w.amount).toFixed(2), currency: w.currency, begindate: w.begindate, rows: norm(w.rows) };
+    if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`deal ${w.deal_id}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
+  }
+  if (held.size !== wanted.length) problems.push(`the portal holds ${held.size} deals, the clean base has ${wanted.length} for it`);
+  // and each is linked, as pushed: the next push has nothing to do for it
+  const { rows: [links] } = await db.pool.query<{ linked: number; current: number }>(`
+    select count(*)::int as linked, count(*) filter (where l.pushed_hash = o.out_hash)::int as current
+    from etl.crm_link l join etl.crm_deal_out o on o.deal_id = l.canonical_id
+    where l.portal = $1 and l.entity = 'deal' and l.state = 'linked'`, [portalKey(portal)]);
+  if (links!.linked !== wanted.length || links!.current !== wanted.length) problems.push(`linked deals: ${JSON.stringify(links)}, expected ${wanted.length} linked and current`);
+  return problems;
+}
+
+/** A store B order landed as its file would carry it, then transformed. */
+async function landOrder(key: string, companyKey: string, fields: { status: string; total: string; created: string; updated: string; items: Array<{ name: string; qty: number; price: number }> }): Promise<void> {
+  const payload = { id: key, number: `T-${key}`, company_id: companyKey, status: fields.status, total: fields.total, currency: 'RUB', created: fields.created, updated: fields.updated,
+    items: fields.items.map((i, n) => ({ sku: `SKU-T${n}`, name: i.name, qty: i.qty, price: i.price })) };
+  await landBatch(db.pool, { source: 'store_b', entity: 'order', origin: 'test' }, [{ sourceKey: key, updatedAt: isoMicros(fields.updated), isDeleted: false, payload }]);
+  await runTransform(db.pool);
+}
+
+/** A store B company whose deals go to the CRM (ready, in etl.crm_company_out), by its record key. */
+const readyCompanyKey = () => db.value<string>(`
+  select cs.source_key from canonical.company_source cs join etl.crm_company_out o using (company_id)
+  where cs.source = 'store_b' order by cs.source_key limit 1`);
+
+describe('deals in the sandbox portal', () => {
+  let portal: TestPortal;
+  beforeAll(async () => {
+    portal = await testPortal(db, fast);
+  });
+  afterAll(async () => {
+    await portal?.stop();
+  });
+
+  it('one deal per ready order, by import in the order of its date, under its company and contact, with its rows; a second push writes nothing', async () => {
+    const wanted = await wantedDeals();
+    expect(wanted.length).toBeGreaterThan(100);
+    expect(wanted.some((w) => w.contact_id !== null)).toBe(true);
+    const result = await portal.push(fastLimits);
+    expect(result.stats.deal).toMatchObject({ created: wanted.length, failed: 0 });
+    expect(result.stats.dealsDatedLater).toBe(0);
+    expect((await dealMismatches(portal)).slice(0, 5)).toEqual([]);
+    // imported (no automation), created when the order was placed, in that order
+    const held = await heldDeals(portal);
+    expect([...held.values()].every((h) => h.via === 'import')).toBe(true);
+    const created = wanted.map((w) => held.get(w.deal_id)!.created_at.getTime());
+    expect(created).toEqual(wanted.map((w) => w.begin_at.getTime()));
+    // the portal's own stages, read once
+    expect((await methods(portal)).filter((m) => m === 'crm.status.list')).toHaveLength(1);
+
+    const before = await lastCall(portal);
+    const again = await portal.push(fastLimits);
+    expect(again.stats.deal).toMatchObject({ created: 0, updated: 0, unchanged: wanted.length });
+    expect((await methods(portal, before)).filter((m) => WRITE.test(m))).toEqual([]);
+  });
+
+  it('a changed order is one update; a manager\'s edit of a deal stands; an order older than the deals there keeps its date in BEGINDATE', async () => {
+    const [first] = await wantedDeals();
+    const key = await db.value<string>('select source_key from canonical.deal where deal_id = $1', [first!.deal_id]);
+    const linked = await db.value<string>(`select bitrix_id::text from etl.crm_link where portal = $1 and entity = 'deal' and canonical_id = $2`, [portalKey(portal), first!.deal_id]);
+    // a manager renames the deal in the CRM
+    await rest(portal, 'crm.deal.update', { id: Number(linked), fields: { TITLE: 'Переговоры по допоставке' } });
+    // the store cancels the order: a new version, newer than the file's
+    const { rows: [order] } = await db.pool.query<{ payload: Record<string, unknown>; source: string }>(
+      `select payload, source from staging.current_version where entity = 'order' and source_key = $1 and payload is not null`, [key]);
+    expect(order!.source).toBe('store_b');
+    const payload = { ...order!.payload, status: 'canceled', updated: '2026-11-20T10:00:00+03:00' };
+    await landBatch(db.pool, { source: 'store_b', entity: 'order', origin: 'test' }, [{ sourceKey: key, updatedAt: isoMicros('2026-11-20T10:00:00+03:00'), isDeleted: false, payload }]);
+    await runTransform(db.pool);
+    const before = await lastCall(portal);
+    const result = await portal.push(fastLimits);
+    expect(result.stats.deal).toMatchObject({ created: 0, updated: 1, failed: 0 });
+    expect((await methods(portal, before)).filter((m) => WRITE.test(m))).toEqual(['crm.deal.update']);
+    const deal = await rest(portal, 'crm.deal.get', { id: Number(linked) });
+    expect({ stage: deal.STAGE_ID, title: deal.TITLE }).toEqual({ stage: 'LOSE', title: 'Переговоры по допоставке' });
+
+    // an old order that reaches the warehouse after newer ones were pushed
+    const companyKey = await readyCompanyKey();
+    await landOrder('BO-LATE-1', companyKey, {
+      status: 'delivered', total: '1500.00', created: '2025-02-03T11:00:00+03:00', updated: '2025-02-04T11:00:00+03:00',
+      items: [{ name: 'Папка-регистратор', qty: 10, price: 150 }],
+    });
+    const late = await portal.push(fastLimits);
+    expect(late.stats.deal).toMatchObject({ created: 1, failed: 0 });
+    expect(late.stats.dealsDatedLater).toBe(1);
+    expect((await dealMismatches(portal)).slice(0, 5)).toEqual([]);
+    const lateId = await db.value<string>(`select deal_id::text from canonical.deal where source_key = 'BO-LATE-1'`);
+    const held = (await heldDeals(portal)).get(lateId)!;
+    expect(held.begindate).toBe('2025-02-03');
+    const newest = Math.max(...[...(await heldDeals(portal)).values()].filter((h) => h.origin !== lateId).map((h) => h.created_at.getTime()));
+    expect(held.created_at.getTime()).toBeGreaterThanOrEqual(newest);
+  });
+
+  it('an import whose answer is lost makes no duplicate, and a rows change is set again', async () => {
+    const companyKey = await readyCompanyKey();
+    for (let i = 1; i <= 3; i++) {
+      await landOrder(`BO-LOST-${i}`, companyKey, {
+        status: 'paid', total: `${i}00.00`, created: `2026-11-0${i}T09:00:00+03:00`, updated: `2026-11-0${i}T09:00:00+03:00`,
+        items: [{ name: 'Бумага офисная А4, 500 л.', qty: i, price: 100 }],
+      });
+    }
+    portal.sandbox.inject({ kind: 'drop', method: 'crm.item.batchImport', times: 1 }, { kind: 'drop', method: 'crm.item.productrow.set', times: 1 });
+    const result = await portal.push(fastLimits);
+    expect(result.stats.unknownOutcomes).toBeGreaterThan(0);
+    expect(result.stats.duplicatesFound).toBe(0);
+    expect((await dealMismatches(portal)).slice(0, 5)).toEqual([]);
+    const { rows } = await portal.db.query<{ n: number }>(`select count(*)::int as n from call where fault is not null`);
+    expect(rows[0]!.n).toBe(2);
+  });
+
+  it('kill -9 of the pusher after the portal wrote deals and before it answered, then a rerun: every deal once', async () => {
+    const fresh = await testPortal(db, fast);
+    try {
+      fresh.sandbox.inject({ kind: 'latency', ms: 200, method: 'batch', times: 1000 });
+      const env = cliEnv(fresh, { bucketSize: 50, drain: 50 });
+      const run = startCli(['push', '--progress-seconds', '0'], db.url, env);
+      // killed once the portal has written deals and before their answer is back (each answer waits 200 ms)
+      for (let i = 0; i < 2400; i++) {
+        if (Number((await fresh.db.query('select count(*) from deal')).rows[0].count) > 0) break;
+        await sleep(10);
+      }
+      run.child.kill('SIGKILL');
+      expect((await run.done).signal).toBe('SIGKILL');
+      const written = Number((await fresh.db.query('select count(*) from deal')).rows[0].count);
+      const linked = Number(await db.value(`select count(*) from etl.crm_link where portal = $1 and entity = 'deal' and state = 'linked'`, [portalKey(fresh)]));
+      expect(written).toBeGreaterThan(linked);
+      const rerun = await fresh.push(fastLimits);
+      expect(rerun.stats.duplicatesFound).toBe(0);
+      expect((await dealMismatches(fresh)).slice(0, 5)).toEqual([]);
+    } finally {
+      await fresh.stop();
+    }
+  });
+});
