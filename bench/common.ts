@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import mysql from 'mysql2/promise';
@@ -7,7 +7,7 @@ import pg from 'pg';
 import { loadMysqlDump } from '../src/generate/load-mysql.js';
 import { migrate } from '../src/db/migrate.js';
 import { projectRoot } from '../src/db/paths.js';
-import { generate, type GenerateOptions, type ManifestFile, type Truth } from '../src/generate/index.js';
+import { generate, SAMPLE_FORMAT, type GenerateOptions, type ManifestFile, type Truth } from '../src/generate/index.js';
 
 export const OUT = join(projectRoot(), 'bench', 'out');
 
@@ -119,7 +119,19 @@ export async function dropRunDatabases(): Promise<void> {
 /** Generated data, made once and kept in bench/out. */
 export async function sampleAt(folder: string, options: Omit<GenerateOptions, 'out'>): Promise<{ dir: string; manifest: ManifestFile[]; truth: Truth }> {
   const dir = join(OUT, folder);
-  if (!existsSync(join(dir, 'truth.json'))) {
+  // a sample an older generator wrote lacks what benchmarks now read (orders): made again
+  // (truth.json starts with its format: read its first bytes, not all of it)
+  const stale = () => {
+    const head = Buffer.alloc(32);
+    const fd = openSync(join(dir, 'truth.json'), 'r');
+    try {
+      readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+    return !head.toString('utf8').startsWith(`{"format":${SAMPLE_FORMAT},`);
+  };
+  if (!existsSync(join(dir, 'truth.json')) || stale()) {
     mkdirSync(dir, { recursive: true });
     console.log(`generating ${folder} ...`);
     await generate({ out: dir, ...options });

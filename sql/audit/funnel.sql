@@ -25,6 +25,15 @@ contact as (
     (select count(*) from canonical.contact where not is_deleted) as canonical
 ),
 
+orders as (
+  select
+    (select count(*) from staging.record where entity = 'order') as versions_landed,
+    (select count(*) from etl.source_order) as source_records,
+    (select count(*) from etl.source_order where is_accepted) as accepted,
+    (select count(*) from canonical.deal where not is_deleted) as canonical,
+    (select count(*) from etl.crm_deal_out) as ready
+),
+
 final as (
   select 'company'::text as entity, s.step, s.stage, s.records
   from company,
@@ -45,6 +54,16 @@ final as (
       (2, 'source_records', source_records),
       (4, 'accepted', accepted),
       (5, 'canonical', canonical)
+    ) as s (step, stage, records)
+  union all
+  select 'order', s.step, s.stage, s.records
+  from orders,
+    lateral (values
+      (1, 'versions_landed', versions_landed),
+      (2, 'source_records', source_records),
+      (4, 'accepted', accepted),
+      (5, 'canonical', canonical),   -- deals
+      (6, 'ready', ready)            -- deals of companies ready for the CRM
     ) as s (step, stage, records)
 )
 

@@ -213,6 +213,11 @@ not_pushed as (
   from etl.crm_portal p
   cross join etl.crm_contact_out o
   where not exists (select from etl.crm_link l where l.portal = p.portal and l.entity = 'contact' and l.canonical_id = o.contact_id)
+  union all
+  select p.portal, 'deal', 'not pushed yet'
+  from etl.crm_portal p
+  cross join etl.crm_deal_out o
+  where not exists (select from etl.crm_link l where l.portal = p.portal and l.entity = 'deal' and l.canonical_id = o.deal_id)
 ),
 
 final as (

@@ -22,7 +22,9 @@ $$;
 create or replace function etl.company_problems(company_source text, company_key text, has_company boolean, is_company_accepted boolean)
 returns table (reason text, severity text, detail text, value text)
 language sql stable as $$
-  select 'company_missing', 'error', format('no company %s:%s has been landed', company_source, company_key), company_key
+  select 'company_missing', 'error',
+    case when company_key is null then 'it names no company (its company id is empty)'
+         else format('no company %s:%s has been landed', company_source, company_key) end, company_key
     where not has_company
   union all
   select 'company_rejected', 'error',

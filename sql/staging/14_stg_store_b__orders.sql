@@ -17,7 +17,9 @@ select
   payload ->> 'status' as status,
   payload ->> 'total' as total,
   payload ->> 'currency' as currency,
-  etl.try_timestamptz(payload ->> 'created') as source_created_at,
+  payload ->> 'created' as created_text,
+  etl.parse_order_time(payload ->> 'created') as source_created_at,
+  jsonb_typeof(payload -> 'items') as items_shape,
   etl.order_lines(payload -> 'items', 'qty') as items
 from staging.record
 where source = 'store_b' and entity = 'order'

@@ -17,7 +17,9 @@ select
   payload -> 'data' ->> 'status' as status,
   payload -> 'data' ->> 'total' as total,
   payload -> 'data' ->> 'currency' as currency,
-  etl.try_timestamptz(payload -> 'data' ->> 'created') as source_created_at,
+  payload -> 'data' ->> 'created' as created_text,
+  etl.parse_order_time(payload -> 'data' ->> 'created') as source_created_at,
+  jsonb_typeof(payload -> 'data' -> 'items') as items_shape,
   etl.order_lines(payload -> 'data' -> 'items', 'qty') as items
 from staging.record
 where source = 'store_b' and entity = 'order'

@@ -1,6 +1,7 @@
 -- Grain: one row per landed version of a store A order: a row of the replica's `orders`
 -- table with its `order_items` rows inside (items), as the MySQL loader lands them (an
 -- item's change is a new version of its order). Amounts arrive as MySQL decimals (text).
+-- Times are ISO-8601 with the replica's offset (the loader writes them so).
 create or replace view staging.stg_store_a__orders as
 select
   staging_id,
@@ -18,7 +19,9 @@ select
   payload ->> 'status' as status,
   payload ->> 'total' as total,
   payload ->> 'currency' as currency,
-  etl.try_timestamptz(payload ->> 'created_at') as source_created_at,
+  payload ->> 'created_at' as created_text,
+  etl.parse_order_time(payload ->> 'created_at') as source_created_at,
+  jsonb_typeof(payload -> 'items') as items_shape,
   etl.order_lines(payload -> 'items', 'quantity') as items
 from staging.record
 where source = 'store_a' and entity = 'order';

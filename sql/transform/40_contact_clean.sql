@@ -80,6 +80,11 @@ begin
     select * from etl.company_problems(c.company_source, c.company_key, c.has_company, c.is_company_accepted)
       where not c.is_unparseable and not c.is_deleted
     union all
+    -- a record with nothing of a person (a file of another kind landed as contacts, say) is no contact
+    select 'contact_empty', 'error', 'no name, phone or e-mail: nothing of a person', null::text
+      where not c.is_unparseable and not c.is_deleted and c.last_name is null and c.first_name is null and c.middle_name is null
+        and jsonb_array_length(coalesce(c.raw_phones, '[]')) = 0 and jsonb_array_length(coalesce(c.raw_emails, '[]')) = 0
+    union all
     select 'phone_invalid', 'warning', 'not a valid phone number; kept out of phones', array_to_string(m.invalid_phones, '; ')
       where not c.is_deleted and cardinality(m.invalid_phones) > 0
     union all

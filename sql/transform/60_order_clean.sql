@@ -3,27 +3,6 @@
 -- its canonical company (and contact) through the source records it names.
 -- Grain of etl.source_order: one row per (source, source_key).
 
--- An amount as a store writes it: 1234.5, "1 234,50", "1234.50 ₽"; null when it is no number.
-create or replace function etl.parse_amount(t text) returns numeric
-language plpgsql immutable parallel safe as $$
-declare
-  s text := regexp_replace(coalesce(t, ''), '[\s\u00a0₽]|руб\.?|RUB', '', 'gi');
-begin
-  if s ~ '^-?\d+,\d{1,2}$' then s := replace(s, ',', '.'); end if;
-  if s !~ '^-?\d+(\.\d+)?$' then return null; end if;
-  return round(s::numeric, 2);
-exception when numeric_value_out_of_range then
-  return null;
-end
-$$;
-
--- A currency as ISO 4217 letters: upper case, the old rouble code RUR as RUB; null when it is not three letters.
-create or replace function etl.clean_currency(t text) returns text
-language sql immutable parallel safe as $$
-  select case when c = 'RUR' then 'RUB' when c ~ '^[A-Z]{3}$' then c end
-  from (select upper(btrim(coalesce(t, ''))) as c) as x
-$$;
-
 create or replace function etl.clean_orders(is_full boolean) returns void
 language plpgsql as $$
 begin
@@ -86,13 +65,17 @@ begin
       etl.clean_currency(m.currency) as currency,
       m.source_created_at as created_at,
       m.source_updated_at,
+      m.created_text,
+      m.items_shape,
       (select coalesce(jsonb_agg(jsonb_build_object(
                 'sku', etl.clean_text(i ->> 'sku'), 'name', coalesce(etl.clean_text(i ->> 'name'), etl.clean_text(i ->> 'sku'), 'item ' || n),
-                'quantity', etl.parse_amount(i ->> 'quantity'), 'price', etl.parse_amount(i ->> 'price')) order by n), '[]')
+                'quantity', etl.parse_quantity(i ->> 'quantity'), 'price', etl.parse_amount(i ->> 'price')) order by n), '[]')
        from jsonb_array_elements(m.items) with ordinality as x(i, n)) as items,
-      (select sum(round(etl.parse_amount(i ->> 'quantity') * etl.parse_amount(i ->> 'price'), 2))
+      -- unrounded numeric: a sum of lines never overflows here; a line that does not fit is refused below
+      (select sum(round(etl.parse_quantity(i ->> 'quantity') * etl.parse_amount(i ->> 'price'), 2))
        from jsonb_array_elements(m.items) as i) as items_amount,
-      (select count(*) filter (where etl.parse_amount(i ->> 'quantity') is null or etl.parse_amount(i ->> 'price') is null)
+      (select count(*) from jsonb_array_elements(m.items) as i) as item_count,
+      (select count(*) filter (where coalesce(etl.parse_quantity(i ->> 'quantity'), 0) <= 0 or coalesce(etl.parse_amount(i ->> 'price'), -1) < 0)
        from jsonb_array_elements(m.items) as i) as bad_items
     from mapped m
   )
@@ -111,7 +94,8 @@ begin
   from cleaned c
   left join etl.source_company sc on sc.source = c.company_source and sc.source_key = c.company_key
   left join canonical.company cc on cc.inn = sc.inn and sc.is_accepted
-  left join etl.deal_stage_map sm on sm.source = c.source and sm.source_status = c.status;
+  -- a status matches its map row without regard to case or spaces (one row per status: a unique index says so)
+  left join etl.deal_stage_map sm on sm.source = c.source and lower(btrim(sm.source_status)) = c.status;
 
   insert into tf_problem (source, entity, source_key, staging_id, reason, severity, detail, value)
   select source, 'order', source_key, c.staging_id, problem.*
@@ -127,25 +111,38 @@ begin
       format('placed %s, before the load window starting %s', c.created_at::date, etl.window_start()::date), c.created_at::text
       where not c.is_unparseable and not c.is_deleted and c.created_at < etl.window_start()
     union all
-    select 'created_missing', 'error', 'no readable creation time: a deal needs its date', null::text
-      where not c.is_unparseable and not c.is_deleted and c.created_at is null
+    select 'created_missing', 'error', 'no creation time: a deal needs its date', null::text
+      where not c.is_unparseable and not c.is_deleted and c.created_at is null and nullif(btrim(c.created_text), '') is null
+    union all
+    select 'created_unparseable', 'error',
+      'the creation time is not ISO-8601 with an offset (2025-03-01T10:00:00+03:00) or a date (2025-03-01): nothing is guessed', c.created_text
+      where not c.is_unparseable and not c.is_deleted and c.created_at is null and nullif(btrim(c.created_text), '') is not null
+    union all
+    select 'created_in_future', 'error', format('placed %s, after now: a CRM cannot import it', c.created_at), c.created_text
+      where not c.is_unparseable and not c.is_deleted and c.created_at > now() + interval '1 day'
     union all
     select 'stage_unmapped', 'error',
       format('status %s of %s has no row in etl.deal_stage_map', coalesce(quote_literal(c.status), 'NULL'), c.source), c.status
       where not c.is_unparseable and not c.is_deleted and c.stage_id is null
     union all
-    select 'amount_invalid', 'error', 'the total is not a number', c.total_text
-      where not c.is_unparseable and not c.is_deleted and c.amount is null
+    select 'amount_invalid', 'error', case when c.amount < 0 then 'the total is negative' else 'the total is not a number of at most 14 digits before the point' end, c.total_text
+      where not c.is_unparseable and not c.is_deleted and (c.amount is null or c.amount < 0)
     union all
     select 'currency_invalid', 'error', 'the currency is not a three-letter ISO 4217 code', c.currency_text
       where not c.is_unparseable and not c.is_deleted and c.currency is null
     union all
-    select 'item_invalid', 'error', format('%s of its items have a quantity or price that is not a number', c.bad_items), null::text
+    select 'item_invalid', 'error', format('items is a JSON %s, not a list of items', c.items_shape), null::text
+      where not c.is_unparseable and not c.is_deleted and c.items_shape not in ('array', 'null')
+    union all
+    select 'item_invalid', 'error', format('%s of its %s items have no positive quantity or no price of at most 14 digits', c.bad_items, c.item_count), null::text
       where not c.is_unparseable and not c.is_deleted and c.bad_items > 0
     union all
-    select 'total_mismatch', 'warning', format('the total %s is not the sum of its items, %s; the total stands', c.amount, c.items_amount),
+    select 'total_mismatch', 'warning',
+      case when c.item_count = 0 then format('the order lists no items; its total %s stands', c.amount)
+           else format('the total %s is not the sum of its items, %s; the total stands', c.amount, c.items_amount) end,
       c.amount::text
-      where not c.is_unparseable and not c.is_deleted and c.bad_items = 0 and c.amount is distinct from coalesce(c.items_amount, 0)
+      where not c.is_unparseable and not c.is_deleted and c.bad_items = 0 and c.amount >= 0
+        and coalesce(c.items_shape, 'array') = 'array' and c.amount is distinct from coalesce(c.items_amount, 0)
   ) as problem(reason, severity, detail, value);
   analyze tf_problem;
 

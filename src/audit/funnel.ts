@@ -20,6 +20,8 @@ export async function funnel(pool: pg.Pool): Promise<string> {
       `${n('company', 'ready')} ready for the CRM (registry ACTIVE; ${n('company', 'not_checked')} not checked yet)`,
     `contacts:  ${n('contact', 'versions_landed')} versions landed → ${n('contact', 'source_records')} source records → ` +
       `${n('contact', 'accepted')} accepted → ${n('contact', 'canonical')} canonical contacts (merged by phone or e-mail)`,
+    `orders:    ${n('order', 'versions_landed')} versions landed → ${n('order', 'source_records')} source records → ` +
+      `${n('order', 'accepted')} accepted → ${n('order', 'canonical')} deals → ${n('order', 'ready')} of companies ready for the CRM`,
     'open rejections:',
     ...reasons.map((r) => `  ${r.severity.padEnd(7)} ${r.entity.padEnd(7)} ${r.reason.padEnd(28)} ${formatCount(Number(r.records)).padStart(9)}`),
   ];

@@ -1,5 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite';
-import type { CrmRow, FunnelRow, MergeRow, RegistryRow, RejectionRow, TrendRow } from './report-data.js';
+import type { CrmRow, FunnelRow, MergeRow, RegistryRow, RejectionRow, TrendRow, RevenueRow } from './report-data.js';
 
 /**
  * The report's charts as Vega-Lite specs, rendered to SVG here on the server: the page carries
@@ -99,6 +99,21 @@ export function crmChart(rows: CrmRow[]): TopLevelSpec {
   const values = rows.map((r) => ({ outcome: portals.size > 1 ? `${r.portal}: ${r.outcome}` : r.outcome, entity: r.entity, records: r.records }));
   const spec = barChart(values, 'outcome', 'records', 'records', 'entity');
   return { ...spec, encoding: { ...spec.encoding, yOffset: { field: 'entity', type: 'nominal' } } } as TopLevelSpec;
+}
+
+/** Won revenue in roubles per year, a bar per store within each year. */
+export function revenueChart(rows: RevenueRow[]): TopLevelSpec {
+  const values = rows.filter((r) => r.currency === 'RUB').map((r) => ({ year: String(r.year), store: r.store, revenue: r.revenue }));
+  return {
+    config, width: WIDTH, height: 240, data: { values },
+    mark: { type: 'bar' },
+    encoding: {
+      x: { field: 'year', type: 'ordinal', title: null, axis: { labelAngle: 0 } },
+      xOffset: { field: 'store', type: 'nominal' },
+      y: { field: 'revenue', type: 'quantitative', axis: { title: 'won revenue, RUB', format: '~s', grid: true } },
+      color: { field: 'store', type: 'nominal', title: null },
+    },
+  } as TopLevelSpec;
 }
 
 /** The categories by their total, largest first (an explicit order: layers sorted by an aggregate disagree). */

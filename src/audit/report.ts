@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { TopLevelSpec } from 'vega-lite';
 import { formatCount } from '../land/progress.js';
-import { crmChart, funnelChart, mergeChart, registryChart, rejectionChart, rejectionLabel, renderSvg, STAGE_LABEL, THIN_SPACE, trendChart } from './report-charts.js';
+import { crmChart, funnelChart, mergeChart, registryChart, rejectionChart, rejectionLabel, renderSvg, revenueChart, STAGE_LABEL, THIN_SPACE, trendChart } from './report-charts.js';
 import { reportData, TREND_RUNS, type ReportData } from './report-data.js';
 import { REPORT_STYLE } from './report-style.js';
 
@@ -18,6 +18,8 @@ type Cell = string | number;
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const formatNumber = (n: number) => formatCount(n).replaceAll(' ', THIN_SPACE);
+/** An amount with its kopecks: 1 234 567.80. */
+const formatMoney = (n: number) => n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }).replaceAll(',', THIN_SPACE);
 const at = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 /** A table of strings and counts; counts (and their column's heading) right-aligned, digits grouped. */
@@ -58,7 +60,7 @@ async function section(s: Section): Promise<string> {
 }
 
 export async function reportHtml(d: ReportData, now = new Date()): Promise<string> {
-  const sections: Section[] = [funnelSection(d), rejectionSection(d), trendSection(d), mergeSection(d), registrySection(d), crmSection(d)];
+  const sections: Section[] = [funnelSection(d), rejectionSection(d), trendSection(d), mergeSection(d), registrySection(d), crmSection(d), revenueSection(d)];
   const body = (await Promise.all(sections.map(section))).join('\n');
   const state = d.batchesLanded === 0
     ? '<p class="notice">Nothing has landed yet. Land a source (<code>b2b-etl land file</code>, <code>b2b-etl land mysql</code>, ' +
@@ -169,7 +171,7 @@ function registrySection(d: ReportData): Section {
 
 function crmSection(d: ReportData): Section {
   const portals = new Set(d.crm.map((r) => r.portal));
-  const t = pivot(d.crm, (r) => (portals.size > 1 ? `${r.portal}: ${r.outcome}` : r.outcome), (r) => r.entity, (r) => r.records, ['company', 'contact']);
+  const t = pivot(d.crm, (r) => (portals.size > 1 ? `${r.portal}: ${r.outcome}` : r.outcome), (r) => r.entity, (r) => r.records, ['company', 'contact', 'deal']);
   return {
     id: 'crm', title: 'CRM push outcomes',
     lede: `What the pushes made of the clean base in ${portals.size === 1 ? `the portal ${escapeHtml([...portals][0]!)}` : 'each portal'}: ` +
@@ -177,6 +179,18 @@ function crmSection(d: ReportData): Section {
       'and ready but not pushed yet (<code>etl.crm_outcome</code>).',
     spec: d.crm.length ? crmChart(d.crm) : null,
     empty: 'Nothing has been pushed to a CRM yet: b2b-etl push, or the worker, sends the companies ready for it.',
-    tables: table('table-crm', [portals.size > 1 ? 'portal: outcome' : 'outcome', 'companies', 'contacts'], t.rows),
+    tables: table('table-crm', [portals.size > 1 ? 'portal: outcome' : 'outcome', 'companies', 'contacts', 'deals'], t.rows),
+  };
+}
+
+function revenueSection(d: ReportData): Section {
+  return {
+    id: 'revenue', title: 'Revenue per year and store',
+    lede: 'Won deals\' revenue per year the order was placed (Moscow time) and store, in roubles on the chart and in every currency in the table ' +
+      '(<code>analytics.revenue_by_company_year</code>, per company; <code>analytics.customer</code> per customer).',
+    spec: d.revenue.some((r) => r.currency === 'RUB') ? revenueChart(d.revenue) : null,
+    empty: 'No won deal yet: orders become deals once they land and their companies are in the clean base.',
+    tables: table('table-revenue', ['year', 'store', 'currency', 'won deals', 'revenue'],
+      d.revenue.map((r) => [String(r.year), r.store, r.currency, r.won_deals, formatMoney(r.revenue)])),
   };
 }

@@ -10,7 +10,7 @@ export function defineGenerate(program: Command): void {
   const command = program
     .command('generate')
     .summary('deterministic sample data with its expected outcome')
-    .description('Writes store B\'s files, store A\'s MySQL dump, store B\'s events, a registry snapshot, and truth.json ' +
+    .description('Writes store B\'s files (companies, contacts, orders), store A\'s MySQL dump (with orders and their lines), store B\'s events, a registry snapshot, and truth.json ' +
       '(the expected outcome of every record); the same seed gives the same data.')
     .option('--out <dir>', 'the folder to write')
     .addOption(new Option('--scale <scale>', 'small or seed (the real stores\' volumes)').choices(['small', 'seed']).default('small'))
@@ -28,9 +28,10 @@ export function defineGenerate(program: Command): void {
 async function generateCommand(values: GenerateFlags): Promise<number> {
   const started = Date.now();
   const { manifest, truth } = await generate(values);
-  log(`generated ${Object.keys(truth.store_b.companies).length} store B companies and ` +
-    `${Object.keys(truth.store_b.contacts).length} contacts (${manifest.length} files), ` +
-    `store A's ${Object.keys(truth.store_a.companies).length} companies and ${Object.keys(truth.store_a.contacts).length} contacts (${STORE_A_DUMP}), ` +
+  const n = (o: object) => Object.keys(o).length;
+  log(`generated ${n(truth.store_b.companies)} store B companies, ${n(truth.store_b.contacts)} contacts and ` +
+    `${n(truth.store_b.orders)} orders (${manifest.length} files), ` +
+    `store A's ${n(truth.store_a.companies)} companies, ${n(truth.store_a.contacts)} contacts and ${n(truth.store_a.orders)} orders (${STORE_A_DUMP}), ` +
     `${truth.store_b_events.messages} store B events (${STORE_B_EVENTS}) in ${values.out} with truth.json and manifest.json ` +
     `in ${((Date.now() - started) / 1000).toFixed(1)}s; load window starts ${truth.window_start}`);
   return 0;

@@ -16,8 +16,8 @@ async function transformCommand(values: { full: boolean }): Promise<number> {
   const result = await withDatabase((db) => runTransform(db.pool, { full: values.full, onNotice: log }));
   const s = result.stats;
   log(`transform ${values.full ? 'full' : 'incremental'} run ${result.runId}: ${s.batches} batches, ` +
-    `${s.company_records} company and ${s.contact_records} contact records, ` +
-    `${s.companies_written} companies and ${s.contacts_written} contacts written, ${s.problems} problems, ` +
+    `${s.company_records} company, ${s.contact_records} contact and ${s.order_records ?? 0} order records, ` +
+    `${s.companies_written} companies, ${s.contacts_written} contacts and ${s.deals_written ?? 0} deals written, ${s.problems} problems, ` +
     `${result.phonesParsed} new phone texts parsed, ${result.seconds.toFixed(1)}s` +
     (result.vacuumSeconds >= 0.05 ? ` (then vacuum ${result.vacuumSeconds.toFixed(1)}s)` : ''));
   return 0;

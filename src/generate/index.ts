@@ -37,7 +37,12 @@ export interface ManifestFile {
   jsonPath?: string;
 }
 
+/** What a sample holds, by version: a sample written by an older generator is made again (2: orders). */
+export const SAMPLE_FORMAT = 2;
+
 export interface Truth {
+  /** SAMPLE_FORMAT when it was written. */
+  format: number;
   seed: number;
   as_of: string;
   window_start: string;
@@ -114,6 +119,7 @@ export async function generate(options: GenerateOptions): Promise<Generated> {
     orders: new Random(seed * 7 + 13),
   }, context);
   const truth: Truth = {
+    format: SAMPLE_FORMAT,
     seed,
     as_of: asOf.toISOString().slice(0, 10),
     window_start: windowStart.toISOString().slice(0, 10),

@@ -45,6 +45,8 @@ export interface TableResult {
   watermark: { updatedAt: string; id: number } | null;
   /** The sync was stopped (its signal) before the table was read to its end. */
   stopped?: boolean;
+  /** How long the table took, its reconciliation included. */
+  seconds: number;
 }
 
 export interface LandMysqlResult {
@@ -137,13 +139,16 @@ async function landTable(
   if (items) {
     // An order changes when one of its lines does: its change time is the latest of its own and
     // its lines' since `from`, and the keyset walks that time. The lines changed before `from`
-    // were landed with their order by an earlier sync.
+    // were landed with their order by an earlier sync. An order with a line that has no usable
+    // change time has none either: it is read again by every sync, as an undated row is.
     const i = o.config.orderItems;
+    const since = connection.escape(from ?? MIN_DATETIME);
+    const undatedLine = `EXISTS (SELECT 1 FROM ${q(i.table)} u WHERE u.${q(i.orderKey)} = o.${q(t.key)} AND DAYNAME(u.${q(i.updated)}) IS NULL)`;
     select = `SELECT * FROM (SELECT ${await selectList(connection, t.table, o.config.textEncoding, 'o')}, ` +
-      `GREATEST(o.${q(t.updated)}, COALESCE(ch.items_at, o.${q(t.updated)})) AS ${q(CHANGED_AT)} ` +
+      `CASE WHEN ${undatedLine} THEN NULL ELSE GREATEST(o.${q(t.updated)}, COALESCE(ch.items_at, o.${q(t.updated)})) END AS ${q(CHANGED_AT)} ` +
       `FROM ${q(t.table)} o LEFT JOIN (SELECT ${q(i.orderKey)} AS order_key, MAX(${q(i.updated)}) AS items_at FROM ${q(i.table)} ` +
-      `WHERE ${q(i.updated)} >= ${connection.escape(from ?? MIN_DATETIME)} GROUP BY ${q(i.orderKey)}) ch ON ch.order_key = o.${q(t.key)} ` +
-      `WHERE o.${q(t.updated)} >= ${connection.escape(from ?? MIN_DATETIME)} OR ch.order_key IS NOT NULL OR DAYNAME(o.${q(t.updated)}) IS NULL) AS orders`;
+      `WHERE ${q(i.updated)} >= ${since} GROUP BY ${q(i.orderKey)}) ch ON ch.order_key = o.${q(t.key)} ` +
+      `WHERE o.${q(t.updated)} >= ${since} OR ch.order_key IS NOT NULL OR DAYNAME(o.${q(t.updated)}) IS NULL OR ${undatedLine}) AS orders`;
     t = { ...t, updated: CHANGED_AT };
   }
   // Rows with no usable change time (NULL, a zero date as sql_mode='' writes it, a date with a
@@ -179,7 +184,8 @@ async function landTable(
   const label = `${o.source} ${t.table} (${mode})`;
   const estimate = mode === 'full load' ? await estimateRows(connection, t.table) : null;
   const progress = new Progress(label, estimate, process.stderr, o.quiet, 'rows');
-  const result: TableResult = { table: t.table, entity, rows: 0, landed: 0, batches: 0, deleted: 0, refused: 0, undated: 0, watermark: position?.at ?? null };
+  const result: TableResult = { table: t.table, entity, rows: 0, landed: 0, batches: 0, deleted: 0, refused: 0, undated: 0, watermark: position?.at ?? null, seconds: 0 };
+  const tableStarted = Date.now();
   const reader = new RowReader(o.source, entity, t, o.config.timezone);
   for (const pass of passes) {
     if (o.signal?.aborted) break;
@@ -187,6 +193,7 @@ async function landTable(
   }
   if (o.signal?.aborted) {
     result.stopped = true;
+    result.seconds = (Date.now() - tableStarted) / 1000;
     progress.done(`stopped after ${formatCount(result.rows)} rows (${formatCount(result.landed)} new versions); the watermark is at ${describeMark(result)}, the next sync goes on from there`);
     return result;
   }
@@ -194,6 +201,7 @@ async function landTable(
     await pool.query(`update etl.mysql_position set full_load_at = now() where source = $1 and entity = $2`, [o.source, entity]);
   }
   if (o.reconcileDeletes) result.deleted = await reconcileDeletes(pool, connection, o, entity, table, where, result);
+  result.seconds = (Date.now() - tableStarted) / 1000;
   progress.done(
     `${formatCount(result.rows)} rows read (${formatCount(result.undated)} without a change time or a key, read again every run), ` +
     `${formatCount(result.landed)} new versions in ${result.batches} batches` +

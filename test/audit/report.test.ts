@@ -107,7 +107,7 @@ describe.skipIf(!available)('the data-quality report', () => {
     const addresses = [...html.matchAll(/https?:\/\/[^\s"'<)]+/g)].map((m) => m[0]);
     expect(new Set(addresses)).toEqual(new Set(['http://www.w3.org/2000/svg', 'http://www.w3.org/1999/xlink']));
     expect(html).toContain(`<meta http-equiv="Content-Security-Policy" content="${REPORT_CSP}">`);
-    expect(html.match(/<figure class="chart" id="chart-(\w+)"><svg/g)).toHaveLength(6);
+    expect(html.match(/<figure class="chart" id="chart-(\w+)"><svg/g)).toHaveLength(7);
   });
 
   it('counts in its funnel what SQL counts: landed, valid INN, registry ACTIVE, canonical, in the CRM, per source', async () => {
@@ -215,7 +215,17 @@ describe.skipIf(!available)('the data-quality report', () => {
 
     const links = await db.rows<{ entity: string; n: number }>(`select entity, count(*)::int as n from etl.crm_link where state = 'linked' and how = 'created' group by 1`);
     const crm = counts(table(html, 'table-crm'));
-    expect(crm).toEqual({ created: { companies: links.find((l) => l.entity === 'company')!.n, contacts: links.find((l) => l.entity === 'contact')!.n } });
+    expect(crm).toEqual({ created: { companies: links.find((l) => l.entity === 'company')!.n, contacts: links.find((l) => l.entity === 'contact')!.n,
+      deals: links.find((l) => l.entity === 'deal')?.n ?? 0 } });
+  });
+
+  it('shows the won revenue per year and store as the deals add it up', async () => {
+    const want = await db.rows<{ year: number; store: string; currency: string; deals: number; revenue: string }>(`
+      select extract(year from begin_at at time zone 'Europe/Moscow')::int as year, source as store, currency, count(*)::int as deals, sum(amount)::text as revenue
+      from canonical.deal where outcome = 'won' and not is_deleted group by 1, 2, 3 order by 1, 2, 3`);
+    expect(want.length).toBeGreaterThan(1);
+    const rows = table(html, 'table-revenue').rows.map((r) => [Number(r[0]), r[1], r[2], count(r[3]!), Number(r[4]!.replaceAll('\u202f', ''))]);
+    expect(rows).toEqual(want.map((w) => [w.year, w.store, w.currency, w.deals, Number(w.revenue)]));
   });
 
   it('is what the worker serves at /, and the status moved to /status', async () => {
@@ -260,11 +270,12 @@ describe.skipIf(!available)('the data-quality report', () => {
         expect(await page.locator('h1').textContent()).toBe('Data quality');
 
         const marks = async (chart: string, mark: string) => page.locator(`#chart-${chart} svg g.mark-${mark}.role-mark > path`).count();
-        const [bySource, merges, statuses, outcomes] = await Promise.all([
+        const [bySource, merges, statuses, outcomes, revenueBars] = await Promise.all([
           db.value<number>('select count(*)::int from etl.rejection_by_source'),
           db.value<number>('select count(*)::int from etl.merge_summary'),
           db.value<number>('select count(*)::int from etl.registry_status_summary'),
           db.value<number>('select count(*)::int from etl.crm_outcome'),
+          db.value<number>(`select count(*)::int from (select distinct year, store from analytics.revenue_by_company_year where currency = 'RUB' and won_deals > 0) y`),
         ]);
         // a bar per source and step, per reason and source, per rule, per status, per entity and outcome
         expect(await marks('funnel', 'rect')).toBe(2 * 5);
@@ -272,13 +283,15 @@ describe.skipIf(!available)('the data-quality report', () => {
         expect(await marks('merges', 'rect')).toBe(merges);
         expect(await marks('registry', 'rect')).toBe(statuses);
         expect(await marks('crm', 'rect')).toBe(outcomes);
+        expect(revenueBars).toBeGreaterThan(1);
+        expect(await marks('revenue', 'rect')).toBe(revenueBars);
         // a line per reason, a point per reason and run
         const reasons = await db.value<number>('select count(distinct (entity, severity, reason))::int from etl.rejection_trend');
         const runs = await db.value<number>('select count(*)::int from etl.run where finished_at is not null');
         expect(await marks('trend', 'line')).toBe(reasons);
         expect(await marks('trend', 'symbol')).toBe(reasons * runs);
         // drawn, not just present: each chart has a size on the screen
-        for (const chart of ['funnel', 'rejections', 'trend', 'merges', 'registry', 'crm']) {
+        for (const chart of ['funnel', 'rejections', 'trend', 'merges', 'registry', 'crm', 'revenue']) {
           const box = await page.locator(`#chart-${chart} svg`).boundingBox();
           expect(box!.width, chart).toBeGreaterThan(300);
           expect(box!.height, chart).toBeGreaterThan(50);
@@ -315,9 +328,10 @@ describe('the data-quality report of an empty warehouse', () => {
     expect(html).toContain('Nothing has landed yet.');
     expect(html).toContain('<code>b2b-etl transform</code>');
     expect(html).not.toContain('<svg');
-    expect(html.match(/<section id="\w+"><h2>[^<]+<\/h2><p class="lede">.*?<\/p><p class="empty">/g)).toHaveLength(6);
+    expect(html.match(/<section id="\w+"><h2>[^<]+<\/h2><p class="lede">.*?<\/p><p class="empty">/g)).toHaveLength(7); // every chart's section, revenue included
     expect(html).toContain('No company record has landed yet.');
     expect(html).toContain('No transform has run yet.');
+    expect(html).toContain('No won deal yet: orders become deals once they land');
   });
 
   it('says where it could not write, and writes nothing', async () => {

@@ -72,14 +72,16 @@ describe('analysts: a read-only role', () => {
       rejections: Number((await analyst.query('select count(*) from etl.rejection')).rows[0].count),
       funnel: (await analyst.query('select * from etl.funnel')).rows.length,
       why: (await analyst.query('select * from etl.why($1)', [inn])).rows.length,
+      customers: Number((await analyst.query('select count(*) from analytics.customer')).rows[0].count),
     });
     const before = await read();
     expect(before.companies).toBe(Number(await db.value('select count(*) from canonical.company')));
     expect(before.staging).toBeGreaterThan(0);
     expect(before.view).toBeGreaterThan(0);
     expect(before.rejections).toBeGreaterThan(0);
-    expect(before.funnel).toBe(11);
+    expect(before.funnel).toBe(16); // 7 steps of companies, 4 of contacts, 5 of orders
     expect(before.why).toBeGreaterThan(0);
+    expect(before.customers).toBe(Number(await db.value('select count(*) from analytics.customer')));
 
     expect(await refused(`insert into canonical.company (inn) values ('7707083893')`)).toMatch(/permission denied for table company/);
     expect(await refused('delete from staging.record')).toMatch(/permission denied for table record/);

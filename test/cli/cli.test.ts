@@ -68,7 +68,7 @@ describe('usage errors: one sentence, exit 2, no stack', () => {
     [['land', 'file', 'x.json', '--sorce', 'store_b'], "b2b-etl land file: unknown option '--sorce' (did you mean --source?); see b2b-etl land file --help\n"],
     [['trasform'], "b2b-etl: unknown command 'trasform' (did you mean transform?); see b2b-etl --help\n"],
     [['land', 'file', 'x.json', '--entity', 'companies'], "b2b-etl land file: required option '--source <name>' not specified; see b2b-etl land file --help\n"],
-    [['land', 'file', 'x.json', '--source', 's', '--entity', 'people'], "b2b-etl land file: option '--entity <entity>' argument 'people' is invalid. Allowed choices are companies, contacts; see b2b-etl land file --help\n"],
+    [['land', 'file', 'x.json', '--source', 's', '--entity', 'people'], "b2b-etl land file: option '--entity <entity>' argument 'people' is invalid. Allowed choices are companies, contacts, orders; see b2b-etl land file --help\n"],
     [['land', 'file', 'x.json', '--source', 's', '--entity', 'companies', '--max-errors', 'many'], "b2b-etl land file: option '--max-errors <n>' argument 'many' is invalid. Expected a whole number, 0 or more; see b2b-etl land file --help\n"],
     [['why'], "b2b-etl why: missing required argument 'subject'; see b2b-etl why --help\n"],
     [['why', ' '], 'b2b-etl: why: give an INN or SOURCE:KEY, e.g. b2b-etl why store_b:B-17\n'],

@@ -4,7 +4,10 @@ import { mysqlSource } from '../../src/config.js';
 import { STORE_A_DUMP } from '../../src/generate/index.js';
 import { loadMysqlDump } from '../../src/generate/load-mysql.js';
 import { STATUSES } from '../../src/generate/orders.js';
+import { isoMicros } from '../../src/land/change-time.js';
+import { landFile } from '../../src/land/file.js';
 import { landMysql } from '../../src/land/mysql.js';
+import { landBatch } from '../../src/land/staging-writer.js';
 import { runTransform } from '../../src/transform/run.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { createTestMysql, mysqlAvailable, type TestMysql } from '../helpers/mysql.js';
@@ -129,6 +132,21 @@ describe.skipIf(!hasMysql)('orders become deals', () => {
     expect(again.tables.map((t) => t.landed)).toEqual([0, 0, 0]);
   });
 
+  it('store A: a line without a usable change time (a zero date) makes its order read again by every sync, so its change is not missed', async () => {
+    const key = Object.entries(sample.truth.store_a.orders).find(([, t]) => t.inn && !t.warnings && t.items! >= 2)![0];
+    await my.query(`set session sql_mode = ''`);
+    await my.query(`update order_items set price = 777.77, updated_at = '0000-00-00 00:00:00' where id = (select max(id) from order_items where order_id = ?)`, [Number(key)]);
+    const sync = await landMysql(db.pool, { url: my.url, source: 'store_a', config: STORE_A, quiet: true });
+    const orders = sync.tables.find((t) => t.entity === 'order')!;
+    expect({ landed: orders.landed, undated: orders.undated }).toEqual({ landed: 1, undated: 1 });
+    await runTransform(db.pool);
+    expect(await db.value(`select i.price::text from canonical.deal_item i join canonical.deal d using (deal_id)
+      where d.source = 'store_a' and d.source_key = $1 order by i.line_no desc limit 1`, [key])).toBe('777.77');
+    // read again by the next sync, landed only if it changed
+    const again = await landMysql(db.pool, { url: my.url, source: 'store_a', config: STORE_A, quiet: true });
+    expect(again.tables.find((t) => t.entity === 'order')).toMatchObject({ landed: 0, undated: 1 });
+  });
+
   it('a status mapped later by an analyst brings its orders in at the next transform', async () => {
     const unmapped = Object.entries(sample.truth.store_b.orders).filter(([, t]) => t.reason === 'stage_unmapped').map(([k]) => k);
     expect(unmapped.length).toBeGreaterThan(0);
@@ -144,5 +162,95 @@ describe.skipIf(!hasMysql)('orders become deals', () => {
     await db.pool.query(`delete from etl.deal_stage_map where source = 'store_b' and source_status = 'on_review'`);
     await runTransform(db.pool);
     expect(await db.value(`select count(*) from canonical.deal where source = 'store_b' and source_key = any($1) and not is_deleted`, [unmapped])).toBe('0');
+  });
+});
+
+describe('orders as stores really send them', () => {
+  let db: TestDatabase;
+  let sample: Sample;
+  beforeAll(async () => {
+    sample = await makeSample({ scale: 'small', seed: 9, companies: 200, contacts: 300, storeACompanies: 0, storeAContacts: 0, events: 0 });
+    db = await createTestDatabase();
+    await landSample(db.pool, sample);
+    await runTransform(db.pool);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  /** A store B order as raw JSON text (numbers JavaScript cannot hold stay as written). */
+  const order = (key: string, companyKey: string, body: string) => ({
+    sourceKey: key, updatedAt: isoMicros('2026-10-01T00:00:00Z'), isDeleted: false, payload: undefined,
+    payloadText: `{"id":"${key}","number":"N-${key}","company_id":${companyKey === '' ? 'null' : `"${companyKey}"`},"status":"delivered","currency":"RUB","updated":"2026-10-01T00:00:00Z",${body}}`,
+  });
+  const item = '"items":[{"sku":"S1","name":"Болт","qty":2,"price":50}]';
+  const rejections = async (key: string) => (await db.rows<{ reason: string; value: string | null }>(
+    `select reason, value from etl.rejection where entity = 'order' and source_key = $1 and resolved_at is null order by reason`, [key]));
+
+  it('a number past what a column holds, a date that is no date, items that are no list: rejected with the value, and the transform goes on', async () => {
+    const company = Object.entries(sample.truth.store_b.companies).find(([, t]) => t.inn)![0];
+    await landBatch(db.pool, { source: 'store_b', entity: 'order', origin: 'test' }, [
+      order('H-BIG', company, `"total":12345678901234567890,"created":"2026-03-01T10:00:00+03:00",${item}`),
+      order('H-INF', company, `"total":1e400,"created":"2026-03-01T10:00:00+03:00",${item}`),
+      order('H-LINE', company, `"total":"100.00","created":"2026-03-01T10:00:00+03:00","items":[{"sku":"S1","name":"Болт","qty":1e30,"price":1e30}]`),
+      order('H-QTY', company, `"total":"1,00","created":"2026-03-01T10:00:00+03:00","items":[{"sku":"S1","name":"Гвоздь","qty":"0,125","price":8}]`),
+      order('H-DMY', company, `"total":"100.00","created":"01.02.2025",${item}`),
+      order('H-NOW', company, `"total":"100.00","created":"infinity",${item}`),
+      order('H-FUT', company, `"total":"100.00","created":"2099-06-01",${item}`),
+      order('H-OBJ', company, `"total":"100.00","created":"2026-03-01T10:00:00+03:00","items":{"sku":"S1","name":"Болт","qty":2,"price":50}`),
+      order('H-RUB', company, `"total":"100.00","created":"2026-03-01","items":[{"sku":"S1","name":"Болт","qty":2,"price":50}]`.replace('"RUB"', '"руб"')),
+      order('H-NOCO', '', `"total":"100.00","created":"2026-03-01T10:00:00+03:00",${item}`),
+    ].map((r) => (r.sourceKey === 'H-RUB' ? { ...r, payloadText: r.payloadText.replace('"currency":"RUB"', '"currency":"руб"') } : r)));
+    // a company change in the same run is transformed too
+    const { rows: [companyRow] } = await db.pool.query<{ payload: Record<string, unknown> }>(
+      `select payload from staging.current_version where source = 'store_b' and entity = 'company' and source_key = $1`, [company]);
+    await landBatch(db.pool, { source: 'store_b', entity: 'company', origin: 'test' }, [{
+      sourceKey: company, updatedAt: isoMicros('2026-11-05T00:00:00Z'), isDeleted: false, payload: { ...companyRow!.payload, title: 'ООО «Переименованная в тот же раз»', updated: '2026-11-05T00:00:00Z' },
+    }]);
+    await runTransform(db.pool);
+    expect(await db.value(`select count(*) from staging.batch where transformed_at is null`)).toBe('0');
+    expect(await db.value(`select count(*) from canonical.company where name = 'ООО «Переименованная в тот же раз»'`)).toBe('1');
+    expect(await rejections('H-BIG')).toEqual([{ reason: 'amount_invalid', value: '12345678901234567890' }]);
+    expect((await rejections('H-INF')).map((r) => r.reason)).toEqual(['amount_invalid']);
+    expect((await rejections('H-LINE')).map((r) => r.reason)).toEqual(['item_invalid']);
+    expect(await rejections('H-DMY')).toEqual([{ reason: 'created_unparseable', value: '01.02.2025' }]);
+    expect(await rejections('H-NOW')).toEqual([{ reason: 'created_unparseable', value: 'infinity' }]);
+    expect(await rejections('H-FUT')).toEqual([{ reason: 'created_in_future', value: '2099-06-01' }]);
+    expect((await rejections('H-OBJ')).map((r) => r.reason)).toEqual(['item_invalid']);
+    expect(await db.value(`select detail from etl.rejection where source_key = 'H-NOCO' and reason = 'company_missing'`)).toBe('it names no company (its company id is empty)');
+    // kept as written: a quantity of three places, a rouble written in Russian
+    expect(await rejections('H-QTY')).toEqual([]);
+    expect(await db.value(`select i.quantity::text from canonical.deal_item i join canonical.deal d using (deal_id) where d.source_key = 'H-QTY'`)).toBe('0.125');
+    expect(await db.value(`select currency || ' ' || to_char(begin_at at time zone 'Europe/Moscow', 'YYYY-MM-DD HH24:MI') from canonical.deal where source_key = 'H-RUB'`)).toBe('RUB 2026-03-01 00:00');
+    // the analysts' views stand
+    expect(Number(await db.value(`select count(*) from analytics.revenue_by_company_year`))).toBeGreaterThan(0);
+  });
+
+  it('the stage map: a status matched without regard to case and spaces, a stage id checked, a TRUNCATE seen by the next run', async () => {
+    await expect(db.pool.query(`insert into etl.deal_stage_map values ('store_b', 'archived', 'bogus stage', 'open')`)).rejects.toThrow(/deal_stage_map_stage_id_check/);
+    await expect(db.pool.query(`insert into etl.deal_stage_map values ('store_b', ' Delivered ', 'WON', 'won')`)).rejects.toThrow(/deal_stage_map_status_idx/);
+    await db.pool.query(`insert into etl.deal_stage_map values ('store_b', ' On_Review ', 'PREPARATION', 'open')`);
+    await runTransform(db.pool);
+    expect(Number(await db.value(`select count(*) from canonical.deal where stage_id = 'PREPARATION' and not is_deleted`))).toBeGreaterThan(0);
+    const lost = Number(await db.value(`select count(*) from canonical.deal where stage_id = 'LOSE' and not is_deleted`));
+    expect(lost).toBeGreaterThan(0);
+    // the map emptied and filled again without one status: the incremental run agrees with a full one
+    await db.pool.query(`begin; create temp table m as select * from etl.deal_stage_map; truncate etl.deal_stage_map;
+      insert into etl.deal_stage_map select * from m where source_status <> 'canceled'; commit`);
+    await runTransform(db.pool);
+    expect(await db.value(`select count(*) from canonical.deal where stage_id = 'LOSE' and not is_deleted`)).toBe('0');
+    const state = `select string_agg(source_key || ':' || stage_id || ':' || is_deleted, ',' order by source_key) from canonical.deal`;
+    const incremental = await db.value(state);
+    await runTransform(db.pool, { full: true });
+    expect(await db.value(state)).toBe(incremental);
+  });
+
+  it('an orders file landed as contacts makes no blank people', async () => {
+    const before = await db.value(`select count(*) from canonical.contact`);
+    await landFile(db.pool, { path: join(sample.dir, 'store_b_orders.json'), source: 'store_b', entity: 'contact', encoding: 'utf8', fields: { key: 'id', updated: 'updated' }, quiet: true });
+    await runTransform(db.pool);
+    expect(await db.value(`select count(*) from canonical.contact`)).toBe(before);
+    expect(Number(await db.value(`select count(*) from etl.rejection where entity = 'contact' and reason = 'contact_empty' and resolved_at is null`)))
+      .toBe(Object.keys(sample.truth.store_b.orders).length);
   });
 });

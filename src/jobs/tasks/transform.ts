@@ -11,7 +11,7 @@ export function transformTask(ctx: Pick<JobContext, 'pool'>): Task {
   return async (_payload, helpers) => {
     const result = await runTransform(ctx.pool);
     const s = result.stats;
-    helpers.logger.info(`transform run ${result.runId}: ${s.company_records ?? 0} company and ${s.contact_records ?? 0} contact records, ` +
+    helpers.logger.info(`transform run ${result.runId}: ${s.company_records ?? 0} company, ${s.contact_records ?? 0} contact and ${s.order_records ?? 0} order records, ` +
       `${s.companies_written ?? 0} companies written, ${result.seconds.toFixed(1)}s`);
   };
 }

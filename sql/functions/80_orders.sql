@@ -1,0 +1,53 @@
+-- How the stores write an order's numbers, dates and currency, read strictly: what does not
+-- fit is null, and the transform rejects the order naming the value (never a guess).
+
+-- A decimal as a store writes it: 1234.5, "1 234,50", "1234.50 ₽", "-3"; rounded to `scale`
+-- places; null when it is no number or has more than `max_digits` digits before the point (it
+-- would not fit the warehouse's column: numeric(16,2) for money, numeric(14,3) for quantities).
+create or replace function etl.parse_decimal(t text, scale integer, max_digits integer) returns numeric
+language plpgsql immutable parallel safe as $$
+declare
+  s text := regexp_replace(coalesce(t, ''), '[\s\u00a0₽]|руб\.?|RUB', '', 'gi');
+begin
+  if s ~ '^-?\d+,\d+$' then s := replace(s, ',', '.'); end if;
+  if s !~ '^-?\d+(\.\d+)?$' or length(split_part(ltrim(s, '-0'), '.', 1)) > max_digits then return null; end if;
+  return round(s::numeric, scale);
+end
+$$;
+
+-- Money: two places, at most 14 digits before the point (canonical.deal.amount is numeric(16,2)).
+create or replace function etl.parse_amount(t text) returns numeric
+language sql immutable parallel safe as $$ select etl.parse_decimal(t, 2, 14) $$;
+
+-- A quantity: three places (store A's column is decimal(12,3)), at most 11 digits before the point.
+create or replace function etl.parse_quantity(t text) returns numeric
+language sql immutable parallel safe as $$ select etl.parse_decimal(t, 3, 11) $$;
+
+-- A currency as ISO 4217 letters: upper case; the old rouble code RUR and the rouble written in
+-- Russian (руб, руб., р.) as RUB; null when it is not three letters.
+create or replace function etl.clean_currency(t text) returns text
+language sql immutable parallel safe as $$
+  select case when c in ('RUR', 'РУБ', 'РУБ.', 'Р.', 'Р', '₽') then 'RUB' when c ~ '^[A-Z]{3}$' then c end
+  from (select upper(btrim(coalesce(t, ''))) as c) as x
+$$;
+
+-- When an order was placed, from ISO-8601 text only: a date and time with its offset (Z,
+-- +03, +03:00, +0300), or a date alone, taken as that day in Moscow time, the stores' own.
+-- Anything else is null: a time without an offset (which zone?), 01.02.2025 (which is the
+-- month?), 'now', 'infinity', a day that does not exist such as 2025-02-30.
+create or replace function etl.parse_order_time(t text) returns timestamptz
+language plpgsql stable parallel safe as $$
+declare
+  s text := btrim(coalesce(t, ''));
+begin
+  if s ~ '^\d{4}-\d{2}-\d{2}$' then
+    return (s || 'T00:00:00+03:00')::timestamptz;
+  end if;
+  if s !~ '^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$' then
+    return null;
+  end if;
+  return s::timestamptz;
+exception when datetime_field_overflow or invalid_datetime_format then
+  return null;
+end
+$$;
