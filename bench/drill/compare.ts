@@ -21,7 +21,7 @@ const LINEAGE = `(select string_agg(s.source || ':' || s.source_key, ' + ' order
                   from canonical.contact_source s where s.contact_id = k.contact_id)`;
 
 /** Portal fields that are ids, times or references the queries put business keys in place of. */
-const PORTAL_IDS = `'{ID,DATE_CREATE,DATE_MODIFY,CREATED_BY_ID,MODIFY_BY_ID,ORIGIN_ID,COMPANY_ID,ENTITY_ID,ANCHOR_ID,ANCHOR_TYPE_ID,LAST_ACTIVITY_TIME,LAST_ACTIVITY_BY,COMPANY_IDS,XML_ID}'::text[]`;
+const PORTAL_IDS = `'{ID,DATE_CREATE,DATE_MODIFY,CREATED_BY_ID,MODIFY_BY_ID,ORIGIN_ID,COMPANY_ID,ENTITY_ID,ANCHOR_ID,ANCHOR_TYPE_ID,LAST_ACTIVITY_TIME,LAST_ACTIVITY_BY,COMPANY_IDS,XML_ID,CONTACT_ID,CONTACT_IDS,OWNER_ID,MOVED_TIME,MOVED_BY_ID}'::text[]`;
 
 const p = (table: string) => `${PORTAL_SCHEMA}.${table}`;
 
@@ -30,6 +30,10 @@ const PORTAL_COMPANY_KEY = `(select 'INN ' || c.inn from canonical.company c whe
 /** The portal entity `alias` is of a canonical company (contact) that is now deleted: history, left out. */
 const OF_DELETED_COMPANY = (alias: string) => `exists (select from canonical.company c where c.company_id::text = ${alias}.fields ->> 'ORIGIN_ID' and c.is_deleted)`;
 const OF_DELETED_CONTACT = (alias: string) => `exists (select from canonical.contact k where k.contact_id::text = ${alias}.fields ->> 'ORIGIN_ID' and k.is_deleted)`;
+const OF_DELETED_DEAL = (alias: string) => `exists (select from canonical.deal d where d.deal_id::text = ${alias}.fields ->> 'ORIGIN_ID' and d.is_deleted)`;
+
+/** A deal's key: its source order. */
+const DEAL_KEY = (id: string) => `(select 'order ' || d.source || ':' || d.source_key from canonical.deal d where d.deal_id::text = ${id}::text)`;
 
 const multifields = (entity: string, id: string) =>
   `coalesce((select jsonb_agg(jsonb_build_array(m.type_id, m.value_type, m.value) order by m.type_id, m.value, m.value_type)
@@ -55,13 +59,22 @@ export const KINDS: Record<string, string> = {
     from etl.rejection where resolved_at is null`,
   'registry answers': `select 'INN ' || inn as key, to_jsonb(l) - '{fetched_at,expires_at}'::text[] as value from etl.registry_lookup l
     where exists (select from canonical.company c where c.inn = l.inn and not c.is_deleted)`,
+  // a deal's creation time in the portal is left out: an old order imported after newer ones
+  // gets the time import allows then, which depends on what was pushed before it
+  'canonical deals': `select 'order ' || d.source || ':' || d.source_key as key,
+      to_jsonb(d) - '{deal_id,company_id,contact_id,first_seen_at,updated_at,row_hash}'::text[] || jsonb_build_object('company', c.inn,
+        'contact', (select ${LINEAGE} from canonical.contact k where k.contact_id = d.contact_id),
+        'items', (select jsonb_agg(to_jsonb(i) - 'deal_id' order by i.line_no) from canonical.deal_item i where i.deal_id = d.deal_id)) as value
+    from canonical.deal d join canonical.company c using (company_id) where not d.is_deleted`,
   'CRM links': `select l.entity || ' ' || coalesce(case l.entity when 'company' then (select 'INN ' || c.inn from canonical.company c where c.company_id = l.canonical_id)
+                                                      when 'deal' then ${DEAL_KEY('l.canonical_id')}
                                                       else (select ${LINEAGE} from canonical.contact k where k.contact_id = l.canonical_id) end, 'of no entity') as key,
       jsonb_build_object('state', l.state, 'has_address', l.has_address, 'requisite', l.requisite_id is not null,
                          'bank_detail', l.bankdetail_id is not null, 'last_error', l.last_error) as value
     from etl.crm_link l
     where not exists (select from canonical.company c where l.entity = 'company' and c.company_id = l.canonical_id and c.is_deleted)
-      and not exists (select from canonical.contact k where l.entity = 'contact' and k.contact_id = l.canonical_id and k.is_deleted)`,
+      and not exists (select from canonical.contact k where l.entity = 'contact' and k.contact_id = l.canonical_id and k.is_deleted)
+      and not exists (select from canonical.deal d where l.entity = 'deal' and d.deal_id = l.canonical_id and d.is_deleted)`,
   'portal companies': `select coalesce(${PORTAL_COMPANY_KEY}, 'ORIGIN_ID ' || coalesce(pc.fields ->> 'ORIGIN_ID', 'none')) as key,
       pc.fields - ${PORTAL_IDS} || jsonb_build_object('multifields', ${multifields('COMPANY', 'pc.id')}) as value
     from ${p('company')} pc where not ${OF_DELETED_COMPANY('pc')}`,
@@ -90,6 +103,13 @@ export const KINDS: Record<string, string> = {
         'companies', (select jsonb_agg((select ${PORTAL_COMPANY_KEY} from ${p('company')} pc where pc.id = cc.company_id) order by cc.sort, cc.company_id)
                       from ${p('contact_company')} cc where cc.contact_id = pk.id)) as value
     from ${p('contact')} pk where not ${OF_DELETED_CONTACT('pk')}`,
+  'portal deals': `select coalesce(${DEAL_KEY("pd.fields ->> 'ORIGIN_ID'")}, 'ORIGIN_ID ' || coalesce(pd.fields ->> 'ORIGIN_ID', 'none')) as key,
+      pd.fields - ${PORTAL_IDS} || jsonb_build_object(
+        'company', (select ${PORTAL_COMPANY_KEY} from ${p('company')} pc where pc.id::text = pd.fields ->> 'COMPANY_ID'),
+        'contact', (select ${LINEAGE} from ${p('contact')} pk join canonical.contact k on k.contact_id::text = pk.fields ->> 'ORIGIN_ID'
+                    where pk.id::text = coalesce(pd.fields -> 'CONTACT_IDS' ->> 0, pd.fields ->> 'CONTACT_ID')),
+        'rows', (select jsonb_agg(r.fields - ${PORTAL_IDS} order by r.id) from ${p('deal_product_row')} r where r.deal_id = pd.id)) as value
+    from ${p('deal')} pd where not ${OF_DELETED_DEAL('pd')}`,
 };
 
 export interface Difference {

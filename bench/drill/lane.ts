@@ -88,6 +88,20 @@ export async function queueSync(pool: pg.Pool): Promise<void> {
        job_key => 'land_mysql:store_a', job_key_mode => 'replace', run_at => now())`);
 }
 
+/** The deals the portal waits for (the first few), with their links: what a run that does not settle is stuck on. */
+async function waitingFor(pool: pg.Pool): Promise<string> {
+  const { rows } = await pool.query<{ line: string }>(
+    `select format('deal %s (%s:%s, company %s): link %s, error %s, pushed %s', o.deal_id, o.source, o.source_key, o.company_id,
+              coalesce(l.state, 'none'), coalesce(l.last_error, 'none'),
+              case when l.pushed_hash is null then 'never' when l.pushed_hash = o.out_hash then 'as is' else 'another version' end) as line
+     from etl.crm_deal_out o
+     left join etl.crm_link l on l.entity = 'deal' and l.canonical_id = o.deal_id
+     where (l.canonical_id is null or (l.state = 'failed' and l.bitrix_id is null) or (l.state = 'linked' and l.pushed_hash is distinct from o.out_hash))
+       and exists (select from etl.crm_link cl where cl.entity = 'company' and cl.canonical_id = o.company_id and cl.state = 'linked')
+     order by o.deal_id limit 5`);
+  return rows.length === 0 ? '' : `; deals waiting: ${rows.map((r) => r.line).join('; ')}`;
+}
+
 export interface Quiet {
   /** Jobs that failed every attempt, by task (work nobody will do). */
   failedJobs: Record<string, number>;
@@ -117,7 +131,7 @@ export async function quiet(lane: Lane, produced: Map<number, bigint>, topic: st
       `select (select string_agg(task_identifier || case when locked_at is not null then ' (running)' else '' end, ', ')
                from graphile_worker.jobs where attempts < max_attempts and (locked_at is not null or run_at <= now()
                  or task_identifier in ('transform', 'registry_check', 'crm_push'))) as jobs,
-              (select coalesce(sum(companies_pending + contacts_pending + unanswered), 0) from etl.crm_portal_status) as waiting,
+              (select coalesce(sum(companies_pending + contacts_pending + deals_pending + unanswered), 0) from etl.crm_portal_status) as waiting,
               (select coalesce(json_agg(json_build_object('partition', partition, 'next', next_offset)), '[]')
                from etl.kafka_offset where group_id = $1 and topic = $2) as offsets`, [lane.groupId, topic]);
     const landed = new Map(state!.offsets.map((o) => [o.partition, BigInt(o.next)]));
@@ -127,7 +141,7 @@ export async function quiet(lane: Lane, produced: Map<number, bigint>, topic: st
     if (calm >= 3) break;
     await sleep(1000);
   }
-  if (calm < 3) throw new Error(`the ${lane.name} run did not settle within ${seconds}s: ${said}`);
+  if (calm < 3) throw new Error(`the ${lane.name} run did not settle within ${seconds}s: ${said}${await waitingFor(lane.pool)}`);
   const { rows } = await lane.pool.query<{ task_identifier: string; superseded: boolean; n: number }>(
     `select task_identifier, key is null and last_error is null as superseded, count(*)::int as n
      from graphile_worker.jobs where attempts >= max_attempts group by 1, 2`);

@@ -157,19 +157,26 @@ async function withKnownStage<T extends { deal: DealOut }>(ctx: PushContext, dea
  * Their product rows follow once each deal's id is known (crm.item.productrow.set replaces a
  * deal's rows, so sending it again is harmless).
  */
+/** The Bitrix ids of the deals' contacts, null for none, 'waiting' for one whose push is still to come (LinkStore.dealContacts). */
+function dealContacts(ctx: PushContext, deals: Iterable<DealOut>): Promise<Map<string, number | null | 'waiting'>> {
+  return ctx.links.dealContacts([...new Set([...deals].flatMap((d) => (d.contact_id ? [d.contact_id] : [])))]);
+}
+
 export async function createDeals(ctx: PushContext, ids: readonly string[]): Promise<{ sending: Promise<void> }> {
   const out = await ctx.links.out<DealOut>('deal', ids);
   const companies = await ctx.links.companyIds([...new Set([...out.values()].map((d) => d.company_id))]);
-  const contacts = await ctx.links.linkedIds('contact', [...new Set([...out.values()].flatMap((d) => (d.contact_id ? [d.contact_id] : [])))]);
+  const contacts = await dealContacts(ctx, out.values());
   const deals: NewDeal[] = [];
-  const orphans: string[] = [];
+  // without their company, or their contact still to come: as if not claimed (the next push takes them)
+  const later: string[] = [];
   for (const id of ids) {
     const deal = out.get(id);
     const company = deal ? companies.get(deal.company_id) : undefined;
-    if (!deal || !company) orphans.push(id);
-    else deals.push({ deal, companyId: company.bitrixId, contactId: deal.contact_id ? contacts.get(deal.contact_id)?.bitrixId ?? null : null });
+    const contactId = deal?.contact_id ? contacts.get(deal.contact_id) ?? null : null;
+    if (!deal || !company || contactId === 'waiting') later.push(id);
+    else deals.push({ deal, companyId: company.bitrixId, contactId });
   }
-  await ctx.links.forget('deal', orphans);
+  await ctx.links.forget('deal', later);
   const known = await withKnownStage(ctx, deals);
   const unknownStage = deals.filter((d) => !known.includes(d)).map((d) => d.deal.deal_id);
   await ctx.links.release('deal', unknownStage);
@@ -351,18 +358,17 @@ export async function inspectUnknownDeals(ctx: PushContext, ownToo: boolean): Pr
 export async function updateDeals(ctx: PushContext, rows: readonly LinkRow[]): Promise<void> {
   const out = await ctx.links.out<DealOut>('deal', rows.map((r) => r.canonical_id));
   const companies = await ctx.links.companyIds([...new Set([...out.values()].map((d) => d.company_id))]);
-  const contacts = await ctx.links.linkedIds('contact', [...new Set([...out.values()].flatMap((d) => (d.contact_id ? [d.contact_id] : [])))]);
+  const contacts = await dealContacts(ctx, out.values());
   type Work = { row: LinkRow; deal: DealOut; companyId: number; contactId: number | null; pushed: PushedDeal; read: string; readRows: string };
   const work: Work[] = [];
   for (const row of rows) {
     const deal = out.get(row.canonical_id);
     const company = deal ? companies.get(deal.company_id) : undefined;
-    if (!deal || !company) continue;
+    const contactId = deal?.contact_id ? contacts.get(deal.contact_id) ?? null : null;
+    // released at the end: its company gone from the portal, or its contact still to come
+    if (!deal || !company || contactId === 'waiting') continue;
     const pushed = (row.pushed ?? row.intent ?? { fields: {}, companyId: null, contactId: null, rows: null }) as PushedDeal;
-    work.push({
-      row, deal, companyId: company.bitrixId, contactId: deal.contact_id ? contacts.get(deal.contact_id)?.bitrixId ?? null : null, pushed,
-      read: commandKey('dg'), readRows: commandKey('dp'),
-    });
+    work.push({ row, deal, companyId: company.bitrixId, contactId, pushed, read: commandKey('dg'), readRows: commandKey('dp') });
   }
   const known = new Set(await withKnownStage(ctx, work));
   const crm = new Map<Work, { deal: Record<string, unknown>; rows: Array<Record<string, unknown>> }>();
@@ -389,7 +395,11 @@ export async function updateDeals(ctx: PushContext, rows: readonly LinkRow[]): P
   });
   const pieces: Piece<{ w: Work; next: PushedDeal }>[] = [];
   for (const [w, current] of crm) {
-    const own = scalarChanges(crmDealValues(current.deal), w.pushed.fields, dealValues(w.deal));
+    const crmValues = crmDealValues(current.deal);
+    // a CLOSEDATE not pushed is the portal's default (creation plus seven days), no manager's
+    // choice: the order's close date takes its place once the order is closed
+    if (!w.pushed.fields.CLOSEDATE) crmValues.CLOSEDATE = '';
+    const own = scalarChanges(crmValues, w.pushed.fields, dealValues(w.deal));
     const fields: Record<string, unknown> = { ...own.changes };
     const next: PushedDeal = { fields: own.kept, companyId: w.pushed.companyId, contactId: w.pushed.contactId, rows: w.pushed.rows };
     if (Object.keys(fields).length > 0) fields.IS_MANUAL_OPPORTUNITY = 'Y';
@@ -400,13 +410,15 @@ export async function updateDeals(ctx: PushContext, rows: readonly LinkRow[]): P
       next.companyId = w.companyId;
     }
     const crmContact = Number(current.deal.CONTACT_ID) || null;
+    const commands: Command[] = [];
     if (w.pushed.contactId !== w.contactId && crmContact === w.pushed.contactId) {
-      fields.CONTACT_IDS = w.contactId === null ? [] : [w.contactId];
+      // an empty CONTACT_IDS does not clear them: a form-encoded command leaves an empty array out
+      if (w.contactId === null) commands.push({ key: commandKey('dc'), method: 'crm.deal.contact.items.delete', params: { id: Number(w.row.bitrix_id) } });
+      else fields.CONTACT_IDS = [w.contactId];
       next.contactId = w.contactId;
     }
-    const commands: Command[] = [];
     if (Object.keys(fields).length > 0) {
-      commands.push({ key: commandKey('du'), method: 'crm.deal.update', params: { id: Number(w.row.bitrix_id), fields, params: { REGISTER_SONET_EVENT: 'N' } } });
+      commands.unshift({ key: commandKey('du'), method: 'crm.deal.update', params: { id: Number(w.row.bitrix_id), fields, params: { REGISTER_SONET_EVENT: 'N' } } });
     }
     // the rows: set when ours changed and the CRM still has what was pushed (or none were set yet)
     const ours = rowsKey(w.deal.rows);

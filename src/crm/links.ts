@@ -280,6 +280,26 @@ export class LinkStore {
     return new Map(rows.map((r: Record<string, unknown>) => [String(r[id]), r as T]));
   }
 
+  /**
+   * The contacts deals name, by canonical id: the Bitrix id of one linked on this portal; null
+   * for one that will not be there (failed, deleted in the CRM, not for the CRM, its company
+   * not there); 'waiting' while its push is still to come (not sent yet, or sent and not
+   * answered): a deal waits for it rather than go without it.
+   */
+  async dealContacts(contactIds: readonly string[]): Promise<Map<string, number | null | 'waiting'>> {
+    if (contactIds.length === 0) return new Map();
+    const { rows } = await this.pool.query<{ contact_id: string; state: string | null; bitrix_id: string | null; coming: boolean }>(
+      `select k.id::text as contact_id, l.state, l.bitrix_id::text,
+              exists (select from etl.crm_contact_out o
+                      join etl.crm_link cl on cl.portal = $1 and cl.entity = 'company' and cl.canonical_id = o.company_id and cl.state = 'linked'
+                      where o.contact_id = k.id) as coming
+       from unnest($2::bigint[]) as k (id)
+       left join etl.crm_link l on l.portal = $1 and l.entity = 'contact' and l.canonical_id = k.id`,
+      [this.portal, contactIds]);
+    return new Map(rows.map((r) => [r.contact_id,
+      r.state === 'linked' ? Number(r.bitrix_id) : r.coming && (r.state === null || r.state === 'sending') ? 'waiting' as const : null]));
+  }
+
   /** The Bitrix ids of linked companies, by canonical id. */
   async companyIds(canonicalIds: readonly string[]): Promise<Map<string, { bitrixId: number; how: string | null }>> {
     return this.linkedIds('company', canonicalIds);

@@ -106,8 +106,8 @@ async function dealMismatches(portal: TestPortal): Promise<string[]> {
 }
 
 /** A store B order landed as its file would carry it, then transformed. */
-async function landOrder(key: string, companyKey: string, fields: { status: string; total: string; created: string; updated: string; items: Array<{ name: string; qty: number; price: number }> }): Promise<void> {
-  const payload = { id: key, number: `T-${key}`, company_id: companyKey, status: fields.status, total: fields.total, currency: 'RUB', created: fields.created, updated: fields.updated,
+async function landOrder(key: string, companyKey: string, fields: { status: string; total: string; created: string; updated: string; items: Array<{ name: string; qty: number; price: number }>; contactKey?: string }): Promise<void> {
+  const payload = { id: key, number: `T-${key}`, company_id: companyKey, ...(fields.contactKey ? { contact_id: fields.contactKey } : {}), status: fields.status, total: fields.total, currency: 'RUB', created: fields.created, updated: fields.updated,
     items: fields.items.map((i, n) => ({ sku: `SKU-T${n}`, name: i.name, qty: i.qty, price: i.price })) };
   await landBatch(db.pool, { source: 'store_b', entity: 'order', origin: 'test' }, [{ sourceKey: key, updatedAt: isoMicros(fields.updated), isDeleted: false, payload }]);
   await runTransform(db.pool);
@@ -150,9 +150,11 @@ describe('deals in the sandbox portal', () => {
   });
 
   it('a changed order is one update; a manager\'s edit of a deal stands; an order older than the deals there keeps its date in BEGINDATE', async () => {
-    const [first] = await wantedDeals();
+    // an open order: its deal went in without CLOSEDATE, which the portal filled with its default
+    const first = { deal_id: await db.value<string>(`select deal_id::text from etl.crm_deal_out where outcome = 'open' and source = 'store_b' order by begin_at, deal_id limit 1`) };
     const key = await db.value<string>('select source_key from canonical.deal where deal_id = $1', [first!.deal_id]);
     const linked = await db.value<string>(`select bitrix_id::text from etl.crm_link where portal = $1 and entity = 'deal' and canonical_id = $2`, [portalKey(portal), first!.deal_id]);
+    expect((await rest(portal, 'crm.deal.get', { id: Number(linked) })).CLOSEDATE).not.toBe('');
     // a manager renames the deal in the CRM
     await rest(portal, 'crm.deal.update', { id: Number(linked), fields: { TITLE: 'Переговоры по допоставке' } });
     // the store cancels the order: a new version, newer than the file's
@@ -167,7 +169,9 @@ describe('deals in the sandbox portal', () => {
     expect(result.stats.deal).toMatchObject({ created: 0, updated: 1, failed: 0 });
     expect((await methods(portal, before)).filter((m) => WRITE.test(m))).toEqual(['crm.deal.update']);
     const deal = await rest(portal, 'crm.deal.get', { id: Number(linked) });
-    expect({ stage: deal.STAGE_ID, title: deal.TITLE }).toEqual({ stage: 'LOSE', title: 'Переговоры по допоставке' });
+    // closed: the day the store closed it replaces the portal's default
+    expect({ stage: deal.STAGE_ID, title: deal.TITLE, closed: String(deal.CLOSEDATE).slice(0, 10) })
+      .toEqual({ stage: 'LOSE', title: 'Переговоры по допоставке', closed: '2026-11-20' });
 
     // an old order that reaches the warehouse after newer ones were pushed
     const companyKey = await readyCompanyKey();
@@ -201,6 +205,35 @@ describe('deals in the sandbox portal', () => {
     expect((await dealMismatches(portal)).slice(0, 5)).toEqual([]);
     const { rows } = await portal.db.query<{ n: number }>(`select count(*)::int as n from call where fault is not null`);
     expect(rows[0]!.n).toBe(2);
+  });
+
+  it('an order that no longer names its contact takes the contact off the deal (crm.deal.contact.items.delete), once', async () => {
+    // a store B contact of a ready company, in the CRM
+    const { rows: [pick] } = await db.pool.query<{ company_key: string; contact_key: string }>(`
+      select sc.company_key, sc.source_key as contact_key
+      from etl.source_contact sc
+      join canonical.contact_source cs on cs.source = sc.source and cs.entity = 'contact' and cs.source_key = sc.source_key
+      join etl.crm_link l on l.entity = 'contact' and l.canonical_id = cs.contact_id and l.state = 'linked' and l.portal = $1
+      join etl.crm_company_out o on o.company_id = sc.company_id
+      where sc.source = 'store_b' and sc.is_accepted order by sc.source_key limit 1`, [portalKey(portal)]);
+    expect(pick).toBeDefined();
+    const order = { status: 'paid', total: '700.00', created: '2026-11-10T09:00:00+03:00', items: [{ name: 'Тонер-картридж', qty: 1, price: 700 }] };
+    await landOrder('BO-CT-1', pick!.company_key, { ...order, updated: '2026-11-10T09:00:00+03:00', contactKey: pick!.contact_key });
+    const dealId = await db.value<string>(`select deal_id::text from canonical.deal where source_key = 'BO-CT-1'`);
+    expect(await db.value(`select contact_id from canonical.deal where deal_id = $1`, [dealId])).not.toBeNull();
+    await portal.push(fastLimits);
+    expect((await heldDeals(portal)).get(dealId)!.contact_origin).not.toBeNull();
+
+    await landOrder('BO-CT-1', pick!.company_key, { ...order, updated: '2026-11-11T09:00:00+03:00' });
+    const before = await lastCall(portal);
+    const result = await portal.push(fastLimits);
+    expect(result.stats.deal).toMatchObject({ created: 0, updated: 1, failed: 0 });
+    expect((await methods(portal, before)).filter((m) => WRITE.test(m))).toEqual(['crm.deal.contact.items.delete']);
+    expect((await heldDeals(portal)).get(dealId)!.contact_origin).toBeNull();
+    expect((await dealMismatches(portal)).slice(0, 5)).toEqual([]);
+    const after = await lastCall(portal);
+    expect((await portal.push(fastLimits)).stats.deal).toMatchObject({ created: 0, updated: 0, failed: 0 });
+    expect((await methods(portal, after)).filter((m) => WRITE.test(m))).toEqual([]);
   });
 
   it('kill -9 of the pusher after the portal wrote deals and before it answered, then a rerun: every deal once', async () => {

@@ -49,7 +49,7 @@ describe.skipIf(!available)('the crash drill', () => {
     printDrill(result, (line) => lines.push(line));
     const said = `${lines.join('\n')}\n(the processes' output: ${logFile})`;
     expect(result.differences, said).toEqual([]);
-    for (const kind of ['staging records', 'Kafka messages', 'canonical companies', 'canonical contacts', 'portal companies', 'portal requisites', 'portal contacts']) {
+    for (const kind of ['staging records', 'Kafka messages', 'canonical companies', 'canonical contacts', 'portal companies', 'portal requisites', 'portal contacts', 'canonical deals', 'portal deals']) {
       expect(result.kinds.find((k) => k.kind === kind)?.reference, `${kind}\n${said}`).toBeGreaterThan(0);
     }
     expect(result.kills).toHaveLength(5);

@@ -116,6 +116,14 @@ export const dealMethods: Record<string, Handler> = {
     if (!rowCount) return { result: { productRows: [] } };
     return { result: { productRows: await itemRows(ctx, id) } };
   },
+  /** Clears the set of contacts of the deal (crm-deal-contact-items-delete.md): CONTACT_ID empty, no CONTACT_IDS left. */
+  async 'crm.deal.contact.items.delete'(ctx, params) {
+    const id = idParam(params);
+    const { rowCount } = await ctx.db.query(
+      `update deal set fields = fields - 'CONTACT_IDS' || jsonb_build_object('CONTACT_ID', null) where id = $1`, [id]);
+    if (!rowCount) throw errors.notFound();
+    return { result: true };
+  },
   async 'crm.deal.productrows.get'(ctx, params) {
     const id = idParam(params);
     const { rowCount } = await ctx.db.query('select 1 from deal where id = $1', [id]);
