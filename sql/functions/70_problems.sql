@@ -36,12 +36,3 @@ language sql stable as $$
     company_key
     where has_company and not is_company_accepted
 $$;
-
--- An order's lines as the stores write them, in one shape: [{sku, name, quantity, price}] as
--- text, in the order's order; `quantity_key` is the store's name for the quantity.
-create or replace function etl.order_lines(items jsonb, quantity_key text) returns jsonb
-language sql immutable parallel safe as $$
-  select coalesce(jsonb_agg(jsonb_build_object('sku', i ->> 'sku', 'name', i ->> 'name', 'quantity', i ->> quantity_key, 'price', i ->> 'price')
-                            order by n), '[]')
-  from jsonb_array_elements(etl.as_json_array(items)) with ordinality as x(i, n)
-$$;

@@ -6,3 +6,5 @@ drop view if exists staging.current_version, staging.mapped_source, staging.raw_
   staging.stg_store_a__contacts, staging.stg_store_a__companies,
   staging.stg_store_b_events__contacts, staging.stg_store_b_events__companies,
   staging.stg_store_b__contacts, staging.stg_store_b__companies;
+-- the order views' lines are read once by the clean step now, in the store's own shape
+drop function if exists etl.order_lines(jsonb, text);

@@ -20,7 +20,8 @@ select
   payload ->> 'created' as created_text,
   etl.parse_order_time(payload ->> 'created') as source_created_at,
   jsonb_typeof(payload -> 'items') as items_shape,
-  etl.order_lines(payload -> 'items', 'qty') as items
+  etl.as_json_array(payload -> 'items') as items,
+  'qty'::text as item_quantity_key
 from staging.record
 where source = 'store_b' and entity = 'order'
   and not coalesce(payload ? 'event', false);  -- Kafka events have their own view

@@ -20,7 +20,8 @@ select
   payload -> 'data' ->> 'created' as created_text,
   etl.parse_order_time(payload -> 'data' ->> 'created') as source_created_at,
   jsonb_typeof(payload -> 'data' -> 'items') as items_shape,
-  etl.order_lines(payload -> 'data' -> 'items', 'qty') as items
+  etl.as_json_array(payload -> 'data' -> 'items') as items,
+  'qty'::text as item_quantity_key
 from staging.record
 where source = 'store_b' and entity = 'order'
   and payload ? 'event';

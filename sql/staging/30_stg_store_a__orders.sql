@@ -22,6 +22,7 @@ select
   payload ->> 'created_at' as created_text,
   etl.parse_order_time(payload ->> 'created_at') as source_created_at,
   jsonb_typeof(payload -> 'items') as items_shape,
-  etl.order_lines(payload -> 'items', 'quantity') as items
+  etl.as_json_array(payload -> 'items') as items,
+  'quantity'::text as item_quantity_key
 from staging.record
 where source = 'store_a' and entity = 'order';

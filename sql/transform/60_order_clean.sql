@@ -67,17 +67,27 @@ begin
       m.source_updated_at,
       m.created_text,
       m.items_shape,
-      (select coalesce(jsonb_agg(jsonb_build_object(
-                'sku', etl.clean_text(i ->> 'sku'), 'name', coalesce(etl.clean_text(i ->> 'name'), etl.clean_text(i ->> 'sku'), 'item ' || n),
-                'quantity', etl.parse_quantity(i ->> 'quantity'), 'price', etl.parse_amount(i ->> 'price')) order by n), '[]')
-       from jsonb_array_elements(m.items) with ordinality as x(i, n)) as items,
-      -- unrounded numeric: a sum of lines never overflows here; a line that does not fit is refused below
-      (select sum(round(etl.parse_quantity(i ->> 'quantity') * etl.parse_amount(i ->> 'price'), 2))
-       from jsonb_array_elements(m.items) as i) as items_amount,
-      (select count(*) from jsonb_array_elements(m.items) as i) as item_count,
-      (select count(*) filter (where coalesce(etl.parse_quantity(i ->> 'quantity'), 0) <= 0 or coalesce(etl.parse_amount(i ->> 'price'), -1) < 0)
-       from jsonb_array_elements(m.items) as i) as bad_items
+      lines.items,
+      lines.items_amount,
+      lines.item_count,
+      lines.bad_items
     from mapped m
+    -- each line parsed once: the lines in one shape, their sum, their count, and those that are no line
+    cross join lateral (
+      select
+        coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity, 'price', l.price) order by l.n), '[]') as items,
+        -- unrounded numeric: a sum of lines never overflows here; a line that does not fit is refused below
+        sum(round(l.quantity * l.price, 2)) as items_amount,
+        count(*) as item_count,
+        count(*) filter (where coalesce(l.quantity, 0) <= 0 or coalesce(l.price, -1) < 0) as bad_items
+      from (
+        select x.n, etl.clean_text(x.i ->> 'sku') as sku,
+          coalesce(etl.clean_text(x.i ->> 'name'), etl.clean_text(x.i ->> 'sku'), 'item ' || x.n) as name,
+          etl.parse_quantity(x.i ->> m.item_quantity_key) as quantity,
+          etl.parse_amount(x.i ->> 'price') as price
+        from jsonb_array_elements(m.items) with ordinality as x (i, n)
+      ) as l
+    ) as lines
   )
 
   select

@@ -245,6 +245,38 @@ describe('orders as stores really send them', () => {
     expect(await db.value(state)).toBe(incremental);
   });
 
+  it('reads an order\'s creation time strictly: a day, an hour or an offset that does not exist is no time, and never an error', async () => {
+    const cases: Array<[string, string | null]> = [
+      ['2026-03-01T10:00:00+03:00', '2026-03-01T07:00:00.000Z'],
+      ['2026-03-01 10:00Z', '2026-03-01T10:00:00.000Z'],
+      ['2026-03-01T10:00:00.123456+0300', '2026-03-01T07:00:00.123Z'],
+      ['2026-03-01T10:00:00-05', '2026-03-01T15:00:00.000Z'],
+      ['2026-03-01', '2026-02-28T21:00:00.000Z'], // that day in Moscow
+      ['2024-02-29T12:00:00Z', '2024-02-29T12:00:00.000Z'], ['2000-02-29T12:00:00Z', '2000-02-29T12:00:00.000Z'],
+      ['2025-12-31T23:59:59.5+03:00', '2025-12-31T20:59:59.500Z'], ['1900-02-29T12:00:00Z', null], ['2025-06-31', null],
+      ['2025-02-29T12:00:00Z', null], ['2025-02-30', null], ['2025-04-31', null], ['2025-13-01', null], ['2025-00-10', null],
+      ['0000-01-01', null], ['2025-01-01T24:00:00Z', null], ['2025-01-01T10:60:00Z', null], ['2025-01-01T10:00:61Z', null],
+      ['2025-01-01T10:00:00+16:00', null], ['2025-01-01T10:00:00+03:61', null], ['2025-01-01T10:00:00', null],
+      ['01.02.2025', null], ['infinity', null], ['now', null], ['', null], [' ', null],
+    ];
+    const { rows } = await db.pool.query<{ given: string; at: Date | null }>(
+      `select given, etl.parse_order_time(given) as at from unnest($1::text[]) as given`, [cases.map(([given]) => given)]);
+    expect(rows.map((r) => [r.given, r.at?.toISOString() ?? null])).toEqual(cases);
+    // parallel safe in truth: a query the planner runs in parallel workers reads every order view
+    const client = await db.pool.connect();
+    try {
+      await client.query(`set parallel_setup_cost = 0; set parallel_tuple_cost = 0; set min_parallel_table_scan_size = 0;
+        set max_parallel_workers_per_gather = 2; set force_parallel_mode = on`);
+      const plan = (await client.query(`explain select count(source_created_at) from staging.order_version`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(/Gather/);
+      const counted = await client.query(`select count(source_created_at) as n from staging.order_version`);
+      expect(Number(counted.rows[0].n)).toBeGreaterThan(0);
+    } finally {
+      await client.query('reset all');
+      client.release();
+    }
+  });
+
   it('an orders file landed as contacts makes no blank people', async () => {
     const before = await db.value(`select count(*) from canonical.contact`);
     await landFile(db.pool, { path: join(sample.dir, 'store_b_orders.json'), source: 'store_b', entity: 'contact', encoding: 'utf8', fields: { key: 'id', updated: 'updated' }, quiet: true });
