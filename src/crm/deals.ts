@@ -147,6 +147,11 @@ async function withKnownStage<T extends { deal: DealOut }>(ctx: PushContext, dea
   return known;
 }
 
+/** The Bitrix ids of the deals' contacts, null for none, 'waiting' for one whose push is still to come (LinkStore.dealContacts). */
+function dealContacts(ctx: PushContext, deals: Iterable<DealOut>): Promise<Map<string, number | null | 'waiting'>> {
+  return ctx.links.dealContacts([...new Set([...deals].flatMap((d) => (d.contact_id ? [d.contact_id] : [])))]);
+}
+
 /**
  * Deals this session claimed as new, under their company's (and contact's) Bitrix id: first
  * looked for by our ORIGIN_ID (one an earlier push created and whose link is gone is linked,
@@ -157,11 +162,6 @@ async function withKnownStage<T extends { deal: DealOut }>(ctx: PushContext, dea
  * Their product rows follow once each deal's id is known (crm.item.productrow.set replaces a
  * deal's rows, so sending it again is harmless).
  */
-/** The Bitrix ids of the deals' contacts, null for none, 'waiting' for one whose push is still to come (LinkStore.dealContacts). */
-function dealContacts(ctx: PushContext, deals: Iterable<DealOut>): Promise<Map<string, number | null | 'waiting'>> {
-  return ctx.links.dealContacts([...new Set([...deals].flatMap((d) => (d.contact_id ? [d.contact_id] : [])))]);
-}
-
 export async function createDeals(ctx: PushContext, ids: readonly string[]): Promise<{ sending: Promise<void> }> {
   const out = await ctx.links.out<DealOut>('deal', ids);
   const companies = await ctx.links.companyIds([...new Set([...out.values()].map((d) => d.company_id))]);
