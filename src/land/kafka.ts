@@ -130,8 +130,7 @@ export class KafkaConsumer {
   async start(): Promise<void> {
     const { topic, recordSource } = this.o.config;
     // events land under the store's name: the transform must map it, or they would be ignored
-    await assertMappedSource(this.pool, recordSource, 'company');
-    await assertMappedSource(this.pool, recordSource, 'contact');
+    for (const entity of ENTITIES) await assertMappedSource(this.pool, recordSource, entity);
     try {
       await this.consumer.connect();
       this.connecting = null;

@@ -184,4 +184,23 @@ describe.skipIf(!available)('Kafka consumer and messages real feeds carry', () =
       await admin.disconnect();
     }
   });
+  it('refuses to start when the transform does not map one of the entities its events carry (orders too), and consumes nothing', async () => {
+    const definition = await db.value<string>(`select pg_get_viewdef('staging.mapped_source'::regclass)`);
+    // a warehouse whose order views know nothing of store B
+    await db.pool.query(`create or replace view staging.mapped_source (source, entity, mapping_view) as
+      select * from (${definition.replace(/;\s*$/, '')}) as m where not (m.source = 'store_b' and m.entity = 'order')`);
+    const topic = await createTopic(1);
+    try {
+      const consumer = new KafkaConsumer(db.pool, {
+        brokers: BROKERS,
+        source: 'store_b_events',
+        config: { ...kafkaSource({ sources: {} }, 'store_b_events'), topic, groupId: `g-${topic}` },
+        transform: false,
+      });
+      await expect(consumer.start()).rejects.toThrow(/unknown source 'store_b' for orders: the warehouse maps orders of 'store_a'/);
+      expect(await db.value(`select count(*) from etl.kafka_offset where topic = $1`, [topic])).toBe('0');
+    } finally {
+      await db.pool.query(`create or replace view staging.mapped_source (source, entity, mapping_view) as ${definition}`);
+    }
+  });
 });
