@@ -8,14 +8,19 @@ create or replace function etl.parse_decimal(t text, scale integer, max_digits i
 language plpgsql immutable parallel safe as $$
 declare
   s text := t;
+  r numeric;
 begin
   if s !~ '^-?\d+(\.\d+)?$' then  -- a plain number, as most are, needs no cleaning
     s := regexp_replace(coalesce(t, ''), '[\s\u00a0₽]|руб\.?|RUB', '', 'gi');
     if s ~ '^-?\d+,\d+$' then s := replace(s, ',', '.'); end if;
     if s !~ '^-?\d+(\.\d+)?$' then return null; end if;
   end if;
+  -- digits counted before rounding (a string of thousands of digits is no number here) and
+  -- after it: 99999999999999.999 rounds to a fifteenth digit
   if length(split_part(ltrim(s, '-0'), '.', 1)) > max_digits then return null; end if;
-  return round(s::numeric, scale);
+  r := round(s::numeric, scale);
+  if length(trunc(abs(r))::text) > max_digits then return null; end if;
+  return r;
 end
 $$;
 

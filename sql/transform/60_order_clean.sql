@@ -145,14 +145,14 @@ begin
       where not c.is_unparseable and not c.is_deleted and c.items_shape not in ('array', 'null')
     union all
     select 'item_invalid', 'error', format('%s of its %s items have no positive quantity or no price of at most 14 digits', c.bad_items, c.item_count), null::text
-      where not c.is_unparseable and not c.is_deleted and c.bad_items > 0
+      where not c.is_unparseable and not c.is_deleted and c.bad_items > 0 and c.items_shape = 'array'
     union all
     select 'total_mismatch', 'warning',
       case when c.item_count = 0 then format('the order lists no items; its total %s stands', c.amount)
            else format('the total %s is not the sum of its items, %s; the total stands', c.amount, c.items_amount) end,
       c.amount::text
       where not c.is_unparseable and not c.is_deleted and c.bad_items = 0 and c.amount >= 0
-        and coalesce(c.items_shape, 'array') = 'array' and c.amount is distinct from coalesce(c.items_amount, 0)
+        and coalesce(c.items_shape, 'null') in ('array', 'null') and c.amount is distinct from coalesce(c.items_amount, 0)
   ) as problem(reason, severity, detail, value);
   analyze tf_problem;
 

@@ -200,6 +200,10 @@ describe('orders as stores really send them', () => {
       order('H-OBJ', company, `"total":"100.00","created":"2026-03-01T10:00:00+03:00","items":{"sku":"S1","name":"Болт","qty":2,"price":50}`),
       order('H-RUB', company, `"total":"100.00","created":"2026-03-01","items":[{"sku":"S1","name":"Болт","qty":2,"price":50}]`.replace('"RUB"', '"руб"')),
       order('H-NOCO', '', `"total":"100.00","created":"2026-03-01T10:00:00+03:00",${item}`),
+      // rounds to a fifteenth digit; items a string (a line of no shape as well as no list); items null
+      order('H-ROUND', company, `"total":"99999999999999.999","created":"2026-03-01T10:00:00+03:00",${item}`),
+      order('H-STR', company, `"total":"100.00","created":"2026-03-01T10:00:00+03:00","items":"S1 x2 50"`),
+      order('H-NULL', company, `"total":"100.00","created":"2026-03-01T10:00:00+03:00","items":null`),
     ].map((r) => (r.sourceKey === 'H-RUB' ? { ...r, payloadText: r.payloadText.replace('"currency":"RUB"', '"currency":"руб"') } : r)));
     // a company change in the same run is transformed too
     const { rows: [companyRow] } = await db.pool.query<{ payload: Record<string, unknown> }>(
@@ -217,6 +221,9 @@ describe('orders as stores really send them', () => {
     expect(await rejections('H-NOW')).toEqual([{ reason: 'created_unparseable', value: 'infinity' }]);
     expect(await rejections('H-FUT')).toEqual([{ reason: 'created_in_future', value: '2099-06-01' }]);
     expect((await rejections('H-OBJ')).map((r) => r.reason)).toEqual(['item_invalid']);
+    expect(await rejections('H-ROUND')).toEqual([{ reason: 'amount_invalid', value: '99999999999999.999' }]);
+    expect((await rejections('H-STR')).map((r) => r.reason)).toEqual(['item_invalid']);
+    expect(await rejections('H-NULL')).toEqual([{ reason: 'total_mismatch', value: '100.00' }]);
     expect(await db.value(`select detail from etl.rejection where source_key = 'H-NOCO' and reason = 'company_missing'`)).toBe('it names no company (its company id is empty)');
     // kept as written: a quantity of three places, a rouble written in Russian
     expect(await rejections('H-QTY')).toEqual([]);
