@@ -412,8 +412,11 @@ export async function updateDeals(ctx: PushContext, rows: readonly LinkRow[]): P
     const crmContact = Number(current.deal.CONTACT_ID) || null;
     const commands: Command[] = [];
     if (w.pushed.contactId !== w.contactId && crmContact === w.pushed.contactId) {
-      // an empty CONTACT_IDS does not clear them: a form-encoded command leaves an empty array out
-      if (w.contactId === null) commands.push({ key: commandKey('dc'), method: 'crm.deal.contact.items.delete', params: { id: Number(w.row.bitrix_id) } });
+      // an empty CONTACT_IDS does not clear them (a form-encoded command leaves an empty array
+      // out), and crm.deal.contact.items.delete would take a manager's contacts too: ours goes alone
+      if (w.contactId === null) {
+        commands.push({ key: commandKey('dc'), method: 'crm.deal.contact.delete', params: { id: Number(w.row.bitrix_id), fields: { CONTACT_ID: w.pushed.contactId } } });
+      }
       else fields.CONTACT_IDS = [w.contactId];
       next.contactId = w.contactId;
     }

@@ -207,7 +207,7 @@ describe('deals in the sandbox portal', () => {
     expect(rows[0]!.n).toBe(2);
   });
 
-  it('an order that no longer names its contact takes the contact off the deal (crm.deal.contact.items.delete), once', async () => {
+  it('an order that no longer names its contact takes that contact off the deal (crm.deal.contact.delete), once, and a manager\'s stays', async () => {
     // a store B contact of a ready company, in the CRM
     const { rows: [pick] } = await db.pool.query<{ company_key: string; contact_key: string }>(`
       select sc.company_key, sc.source_key as contact_key
@@ -224,13 +224,19 @@ describe('deals in the sandbox portal', () => {
     await portal.push(fastLimits);
     expect((await heldDeals(portal)).get(dealId)!.contact_origin).not.toBeNull();
 
+    // a manager adds a person of their own to the deal, after ours
+    const deal = await db.value<string>(`select bitrix_id::text from etl.crm_link where portal = $1 and entity = 'deal' and canonical_id = $2`, [portalKey(portal), dealId]);
+    const ours = Number((await rest(portal, 'crm.deal.get', { id: Number(deal) })).CONTACT_ID);
+    const theirs = Number(await rest(portal, 'crm.contact.add', { fields: { NAME: 'Ирина', LAST_NAME: 'Менеджерова' } }));
+    await rest(portal, 'crm.deal.update', { id: Number(deal), fields: { CONTACT_IDS: [ours, theirs] } });
+
     await landOrder('BO-CT-1', pick!.company_key, { ...order, updated: '2026-11-11T09:00:00+03:00' });
     const before = await lastCall(portal);
     const result = await portal.push(fastLimits);
     expect(result.stats.deal).toMatchObject({ created: 0, updated: 1, failed: 0 });
-    expect((await methods(portal, before)).filter((m) => WRITE.test(m))).toEqual(['crm.deal.contact.items.delete']);
-    expect((await heldDeals(portal)).get(dealId)!.contact_origin).toBeNull();
-    expect((await dealMismatches(portal)).slice(0, 5)).toEqual([]);
+    expect((await methods(portal, before)).filter((m) => WRITE.test(m))).toEqual(['crm.deal.contact.delete']);
+    // ours is off the deal, the manager's stays
+    expect(Number((await rest(portal, 'crm.deal.get', { id: Number(deal) })).CONTACT_ID)).toBe(theirs);
     const after = await lastCall(portal);
     expect((await portal.push(fastLimits)).stats.deal).toMatchObject({ created: 0, updated: 0, failed: 0 });
     expect((await methods(portal, after)).filter((m) => WRITE.test(m))).toEqual([]);

@@ -1,4 +1,4 @@
-import { errors, isoWithOffset, RestError } from '../envelope.js';
+import { crmError, errors, isoWithOffset, RestError } from '../envelope.js';
 import { UTM } from './company.js';
 import { entityMethods, isBlank, type EntitySpec } from './entity.js';
 import { asPortalString, idParam, isObject, knownFields, positiveInt, type Handler, type MethodContext } from './method.js';
@@ -27,7 +27,27 @@ export const dealSpec: EntitySpec = {
   completeOnAdd(stored, id) {
     if (isBlank(stored.TITLE)) stored.TITLE = `Сделка #${id}`;
   },
+  /** An update's CONTACT_IDS replaces the deal's contacts: CONTACT_ID is the first of them (none: empty). */
+  async afterWrite(ctx, id, fields, created) {
+    if (created || !Array.isArray(fields.CONTACT_IDS)) return;
+    await setContacts(ctx, id, fields.CONTACT_IDS.map(positiveInt).filter((c): c is number => c !== null));
+  },
 };
+
+/** The deal's contacts as stored: CONTACT_IDS, or the CONTACT_ID alone of a deal created with that only. */
+async function contactsOf(ctx: MethodContext, id: number): Promise<number[] | null> {
+  const { rows } = await ctx.db.query<{ fields: Record<string, unknown> }>('select fields from deal where id = $1 for update', [id]);
+  if (!rows[0]) return null;
+  const { CONTACT_IDS: ids, CONTACT_ID: primary } = rows[0].fields;
+  if (Array.isArray(ids)) return ids.map(positiveInt).filter((c): c is number => c !== null);
+  const one = positiveInt(primary);
+  return one === null ? [] : [one];
+}
+
+async function setContacts(ctx: MethodContext, id: number, contacts: number[]): Promise<void> {
+  await ctx.db.query(`update deal set fields = fields || jsonb_build_object('CONTACT_IDS', $2::jsonb, 'CONTACT_ID', $3::text) where id = $1`,
+    [id, JSON.stringify(contacts), contacts.length ? String(contacts[0]) : null]);
+}
 
 const ROW_FIELDS = new Set([
   'PRODUCT_ID', 'PRODUCT_NAME', 'PRICE', 'PRICE_EXCLUSIVE', 'PRICE_NETTO', 'PRICE_BRUTTO', 'QUANTITY', 'DISCOUNT_TYPE_ID',
@@ -115,6 +135,17 @@ export const dealMethods: Record<string, Handler> = {
     const { rowCount } = await ctx.db.query('select 1 from deal where id = $1', [id]);
     if (!rowCount) return { result: { productRows: [] } };
     return { result: { productRows: await itemRows(ctx, id) } };
+  },
+  /** Takes one contact off the deal (crm-deal-contact-delete.md: id, fields.CONTACT_ID); the others stay. */
+  async 'crm.deal.contact.delete'(ctx, params) {
+    const id = idParam(params);
+    const contactId = isObject(params.fields) ? positiveInt(params.fields.CONTACT_ID) : null;
+    if (contactId === null) throw crmError("The parameter 'fields' is not valid");
+    const contacts = await contactsOf(ctx, id);
+    if (contacts === null) throw errors.notFound();
+    if (!contacts.includes(contactId)) return { result: false };
+    await setContacts(ctx, id, contacts.filter((c) => c !== contactId));
+    return { result: true };
   },
   /** Clears the set of contacts of the deal (crm-deal-contact-items-delete.md): CONTACT_ID empty, no CONTACT_IDS left. */
   async 'crm.deal.contact.items.delete'(ctx, params) {
