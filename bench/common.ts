@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -8,6 +9,7 @@ import { loadMysqlDump } from '../src/generate/load-mysql.js';
 import { migrate } from '../src/db/migrate.js';
 import { projectRoot } from '../src/db/paths.js';
 import { generate, SAMPLE_FORMAT, type GenerateOptions, type ManifestFile, type Truth } from '../src/generate/index.js';
+import type { KafkaConsumer } from '../src/land/kafka.js';
 
 export const OUT = join(projectRoot(), 'bench', 'out');
 
@@ -235,4 +237,14 @@ export async function newTopic(kafka: Kafka, name: string, partitions: number): 
     await admin.disconnect();
   }
   return topic;
+}
+
+/** Starts the consumer, waits until it has landed `messages`, stops it: the seconds from start to the last landed. */
+export async function consumeAll(consumer: KafkaConsumer, messages: number): Promise<number> {
+  const started = Date.now();
+  await consumer.start();
+  while (consumer.stats.messages < messages) await sleep(20);
+  const took = (Date.now() - started) / 1000;
+  await consumer.stop();
+  return took;
 }

@@ -15,7 +15,7 @@ import { kafkaSource, type KafkaSourceConfig } from '../src/config.js';
 import { KafkaConsumer } from '../src/land/kafka.js';
 import { eventKey, readEventLines } from '../src/generate/events.js';
 import { STORE_B_EVENTS } from '../src/generate/index.js';
-import { freshDatabase, newTopic, OUT, readyToTime, sampleFigures, seconds, timed } from './common.js';
+import { consumeAll, freshDatabase, newTopic, OUT, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const kafka = new Kafka({ clientId: 'b2b-etl-bench', brokers, logLevel: logLevel.NOTHING });
@@ -50,11 +50,7 @@ function config(topic: string, over: Partial<KafkaSourceConfig> = {}): KafkaSour
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   const consumer = new KafkaConsumer(pool, { brokers, source: 'store_b_events', config: config(topic), transform: false, log: console.error });
   readyToTime(url);
-  const started = Date.now();
-  await consumer.start();
-  while (consumer.stats.messages < total) await new Promise((r) => setTimeout(r, 20));
-  const landSeconds = (Date.now() - started) / 1000;
-  await consumer.stop();
+  const landSeconds = await consumeAll(consumer, total);
   const { rows } = await pool.query<{ n: string }>('select count(*) as n from staging.kafka_message');
   console.log(`consumer landed ${rows[0]!.n} messages (${consumer.stats.landed} new versions, ${consumer.stats.unparseable} unparseable, ` +
     `${consumer.stats.cp1251} cp1251) in ${consumer.stats.batches} batches in ${seconds(landSeconds)}: ` +

@@ -31,7 +31,7 @@ import { landMysql } from '../src/land/mysql.js';
 import { importSnapshot } from '../src/registry/snapshot.js';
 import { startSandbox } from '../src/sandbox/index.js';
 import { runTransform } from '../src/transform/run.js';
-import { dropRunDatabases, freshDatabase, mariadbWithDump, newTopic, readyToTime, sampleFigures, seconds, timed } from './common.js';
+import { consumeAll, dropRunDatabases, freshDatabase, mariadbWithDump, newTopic, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
 const { values: flags } = parseArgs({ options: { companies: { type: 'string', default: '1500' }, 'import-cost': { type: 'string', default: '0.001' } } });
 const pushCompanies = Number(flags.companies);
@@ -92,11 +92,7 @@ for (const t of mysql.tables) {
     brokers, source: 'store_b_events', config: { ...kafkaSource({ sources: {} }, 'store_b_events'), topic, groupId: `bench-${topic}` }, transform: false, log: console.error,
   });
   readyToTime(kafkaUrl);
-  const started = Date.now();
-  await consumer.start();
-  while (consumer.stats.messages < produced) await new Promise((r) => setTimeout(r, 20));
-  const kafkaSeconds = (Date.now() - started) / 1000;
-  await consumer.stop();
+  const kafkaSeconds = await consumeAll(consumer, produced);
   await kafkaPool.end();
   console.log(`store B order events on Kafka: ${n(produced)} messages landed by the consumer in ${seconds(kafkaSeconds)}: ${rate(produced, kafkaSeconds)}`);
 }

@@ -410,19 +410,22 @@ export async function updateDeals(ctx: PushContext, rows: readonly LinkRow[]): P
       next.companyId = w.companyId;
     }
     const crmContact = Number(current.deal.CONTACT_ID) || null;
-    const commands: Command[] = [];
+    // an empty CONTACT_IDS does not clear them (a form-encoded command leaves an empty array
+    // out), and crm.deal.contact.items.delete would take a manager's contacts too: ours goes alone
+    let contactOff: Command | null = null;
     if (w.pushed.contactId !== w.contactId && crmContact === w.pushed.contactId) {
-      // an empty CONTACT_IDS does not clear them (a form-encoded command leaves an empty array
-      // out), and crm.deal.contact.items.delete would take a manager's contacts too: ours goes alone
       if (w.contactId === null) {
-        commands.push({ key: commandKey('dc'), method: 'crm.deal.contact.delete', params: { id: Number(w.row.bitrix_id), fields: { CONTACT_ID: w.pushed.contactId } } });
+        contactOff = { key: commandKey('dc'), method: 'crm.deal.contact.delete', params: { id: Number(w.row.bitrix_id), fields: { CONTACT_ID: w.pushed.contactId } } };
+      } else {
+        fields.CONTACT_IDS = [w.contactId];
       }
-      else fields.CONTACT_IDS = [w.contactId];
       next.contactId = w.contactId;
     }
+    const commands: Command[] = [];
     if (Object.keys(fields).length > 0) {
-      commands.unshift({ key: commandKey('du'), method: 'crm.deal.update', params: { id: Number(w.row.bitrix_id), fields, params: { REGISTER_SONET_EVENT: 'N' } } });
+      commands.push({ key: commandKey('du'), method: 'crm.deal.update', params: { id: Number(w.row.bitrix_id), fields, params: { REGISTER_SONET_EVENT: 'N' } } });
     }
+    if (contactOff) commands.push(contactOff);
     // the rows: set when ours changed and the CRM still has what was pushed (or none were set yet)
     const ours = rowsKey(w.deal.rows);
     const theirs = rowsKey(current.rows);

@@ -30,18 +30,18 @@ export const dealSpec: EntitySpec = {
   /** An update's CONTACT_IDS replaces the deal's contacts: CONTACT_ID is the first of them (none: empty). */
   async afterWrite(ctx, id, fields, created) {
     if (created || !Array.isArray(fields.CONTACT_IDS)) return;
-    await setContacts(ctx, id, fields.CONTACT_IDS.map(positiveInt).filter((c): c is number => c !== null));
+    await setContacts(ctx, id, contactIds(fields.CONTACT_IDS));
   },
 };
 
-/** The deal's contacts as stored: CONTACT_IDS, or the CONTACT_ID alone of a deal created with that only. */
+const contactIds = (list: unknown[]) => list.map(positiveInt).filter((c): c is number => c !== null);
+
+/** The deal's contacts as stored: CONTACT_IDS, or the CONTACT_ID alone of a deal created with that only; null: no such deal. */
 async function contactsOf(ctx: MethodContext, id: number): Promise<number[] | null> {
   const { rows } = await ctx.db.query<{ fields: Record<string, unknown> }>('select fields from deal where id = $1 for update', [id]);
   if (!rows[0]) return null;
   const { CONTACT_IDS: ids, CONTACT_ID: primary } = rows[0].fields;
-  if (Array.isArray(ids)) return ids.map(positiveInt).filter((c): c is number => c !== null);
-  const one = positiveInt(primary);
-  return one === null ? [] : [one];
+  return contactIds(Array.isArray(ids) ? ids : [primary]);
 }
 
 async function setContacts(ctx: MethodContext, id: number, contacts: number[]): Promise<void> {
@@ -150,9 +150,8 @@ export const dealMethods: Record<string, Handler> = {
   /** Clears the set of contacts of the deal (crm-deal-contact-items-delete.md): CONTACT_ID empty, no CONTACT_IDS left. */
   async 'crm.deal.contact.items.delete'(ctx, params) {
     const id = idParam(params);
-    const { rowCount } = await ctx.db.query(
-      `update deal set fields = fields - 'CONTACT_IDS' || jsonb_build_object('CONTACT_ID', null) where id = $1`, [id]);
-    if (!rowCount) throw errors.notFound();
+    if ((await contactsOf(ctx, id)) === null) throw errors.notFound();
+    await setContacts(ctx, id, []);
     return { result: true };
   },
   async 'crm.deal.productrows.get'(ctx, params) {
