@@ -22,6 +22,7 @@ declare
   registry_queued integer;
   is_big boolean;             -- rewrote much: statistics are stale (b2b-etl transform also vacuums)
   since bigint;               -- every row of the run's batches has a larger staging_id
+  tables_analyzed integer;    -- stale statistics refreshed before the run
 begin
   perform pg_advisory_xact_lock(hashtext('etl.transform'));
   -- Sorts and hashes over a whole load spill to disk at the server's default work_mem.
@@ -57,6 +58,8 @@ begin
   if (select coalesce(sum(b.rows_landed), 0) from staging.batch b join tf_batch using (batch_id)) > 50000 then
     analyze staging.record;
   end if;
+  -- Tables that grew or changed much since their last analyze are analyzed now, not a minute later.
+  tables_analyzed := etl.refresh_statistics();
   create temp table tf_company_key (source text, source_key text, primary key (source, source_key)) on commit drop;
   create temp table tf_contact_key (source text, source_key text, primary key (source, source_key)) on commit drop;
   create temp table tf_order_key (source text, source_key text, primary key (source, source_key)) on commit drop;
@@ -145,17 +148,7 @@ begin
   -- After a big run the tables' statistics are stale; the next small run needs them right.
   is_big := is_full or (select count(*) from tf_contact_key) + (select count(*) from tf_company_key) + (select count(*) from tf_order_key) > 50000;
   if is_big then
-    analyze etl.source_company;
-    analyze etl.source_contact;
-    analyze canonical.company;
-    analyze canonical.contact;
-    analyze canonical.company_source;
-    analyze canonical.contact_source;
-    analyze etl.source_order;
-    analyze canonical.deal;
-    analyze canonical.deal_item;
-    analyze etl.rejection;
-    analyze etl.phone_dictionary;
+    perform etl.refresh_statistics(every => true);
   end if;
 
   update staging.batch b set transformed_at = now()
@@ -175,7 +168,8 @@ begin
     'step_seconds', steps,
     'phones_not_in_dictionary', (select count(*) from tf_unknown_phone),
     'batches_held_for_phones', held_batches,
-    'big_run', is_big
+    'big_run', is_big,
+    'tables_analyzed', tables_analyzed
   ) into run_stats;
   update etl.run r set finished_at = clock_timestamp(), stats = run_stats where r.run_id = this_run;
   run_id := this_run;

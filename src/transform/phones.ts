@@ -43,6 +43,9 @@ export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolea
     );
     if (!pending?.ids) return { parsed: 0, batches: [] };
     const batches = pending.ids.map(Number);
+    // tables that grew much since autovacuum last looked are analyzed first (a live feed into
+    // a new base): planned as the few rows they had, the phones' lookup scans every version
+    await client.query('select etl.refresh_statistics()');
     // A small run's phones are looked up in the dictionary by index, not by hashing all of it.
     await client.query('select etl.mark_small_run($1), etl.prefer_lookups(true)', [options.all ? null : pending.rows]);
     const { rows } = await client.query<{ raw: string }>(

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isoMicros } from '../../src/land/change-time.js';
+import { landBatch } from '../../src/land/staging-writer.js';
+import { runTransform } from '../../src/transform/run.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+
+// A base that grows from empty under a live feed: autovacuum analyzes a table at most once a
+// minute, and until then the planner takes tables of thousands of rows for the few they had.
+// The transform analyzes the tables it joins to once they changed by more than autovacuum's
+// threshold (50 rows and 10 %), before it plans anything.
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  // autovacuum stays out of this database's tables: what analyzes them here is the transform
+  for (const table of ['etl.source_company', 'etl.source_contact', 'canonical.company', 'canonical.company_source', 'canonical.contact', 'canonical.contact_source']) {
+    await db.pool.query(`alter table ${table} set (autovacuum_enabled = off)`);
+  }
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+let next = 0;
+async function landCompanies(count: number): Promise<void> {
+  const records = Array.from({ length: count }, () => {
+    next += 1;
+    const updated = new Date(Date.UTC(2026, 10, 1, 0, 0, next)).toISOString();
+    return { sourceKey: `B-STAT-${next}`, updatedAt: isoMicros(updated), isDeleted: false,
+      payload: { id: `B-STAT-${next}`, inn: String(7700000000 + next), title: `ООО «Статистика-${next}»`, updated } };
+  });
+  await landBatch(db.pool, { source: 'store_b', entity: 'company', origin: 'test' }, records);
+}
+
+interface TableStats { reltuples: number; analyzed: number; changed: number }
+async function stats(table: string): Promise<TableStats> {
+  const { rows: [row] } = await db.pool.query<TableStats>(
+    `select c.reltuples::float8 as reltuples, (s.analyze_count + s.autoanalyze_count)::int as analyzed, s.n_mod_since_analyze::int as changed
+     from pg_class c join pg_stat_user_tables s on s.relid = c.oid where c.oid = $1::regclass`, [table]);
+  return row!;
+}
+
+describe('statistics of a growing base', () => {
+  it('a run analyzes the tables that changed by more than 50 rows and 10 % since their last analyze, and only those', async () => {
+    await landCompanies(400);
+    await runTransform(db.pool);
+    // the run's changes reach the statistics a moment after its commit
+    for (let i = 0; i < 300 && (await stats('etl.source_company')).changed < 400; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const before = await stats('etl.source_company');
+    expect(before.changed).toBeGreaterThanOrEqual(400);
+    expect(before.reltuples).toBeLessThan(400);
+
+    // the transform as analysts call it in SQL (b2b-etl's phone step, which analyzes the same way, does not run)
+    await landCompanies(1);
+    const { rows: [called] } = await db.pool.query<{ run_id: string }>('call etl.transform()');
+    const after = await stats('etl.source_company');
+    expect(after.analyzed).toBe(before.analyzed + 1);
+    expect(after.reltuples).toBeGreaterThanOrEqual(400);
+    const analyzed = Number(await db.value(`select stats ->> 'tables_analyzed' from etl.run where run_id = $1`, [called!.run_id]));
+    expect(analyzed).toBeGreaterThanOrEqual(1);
+
+    // a table that changed by less than its threshold is left as it is (the whole run: phone step and transform)
+    for (let i = 0; i < 300 && (await stats('etl.source_company')).changed < 1; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    await landCompanies(1);
+    await runTransform(db.pool);
+    expect((await stats('etl.source_company')).analyzed).toBe(after.analyzed);
+  });
+});
