@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryConfig } from '../../src/config.js';
+import { queueTransform } from '../../src/jobs/chain.js';
 import { runWorker } from '../../src/jobs/worker.js';
 import { isoMicros } from '../../src/land/change-time.js';
 import { landBatch } from '../../src/land/staging-writer.js';
+import { REGISTRY_FLAG } from '../../src/registry/pause.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 // What follows a landing is a job: the transform, one job under one key, debounced with a
@@ -66,4 +68,59 @@ describe('the job chain', () => {
       await worker.done;
     }
   });
+
+  it('a due transform goes before registry checks that were due earlier: a live feed is not queued behind their backlog', async () => {
+    // ten registry checks due a minute ago, as a feed of new companies leaves them
+    const inns = ['7707083893', '7736050003', '7702070139', '7728168971', '7710140679', '7704217370', '7705031674', '7712040126', '7730060164', '7740000076'];
+    await db.pool.query(
+      `select graphile_worker.add_job(identifier => 'registry_check', payload => json_build_object('inn', inn), job_key => inn,
+         run_at => now() - interval '1 minute', flags => array[$2]) from unnest($1::text[]) as inn`, [inns, REGISTRY_FLAG]);
+    const since = new Date();
+    await landCompany('7707083893');
+    // the transform is due once its debounce has passed
+    while ((await transformJob()).due > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+
+    // one job at a time: the order the worker takes them in is the order they run
+    const worker = await runWorker({ pool: db.pool, registry: registryConfig({ sources: {} }), log: () => {}, concurrency: 1, tasks: ['transform', 'registry_check'] });
+    try {
+      for (let i = 0; i < 400; i++) {
+        const left = Number(await db.value(`select count(*) from graphile_worker.jobs where task_identifier = 'registry_check' and key = any($1)`, [inns]));
+        if (left === 0 && (await transformJob()).count === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await worker.stop();
+      await worker.done;
+    }
+    const { rows: [order] } = await db.pool.query<{ transform: Date | null; first_check: Date | null; checks: number }>(
+      `select (select min(started_at) from etl.run where started_at >= $2) as transform,
+              min(fetched_at) as first_check, count(*)::int as checks
+       from etl.registry_lookup where inn = any($1) and fetched_at >= $2`, [inns, since]);
+    expect(order!.checks).toBe(inns.length);
+    expect(order!.transform).not.toBeNull();
+    expect(order!.transform!.getTime()).toBeLessThan(order!.first_check!.getTime());
+  });
+
+  it("a caller with a longer wait (a registry answer) never moves the transform past a live feed's longest wait", async () => {
+    await db.pool.query(`select graphile_worker.remove_job('transform')`);
+    expect((await transformJob()).count).toBe(0);
+    // a feed's landing: due within 300 ms
+    await queueTransform(db.pool, { debounceMs: 50, maxWaitMs: 300 });
+    // registry answers keep coming, each with a debounce of 150 ms and a longest wait of 1.5 s
+    for (let i = 0; i < 8; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      await queueTransform(db.pool);
+    }
+    const job = await transformJob();
+    expect(job.count).toBe(1);
+    expect(job.age).toBeGreaterThan(0.4);
+    expect(job.due + job.age).toBeLessThanOrEqual(0.3 + 0.01);
+
+    // once that job has run, the next one's deadline is its own again
+    await db.pool.query(`select graphile_worker.remove_job('transform')`);
+    await queueTransform(db.pool);
+    const next = await transformJob();
+    expect(next.due).toBeGreaterThan(0.1);
+  });
 });
+

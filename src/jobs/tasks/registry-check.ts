@@ -1,7 +1,7 @@
 import type { Task } from 'graphile-worker';
 import { checkRegistry } from '../../registry/check.js';
 import { REGISTRY_FLAG, RegistryPausedError } from '../../registry/pause.js';
-import { queueTransform } from '../chain.js';
+import { requestTransform } from '../chain.js';
 import type { JobContext } from '../context.js';
 
 export interface RegistryCheckPayload {
@@ -40,6 +40,6 @@ export function registryCheckTask(ctx: JobContext): Task {
       await helpers.addJob('registry_check', payload, { jobKey: payload.inn, runAt: result.until, flags: [REGISTRY_FLAG] });
       return;
     }
-    if (result.outcome === 'stored') await queueTransform(ctx.pool);
+    if (result.outcome === 'stored') await requestTransform(ctx.pool);
   };
 }
