@@ -32,14 +32,18 @@ export const duplicateMethods: Record<string, Handler> = {
     for (const owner of types) {
       if (owner === 'LEAD') continue; // the sandbox holds no leads
       const { rows } = await ctx.db.query<{ element_id: string }>(
-        `select distinct element_id from (
-           select m.element_id, k.key, row_number() over (partition by k.key order by m.element_id) as n
-           from unnest($3::text[]) as k (key)
-           -- both sides as the portal normalises them (schema/004_communication_key.sql)
-           join multifield m on m.entity_id = $1 and m.type_id = $2
-             and communication_key(m.type_id, m.value) = communication_key($2, k.key)
-           where communication_key($2, k.key) <> ''
-         ) as found where n <= ${HITS_PER_VALUE} order by element_id`,
+        // each value's key looked up through the index on it: a join that hashes the whole
+        // table computes every stored value's key (two regular expressions) at every call
+        `select distinct f.element_id
+         from (select distinct communication_key($2, v) as key from unnest($3::text[]) as v) as k
+         -- both sides as the portal normalises them (schema/004_communication_key.sql)
+         cross join lateral (
+           select m.element_id from multifield m
+           where m.type_id = $2 and communication_key(m.type_id, m.value) = k.key and m.entity_id = $1
+           order by m.element_id limit ${HITS_PER_VALUE}
+         ) as f
+         where k.key <> ''
+         order by f.element_id`,
         [owner, type, values],
       );
       if (rows.length) hits[owner] = rows.map((r) => Number(r.element_id));
