@@ -24,7 +24,7 @@ export const TRANSFORM_JOB = 'transform';
  * The transform's graphile-worker priority: before any other due job (they have 0). A worker
  * takes due jobs by priority and then by due time, and registry checks and pushes queue up by
  * the thousand behind a live feed: at an equal priority the transform, due last, waited for
- * free slots behind all of them (0.4 to 0.9 s after it was due at 500 events/s).
+ * free slots behind all of them.
  */
 export const TRANSFORM_PRIORITY = -1;
 
