@@ -53,13 +53,32 @@ export async function queueTransform(db: pg.PoolClient | pg.Pool, timing: Transf
 }
 
 /**
- * The transform after a change already committed (a registry answer): queued only when no
- * transform job waits. A waiting one has not started, so it reads the committed change, and it
- * is due within its own longest wait. Registry checks answer by the hundred a second behind a
- * live feed: each queueing would take the job's row lock from the feed's landings and their
- * transform.
+ * The transform after a change already committed (a registry answer): queued only when a
+ * transform job waits that has never been tried. Such a job has not started, so it reads the
+ * committed change, and it is due within its own longest wait. Registry checks answer by the
+ * hundred a second behind a live feed: each queueing would take the job's row lock from the
+ * feed's landings and their transform. A job that failed (waiting for its retry, or with no
+ * attempts left) is replaced as before: the answer does not wait for it.
  */
 export async function requestTransform(pool: pg.Pool, timing: TransformTiming = TRANSFORM_TIMING): Promise<void> {
-  const { rowCount } = await pool.query(`select from graphile_worker.jobs where key = $1 and locked_at is null`, [TRANSFORM_JOB]);
+  const { rowCount } = await pool.query(`select from graphile_worker.jobs where key = $1 and locked_at is null and attempts = 0`, [TRANSFORM_JOB]);
   if (!rowCount) await queueTransform(pool, timing);
+}
+
+/**
+ * Batches landed a while ago (`olderThanSeconds`) and never transformed, with no transform job
+ * waiting, running or failed (a failed one is for a person: `status` says so): a transform is
+ * queued for them; returns whether it was. A landing's
+ * queueing can come to nothing: when a worker takes the waiting job in the moment between the
+ * landing's look at it and its update, graphile-worker's add_job neither updates the taken job
+ * nor adds one, and the run that started may not see the landing. The worker's sweep calls this.
+ */
+export async function sweepTransform(pool: pg.Pool, olderThanSeconds = 30): Promise<boolean> {
+  const { rows: [stranded] } = await pool.query<{ stranded: boolean }>(
+    `select exists (select from staging.batch where transformed_at is null and landed_at < now() - make_interval(secs => $2))
+        and not exists (select from graphile_worker.jobs where task_identifier = $1) as stranded`,
+    [TRANSFORM_JOB, olderThanSeconds]);
+  if (!stranded?.stranded) return false;
+  await queueTransform(pool);
+  return true;
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryConfig } from '../../src/config.js';
-import { queueTransform } from '../../src/jobs/chain.js';
+import { queueTransform, requestTransform, sweepTransform } from '../../src/jobs/chain.js';
 import { runWorker } from '../../src/jobs/worker.js';
 import { isoMicros } from '../../src/land/change-time.js';
 import { landBatch } from '../../src/land/staging-writer.js';
@@ -120,7 +120,42 @@ describe('the job chain', () => {
     await db.pool.query(`select graphile_worker.remove_job('transform')`);
     await queueTransform(db.pool);
     const next = await transformJob();
-    expect(next.due).toBeGreaterThan(0.1);
+    expect(next.due).toBeGreaterThan(0);
+  });
+
+  it('a registry answer rides along with a transform that waits, but not with one that failed', async () => {
+    await db.pool.query(`select graphile_worker.remove_job('transform')`);
+    await requestTransform(db.pool);
+    const first = await db.pool.query<{ id: string }>(`select id from graphile_worker.jobs where key = 'transform'`);
+    expect(first.rows).toHaveLength(1);
+    // another answer: the waiting job serves it, nothing is queued or moved
+    const before = await db.pool.query(`select run_at, revision from graphile_worker.jobs where key = 'transform'`);
+    await requestTransform(db.pool);
+    expect((await db.pool.query(`select run_at, revision from graphile_worker.jobs where key = 'transform'`)).rows).toEqual(before.rows);
+
+    // the waiting job failed its last attempt (graphile-worker leaves it, unlocked, under its key)
+    await db.pool.query(`update graphile_worker._private_jobs set attempts = max_attempts, last_error = 'test' where id = $1`, [first.rows[0]!.id]);
+    await requestTransform(db.pool);
+    const { rows } = await db.pool.query<{ attempts: number }>(`select attempts from graphile_worker.jobs where key = 'transform'`);
+    expect(rows).toEqual([{ attempts: 0 }]);
+    // the failed one is still there, keyless: taken away with the new one
+    await db.pool.query(`select graphile_worker.complete_jobs(array(select id from graphile_worker.jobs where task_identifier = 'transform'))`);
+  });
+
+  it('the sweep queues a transform for batches a lost queueing left behind, and only then', async () => {
+    expect(await sweepTransform(db.pool, 0)).toBe(false); // nothing waits
+    await landCompany();
+    // the landing's job taken away, as when a worker takes the waiting job while add_job looks
+    await db.pool.query(`select graphile_worker.remove_job('transform')`);
+    expect(await sweepTransform(db.pool, 60)).toBe(false); // landed a moment ago: its own job may be on its way
+    expect(await sweepTransform(db.pool, 0)).toBe(true);
+    expect((await transformJob()).count).toBe(1);
+    expect(await sweepTransform(db.pool, 0)).toBe(false); // one is queued now
+
+    // a transform that failed all its attempts is for a person (status says so): the sweep leaves it
+    await db.pool.query(`update graphile_worker._private_jobs set attempts = max_attempts, last_error = 'test' where key = 'transform'`);
+    expect(await sweepTransform(db.pool, 0)).toBe(false);
+    await db.pool.query(`select graphile_worker.complete_jobs(array(select id from graphile_worker.jobs where task_identifier = 'transform'))`);
   });
 });
 
