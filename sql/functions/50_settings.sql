@@ -59,8 +59,11 @@ $$;
 -- those whose rows changed by more than autovacuum's own threshold (50 rows and 10 %) since their
 -- last analyze. Autovacuum looks only once a minute: a base growing from empty under a live feed
 -- would be planned for minutes as the few rows it had, with nested loops over whole tables
--- (a run of 300 contacts took 1.2 s instead of 0.1 s). A table autovacuum holds is skipped, and
--- one this role does not own is left to autovacuum (analyze needs its owner). Returns how many.
+-- (a run of 300 contacts took 1.2 s instead of 0.1 s). A table autovacuum holds is skipped (with
+-- the server's warning), and one this role does not own is left to autovacuum (analyze needs its
+-- owner). Returns how many tables it analyzed or found held. Called inside a transaction that
+-- then fails, the statistics go back but the counters that say they are fresh do not: b2b-etl
+-- calls it on its own first (the phone step), so the transform's call finds nothing left to do.
 create or replace function etl.refresh_statistics(every boolean default false) returns integer
 language plpgsql as $$
 declare

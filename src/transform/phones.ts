@@ -36,6 +36,11 @@ const SMALL_FILL = 5000;
  */
 export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolean } = {}): Promise<DictionaryFill> {
   const region = await phoneRegion(pool);
+  // Tables that grew much since autovacuum last looked are analyzed first (a live feed into a
+  // new base): planned as the few rows they had, the phones' lookup scans every version. In a
+  // transaction of its own, so that a failed run after it cannot take back the statistics
+  // while the counters that say they are fresh stay reset.
+  await pool.query('select etl.refresh_statistics()');
   return inTransaction(pool, async (client) => {
     // the rows of these batches lie above the lowest bound: the filter reaches staging.record's
     // primary key through the view
@@ -46,9 +51,6 @@ export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolea
     );
     if (!pending?.ids) return { parsed: 0, batches: [] };
     const batches = pending.ids.map(Number);
-    // tables that grew much since autovacuum last looked are analyzed first (a live feed into
-    // a new base): planned as the few rows they had, the phones' lookup scans every version
-    await client.query('select etl.refresh_statistics()');
     // A small run's phones are looked up in the dictionary by index, not by hashing all of it.
     await client.query('select etl.mark_small_run($1), etl.prefer_lookups(true)', [options.all ? null : pending.rows]);
     const { rows } = await client.query<{ raw: string }>(
