@@ -93,6 +93,10 @@ describe.skipIf(!available)('the worker', () => {
 
       const health = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json() as { ok: boolean };
       expect(health.ok).toBe(true);
+      // a push's commands count once the push has finished (etl.crm_push_run): the company may
+      // be in the portal while the push that put it there still sends its contacts
+      const commands = new RegExp(`^b2b_etl_crm_commands\\{portal="${new URL(portal.sandbox.url).host}"\\} [1-9]`, 'm');
+      await until('a finished push counts its commands in /metrics', async () => commands.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()), 60);
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       // Prometheus text: comments, and samples `name{labels} value`
       for (const line of metrics.split('\n').filter((l) => l !== '')) {
