@@ -55,15 +55,16 @@ language sql stable as $$
     'canonical.deal_item', 'etl.rejection', 'etl.phone_dictionary']::regclass[]
 $$;
 
--- Analyzes the transform's tables: every one of them (`every`, after a big run rewrote them), or
--- those whose rows changed by more than autovacuum's own threshold (50 rows and 10 %) since their
+-- Analyzes the transform's tables: every one a run writes (`every`, after a big run rewrote them:
+-- not staging's, which it reads), or those whose rows changed by more than autovacuum's own threshold (50 rows and 10 %) since their
 -- last analyze. Autovacuum looks only once a minute: a base growing from empty under a live feed
 -- would be planned for minutes as the few rows it had, with nested loops over whole tables
 -- (a run of 300 contacts took 1.2 s instead of 0.1 s). A table autovacuum holds is skipped (with
 -- the server's warning), and one this role does not own is left to autovacuum (analyze needs its
 -- owner). Returns how many tables it analyzed or found held. Called inside a transaction that
 -- then fails, the statistics go back but the counters that say they are fresh do not: b2b-etl
--- calls it on its own first (the phone step), so the transform's call finds nothing left to do.
+-- calls it on its own first (the phone step), and the transform calls it only when run without
+-- only_batches (from SQL).
 create or replace function etl.refresh_statistics(every boolean default false) returns integer
 language plpgsql as $$
 declare
@@ -76,7 +77,8 @@ begin
     left join pg_stat_user_tables s on s.relid = c.oid
     where c.oid = any (etl.transform_tables())
       and pg_has_role(c.relowner, 'USAGE')
-      and (every or coalesce(s.n_mod_since_analyze, 0) > 50 + 0.1 * greatest(c.reltuples, 0))
+      and (case when every then c.relnamespace <> 'staging'::regnamespace
+                else coalesce(s.n_mod_since_analyze, 0) > 50 + 0.1 * greatest(c.reltuples, 0) end)
     order by c.oid
   loop
     execute format(case when every then 'analyze %s' else 'analyze (skip_locked) %s' end, t);

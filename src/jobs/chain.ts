@@ -60,18 +60,18 @@ export async function queueTransform(db: pg.PoolClient | pg.Pool, timing: Transf
  * feed's landings and their transform. A job that failed (waiting for its retry, or with no
  * attempts left) is replaced as before: the answer does not wait for it.
  */
-export async function requestTransform(pool: pg.Pool, timing: TransformTiming = TRANSFORM_TIMING): Promise<void> {
+export async function requestTransform(pool: pg.Pool): Promise<void> {
   const { rowCount } = await pool.query(`select from graphile_worker.jobs where key = $1 and locked_at is null and attempts = 0`, [TRANSFORM_JOB]);
-  if (!rowCount) await queueTransform(pool, timing);
+  if (!rowCount) await queueTransform(pool);
 }
 
 /**
  * Batches landed a while ago (`olderThanSeconds`) and never transformed, with no transform job
  * waiting, running or failed (a failed one is for a person: `status` says so): a transform is
- * queued for them; returns whether it was. A landing's
- * queueing can come to nothing: when a worker takes the waiting job in the moment between the
- * landing's look at it and its update, graphile-worker's add_job neither updates the taken job
- * nor adds one, and the run that started may not see the landing. The worker's sweep calls this.
+ * queued for them; returns whether it was. A landing's queueing can come to nothing: when a
+ * worker takes the waiting job in the moment between the landing's look at it and its update,
+ * graphile-worker's add_job neither updates the taken job nor adds one, and the run that started
+ * may not see the landing. The worker's sweep calls this.
  */
 export async function sweepTransform(pool: pg.Pool, olderThanSeconds = 30): Promise<boolean> {
   const { rows: [stranded] } = await pool.query<{ stranded: boolean }>(
