@@ -44,16 +44,24 @@ const DAY_OF = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Moscow', yea
 const dayOf = (at: Date | null) => (at === null ? '' : DAY_OF.format(at));
 
 /**
+ * How long after its order's date an open deal is expected to close: the portal's own default
+ * for a new deal. An open deal carries it from the order's date instead of the portal filling it
+ * in from the moment of the push, so the deal's close date in the CRM follows from the order
+ * alone: a deal created open and one closed, pushed and then reopened hold the same day.
+ */
+const OPEN_DEAL_DAYS = 7;
+const closeDay = (d: DealOut) => dayOf(d.close_at ?? new Date(d.begin_at.getTime() + OPEN_DEAL_DAYS * 86_400_000));
+
+/**
  * A deal's own fields as the push compares them with the CRM: the amount with two decimals
  * (set by hand, so rows that do not add up to the order's total leave it as billed), dates as
  * days in Moscow time. The CRM's answers go through crmDealValues to the same form.
  */
 export function dealValues(d: DealOut): Record<string, string> {
-  const fields: Record<string, string> = {
+  return {
     TITLE: d.title, STAGE_ID: d.stage_id, OPPORTUNITY: Number(d.amount).toFixed(2), CURRENCY_ID: d.currency, BEGINDATE: dayOf(d.begin_at),
+    CLOSEDATE: closeDay(d),
   };
-  if (d.close_at !== null) fields.CLOSEDATE = dayOf(d.close_at);
-  return fields;
 }
 
 /** A deal as crm.deal.get answers it, in dealValues' form. */
@@ -87,7 +95,7 @@ function dealImportItem(d: DealOut, companyId: number, contactId: number | null,
   return {
     title: d.title, stageId: d.stage_id, opportunity: Number(d.amount), isManualOpportunity: 'Y', currencyId: d.currency,
     companyId, contactIds: contactId === null ? [] : [contactId],
-    begindate: dayOf(d.begin_at), ...(d.close_at !== null ? { closedate: dayOf(d.close_at) } : {}),
+    begindate: dayOf(d.begin_at), closedate: closeDay(d),
     createdTime: createdTime.toISOString(), updatedTime: moved.toISOString(), movedTime: moved.toISOString(),
     originatorId: ORIGINATOR, originId: d.deal_id,
   };
@@ -396,8 +404,8 @@ export async function updateDeals(ctx: PushContext, rows: readonly LinkRow[]): P
   const pieces: Piece<{ w: Work; next: PushedDeal }>[] = [];
   for (const [w, current] of crm) {
     const crmValues = crmDealValues(current.deal);
-    // a CLOSEDATE not pushed is the portal's default (creation plus seven days), no manager's
-    // choice: the order's close date takes its place once the order is closed
+    // a CLOSEDATE not pushed (a deal pushed open before open deals carried one) is the portal's
+    // default, no manager's choice: ours takes its place
     if (!w.pushed.fields.CLOSEDATE) crmValues.CLOSEDATE = '';
     const own = scalarChanges(crmValues, w.pushed.fields, dealValues(w.deal));
     const fields: Record<string, unknown> = { ...own.changes };

@@ -40,6 +40,7 @@ interface HeldDeal {
   amount: string;
   currency: string;
   begindate: string;
+  closedate: string;
   via: string;
   created_at: Date;
   rows: string;
@@ -51,7 +52,7 @@ async function heldDeals(portal: TestPortal): Promise<Map<string, HeldDeal>> {
     select d.fields ->> 'ORIGIN_ID' as origin, (count(*) over (partition by d.fields ->> 'ORIGIN_ID'))::int as n,
       co.origin_id as company_origin, ct.origin_id as contact_origin, d.fields ->> 'STAGE_ID' as stage,
       d.fields ->> 'OPPORTUNITY' as amount, d.fields ->> 'CURRENCY_ID' as currency, left(d.fields ->> 'BEGINDATE', 10) as begindate,
-      d.created_via as via, d.created_at,
+      left(d.fields ->> 'CLOSEDATE', 10) as closedate, d.created_via as via, d.created_at,
       coalesce((select string_agg(concat_ws('|', r.fields ->> 'PRODUCT_NAME', (r.fields ->> 'PRICE')::numeric::text, (r.fields ->> 'QUANTITY')::numeric::text), ';' order by r.id)
                 from deal_product_row r where r.deal_id = d.id), '') as rows
     from deal d
@@ -68,13 +69,17 @@ interface WantedDeal {
   amount: string;
   currency: string;
   begindate: string;
+  closedate: string;
   begin_at: Date;
   rows: string;
 }
 
 const wantedDeals = () => db.rows<WantedDeal>(`
   select d.deal_id::text, d.company_id::text, d.contact_id::text, d.stage_id, d.amount::text, d.currency,
-    to_char(d.begin_at at time zone 'Europe/Moscow', 'YYYY-MM-DD') as begindate, d.begin_at,
+    to_char(d.begin_at at time zone 'Europe/Moscow', 'YYYY-MM-DD') as begindate,
+    -- closed: the day it closed; open: the day it was placed plus seven
+    to_char(coalesce((d.close_at at time zone 'Europe/Moscow')::date, (d.begin_at at time zone 'Europe/Moscow')::date + 7), 'YYYY-MM-DD') as closedate,
+    d.begin_at,
     coalesce((select string_agg(concat_ws('|', i.name, i.price::numeric::text, i.quantity::numeric::text), ';' order by i.line_no)
               from canonical.deal_item i where i.deal_id = d.deal_id), '') as rows
   from etl.crm_deal_out d order by d.begin_at, d.deal_id`);
@@ -91,8 +96,8 @@ async function dealMismatches(portal: TestPortal): Promise<string[]> {
       continue;
     }
     const norm = (rows: string) => rows.split(';').map((r) => r.split('|').map((v, i) => (i === 0 ? v : String(Number(v)))).join('|')).join(';');
-    const got = { n: h.n, company: h.company_origin, contact: h.contact_origin, stage: h.stage, amount: Number(h.amount).toFixed(2), currency: h.currency, begindate: h.begindate, rows: norm(h.rows) };
-    const want = { n: 1, company: w.company_id, contact: w.contact_id, stage: w.stage_id, amount: Number(w.amount).toFixed(2), currency: w.currency, begindate: w.begindate, rows: norm(w.rows) };
+    const got = { n: h.n, company: h.company_origin, contact: h.contact_origin, stage: h.stage, amount: Number(h.amount).toFixed(2), currency: h.currency, begindate: h.begindate, closedate: h.closedate, rows: norm(h.rows) };
+    const want = { n: 1, company: w.company_id, contact: w.contact_id, stage: w.stage_id, amount: Number(w.amount).toFixed(2), currency: w.currency, begindate: w.begindate, closedate: w.closedate, rows: norm(w.rows) };
     if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`deal ${w.deal_id}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
   }
   if (held.size !== wanted.length) problems.push(`the portal holds ${held.size} deals, the clean base has ${wanted.length} for it`);
@@ -150,11 +155,12 @@ describe('deals in the sandbox portal', () => {
   });
 
   it('a changed order is one update; a manager\'s edit of a deal stands; an order older than the deals there keeps its date in BEGINDATE', async () => {
-    // an open order: its deal went in without CLOSEDATE, which the portal filled with its default
+    // an open order: its deal went in with the day it was placed plus seven as CLOSEDATE
     const first = { deal_id: await db.value<string>(`select deal_id::text from etl.crm_deal_out where outcome = 'open' and source = 'store_b' order by begin_at, deal_id limit 1`) };
     const key = await db.value<string>('select source_key from canonical.deal where deal_id = $1', [first!.deal_id]);
     const linked = await db.value<string>(`select bitrix_id::text from etl.crm_link where portal = $1 and entity = 'deal' and canonical_id = $2`, [portalKey(portal), first!.deal_id]);
-    expect((await rest(portal, 'crm.deal.get', { id: Number(linked) })).CLOSEDATE).not.toBe('');
+    const placed = await db.value<string>(`select to_char((begin_at at time zone 'Europe/Moscow')::date + 7, 'YYYY-MM-DD') from canonical.deal where deal_id = $1`, [first!.deal_id]);
+    expect(String((await rest(portal, 'crm.deal.get', { id: Number(linked) })).CLOSEDATE).slice(0, 10)).toBe(placed);
     // a manager renames the deal in the CRM
     await rest(portal, 'crm.deal.update', { id: Number(linked), fields: { TITLE: 'Переговоры по допоставке' } });
     // the store cancels the order: a new version, newer than the file's
@@ -169,7 +175,7 @@ describe('deals in the sandbox portal', () => {
     expect(result.stats.deal).toMatchObject({ created: 0, updated: 1, failed: 0 });
     expect((await methods(portal, before)).filter((m) => WRITE.test(m))).toEqual(['crm.deal.update']);
     const deal = await rest(portal, 'crm.deal.get', { id: Number(linked) });
-    // closed: the day the store closed it replaces the portal's default
+    // closed: the day the store closed it replaces the expected one
     expect({ stage: deal.STAGE_ID, title: deal.TITLE, closed: String(deal.CLOSEDATE).slice(0, 10) })
       .toEqual({ stage: 'LOSE', title: 'Переговоры по допоставке', closed: '2026-11-20' });
 
@@ -188,6 +194,40 @@ describe('deals in the sandbox portal', () => {
     expect(held.begindate).toBe('2025-02-03');
     const newest = Math.max(...[...(await heldDeals(portal)).values()].filter((h) => h.origin !== lateId).map((h) => h.created_at.getTime()));
     expect(held.created_at.getTime()).toBeGreaterThanOrEqual(newest);
+  });
+
+  it('a deal\'s close date follows from its order alone: closed, pushed and reopened holds what a deal created open holds; a manager\'s close date stands', async () => {
+    const companyKey = await readyCompanyKey();
+    const items = [{ name: 'Скобы для степлера №24/6', qty: 20, price: 35 }];
+    const closeDate = async (key: string) => {
+      const id = await db.value<string>(`select l.bitrix_id::text from etl.crm_link l join canonical.deal d on d.deal_id = l.canonical_id
+        where l.portal = $1 and l.entity = 'deal' and d.source_key = $2`, [portalKey(portal), key]);
+      return { id: Number(id), day: String((await rest(portal, 'crm.deal.get', { id: Number(id) })).CLOSEDATE).slice(0, 10) };
+    };
+    // delivered, pushed closed; then the store reopens it
+    await landOrder('BO-RE-1', companyKey, { status: 'delivered', total: '700.00', created: '2026-10-01T10:00:00+03:00', updated: '2026-10-05T10:00:00+03:00', items });
+    await portal.push(fastLimits);
+    expect((await closeDate('BO-RE-1')).day).toBe('2026-10-05');
+    await landOrder('BO-RE-1', companyKey, { status: 'paid', total: '700.00', created: '2026-10-01T10:00:00+03:00', updated: '2026-10-06T10:00:00+03:00', items });
+    // the same order, open from the start
+    await landOrder('BO-RE-2', companyKey, { status: 'paid', total: '700.00', created: '2026-10-01T10:00:00+03:00', updated: '2026-10-06T10:00:00+03:00', items });
+    const result = await portal.push(fastLimits);
+    expect(result.stats.deal).toMatchObject({ created: 1, updated: 1, failed: 0 });
+    const reopened = await closeDate('BO-RE-1');
+    const open = await closeDate('BO-RE-2');
+    expect([reopened.day, open.day]).toEqual(['2026-10-08', '2026-10-08']);
+
+    // a manager expects the open deal to close at the year's end; a change of the order leaves that
+    await rest(portal, 'crm.deal.update', { id: open.id, fields: { CLOSEDATE: '2026-12-31' } });
+    await landOrder('BO-RE-2', companyKey, { status: 'paid', total: '770.00', created: '2026-10-01T10:00:00+03:00', updated: '2026-10-07T10:00:00+03:00', items: [...items, { name: 'Степлер', qty: 1, price: 70 }] });
+    const before = await lastCall(portal);
+    expect((await portal.push(fastLimits)).stats.deal).toMatchObject({ created: 0, updated: 1, failed: 0 });
+    expect((await methods(portal, before)).filter((m) => WRITE.test(m))).toEqual(['crm.deal.update', 'crm.item.productrow.set']);
+    const edited = await rest(portal, 'crm.deal.get', { id: open.id });
+    expect({ close: String(edited.CLOSEDATE).slice(0, 10), amount: Number(edited.OPPORTUNITY) }).toEqual({ close: '2026-12-31', amount: 770 });
+    // (the manager puts it back, so the portal matches the clean base for the tests that follow)
+    await rest(portal, 'crm.deal.update', { id: open.id, fields: { CLOSEDATE: '2026-10-08' } });
+    expect((await dealMismatches(portal)).slice(0, 5)).toEqual([]);
   });
 
   it('an import whose answer is lost makes no duplicate, and a rows change is set again', async () => {
