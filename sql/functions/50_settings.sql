@@ -63,8 +63,8 @@ $$;
 -- the server's warning), and one this role does not own is left to autovacuum (analyze needs its
 -- owner). Returns how many tables it analyzed or found held. Called inside a transaction that
 -- then fails, the statistics go back but the counters that say they are fresh do not: b2b-etl
--- calls it on its own first (the phone step), and the transform calls it only when run without
--- only_batches (from SQL).
+-- calls it in a transaction of its own beside each run (a feed's next run plans on what it
+-- found), and the transform calls it only when run without only_batches (from SQL).
 create or replace function etl.refresh_statistics(every boolean default false) returns integer
 language plpgsql as $$
 declare

@@ -59,7 +59,7 @@ begin
     analyze staging.record;
   end if;
   -- Tables that grew or changed much since their last analyze are analyzed now, not a minute
-  -- later; b2b-etl's phone step (the caller that passes only_batches) has done it already.
+  -- later; b2b-etl (the caller that passes only_batches) does it beside the run.
   tables_analyzed := case when only_batches is null then etl.refresh_statistics() else 0 end;
   create temp table tf_company_key (source text, source_key text, primary key (source, source_key)) on commit drop;
   create temp table tf_contact_key (source text, source_key text, primary key (source, source_key)) on commit drop;

@@ -35,21 +35,17 @@ const SMALL_FILL = 5000;
  * will read (all batches when `all`) that it does not know yet.
  */
 export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolean } = {}): Promise<DictionaryFill> {
-  const region = await phoneRegion(pool);
-  // Tables that grew much since autovacuum last looked are analyzed first (a live feed into a
-  // new base): planned as the few rows they had, the phones' lookup scans every version. In a
-  // transaction of its own, so that a failed run after it cannot take back the statistics
-  // while the counters that say they are fresh stay reset.
-  await pool.query('select etl.refresh_statistics()');
   return inTransaction(pool, async (client) => {
     // the rows of these batches lie above the lowest bound: the filter reaches staging.record's
     // primary key through the view
-    const { rows: [pending] } = await client.query<{ ids: string[] | null; rows: string | null; since: string | null }>(
-      `select array_agg(batch_id) as ids, sum(rows_landed) as rows, min(first_staging_id) as since
+    const { rows: [pending] } = await client.query<{ ids: string[] | null; rows: string | null; since: string | null; region: string | null }>(
+      `select array_agg(batch_id) as ids, sum(rows_landed) as rows, min(first_staging_id) as since,
+         (select value from etl.setting where name = 'phone_default_region') as region
        from staging.batch where $1 or transformed_at is null`,
       [options.all ?? false],
     );
     if (!pending?.ids) return { parsed: 0, batches: [] };
+    const region = (pending.region || 'RU') as CountryCode;
     const batches = pending.ids.map(Number);
     // A small run's phones are looked up in the dictionary by index, not by hashing all of it.
     await client.query('select etl.mark_small_run($1), etl.prefer_lookups(true)', [options.all ? null : pending.rows]);
@@ -77,9 +73,4 @@ export async function fillPhoneDictionary(pool: pg.Pool, options: { all?: boolea
     }
     return { parsed: rows.length, batches };
   });
-}
-
-async function phoneRegion(pool: pg.Pool): Promise<CountryCode> {
-  const { rows } = await pool.query<{ value: string | null }>(`select value from etl.setting where name = 'phone_default_region'`);
-  return (rows[0]?.value || 'RU') as CountryCode;
 }

@@ -19,6 +19,30 @@ export async function runTransform(
 ): Promise<TransformStats> {
   const started = Date.now();
   const full = options.full ?? false;
+  // Tables that changed by more than autovacuum's threshold since their last analyze (a live
+  // feed into a growing base) are analyzed now, not a minute later, on a connection of their
+  // own beside the run: a feed's runs follow each other, so the next run plans on what this
+  // one's analyze found, and this one does not wait for it. Its own transaction: a failed run
+  // cannot take back the statistics while the counters that say they are fresh stay reset.
+  const refreshing = pool.query('select etl.refresh_statistics()').then(() => null, (e: unknown) => e);
+  let result: TransformStats;
+  try {
+    result = await transformAfterPhones(pool, options, started, full);
+  } catch (e) {
+    await refreshing;
+    throw e;
+  }
+  const failed = await refreshing;
+  if (failed) throw failed;
+  return result;
+}
+
+async function transformAfterPhones(
+  pool: pg.Pool,
+  options: { onNotice?: (text: string) => void; afterDictionary?: () => Promise<void> },
+  started: number,
+  full: boolean,
+): Promise<TransformStats> {
   // The transform takes only the batches whose phones were parsed here: a batch landed in
   // between waits for the next run instead of having its phones taken for invalid.
   const fill = await fillPhoneDictionary(pool, { all: full });
