@@ -141,12 +141,12 @@ async function stream(topic: string, mix: EventMix, watchers: Array<(pending: Se
   const pending = watchers.map(() => new Set<Sent>());
   const latency = watchers.map(() => new Map<Sent, number>());
   let sending = true;
-  const watch = (async () => {
+  // each watcher polls on its own: a slow look at the portal does not space out the looks at canonical
+  const watch = Promise.all(watchers.map(async (check, w) => {
     const deadline = () => !sending && Date.now() > lastSent + 60_000;
-    while (sending || pending.some((p) => p.size > 0)) {
+    while (sending || pending[w]!.size > 0) {
       if (deadline()) break;
-      for (const [w, check] of watchers.entries()) {
-        if (pending[w]!.size === 0) continue;
+      if (pending[w]!.size > 0) {
         const seen = await check([...pending[w]!]);
         const now = Date.now();
         for (const s of seen) {
@@ -156,7 +156,7 @@ async function stream(topic: string, mix: EventMix, watchers: Array<(pending: Se
       }
       await new Promise((res) => setTimeout(res, 50));
     }
-  })();
+  }));
   let lastSent = Date.now();
   const start = Date.now();
   for (let tick = 0; tick < TICKS; tick++) {
