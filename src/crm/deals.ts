@@ -50,7 +50,12 @@ const dayOf = (at: Date | null) => (at === null ? '' : DAY_OF.format(at));
  * alone: a deal created open and one closed, pushed and then reopened hold the same day.
  */
 const OPEN_DEAL_DAYS = 7;
-const closeDay = (d: DealOut) => dayOf(d.close_at ?? new Date(d.begin_at.getTime() + OPEN_DEAL_DAYS * 86_400_000));
+function closeDay(d: DealOut): string {
+  if (d.close_at !== null) return dayOf(d.close_at);
+  // calendar days from the order's day in Moscow (a week with a clock change before 2014 had 167 or 169 hours)
+  const [year, month, day] = dayOf(d.begin_at).split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(year, month - 1, day + OPEN_DEAL_DAYS)).toISOString().slice(0, 10);
+}
 
 /**
  * A deal's own fields as the push compares them with the CRM: the amount with two decimals
@@ -404,10 +409,15 @@ export async function updateDeals(ctx: PushContext, rows: readonly LinkRow[]): P
   const pieces: Piece<{ w: Work; next: PushedDeal }>[] = [];
   for (const [w, current] of crm) {
     const crmValues = crmDealValues(current.deal);
-    // a CLOSEDATE not pushed (a deal pushed open before open deals carried one) is the portal's
-    // default, no manager's choice: ours takes its place
-    if (!w.pushed.fields.CLOSEDATE) crmValues.CLOSEDATE = '';
-    const own = scalarChanges(crmValues, w.pushed.fields, dealValues(w.deal));
+    const wanted = dealValues(w.deal);
+    // A deal pushed open before open deals carried a close date: the CRM holds the portal's
+    // default or a manager's choice, and which one cannot be told. It stays while the order is
+    // open; the day the order closes replaces it, as it did then.
+    if (!w.pushed.fields.CLOSEDATE) {
+      if (w.deal.close_at === null) delete wanted.CLOSEDATE;
+      else crmValues.CLOSEDATE = '';
+    }
+    const own = scalarChanges(crmValues, w.pushed.fields, wanted);
     const fields: Record<string, unknown> = { ...own.changes };
     const next: PushedDeal = { fields: own.kept, companyId: w.pushed.companyId, contactId: w.pushed.contactId, rows: w.pushed.rows };
     if (Object.keys(fields).length > 0) fields.IS_MANUAL_OPPORTUNITY = 'Y';

@@ -10,6 +10,8 @@ export interface TransformStats {
   /** VACUUM (ANALYZE) of the tables a big run rewrote, after its commit. */
   vacuumSeconds: number;
   stats: Record<string, number>;
+  /** Why the statistics refresh beside the run failed (the run itself committed); null when it did not. */
+  statisticsError: string | null;
 }
 
 /** Phones of pending batches into the dictionary, then `call etl.transform(...)`. */
@@ -21,20 +23,24 @@ export async function runTransform(
   const full = options.full ?? false;
   // Tables that changed by more than autovacuum's threshold since their last analyze (a live
   // feed into a growing base) are analyzed now, not a minute later, on a connection of their
-  // own beside the run: a feed's runs follow each other, so the next run plans on what this
-  // one's analyze found, and this one does not wait for it. Its own transaction: a failed run
-  // cannot take back the statistics while the counters that say they are fresh stay reset.
-  const refreshing = pool.query('select etl.refresh_statistics()').then(() => null, (e: unknown) => e);
-  let result: TransformStats;
+  // own beside the run. This run plans on the statistics as they were; a feed's runs follow
+  // each other, so the next one plans on what this analyze found, and the feed's transform
+  // cycle does not wait for it before its work. The run returns once both are done. Its own
+  // transaction: a failed run cannot take back the statistics while the counters that say they
+  // are fresh stay reset. A refresh that fails does not undo a run that committed: it is said.
+  const refreshing = pool.query('select etl.refresh_statistics()').then(
+    () => null,
+    (e: unknown) => `the statistics refresh beside the run failed: ${e instanceof Error ? e.message : String(e)}`,
+  );
+  let result: Omit<TransformStats, 'statisticsError'>;
   try {
     result = await transformAfterPhones(pool, options, started, full);
-  } catch (e) {
+  } finally {
     await refreshing;
-    throw e;
   }
-  const failed = await refreshing;
-  if (failed) throw failed;
-  return result;
+  const statisticsError = await refreshing;
+  if (statisticsError) options.onNotice?.(`transform: ${statisticsError}`);
+  return { ...result, statisticsError };
 }
 
 async function transformAfterPhones(
@@ -42,7 +48,7 @@ async function transformAfterPhones(
   options: { onNotice?: (text: string) => void; afterDictionary?: () => Promise<void> },
   started: number,
   full: boolean,
-): Promise<TransformStats> {
+): Promise<Omit<TransformStats, 'statisticsError'>> {
   // The transform takes only the batches whose phones were parsed here: a batch landed in
   // between waits for the next run instead of having its phones taken for invalid.
   const fill = await fillPhoneDictionary(pool, { all: full });

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isoMicros } from '../../src/land/change-time.js';
+import { dealValues, type DealOut } from '../../src/crm/deals.js';
 import { landBatch } from '../../src/land/staging-writer.js';
 import { runTransform } from '../../src/transform/run.js';
 import { startCli } from '../helpers/cli.js';
@@ -230,6 +231,32 @@ describe('deals in the sandbox portal', () => {
     expect((await dealMismatches(portal)).slice(0, 5)).toEqual([]);
   });
 
+  it('a deal pushed open by an earlier version (no close date pushed) keeps the CRM\'s close date while the order is open; the day it closes replaces it', async () => {
+    const companyKey = await readyCompanyKey();
+    const items = [{ name: 'Клей-карандаш', qty: 50, price: 40 }];
+    const order = { total: '2000.00', created: '2026-09-01T10:00:00+03:00', items };
+    await landOrder('BO-OLD-1', companyKey, { ...order, status: 'paid', updated: '2026-09-01T10:00:00+03:00' });
+    await portal.push(fastLimits);
+    const dealId = await db.value<string>(`select deal_id::text from canonical.deal where source_key = 'BO-OLD-1'`);
+    const bitrixId = Number(await db.value<string>(`select bitrix_id::text from etl.crm_link where portal = $1 and entity = 'deal' and canonical_id = $2`, [portalKey(portal), dealId]));
+    // as the earlier version left it: no CLOSEDATE pushed, and the CRM holding a date of its own (the portal's default or a manager's)
+    await db.pool.query(`update etl.crm_link set pushed = jsonb_set(pushed, '{fields}', (pushed -> 'fields') - 'CLOSEDATE')
+      where portal = $1 and entity = 'deal' and canonical_id = $2`, [portalKey(portal), dealId]);
+    await rest(portal, 'crm.deal.update', { id: bitrixId, fields: { CLOSEDATE: '2026-09-30' } });
+
+    // the open order changes: its amount goes in, the CRM's close date stays
+    await landOrder('BO-OLD-1', companyKey, { ...order, total: '2100.00', status: 'paid', updated: '2026-09-02T10:00:00+03:00' });
+    expect((await portal.push(fastLimits)).stats.deal).toMatchObject({ updated: 1, failed: 0 });
+    const changed = await rest(portal, 'crm.deal.get', { id: bitrixId });
+    expect({ close: String(changed.CLOSEDATE).slice(0, 10), amount: Number(changed.OPPORTUNITY) }).toEqual({ close: '2026-09-30', amount: 2100 });
+
+    // delivered: the day it closed replaces it
+    await landOrder('BO-OLD-1', companyKey, { ...order, total: '2100.00', status: 'delivered', updated: '2026-09-05T10:00:00+03:00' });
+    expect((await portal.push(fastLimits)).stats.deal).toMatchObject({ updated: 1, failed: 0 });
+    expect(String((await rest(portal, 'crm.deal.get', { id: bitrixId })).CLOSEDATE).slice(0, 10)).toBe('2026-09-05');
+    expect((await dealMismatches(portal)).slice(0, 5)).toEqual([]);
+  });
+
   it('an import whose answer is lost makes no duplicate, and a rows change is set again', async () => {
     const companyKey = await readyCompanyKey();
     for (let i = 1; i <= 3; i++) {
@@ -304,5 +331,22 @@ describe('deals in the sandbox portal', () => {
     } finally {
       await fresh.stop();
     }
+  });
+});
+
+describe('an open deal\'s close date', () => {
+  const deal = (begin: string, close: string | null): DealOut => ({
+    deal_id: '1', company_id: '1', contact_id: null, title: 'Заказ T-1 (магазин B)', stage_id: 'EXECUTING', outcome: close ? 'won' : 'open', amount: '100.00', currency: 'RUB',
+    begin_at: new Date(begin), close_at: close ? new Date(close) : null, source: 'store_b', source_key: 'T-1', rows: [], out_hash: 'x',
+  });
+
+  it('is the order\'s day in Moscow plus seven calendar days, also across a clock change of the years before 2014; a closed one\'s is the day it closed', () => {
+    // 2010-03-28 02:00 Moscow went to 03:00: the week after 2010-03-21 23:30 had 167 hours
+    expect(dealValues(deal('2010-03-21T23:30:00+03:00', null))).toMatchObject({ BEGINDATE: '2010-03-21', CLOSEDATE: '2010-03-28' });
+    // 2010-10-31 03:00 went back to 02:00: that week had 169 hours
+    expect(dealValues(deal('2010-10-25T00:30:00+04:00', null))).toMatchObject({ BEGINDATE: '2010-10-25', CLOSEDATE: '2010-11-01' });
+    // late in the evening in Moscow is the next day in UTC, and the turn of a year
+    expect(dealValues(deal('2026-12-27T22:30:00Z', null))).toMatchObject({ BEGINDATE: '2026-12-28', CLOSEDATE: '2027-01-04' });
+    expect(dealValues(deal('2026-02-24T10:00:00+03:00', '2026-03-02T10:00:00+03:00'))).toMatchObject({ BEGINDATE: '2026-02-24', CLOSEDATE: '2026-03-02' });
   });
 });

@@ -7,7 +7,8 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 // A base that grows from empty under a live feed: autovacuum analyzes a table at most once a
 // minute, and until then the planner takes tables of thousands of rows for the few they had.
 // The transform analyzes the tables it joins to once they changed by more than autovacuum's
-// threshold (50 rows and 10 %), before it plans anything.
+// threshold (50 rows and 10 %): in SQL before it plans anything, and b2b-etl beside each run
+// (a feed's next run plans on what it found).
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -86,5 +87,24 @@ describe('statistics of a growing base', () => {
     const analyzed = rows.map((r) => r.column);
     expect(analyzed).toEqual(expect.arrayContaining(['record.source_key', 'record.batch_id', 'source_company.inn', 'source_company.source_key']));
     expect(analyzed.filter((c) => /^record\.(payload|raw_text|landing_issues)$|^source_company\.(phones|invalid_phones|emails)$/.test(c))).toEqual([]);
+  });
+
+  it('a statistics refresh that fails leaves the run committed and says why', async () => {
+    const other = await createTestDatabase();
+    try {
+      await other.pool.query(`create or replace function etl.refresh_statistics(every boolean default false) returns integer
+        language plpgsql as $$ begin raise exception 'no analyze today'; end $$`);
+      await landBatch(other.pool, { source: 'store_b', entity: 'company', origin: 'test' }, [{
+        sourceKey: 'B-STAT-FAIL', updatedAt: isoMicros('2026-11-01T00:00:00Z'), isDeleted: false,
+        payload: { id: 'B-STAT-FAIL', inn: '7707083893', title: 'ООО «Без статистики»', updated: '2026-11-01T00:00:00Z' } }]);
+      const notices: string[] = [];
+      const run = await runTransform(other.pool, { onNotice: (text) => notices.push(text) });
+      expect(run.statisticsError).toMatch(/statistics refresh beside the run failed: no analyze today/);
+      expect(notices.some((n) => /no analyze today/.test(n))).toBe(true);
+      expect(await other.value(`select count(*)::int from staging.batch where transformed_at is null`)).toBe(0);
+      expect(await other.value(`select count(*)::int from etl.source_company where source_key = 'B-STAT-FAIL'`)).toBe(1);
+    } finally {
+      await other.drop();
+    }
   });
 });

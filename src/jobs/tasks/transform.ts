@@ -13,5 +13,6 @@ export function transformTask(ctx: Pick<JobContext, 'pool'>): Task {
     const s = result.stats;
     helpers.logger.info(`transform run ${result.runId}: ${s.company_records ?? 0} company, ${s.contact_records ?? 0} contact and ${s.order_records ?? 0} order records, ` +
       `${s.companies_written ?? 0} companies written, ${result.seconds.toFixed(1)}s`);
+    if (result.statisticsError) helpers.logger.warn(`transform run ${result.runId}: ${result.statisticsError}`);
   };
 }
