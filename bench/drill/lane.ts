@@ -113,7 +113,8 @@ export interface Quiet {
 }
 
 /**
- * Waits until the lane has nothing left to do: every event landed, no job due or running (a
+ * Waits until the lane has nothing left to do: every event landed, no job due or running (one
+ * whose key a newer job took while it ran is running too, with its attempts spent; a
  * push a push left for later is made due now, as `push` would run it), the portal lacking
  * nothing the warehouse has (etl.crm_portal_status; the schedule's push sweep queues what a
  * push after a transform did not), twice in a row a second apart.
@@ -129,8 +130,8 @@ export async function quiet(lane: Lane, produced: Map<number, bigint>, topic: st
          where task_identifier = 'crm_push' and locked_at is null and attempts = 0 and run_at > now()), run_at => now())`);
     const { rows: [state] } = await lane.pool.query<{ jobs: string; waiting: string; offsets: Array<{ partition: number; next: string }> }>(
       `select (select string_agg(task_identifier || case when locked_at is not null then ' (running)' else '' end, ', ')
-               from graphile_worker.jobs where attempts < max_attempts and (locked_at is not null or run_at <= now()
-                 or task_identifier in ('transform', 'registry_check', 'crm_push'))) as jobs,
+               from graphile_worker.jobs where (locked_at is not null or attempts < max_attempts and (run_at <= now()
+                 or task_identifier in ('transform', 'registry_check', 'crm_push')))) as jobs,
               (select coalesce(sum(companies_pending + contacts_pending + deals_pending + unanswered), 0) from etl.crm_portal_status) as waiting,
               (select coalesce(json_agg(json_build_object('partition', partition, 'next', next_offset)), '[]')
                from etl.kafka_offset where group_id = $1 and topic = $2) as offsets`, [lane.groupId, topic]);
@@ -144,7 +145,7 @@ export async function quiet(lane: Lane, produced: Map<number, bigint>, topic: st
   if (calm < 3) throw new Error(`the ${lane.name} run did not settle within ${seconds}s: ${said}${await waitingFor(lane.pool)}`);
   const { rows } = await lane.pool.query<{ task_identifier: string; superseded: boolean; n: number }>(
     `select task_identifier, key is null and last_error is null as superseded, count(*)::int as n
-     from graphile_worker.jobs where attempts >= max_attempts group by 1, 2`);
+     from graphile_worker.jobs where attempts >= max_attempts and locked_at is null group by 1, 2`);
   const tally = (superseded: boolean) => Object.fromEntries(rows.filter((r) => r.superseded === superseded).map((r) => [r.task_identifier, r.n]));
   return { failedJobs: tally(false), supersededJobs: tally(true) };
 }

@@ -86,7 +86,7 @@ function heartbeat(pool: pg.Pool, workerIds: Set<string>, staleSeconds: number, 
 }
 
 /** Tasks whose every job is queued under a job key (replaced, never doubled). */
-const KEYED_TASKS: readonly string[] = ['transform', 'crm_push', 'land_mysql'];
+const KEYED_TASKS: readonly string[] = ['transform', 'crm_push', 'land_mysql', 'push_sweep'];
 
 export type TaskName = 'registry_check' | 'registry_refresh' | 'transform' | 'crm_push' | 'land_mysql' | 'push_sweep';
 

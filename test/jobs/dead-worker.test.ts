@@ -34,6 +34,20 @@ describe('jobs of a dead worker', () => {
     expect(await db.value(`select coalesce(sum(failed), 0)::int from etl.job_status`)).toBe(0);
   });
 
+  it('a push sweep the schedule queued again while the dead worker ran it is completed too, not failed', async () => {
+    await db.pool.query('delete from graphile_worker._private_jobs');
+    // the schedule's sweep goes under its job key each minute
+    const sweep = `select graphile_worker.add_job(identifier => 'push_sweep', payload => '{}'::json, job_key => 'push_sweep')`;
+    await db.pool.query(sweep);
+    await db.pool.query(`update graphile_worker._private_jobs set locked_by = 'killed-worker-3', locked_at = now() - interval '1 hour',
+      attempts = attempts + 1 where key = 'push_sweep'`);
+    await db.pool.query(sweep);
+    expect(await unlockDeadWorkers(db.pool, 60)).toBe(1);
+    expect(await db.rows(`select key, locked_by from graphile_worker.jobs where task_identifier = 'push_sweep'`))
+      .toEqual([{ key: 'push_sweep', locked_by: null }]);
+    expect(await db.value(`select coalesce(sum(failed), 0)::int from etl.job_status`)).toBe(0);
+  });
+
   it('a job killed on a real attempt keeps its key and is unlocked to run again', async () => {
     await db.pool.query('delete from graphile_worker._private_jobs');
     await queueTransform(db.pool);
