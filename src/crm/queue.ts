@@ -11,8 +11,13 @@ export async function queuePush(pool: pg.Pool, written: { companies: number; con
   if (written.companies + written.contacts + (written.deals ?? 0) === 0) return false;
   const portal = await webhookPortal(pool, env);
   if (portal === null) return false;
+  // A push waiting that was never tried starts after this commit and takes what it wrote: the
+  // add would change nothing of it (a waiting job keeps its time) and take its row lock, every
+  // few hundred ms behind a live feed. A failed one waiting for its retry is queued again: the
+  // add makes it due in a second with its attempts reset.
+  const { rowCount } = await pool.query(`select from graphile_worker.jobs where key = $1 and locked_at is null and attempts = 0`, [pushJobKey(portal)]);
   // a second for the transforms of the next landings to join it; one waiting job keeps its time
-  await queuePortalPush(pool, portal, 1);
+  if (!rowCount) await queuePortalPush(pool, portal, 1);
   return true;
 }
 
@@ -50,5 +55,8 @@ export async function queuePortalPush(pool: pg.Pool, portal: string, seconds: nu
   await pool.query(
     `select graphile_worker.add_job(identifier => 'crm_push', payload => json_build_object('portal', $1::text), queue_name => $2,
        run_at => now() + make_interval(secs => $3), job_key => $2, job_key_mode => 'preserve_run_at')`,
-    [portal, `crm_push:${portal}`, seconds]);
+    [portal, pushJobKey(portal), seconds]);
 }
+
+/** A portal's crm_push job key and queue. */
+const pushJobKey = (portal: string) => `crm_push:${portal}`;
