@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { untriedJobWaits } from '../jobs/chain.js';
 import { portalOfAddress } from './portal-identity.js';
 import { parseWebhook, WebhookError } from './webhook.js';
 
@@ -14,10 +15,9 @@ export async function queuePush(pool: pg.Pool, written: { companies: number; con
   // A push waiting that was never tried starts after this commit and takes what it wrote: the
   // add would change nothing of it (a waiting job keeps its time) and take its row lock, every
   // few hundred ms behind a live feed. A failed one waiting for its retry is queued again: the
-  // add makes it due in a second with its attempts reset.
-  const { rowCount } = await pool.query(`select from graphile_worker.jobs where key = $1 and locked_at is null and attempts = 0`, [pushJobKey(portal)]);
-  // a second for the transforms of the next landings to join it; one waiting job keeps its time
-  if (!rowCount) await queuePortalPush(pool, portal, 1);
+  // add makes it due in a second with its attempts reset. A new one is due in a second, for the
+  // transforms of the next landings to join it.
+  if (!(await untriedJobWaits(pool, pushJobKey(portal)))) await queuePortalPush(pool, portal, 1);
   return true;
 }
 

@@ -61,8 +61,16 @@ export async function queueTransform(db: pg.PoolClient | pg.Pool, timing: Transf
  * attempts left) is replaced as before: the answer does not wait for it.
  */
 export async function requestTransform(pool: pg.Pool): Promise<void> {
-  const { rowCount } = await pool.query(`select from graphile_worker.jobs where key = $1 and locked_at is null and attempts = 0`, [TRANSFORM_JOB]);
-  if (!rowCount) await queueTransform(pool);
+  if (!(await untriedJobWaits(pool, TRANSFORM_JOB))) await queueTransform(pool);
+}
+
+/**
+ * Whether the job under `key` waits and was never tried: it has not started, so it reads what
+ * its caller committed, and queueing it again would change nothing but take its row lock.
+ */
+export async function untriedJobWaits(pool: pg.Pool, key: string): Promise<boolean> {
+  const { rowCount } = await pool.query(`select from graphile_worker.jobs where key = $1 and locked_at is null and attempts = 0`, [key]);
+  return Boolean(rowCount);
 }
 
 /**

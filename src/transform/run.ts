@@ -33,12 +33,12 @@ export async function runTransform(
     (e: unknown) => `the statistics refresh beside the run failed: ${e instanceof Error ? e.message : String(e)}`,
   );
   let result: Omit<TransformStats, 'statisticsError'>;
+  let statisticsError: string | null;
   try {
     result = await transformAfterPhones(pool, options, started, full);
   } finally {
-    await refreshing;
+    statisticsError = await refreshing;
   }
-  const statisticsError = await refreshing;
   if (statisticsError) options.onNotice?.(`transform: ${statisticsError}`);
   return { ...result, statisticsError };
 }
