@@ -77,6 +77,8 @@ export interface PushContext {
   notFound: ByEntity;
   /** Entities (`entity:id`) an update of this run went out for without an answer: found done later, they count as updated. */
   lostUpdates: Set<string>;
+  /** Waits for this portal's deal import turn (one push imports at a time); resolves to what gives it back. */
+  importTurn: () => Promise<() => Promise<void>>;
 }
 
 /**

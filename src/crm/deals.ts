@@ -248,16 +248,46 @@ export async function createDeals(ctx: PushContext, ids: readonly string[]): Pro
 interface ImportState {
   sender: BatchSender;
   floor: Date | null;
+  /** Gives the portal's import turn back. */
+  untake: () => Promise<void>;
 }
 const importStates = new WeakMap<PushContext, Promise<ImportState>>();
 
+/**
+ * The push's imports, begun at its first deal: its turn at the portal's imports taken (another
+ * push to it may be importing), then the newest deal there read — after the turn, so it counts
+ * what the push before imported.
+ */
 function importState(ctx: PushContext): Promise<ImportState> {
   let state = importStates.get(ctx);
   if (!state) {
-    state = newestDealCreated(ctx).then((floor) => ({ sender: new BatchSender(ctx.client, 1, ctx.signal), floor }));
+    state = (async () => {
+      const untake = await ctx.importTurn();
+      try {
+        return { sender: new BatchSender(ctx.client, 1, ctx.signal), floor: await newestDealCreated(ctx), untake };
+      } catch (e) {
+        await untake().catch(() => {});
+        throw e;
+      }
+    })();
     importStates.set(ctx, state);
   }
   return state;
+}
+
+/**
+ * After the push's last deal import was answered: the turn goes back, and a later import of
+ * this push (none is expected) reads the newest deal again after taking it anew.
+ */
+export async function endDealImports(ctx: PushContext): Promise<void> {
+  const state = importStates.get(ctx);
+  if (!state) return;
+  importStates.delete(ctx);
+  const taken = await state.catch(() => null);
+  if (taken) {
+    await taken.sender.idle();
+    await taken.untake();
+  }
 }
 
 /** When the newest deal in the portal was created (import may not create one before it); null: none. */

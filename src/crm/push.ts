@@ -11,7 +11,7 @@ import { byEntity, emptyStats, type ByEntity, type PushContext, type PushMode, t
 import { estimatePush, executionBound, type PushEstimate } from './estimate.js';
 import { PRESET_XML_IDS } from './fields.js';
 import { CRM_ENTITIES, LinkStore, type CrmEntity, type LinkRow } from './links.js';
-import { createDeals, inspectUnknownDeals, updateDeals } from './deals.js';
+import { createDeals, endDealImports, inspectUnknownDeals, updateDeals } from './deals.js';
 import { PLAN_LIMITS, PortalPacing, type PacingStats, type PortalLimits } from './pacing.js';
 import { planPush, type PushPlan } from './plan.js';
 import { PortalClient, PushStoppedError, WrongPortalError } from './portal-client.js';
@@ -124,6 +124,12 @@ export interface PushResult {
 
 const IMPORT = 'crm.item.batchImport';
 const FIRST_PUSH_LOCK = 'b2b-etl crm first push';
+/**
+ * Deals are imported with their order's creation time, which may not go before a deal the
+ * portal holds: a push reads the newest once its turn comes, and two pushes to one portal
+ * importing at once would each date theirs after a newest the other has already passed.
+ */
+export const IMPORT_TURN_LOCK = 'b2b-etl crm deal import';
 
 /** Times an entity whose write got no answer is sent again in one run. */
 const RESENDS = 2;
@@ -164,7 +170,8 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     if (identity.fresh && !o.dryRun) {
       // a first push takes its turn, then looks again: one started before through another
       // address of this portal has filled it by then, and it is recognised
-      await firstPushTurn(lock, log, o.signal);
+      await takeTurn(lock, FIRST_PUSH_LOCK, log,
+        'push: waiting for another first push to a new portal to finish: first pushes take turns, so two addresses of one portal are not taken for two portals', o.signal);
       identity = await identify(true);
     }
     checkExpected();
@@ -179,6 +186,8 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
       presets: { company: 0, individual: 0 }, stats, runId, log, progress: () => reporter.tick(stats),
       settleMs: (o.settleSeconds ?? 90) * 1000, createdCompanies: new Set(), countedOnce: new Set(), signal: o.signal,
       again: byEntity(), notFound: byEntity(), lostUpdates: new Set(),
+      importTurn: () => takeTurn(lock, `${IMPORT_TURN_LOCK}:${identity.name}`, log,
+        'push: waiting for another push to this portal to finish importing its deals: imports take turns, as the portal takes no deal created before one it holds', o.signal),
     };
     run = { runId, ctx, reporter };
     o.onHardStop?.(() => releaseUnsent(ctx));
@@ -216,6 +225,7 @@ export async function push(pool: pg.Pool, o: PushOptions): Promise<PushResult> {
     }
     if (!stopping()) {
       await entityRounds(ctx, 'deal', { ...rounds, chunk: chunk * 5, create: createDeals, update: updateDeals, inspect: inspectUnknownDeals });
+      await endDealImports(ctx);
     }
     if (stopping()) result.interrupted = true;
     else result.departed = await countUnchanged(ctx, started);
@@ -276,12 +286,16 @@ async function queueLeftover(pool: pg.Pool, portal: string, trouble: boolean): P
   return true;
 }
 
-/** One first push at a time in this warehouse (FIRST_PUSH_LOCK), held by the session's connection until the push ends. */
-async function firstPushTurn(lock: pg.PoolClient, log: (line: string) => void, signal?: AbortSignal): Promise<void> {
+/**
+ * A turn of this warehouse's pushes, held by the session's connection until it is given back
+ * (`untake`) or the push ends: one first push at a time (FIRST_PUSH_LOCK), one deal import per
+ * portal at a time (IMPORT_TURN_LOCK).
+ */
+async function takeTurn(lock: pg.PoolClient, name: string, log: (line: string) => void, waiting: string, signal?: AbortSignal): Promise<() => Promise<void>> {
   for (let said = false; ; said = true) {
-    const { rows } = await lock.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtext($1)) as ok', [FIRST_PUSH_LOCK]);
-    if (rows[0]!.ok) return;
-    if (!said) log('push: waiting for another first push to a new portal to finish: first pushes take turns, so two addresses of one portal are not taken for two portals');
+    const { rows } = await lock.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtext($1)) as ok', [name]);
+    if (rows[0]!.ok) return async () => { await lock.query('select pg_advisory_unlock(hashtext($1))', [name]); };
+    if (!said) log(waiting);
     await pause(1000, signal);
   }
 }

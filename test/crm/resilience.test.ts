@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../helpers/cli.js';
 import type { TestDatabase } from '../helpers/db.js';
-import { cliEnv, portalKey, readySample, testPortal, type TestPortal } from './helpers.js';
+import { IMPORT_TURN_LOCK } from '../../src/crm/push.js';
+import { cliEnv, portalKey, readySample, rest, testPortal, type TestPortal } from './helpers.js';
 
 // The push when things go wrong: answers lost after the portal wrote, a process killed
 // mid-run, two processes at once, a portal refusing for its limits, a wrong webhook.
@@ -147,6 +148,43 @@ describe('push when things go wrong', () => {
       const created = (out: string, what: string) => Number(new RegExp(`${what}: +([\\d ]+) created`).exec(out)?.[1]?.replaceAll(' ', '') ?? NaN);
       expect(created(a.stdout, 'companies') + created(b.stdout, 'companies')).toBe(Number(await db.value(`select count(*) from etl.crm_company_out`)));
     } finally {
+      await portal.stop();
+    }
+  });
+
+  it('a push waits while another imports deals to the portal, then dates its own after the newest there, none refused', async () => {
+    // the two pushes above, each reading the portal's newest deal once, had both imported theirs in
+    // turn: whichever was second sent deals older than the other's and the portal refused them
+    const portal = await testPortal(db, fast);
+    const other = await db.pool.connect();
+    try {
+      const said: string[] = [];
+      await other.query('select pg_advisory_lock(hashtext($1))', [`${IMPORT_TURN_LOCK}:${portalKey(portal)}`]);
+      let over = false;
+      const pushed = portal.push({ ...fastLimits, log: (line) => said.push(line) }).finally(() => (over = true));
+      pushed.catch(() => {});
+      while (!said.some((line) => line.startsWith('push: waiting for another push to this portal to finish importing its deals'))) {
+        if (over) throw new Error(`the push never waited for the import under way: ${said.join(' | ')}`);
+        await sleep(100);
+      }
+      // its companies and contacts are in; the other push imports a deal now, newer than every order
+      const { rows: [before] } = await portal.db.query<{ companies: number; deals: number }>(
+        'select (select count(*)::int from company) as companies, (select count(*)::int from deal) as deals');
+      expect(before).toEqual({ companies: Number(await db.value('select count(*) from etl.crm_company_out')), deals: 0 });
+      const company = Number((await portal.db.query<{ id: string }>('select min(id)::text as id from company')).rows[0]!.id);
+      const newest = new Date(Date.now() - 60_000);
+      const imported = await rest(portal, 'crm.item.batchImport', { entityTypeId: 2, data: [
+        { title: 'Сделка другой выгрузки', stageId: 'NEW', companyId: company, createdTime: newest.toISOString(), originatorId: 'elsewhere', originId: 'x-1' }] });
+      expect(imported.items).toHaveLength(1);
+      await other.query('select pg_advisory_unlock(hashtext($1))', [`${IMPORT_TURN_LOCK}:${portalKey(portal)}`]);
+      const result = await pushed;
+      const deals = Number(await db.value('select count(*) from etl.crm_deal_out'));
+      expect(result.stats.deal).toMatchObject({ created: deals, failed: 0 });
+      expect(result.stats.dealsDatedLater).toBe(deals);
+      const { rows: [dated] } = await portal.db.query<{ earliest: Date }>(`select min(created_at) as earliest from deal where fields ->> 'ORIGINATOR_ID' is distinct from 'elsewhere'`);
+      expect(dated!.earliest.getTime()).toBeGreaterThanOrEqual(newest.getTime() - 1000);
+    } finally {
+      other.release();
       await portal.stop();
     }
   });
