@@ -11,7 +11,9 @@ import { projectRoot } from '../src/db/paths.js';
 import { generate, SAMPLE_FORMAT, type GenerateOptions, type ManifestFile, type Truth } from '../src/generate/index.js';
 import type { KafkaConsumer } from '../src/land/kafka.js';
 
+/** Where benchmarks keep generated data, configs and logs (made on first use: a fresh clone has none). */
 export const OUT = join(projectRoot(), 'bench', 'out');
+mkdirSync(OUT, { recursive: true });
 
 export function serverUrl(): string {
   const url = process.env.DATABASE_URL;

@@ -11,7 +11,7 @@
 // Usage: DATABASE_URL=... MYSQL_URL=mysql://root@127.0.0.1:3306/test KAFKA_BROKERS=127.0.0.1:9092 \
 //   npm run build && node dist/bench/drill.js [--kills 40] [--companies 2000] [--seed 1] [--keep]
 // Its databases and topic are named for the run (b2b_etl_drill_<run>); it drops only those.
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
@@ -40,7 +40,6 @@ const size = { companies: flags.companies, contacts: flags.companies * 4, storeA
 const sample = await sampleAt(`drill-${flags.seed}-${flags.companies}-${flags.events}`, { scale: 'small', seed: flags.seed, ...size });
 const run = `b2b_etl_drill_${Date.now().toString(36)}_${process.pid}`;
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
-mkdirSync(OUT, { recursive: true });
 const logFile = join(OUT, `${run}.log`);
 appendFileSync(logFile, '');
 console.log(`drill ${run}: ${size.companies} store B companies, ${size.contacts} contacts, ${size.events} events; store A ${size.storeACompanies} companies, ` +
