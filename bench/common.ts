@@ -15,6 +15,18 @@ import type { KafkaConsumer } from '../src/land/kafka.js';
 export const OUT = join(projectRoot(), 'bench', 'out');
 mkdirSync(OUT, { recursive: true });
 
+/**
+ * A pool on a benchmark's database that says a lost connection instead of crashing, idle or
+ * in use (graphile-worker, given a pool without both handlers, warns and installs its own).
+ */
+export function benchPool(url: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max });
+  const lost = (e: Error) => console.error(`bench: database connection lost: ${e.message}`);
+  pool.on('error', lost);
+  pool.on('connect', (client) => client.on('error', lost));
+  return pool;
+}
+
 export function serverUrl(): string {
   const url = process.env.DATABASE_URL;
   if (!url) throw new Error('benchmarks need DATABASE_URL (a PostgreSQL server they may create databases on)');

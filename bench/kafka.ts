@@ -10,12 +10,11 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
 import { kafkaSource, type KafkaSourceConfig } from '../src/config.js';
 import { KafkaConsumer } from '../src/land/kafka.js';
 import { eventKey, readEventLines } from '../src/generate/events.js';
 import { STORE_B_EVENTS } from '../src/generate/index.js';
-import { consumeAll, freshDatabase, newTopic, OUT, readyToTime, sampleFigures, seconds, timed } from './common.js';
+import { benchPool, consumeAll, freshDatabase, newTopic, OUT, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const kafka = new Kafka({ clientId: 'b2b-etl-bench', brokers, logLevel: logLevel.NOTHING });
@@ -47,7 +46,7 @@ function config(topic: string, over: Partial<KafkaSourceConfig> = {}): KafkaSour
   console.log(`${kcatVersion}: produced ${total} events into ${topic} (3 partitions) in ${seconds(produceSeconds)}`);
 
   const url = await freshDatabase('b2b_etl_bench_kafka');
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const pool = benchPool(url, 4);
   const consumer = new KafkaConsumer(pool, { brokers, source: 'store_b_events', config: config(topic), transform: false, log: console.error });
   readyToTime(url);
   const landSeconds = await consumeAll(consumer, total);

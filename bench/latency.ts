@@ -10,7 +10,7 @@
 // later); asserts nothing. Drops only the databases it created.
 // Usage: DATABASE_URL=... KAFKA_BROKERS=127.0.0.1:9092 npx tsx bench/latency.ts [canonical|portal] [--seconds 40] [--rate 500]
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import pg from 'pg';
@@ -22,7 +22,7 @@ import { makeInn10 } from '../src/generate/requisites.js';
 import { KafkaConsumer } from '../src/land/kafka.js';
 import { startSandbox } from '../src/sandbox/index.js';
 import { runTransform } from '../src/transform/run.js';
-import { dropRunDatabases, freshDatabase, newTopic, OUT, sampleFigures, seconds, timed } from './common.js';
+import { benchPool, dropRunDatabases, freshDatabase, newTopic, OUT, sampleFigures, seconds, timed } from './common.js';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const kafka = new Kafka({ clientId: 'b2b-etl-bench-latency', brokers, logLevel: logLevel.NOTHING });
@@ -218,8 +218,7 @@ try {
   if (which === 'all' || which === 'canonical') {
     const sample = await sampleFigures('seed-live', { scale: 'seed', seed: 1 }, (truth) => ({ windowStart: truth.window_start }));
     const url = await freshDatabase('b2b_etl_bench_latency_canonical');
-    const pool = new pg.Pool({ connectionString: url, max: 6 });
-    pool.on('error', (e) => console.error(`bench: database connection lost: ${e.message}`));
+    const pool = benchPool(url, 6);
     await useSampleWindow(pool, sample.figures.windowStart);
     const [, prepSeconds] = await timed(async () => {
       await landManifest(pool, sample.dir, sample.manifest.filter((f) => f.source === 'store_b'), { quiet: true });
@@ -248,8 +247,7 @@ try {
 
   if (which === 'all' || which === 'portal') {
     const url = await freshDatabase('b2b_etl_bench_latency_portal');
-    const pool = new pg.Pool({ connectionString: url, max: 6 });
-    pool.on('error', (e) => console.error(`bench: database connection lost: ${e.message}`));
+    const pool = benchPool(url, 6);
     const sandbox = await startSandbox({ databaseUrl: url, schema: 'bench_portal', plan: 'enterprise', operating: { importItemSeconds: 0.001 }, log: () => {} });
     const topic = await newTopic(kafka, 'bench-latency-portal', 3);
     const mix = new EventMix(new Set(), []);
@@ -313,6 +311,7 @@ try {
       await portalDb.end();
       await sandbox.stop();
       await pool.end();
+      rmSync(config, { force: true });
     }
   }
 } finally {
