@@ -27,7 +27,7 @@ import { drainQueue } from '../src/jobs/worker.js';
 import { landMysql } from '../src/land/mysql.js';
 import { importSnapshot } from '../src/registry/snapshot.js';
 import { runTransform } from '../src/transform/run.js';
-import { OUT, dropRunDatabases, keepDatabase, machineCpuSeconds, mariadbWithDump, newDatabase, processCpuSeconds, sampleAt, seconds, serverUrl, timed, withDatabase } from './common.js';
+import { OUT, benchPool, dropRunDatabases, keepDatabase, machineCpuSeconds, mariadbWithDump, newDatabase, processCpuSeconds, sampleAt, seconds, serverUrl, timed, withDatabase } from './common.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -131,9 +131,7 @@ async function preparedWarehouse(): Promise<{ name: string; url: string }> {
   const sample = await sampleAt('seed', { scale: 'seed', seed: 1 });
   const { name, url } = await newDatabase(WAREHOUSE);
   await migrate(url);
-  const pool = new pg.Pool({ connectionString: url, max: 8 });
-  pool.on('error', (e) => console.error(`database connection lost: ${e.message}`));
-  pool.on('connect', (client) => client.on('error', (e) => console.error(`database connection lost: ${e.message}`)));
+  const pool = benchPool(url, 8);
   const [, prepareSeconds] = await timed(async () => {
     await useSampleWindow(pool, sample.truth.window_start);
     await landManifest(pool, sample.dir, sample.manifest, { quiet: true });

@@ -17,7 +17,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import pg from 'pg';
 import { kafkaSource, mysqlSource, registryConfig } from '../src/config.js';
 import { push } from '../src/crm/push.js';
 import { PLAN_LIMITS } from '../src/crm/pacing.js';
@@ -31,7 +30,7 @@ import { landMysql } from '../src/land/mysql.js';
 import { importSnapshot } from '../src/registry/snapshot.js';
 import { startSandbox } from '../src/sandbox/index.js';
 import { runTransform } from '../src/transform/run.js';
-import { consumeAll, dropRunDatabases, freshDatabase, mariadbWithDump, newTopic, readyToTime, sampleFigures, seconds, timed } from './common.js';
+import { benchPool, consumeAll, dropRunDatabases, freshDatabase, mariadbWithDump, newTopic, readyToTime, sampleFigures, seconds, timed } from './common.js';
 
 const { values: flags } = parseArgs({ options: { companies: { type: 'string', default: '1500' }, 'import-cost': { type: 'string', default: '0.001' } } });
 const pushCompanies = Number(flags.companies);
@@ -46,9 +45,7 @@ const sample = await sampleFigures('seed-live', { scale: 'seed', seed: 1 }, (tru
 }));
 const ordersFile = sample.manifest.find((f) => f.entity === 'orders')!;
 const url = await freshDatabase('b2b_etl_bench_orders');
-const pool = new pg.Pool({ connectionString: url, max: 6 });
-pool.on('error', (error) => console.error(`database connection lost: ${error.message}`));
-pool.on('connect', (client) => client.on('error', (error) => console.error(`database connection lost: ${error.message}`)));
+const pool = benchPool(url, 6);
 await useSampleWindow(pool, sample.figures.windowStart);
 
 // 1. landing, per source
@@ -87,7 +84,7 @@ for (const t of mysql.tables) {
   produced += messages.length;
   await producer.disconnect();
   const kafkaUrl = await freshDatabase('b2b_etl_bench_orders_kafka');
-  const kafkaPool = new pg.Pool({ connectionString: kafkaUrl, max: 4 });
+  const kafkaPool = benchPool(kafkaUrl, 4);
   const consumer = new KafkaConsumer(kafkaPool, {
     brokers, source: 'store_b_events', config: { ...kafkaSource({ sources: {} }, 'store_b_events'), topic, groupId: `bench-${topic}` }, transform: false, log: console.error,
   });

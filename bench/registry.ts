@@ -4,7 +4,6 @@
 // Prints requests sent against the number of valid INNs, the achieved rate against the
 // limit, and the total time against the seed's serial 0.4 s per company. Asserts nothing.
 // Usage: DATABASE_URL=... node dist/bench/registry.js [companies]
-import pg from 'pg';
 import { registryConfig } from '../src/config.js';
 import { Random } from '../src/generate/random.js';
 import { breakChecksum, makeInn10, makeInn12 } from '../src/generate/requisites.js';
@@ -14,7 +13,7 @@ import { isoMicros } from '../src/land/change-time.js';
 import { DadataStub } from '../src/registry/dadata-stub.js';
 import type { RegistryRecord } from '../src/registry/provider.js';
 import { runTransform } from '../src/transform/run.js';
-import { freshDatabase, seconds, timed } from './common.js';
+import { benchPool, freshDatabase, seconds, timed } from './common.js';
 
 const companies = Number(process.argv[2] ?? 10_000);
 const rps = 20;
@@ -39,9 +38,7 @@ for (let i = 1; i <= companies; i++) {
 }
 
 const url = await freshDatabase('b2b_etl_bench_registry');
-const pool = new pg.Pool({ connectionString: url, max: 24 });
-pool.on('error', (e) => console.error(`database connection lost: ${e.message}`));
-pool.on('connect', (client) => client.on('error', () => {}));
+const pool = benchPool(url, 24);
 await landBatch(pool, { source: 'store_b', entity: 'company', origin: 'bench' }, records);
 await runTransform(pool);
 const queued = Number((await pool.query(`select count(*) as n from graphile_worker.jobs where task_identifier = 'registry_check'`)).rows[0].n);
